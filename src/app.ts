@@ -1,0 +1,138 @@
+/**
+ * The gateway as an object: builds every component from the config and owns their start/stop order.
+ * main.ts only handles the process (signals, exit codes); tests can run a Gateway in-process.
+ */
+import type { GatewayConfig } from './config/load.ts';
+import { redactedConfig } from './config/load.ts';
+import type { Logger } from './logger.ts';
+import { HttpServer } from './http/server.ts';
+import { registerHealthRoutes } from './http/health.ts';
+import { KallglotClient } from './kallglot/client.ts';
+import { KallglotSandbox } from './kallglot/sandbox.ts';
+import { RoutingStore } from './routing/store.ts';
+import { Admission } from './calls/admission.ts';
+import { CallManager } from './calls/call-manager.ts';
+import { SessionEnder } from './calls/session-ender.ts';
+import type { CallSummary } from './calls/types.ts';
+import { createEngine } from './sip/create-engine.ts';
+import type { SipEngine } from './sip/port.ts';
+
+export const VERSION = '0.1.0';
+
+export class Gateway {
+  readonly config: GatewayConfig;
+  private readonly logger: Logger;
+  private readonly http: HttpServer;
+  private readonly routing: RoutingStore;
+  private sandbox: KallglotSandbox | undefined;
+  private kallglot: KallglotClient | undefined;
+  private engine: SipEngine | undefined;
+  private calls: CallManager | undefined;
+  private sessionEnder: SessionEnder | undefined;
+  private admission: Admission;
+  private sipListening = false;
+  httpPort = 0;
+  sipPort = 0;
+  /** Test hook: every call summary. */
+  onCallSummary: ((s: CallSummary) => void) | undefined;
+
+  constructor(config: GatewayConfig, logger: Logger) {
+    this.config = config;
+    this.logger = logger;
+    this.http = new HttpServer(logger.child({ component: 'http' }));
+    this.routing = new RoutingStore(config.routing.file, logger.child({ component: 'routing' }));
+    this.admission = new Admission({
+      allowedSources: config.calls.allowedSources,
+      maxConcurrent: config.calls.maxConcurrent,
+      maxCallsPerSecond: config.calls.maxCallsPerSecond,
+    });
+  }
+
+  async start(): Promise<void> {
+    const { config, logger } = this;
+    this.routing.load();
+    this.routing.watch();
+
+    let apiUrl = config.kallglot.apiUrl;
+    let apiKey = config.kallglot.apiKey;
+    if (!apiUrl) {
+      this.sandbox = new KallglotSandbox();
+      const { url } = await this.sandbox.start(0, '127.0.0.1');
+      apiUrl = url;
+      apiKey = 'sk_test_sandbox';
+      logger.warn({ kallglotUrl: url }, 'KALLGLOT_API_URL is not set: using the LOCAL KALLGLOT SANDBOX (no real translation)');
+    }
+    this.kallglot = new KallglotClient({
+      baseUrl: apiUrl,
+      apiKey,
+      requestTimeoutMs: config.kallglot.requestTimeoutMs,
+      retries: config.kallglot.retries,
+      createDeadlineMs: config.kallglot.createDeadlineMs,
+      endDeadlineMs: config.kallglot.endDeadlineMs,
+      logger: logger.child({ component: 'kallglot' }),
+    });
+
+    this.sessionEnder = new SessionEnder(this.kallglot, logger.child({ component: 'session-ender' }));
+
+    registerHealthRoutes(this.http, {
+      activeCalls: () => this.calls?.activeCalls ?? 0,
+      draining: () => this.admission.draining,
+      sipListening: () => this.sipListening,
+      version: VERSION,
+      startedAt: new Date(),
+    });
+    this.httpPort = await this.http.listen(config.http.port, config.http.host);
+
+    this.engine = await createEngine(config, logger.child({ component: 'sip' }));
+    this.calls = new CallManager({
+      config,
+      logger: logger.child({ component: 'calls' }),
+      engine: this.engine,
+      kallglot: this.kallglot,
+      sessionEnder: this.sessionEnder,
+      admission: this.admission,
+      rules: () => this.routing.current(),
+      onSummary: (s) => this.onCallSummary?.(s),
+    });
+    await this.engine.start();
+    this.sipPort = this.engine.localPort;
+    this.sipListening = true;
+
+    logger.info(
+      {
+        version: VERSION,
+        http: `${config.http.host}:${this.httpPort}`,
+        sip: `${config.sip.host}:${this.sipPort} (${config.sip.transports.join(',')})`,
+        engine: config.sip.engine,
+        kallglot: this.sandbox ? 'sandbox' : apiUrl,
+        routingRules: this.routing.current().rules.length,
+        config: redactedConfig(config),
+      },
+      'kallglot-sip-gateway started',
+    );
+  }
+
+  /** Stop taking calls, let active ones finish up to drainMs, hang up the rest, end every session. */
+  async stop(drainMs = 0): Promise<void> {
+    this.admission.startDraining();
+    if (this.calls && this.calls.activeCalls > 0) {
+      const idle = await this.calls.waitIdle(drainMs);
+      if (!idle) {
+        this.logger.warn({ activeCalls: this.calls.activeCalls }, 'drain timeout: hanging up remaining calls');
+        this.calls.hangUpAll('gateway_shutdown');
+        await new Promise((r) => setTimeout(r, 500)); // let the BYEs leave before the sockets close
+      }
+    }
+    if (this.sessionEnder && !(await this.sessionEnder.flush(5000))) {
+      this.logger.error({ pending: this.sessionEnder.pending() }, 'some Kallglot session ends did not complete before exit');
+    }
+    this.sessionEnder?.stop();
+    await this.engine?.stop();
+    this.sipListening = false;
+    await this.http.close();
+    this.routing.close();
+    await this.kallglot?.close();
+    await this.sandbox?.stop();
+    this.logger.info('stopped');
+  }
+}

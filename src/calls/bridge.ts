@@ -1,0 +1,29 @@
+/**
+ * In-dialog relay between the two legs of a bridged call: re-INVITE (hold/resume, codec change), UPDATE, INFO (DTMF),
+ * OPTIONS, NOTIFY, MESSAGE, REFER go through in both directions with their bodies, and the far side's final answer
+ * is returned to the asking side. A B2BUA that answered these itself would break hold and DTMF.
+ */
+import type { Logger } from '../logger.ts';
+import type { Dialog, InDialogRequest } from '../sip/port.ts';
+import { SipError } from '../sip/port.ts';
+import { passThroughDialogHeaders } from './policy.ts';
+
+function relay(from: Dialog, to: Dialog, log: Logger, direction: string): void {
+  from.onRequest((req: InDialogRequest) => {
+    log.info({ method: req.method, direction }, 'relaying in-dialog request');
+    to.request(req.method, { body: req.body, contentType: req.contentType, headers: passThroughDialogHeaders(req.headers()) })
+      .then((res) => {
+        req.respond(res.status, { reason: res.reason, body: res.body, contentType: res.contentType, headers: passThroughDialogHeaders(res.headers()) });
+      })
+      .catch((err: unknown) => {
+        const status = err instanceof SipError ? err.status : 500;
+        log.warn({ err, method: req.method, direction }, 'in-dialog relay failed');
+        req.respond(status);
+      });
+  });
+}
+
+export function bridgeInDialogRequests(pbx: Dialog, telnyx: Dialog, log: Logger): void {
+  relay(pbx, telnyx, log, 'pbx->telnyx');
+  relay(telnyx, pbx, log, 'telnyx->pbx');
+}

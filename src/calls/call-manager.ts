@@ -1,0 +1,95 @@
+/**
+ * Entry point of the call logic: every new INVITE from the engine goes through admission, then routing, then
+ * gets its own CallSession. Tracks active calls for health, drain and shutdown.
+ */
+import type { GatewayConfig } from '../config/load.ts';
+import type { Logger } from '../logger.ts';
+import { matchRoute } from '../routing/match.ts';
+import type { RuleSet } from '../routing/types.ts';
+import type { InboundCall, SipEngine } from '../sip/port.ts';
+import type { Admission } from './admission.ts';
+import { CallSession } from './call-session.ts';
+import type { SessionEnder } from './session-ender.ts';
+import type { CallSummary, SessionCreator } from './types.ts';
+
+export interface CallManagerDeps {
+  config: GatewayConfig;
+  logger: Logger;
+  engine: SipEngine;
+  kallglot: SessionCreator;
+  sessionEnder: SessionEnder;
+  admission: Admission;
+  rules: () => RuleSet;
+  onSummary?: (summary: CallSummary) => void;
+  onSessionCreated?: (callId: string, sessionId: string) => void;
+}
+
+export class CallManager {
+  private readonly deps: CallManagerDeps;
+  private readonly active = new Set<CallSession>();
+  private idleWaiters: Array<() => void> = [];
+
+  constructor(deps: CallManagerDeps) {
+    this.deps = deps;
+    deps.engine.onInvite((call) => this.handle(call));
+  }
+
+  get activeCalls(): number {
+    return this.active.size;
+  }
+
+  handle(call: InboundCall): void {
+    const { admission, logger } = this.deps;
+    const verdict = admission.admit(call.source.address);
+    if (!verdict.admitted) {
+      const headers: Array<[string, string]> = verdict.retryAfterSec ? [['Retry-After', String(verdict.retryAfterSec)]] : [];
+      call.reject(verdict.status, { reason: verdict.reason, headers });
+      logger.warn(
+        { callId: call.callId, source: call.source.address, why: verdict.why, status: verdict.status, userAgent: call.header('User-Agent') },
+        'INVITE refused at admission',
+      );
+      this.deps.onSummary?.({
+        callId: call.callId, route: 'rejected', rule: '', durationMs: 0, endReason: verdict.why, sipStatus: verdict.status,
+      });
+      return;
+    }
+    const decision = matchRoute(this.deps.rules(), {
+      called: call.calledUser,
+      calling: call.callingUser,
+      sourceIp: call.source.address,
+      headers: (name) => call.header(name),
+    });
+    logger.info({ callId: call.callId, from: call.callingUser, to: call.calledUser, source: call.source.address, rule: decision.ruleName, mode: decision.mode }, 'new call');
+    const session = new CallSession(call, decision, {
+      config: this.deps.config,
+      logger,
+      engine: this.deps.engine,
+      kallglot: this.deps.kallglot,
+      sessionEnder: this.deps.sessionEnder,
+      hooks: { sessionCreated: this.deps.onSessionCreated },
+      onFinished: (s, summary) => {
+        if (this.active.delete(s as CallSession)) admission.release();
+        this.deps.onSummary?.(summary);
+        if (this.active.size === 0) for (const w of this.idleWaiters.splice(0)) w();
+      },
+    });
+    this.active.add(session);
+    void session.run();
+  }
+
+  /** Resolves when no call is active, or after timeoutMs (returns false then). */
+  waitIdle(timeoutMs: number): Promise<boolean> {
+    if (this.active.size === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), timeoutMs);
+      this.idleWaiters.push(() => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+  }
+
+  hangUpAll(why: string): void {
+    for (const s of [...this.active]) s.hangUpBoth(why);
+  }
+}

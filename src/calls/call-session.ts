@@ -1,0 +1,286 @@
+/**
+ * One admitted call, from the PBX's INVITE to the last BYE. It owns both legs and every cleanup:
+ *   route → Kallglot session → translated leg → (fallback: direct leg) → bridge → teardown.
+ *
+ * Races handled here (see docs/call-flow.md):
+ * - CANCEL can arrive during any await: `cancelled` is checked after each one, an outbound leg in progress is
+ *   cancelled, and a session created meanwhile is ended.
+ * - Early media vs fallback: while a fallback is still possible we relay a plain 180 (no SDP), so the PBX never
+ *   sees early media from a leg we might abandon. On the direct route (the last one) 18x are relayed as they are.
+ * - Exactly-once teardown: `finish()` is idempotent, ends the session once, BYEs the other leg, unlinks both.
+ */
+import type { Logger } from '../logger.ts';
+import type { KallglotSession, EndReason } from '../kallglot/types.ts';
+import type { RouteDecision } from '../routing/types.ts';
+import { SipError, type Dialog, type DialogEnd, type InboundCall, type OutboundInviteOptions, type SipEngine } from '../sip/port.ts';
+import { bridgeInDialogRequests } from './bridge.ts';
+import { fillUriTemplate, isFinalFailure, onSessionFailure, passThroughEndHeaders, passThroughInviteHeaders } from './policy.ts';
+import type { CallDeps, CallRoute, CallSummary } from './types.ts';
+
+type LegOutcome = { answered: true; dialog: Dialog } | { answered: false; status: number; reason: string; earlyMediaRelayed: boolean };
+
+export class CallSession {
+  private readonly call: InboundCall;
+  private readonly deps: CallDeps;
+  private readonly decision: RouteDecision;
+  private readonly log: Logger;
+  private readonly startedAt = Date.now();
+  private cancelled = false;
+  private finished = false;
+  private session: KallglotSession | undefined;
+  private currentLeg: { cancel(): void } | undefined;
+  private pbxDialog: Dialog | undefined;
+  private telnyxDialog: Dialog | undefined;
+  private route: CallRoute = 'rejected';
+  private fallbackReason: string | undefined;
+  private answeredAt: number | undefined;
+  private telnyxUri: string | undefined;
+  private maxDurationTimer: NodeJS.Timeout | undefined;
+
+  constructor(call: InboundCall, decision: RouteDecision, deps: CallDeps) {
+    this.call = call;
+    this.decision = decision;
+    this.deps = deps;
+    this.log = deps.logger.child({ callId: call.callId });
+    call.onCancel(() => this.onCallerCancel());
+  }
+
+  async run(): Promise<void> {
+    try {
+      if (this.decision.mode === 'bypass') {
+        await this.direct('bypass', 'bypass');
+        return;
+      }
+      await this.translated();
+    } catch (err) {
+      this.log.error({ err }, 'call failed unexpectedly');
+      this.call.reject(500, { reason: 'Server Internal Error' });
+      this.finish({ reason: 'error', detail: 'internal_error', status: 500 });
+    }
+  }
+
+  private get engine(): SipEngine {
+    return this.deps.engine;
+  }
+
+  private async translated(): Promise<void> {
+    const { config } = this.deps;
+    let session: KallglotSession;
+    try {
+      session = await this.deps.kallglot.createSession(
+        {
+          mode: this.decision.mode as 'bidirectional_translation' | 'assistive_translation',
+          sourceLanguage: this.decision.sourceLanguage,
+          targetLanguage: this.decision.targetLanguage,
+          routing: { type: 'sip' },
+          recording: this.decision.recording ? { enabled: true, channels: 'dual' } : undefined,
+          metadata: {
+            ...this.decision.metadata,
+            sip_call_id: this.call.callId,
+            from: this.call.callingUser,
+            to: this.call.calledUser,
+            pbx_source: this.call.source.address,
+            rule: this.decision.ruleName,
+          },
+          idempotencyKey: `sip-${this.call.callId}`,
+        },
+      );
+    } catch (err) {
+      if (this.cancelled) return;
+      const next = onSessionFailure(err, config.calls.rateLimitPolicy);
+      this.log.warn({ err, action: next.action }, 'Kallglot session could not be created');
+      if (next.action === 'busy') {
+        const status = config.calls.busyStatus;
+        const headers: Array<[string, string]> = status === 503 && next.retryAfterSec ? [['Retry-After', String(next.retryAfterSec)]] : [];
+        this.call.reject(status, { reason: status === 486 ? 'Busy Here' : 'Service Unavailable', headers });
+        this.finish({ reason: 'rejected', detail: `kallglot_${next.reason}`, status });
+        return;
+      }
+      await this.direct('fallback', `kallglot_${next.reason}`);
+      return;
+    }
+    this.session = session;
+    this.log.info({ sessionId: session.id }, 'Kallglot session created');
+    this.deps.hooks?.sessionCreated?.(this.call.callId, session.id);
+    if (this.cancelled) {
+      this.endSession('agent_hangup', 'caller_cancelled');
+      return;
+    }
+    const uri = fillUriTemplate(config.telnyx.translatedUriTemplate, this.templateValues({ session_id: session.id }));
+    const outcome = await this.leg(uri, [['X-Kallglot-Session-Id', session.id]], false, config.calls.translatedLegTimeoutSec * 1000);
+    if (outcome.answered) {
+      await this.bridge(outcome.dialog, 'translated');
+      return;
+    }
+    if (this.cancelled) return; // finish() ran from the cancel path
+    if (isFinalFailure(outcome.status) || outcome.earlyMediaRelayed) {
+      this.endSession('completed', `translated_leg_${outcome.status}`);
+      this.call.reject(outcome.status, { reason: outcome.reason });
+      this.route = 'translated';
+      this.finish({ reason: 'rejected', detail: `translated_leg_${outcome.status}`, status: outcome.status });
+      return;
+    }
+    this.endSession('error', `translated_leg_failed_${outcome.status}`);
+    await this.direct('fallback', `translated_leg_${outcome.status}`);
+  }
+
+  private async direct(route: 'fallback' | 'bypass', why: string): Promise<void> {
+    this.route = route;
+    this.fallbackReason = route === 'fallback' ? why : undefined;
+    if (route === 'fallback') this.log.warn({ why }, 'falling back to the untranslated direct route');
+    const uri = fillUriTemplate(this.deps.config.telnyx.directUriTemplate, this.templateValues({}));
+    const outcome = await this.leg(uri, [], true, 0);
+    if (outcome.answered) {
+      await this.bridge(outcome.dialog, route);
+      return;
+    }
+    if (this.cancelled) return;
+    this.call.reject(outcome.status, { reason: outcome.reason });
+    this.finish({ reason: 'rejected', detail: `direct_leg_${outcome.status}`, status: outcome.status });
+  }
+
+  private templateValues(extra: Record<string, string>): Record<string, string> {
+    return { domain: this.deps.config.telnyx.sipDomain, called: this.call.calledUser, calling: this.call.callingUser, ...extra };
+  }
+
+  /** One outbound INVITE toward Telnyx. Early media is relayed only when this is the last possible route. */
+  private async leg(uri: string, extraHeaders: Array<[string, string]>, lastRoute: boolean, timeoutMs: number): Promise<LegOutcome> {
+    const { telnyx } = this.deps.config;
+    this.telnyxUri = uri;
+    const opts: OutboundInviteOptions = {
+      uri,
+      proxy: telnyx.outboundProxy || undefined,
+      transport: telnyx.sipTransport,
+      from: { uri: `sip:${this.call.callingUser || 'anonymous'}@${telnyx.sipDomain}`, displayName: displayNameOf(this.call.from) },
+      headers: [...passThroughInviteHeaders(this.call.headers()), ...extraHeaders],
+      body: this.call.body,
+      contentType: this.call.contentType,
+      auth: telnyx.sipUsername ? { username: telnyx.sipUsername, password: telnyx.sipPassword } : undefined,
+      timeoutMs: timeoutMs || undefined,
+    };
+    const out = this.engine.invite(opts);
+    this.currentLeg = out;
+    let earlyMediaRelayed = false;
+    let ringingSent = false;
+    out.onProvisional((p) => {
+      if (this.cancelled) return;
+      if (lastRoute) {
+        earlyMediaRelayed ||= p.body.length > 0;
+        this.call.sendProvisional(p.status, { reason: p.reason, body: p.body, contentType: p.contentType });
+      } else if (!ringingSent) {
+        ringingSent = true;
+        this.call.sendProvisional(180, { reason: 'Ringing' });
+      }
+    });
+    this.log.info({ uri, lastRoute }, 'outbound INVITE');
+    try {
+      const dialog = await out.result;
+      this.currentLeg = undefined;
+      return { answered: true, dialog };
+    } catch (err) {
+      this.currentLeg = undefined;
+      const e = err instanceof SipError ? err : new SipError(500, 'Server Internal Error');
+      this.log.info({ uri, status: e.status, reason: e.reason }, 'outbound leg failed');
+      return { answered: false, status: e.status, reason: e.reason, earlyMediaRelayed };
+    }
+  }
+
+  private async bridge(telnyx: Dialog, route: CallRoute): Promise<void> {
+    this.route = route;
+    this.telnyxDialog = telnyx;
+    // Register before awaiting the PBX's ACK: a BYE from Telnyx in that window must still end the call.
+    telnyx.onEnd((end) => this.onLegEnded('telnyx', end));
+    if (this.cancelled) {
+      // CANCEL crossed the 200: the engine already answered 487 to the PBX.
+      void telnyx.bye({ headers: [['Reason', 'SIP;cause=487;text="Caller cancelled"']] });
+      return;
+    }
+    let pbx: Dialog;
+    try {
+      pbx = await this.call.answer({ body: telnyx.remoteBody, contentType: telnyx.remoteContentType });
+    } catch (err) {
+      this.log.warn({ err }, 'PBX leg could not be confirmed');
+      void telnyx.bye({ headers: [['Reason', 'SIP;cause=408;text="No ACK from caller"']] });
+      this.finish({ reason: 'error', detail: 'pbx_no_ack', status: 408 });
+      return;
+    }
+    this.pbxDialog = pbx;
+    this.answeredAt = Date.now();
+    pbx.onEnd((end) => this.onLegEnded('pbx', end));
+    if (this.finished || telnyx.ended) {
+      void pbx.bye();
+      return;
+    }
+    bridgeInDialogRequests(pbx, telnyx, this.log);
+    const maxSec = this.deps.config.calls.maxCallDurationSec;
+    if (maxSec > 0) {
+      this.maxDurationTimer = setTimeout(() => this.hangUpBoth('max_call_duration'), maxSec * 1000);
+      this.maxDurationTimer.unref();
+    }
+    this.log.info({ route, sessionId: this.session?.id }, 'call answered and bridged');
+  }
+
+  private onLegEnded(side: 'pbx' | 'telnyx', end: DialogEnd): void {
+    const other = side === 'pbx' ? this.telnyxDialog : this.pbxDialog;
+    if (end.by === 'remote' && other && !other.ended) void other.bye({ headers: passThroughEndHeaders(end.headers) });
+    if (end.by === 'local') return; // we initiated it; finish() already ran
+    this.finish({ reason: side === 'pbx' ? 'agent_hangup' : 'customer_hangup', detail: `bye_from_${side}`, status: 200 });
+  }
+
+  /** Gateway-initiated end of an answered call (max duration, drain timeout, shutdown). */
+  hangUpBoth(why: string): void {
+    const reason: EndReason = why === 'max_call_duration' ? 'timeout' : 'completed';
+    this.finish({ reason, detail: why, status: 200 });
+    void this.pbxDialog?.bye({ headers: [['Reason', `SIP;cause=200;text="${why}"`]] });
+    void this.telnyxDialog?.bye({ headers: [['Reason', `SIP;cause=200;text="${why}"`]] });
+    if (!this.answeredAt) {
+      this.currentLeg?.cancel();
+      this.call.reject(503, { reason: 'Service Unavailable' });
+    }
+  }
+
+  private onCallerCancel(): void {
+    if (this.cancelled) return;
+    this.cancelled = true;
+    this.log.info('caller cancelled');
+    // The create request (if in flight) is not aborted: Kallglot might still create the session and we would never
+    // learn its id. It finishes within its deadline and translated() then ends the session it got.
+    this.currentLeg?.cancel();
+    this.finish({ reason: 'agent_hangup', detail: 'caller_cancelled', status: 487 });
+  }
+
+  private endSession(reason: EndReason, detail: string): void {
+    if (!this.session) return;
+    this.deps.sessionEnder.end(this.session.id, reason, detail);
+  }
+
+  private finish(end: { reason: EndReason | 'rejected'; detail: string; status: number }): void {
+    if (this.finished) return;
+    this.finished = true;
+    clearTimeout(this.maxDurationTimer);
+    this.endSession(end.reason === 'rejected' ? 'error' : end.reason, end.detail);
+    const summary: CallSummary = {
+      callId: this.call.callId,
+      route: this.route,
+      fallbackReason: this.fallbackReason,
+      sessionId: this.session?.id,
+      telnyxUri: this.telnyxUri,
+      rule: this.decision.ruleName,
+      setupMs: this.answeredAt ? this.answeredAt - this.startedAt : undefined,
+      durationMs: this.answeredAt ? Date.now() - this.answeredAt : 0,
+      endReason: end.detail,
+      sipStatus: end.status,
+    };
+    this.log.info(summary, 'call summary');
+    // Unlink both halves so nothing keeps the other alive (peers' classic B2BUA leak).
+    this.pbxDialog = undefined;
+    this.telnyxDialog = undefined;
+    this.currentLeg = undefined;
+    this.deps.onFinished(this, summary);
+  }
+}
+
+function displayNameOf(fromHeader: string): string | undefined {
+  const m = /^\s*"((?:[^"\\]|\\.)*)"\s*</.exec(fromHeader) ?? /^\s*([^"<]+?)\s*</.exec(fromHeader);
+  return m?.[1] ? m[1].replace(/\\(.)/g, '$1') : undefined;
+}

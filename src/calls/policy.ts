@@ -1,0 +1,59 @@
+/**
+ * The rules that decide where a call goes next. One place, so "fall back or not" is never decided ad hoc.
+ */
+import { isKallglotError, isRateLimited } from '../kallglot/errors.ts';
+
+/**
+ * A translated-leg failure after which we must NOT try the direct route (jambonz's crank-back rule):
+ * the callee's own answer (486 Busy Here, 600 Busy Everywhere, 603 Decline) and the caller's cancel (487).
+ * Everything else (404, 408, 480, 5xx, other 6xx, local timeouts and transport errors) falls back.
+ */
+export function isFinalFailure(status: number): boolean {
+  return status === 486 || status === 487 || status === 600 || status === 603;
+}
+
+export type SessionFailureAction = { action: 'fallback'; reason: string } | { action: 'busy'; reason: string; retryAfterSec?: number };
+
+/** What to do when creating the Kallglot session failed. */
+export function onSessionFailure(err: unknown, rateLimitPolicy: 'fallback' | 'busy'): SessionFailureAction {
+  const reason = isKallglotError(err) ? err.code : 'kallglot_error';
+  if (isRateLimited(err) && rateLimitPolicy === 'busy') {
+    const retryAfterMs = isKallglotError(err) ? err.retryAfterMs : undefined;
+    return { action: 'busy', reason, retryAfterSec: retryAfterMs ? Math.max(1, Math.ceil(retryAfterMs / 1000)) : undefined };
+  }
+  return { action: 'fallback', reason };
+}
+
+/** Fill `{name}` placeholders of a Request-URI template; values are URI-escaped as a SIP user part. */
+export function fillUriTemplate(template: string, values: Record<string, string>): string {
+  return template.replace(/\{(\w+)\}/g, (_m, key: string) => {
+    const v = values[key];
+    if (v === undefined) throw new Error(`URI template ${template} uses unknown placeholder {${key}}`);
+    return key === 'domain' ? v : escapeUser(v);
+  });
+}
+
+/** RFC 3261 user part: unreserved / escaped / user-unreserved ("&=+$,;?/") — escape anything else. */
+function escapeUser(v: string): string {
+  return v.replace(/[^A-Za-z0-9\-_.!~*'()&=+$,;?/]/g, (c) =>
+    [...Buffer.from(c, 'utf8')].map((b) => `%${b.toString(16).toUpperCase().padStart(2, '0')}`).join(''),
+  );
+}
+
+/** Headers copied from the PBX INVITE to the Telnyx leg. Never Via/From/To/Call-ID/CSeq/Contact/Route/Session-Expires. */
+export function passThroughInviteHeaders(headers: ReadonlyArray<readonly [string, string]>): Array<[string, string]> {
+  return headers
+    .filter(([n]) => /^(x-|p-asserted-identity$|p-preferred-identity$|diversion$|privacy$|history-info$)/i.test(n))
+    .filter(([n]) => !/^x-kallglot-session-id$/i.test(n))
+    .map(([n, v]) => [n, v]);
+}
+
+/** Headers copied on BYE/CANCEL between legs. */
+export function passThroughEndHeaders(headers: ReadonlyArray<readonly [string, string]>): Array<[string, string]> {
+  return headers.filter(([n]) => /^(reason$|x-)/i.test(n)).map(([n, v]) => [n, v]);
+}
+
+/** Headers copied on in-dialog requests and their responses (re-INVITE, UPDATE, INFO, ...). */
+export function passThroughDialogHeaders(headers: ReadonlyArray<readonly [string, string]>): Array<[string, string]> {
+  return headers.filter(([n]) => /^(x-|event$|subscription-state$|info-package$|content-disposition$|allow-events$|reason$|refer-to$|referred-by$)/i.test(n)).map(([n, v]) => [n, v]);
+}

@@ -1,0 +1,98 @@
+/**
+ * Ends Kallglot sessions, exactly once each, retrying with capped backoff until the API confirms (or says the
+ * session does not exist). A session that outlives its call costs money, so an end is never dropped on error.
+ * (Persisting pending ends across restarts builds on this: see the call registry.)
+ */
+import type { Logger } from '../logger.ts';
+import { isKallglotError } from '../kallglot/errors.ts';
+import type { EndReason } from '../kallglot/types.ts';
+
+export interface SessionEndApi {
+  endSession(id: string, reason: EndReason): Promise<unknown>;
+}
+
+export interface SessionEnderOptions {
+  baseDelayMs?: number;
+  maxDelayMs?: number;
+  onEnded?: (sessionId: string, reason: EndReason, outcome: 'ended' | 'not_found') => void;
+}
+
+export class SessionEnder {
+  private readonly api: SessionEndApi;
+  private readonly logger: Logger;
+  private readonly opts: Required<Omit<SessionEnderOptions, 'onEnded'>> & Pick<SessionEnderOptions, 'onEnded'>;
+  private readonly requested = new Set<string>();
+  private readonly inFlight = new Map<string, Promise<void>>();
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private stopped = false;
+
+  constructor(api: SessionEndApi, logger: Logger, opts: SessionEnderOptions = {}) {
+    this.api = api;
+    this.logger = logger;
+    this.opts = { baseDelayMs: opts.baseDelayMs ?? 500, maxDelayMs: opts.maxDelayMs ?? 30_000, onEnded: opts.onEnded };
+  }
+
+  /** Ask for the session to end. Later calls for the same id are ignored: the first reason wins. */
+  end(sessionId: string, reason: EndReason, detail?: string): void {
+    if (this.requested.has(sessionId)) return;
+    this.requested.add(sessionId);
+    this.logger.info({ sessionId, reason, detail }, 'ending Kallglot session');
+    this.inFlight.set(sessionId, this.attempt(sessionId, reason, 0));
+  }
+
+  pending(): number {
+    return this.inFlight.size;
+  }
+
+  /** Wait for pending ends (bounded); used on shutdown. */
+  async flush(timeoutMs: number): Promise<boolean> {
+    const all = Promise.all([...this.inFlight.values()]).then(() => true);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), timeoutMs);
+    });
+    const done = await Promise.race([all, timeout]);
+    clearTimeout(timer);
+    return done;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+  }
+
+  private async attempt(sessionId: string, reason: EndReason, n: number): Promise<void> {
+    try {
+      await this.api.endSession(sessionId, reason);
+      this.inFlight.delete(sessionId);
+      this.opts.onEnded?.(sessionId, reason, 'ended');
+      return;
+    } catch (err) {
+      if (isKallglotError(err) && err.status === 404) {
+        this.inFlight.delete(sessionId);
+        this.opts.onEnded?.(sessionId, reason, 'not_found');
+        return;
+      }
+      if (this.stopped) {
+        this.logger.error({ sessionId, reason, err }, 'Kallglot session end still pending at shutdown');
+        this.inFlight.delete(sessionId);
+        return;
+      }
+      const delay = Math.min(this.opts.maxDelayMs, this.opts.baseDelayMs * 2 ** n) * (0.5 + Math.random() / 2);
+      this.logger.warn({ sessionId, attempt: n + 1, retryInMs: Math.round(delay), err }, 'ending Kallglot session failed; will retry');
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(() => {
+          this.timers.delete(t);
+          resolve();
+        }, delay);
+        this.timers.add(t);
+      });
+      if (this.stopped) {
+        this.inFlight.delete(sessionId);
+        return;
+      }
+      return this.attempt(sessionId, reason, n + 1);
+    }
+  }
+}

@@ -1,0 +1,34 @@
+import type { GatewayConfig } from '../config/load.ts';
+import type { Logger } from '../logger.ts';
+import type { CreateSessionInput, KallglotSession } from '../kallglot/types.ts';
+import type { SipEngine } from '../sip/port.ts';
+import type { SessionEnder } from './session-ender.ts';
+
+export type CallRoute = 'translated' | 'fallback' | 'bypass' | 'rejected';
+
+export interface SessionCreator {
+  createSession(input: CreateSessionInput, opts?: { signal?: AbortSignal }): Promise<KallglotSession>;
+}
+
+export interface CallSummary {
+  callId: string;
+  route: CallRoute;
+  fallbackReason?: string;
+  sessionId?: string;
+  telnyxUri?: string;
+  rule: string;
+  setupMs?: number;
+  durationMs: number;
+  endReason: string;
+  sipStatus: number;
+}
+
+export interface CallDeps {
+  config: GatewayConfig;
+  logger: Logger;
+  engine: SipEngine;
+  kallglot: SessionCreator;
+  sessionEnder: SessionEnder;
+  onFinished(session: unknown, summary: CallSummary): void;
+  hooks?: { sessionCreated?(callId: string, sessionId: string): void };
+}

@@ -1,0 +1,21 @@
+/** Liveness and readiness. Readiness is false while draining so a load balancer or pre-stop hook stops sending calls. */
+import type { HttpServer } from './server.ts';
+
+export interface HealthSource {
+  activeCalls(): number;
+  draining(): boolean;
+  sipListening(): boolean;
+  version: string;
+  startedAt: Date;
+}
+
+export function registerHealthRoutes(http: HttpServer, src: HealthSource): void {
+  http.route('GET', '/healthz', () => ({
+    status: 200,
+    body: { status: 'ok', version: src.version, uptimeSec: Math.round((Date.now() - src.startedAt.getTime()) / 1000), activeCalls: src.activeCalls() },
+  }));
+  http.route('GET', '/readyz', () => {
+    const ready = src.sipListening() && !src.draining();
+    return { status: ready ? 200 : 503, body: { ready, draining: src.draining(), sipListening: src.sipListening(), activeCalls: src.activeCalls() } };
+  });
+}

@@ -1,0 +1,305 @@
+/**
+ * HTTP client for the Kallglot REST API.
+ *
+ * Call setup waits on `createSession`, so every operation runs under an overall deadline: attempts time out
+ * individually, retryable failures back off with full jitter (or `Retry-After` on 429), and nothing ever waits past the
+ * deadline — the caller gets an error in time to fall back. Creates reuse one Idempotency-Key across attempts, so a
+ * retry after a lost response returns the same session instead of billing a second one.
+ */
+import { Agent, request } from 'undici';
+import type { Dispatcher } from 'undici';
+import type { Logger } from 'pino';
+import { KallglotError, LOCAL_ERROR_CODES, isRetryable } from './errors.ts';
+import { buildCreateSessionBody, parseSession } from './types.ts';
+import type { CreateSessionInput, EndReason, KallglotSession } from './types.ts';
+
+export interface KallglotClientOptions {
+  /** e.g. `https://api.kallglot.com/v1` or `http://127.0.0.1:PORT/v1`. */
+  baseUrl: string;
+  apiKey: string;
+  /** Timeout of one HTTP attempt. */
+  requestTimeoutMs: number;
+  /** Extra attempts after the first, for retryable errors only. */
+  retries: number;
+  /** Overall budget of `createSession`, retries and waits included. */
+  createDeadlineMs?: number;
+  /** Overall budget of `endSession` and `getSession`. */
+  endDeadlineMs?: number;
+  backoffBaseMs?: number;
+  backoffMaxMs?: number;
+  logger?: Logger;
+  /** Use this dispatcher instead of a client-owned keep-alive Agent (it is then not closed by `close()`). */
+  dispatcher?: Dispatcher;
+  userAgent?: string;
+}
+
+export interface RequestOptions {
+  signal?: AbortSignal;
+}
+
+interface CallSpec {
+  op: 'create' | 'get' | 'end';
+  method: 'GET' | 'POST';
+  path: string;
+  body?: unknown;
+  idempotencyKey?: string;
+  deadlineMs: number;
+  signal?: AbortSignal;
+}
+
+const DEFAULT_CREATE_DEADLINE_MS = 2000;
+const DEFAULT_END_DEADLINE_MS = 10_000;
+
+export class KallglotClient {
+  readonly #baseUrl: string;
+  readonly #apiKey: string;
+  readonly #requestTimeoutMs: number;
+  readonly #retries: number;
+  readonly #createDeadlineMs: number;
+  readonly #endDeadlineMs: number;
+  readonly #backoffBaseMs: number;
+  readonly #backoffMaxMs: number;
+  readonly #logger: Logger | undefined;
+  readonly #dispatcher: Dispatcher;
+  readonly #ownedAgent: Agent | undefined;
+  readonly #userAgent: string;
+
+  constructor(opts: KallglotClientOptions) {
+    const url = new URL(opts.baseUrl);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      throw new TypeError(`Kallglot baseUrl must be http(s): ${url.protocol}`);
+    }
+    this.#baseUrl = url.toString().replace(/\/+$/, '');
+    this.#apiKey = opts.apiKey;
+    this.#requestTimeoutMs = opts.requestTimeoutMs;
+    this.#retries = Math.max(0, Math.floor(opts.retries));
+    this.#createDeadlineMs = opts.createDeadlineMs ?? DEFAULT_CREATE_DEADLINE_MS;
+    this.#endDeadlineMs = opts.endDeadlineMs ?? DEFAULT_END_DEADLINE_MS;
+    this.#backoffBaseMs = opts.backoffBaseMs ?? 100;
+    this.#backoffMaxMs = opts.backoffMaxMs ?? 2000;
+    this.#logger = opts.logger?.child({ component: 'kallglot-client' });
+    this.#userAgent = opts.userAgent ?? 'kallglot-sip-gateway';
+    if (opts.dispatcher !== undefined) {
+      this.#dispatcher = opts.dispatcher;
+    } else {
+      this.#ownedAgent = new Agent({ keepAliveTimeout: 30_000, keepAliveMaxTimeout: 120_000, connections: 64 });
+      this.#dispatcher = this.#ownedAgent;
+    }
+  }
+
+  async createSession(input: CreateSessionInput, opts: RequestOptions = {}): Promise<KallglotSession> {
+    if (input.idempotencyKey === '') throw new TypeError('createSession needs a non-empty idempotencyKey');
+    const spec: CallSpec = {
+      op: 'create',
+      method: 'POST',
+      path: '/sessions',
+      body: buildCreateSessionBody(input),
+      idempotencyKey: input.idempotencyKey,
+      deadlineMs: this.#createDeadlineMs,
+    };
+    if (opts.signal !== undefined) spec.signal = opts.signal;
+    return this.#call(spec);
+  }
+
+  async getSession(id: string, opts: RequestOptions = {}): Promise<KallglotSession> {
+    const spec: CallSpec = { op: 'get', method: 'GET', path: `/sessions/${encodeURIComponent(id)}`, deadlineMs: this.#endDeadlineMs };
+    if (opts.signal !== undefined) spec.signal = opts.signal;
+    return this.#call(spec);
+  }
+
+  /** Idempotent on the server: ending an ended session returns its existing summary. */
+  async endSession(id: string, reason: EndReason, opts: RequestOptions = {}): Promise<KallglotSession> {
+    const spec: CallSpec = {
+      op: 'end',
+      method: 'POST',
+      path: `/sessions/${encodeURIComponent(id)}/end`,
+      body: { reason },
+      deadlineMs: this.#endDeadlineMs,
+    };
+    if (opts.signal !== undefined) spec.signal = opts.signal;
+    return this.#call(spec);
+  }
+
+  /** Closes the client-owned connection pool (waits for in-flight requests). */
+  async close(): Promise<void> {
+    if (this.#ownedAgent !== undefined && !this.#ownedAgent.closed) await this.#ownedAgent.close();
+  }
+
+  async #call(spec: CallSpec): Promise<KallglotSession> {
+    const deadlineAt = performance.now() + spec.deadlineMs;
+    let lastError: KallglotError | undefined;
+    for (let attempt = 0; ; attempt++) {
+      const remaining = deadlineAt - performance.now();
+      if (remaining <= 0) throw lastError ?? deadlineError(spec);
+      // The last attempt is cut short by the deadline rather than allowed its full timeout.
+      const clipped = remaining < this.#requestTimeoutMs;
+      const started = performance.now();
+      let err: KallglotError;
+      try {
+        const session = await this.#attempt(spec, Math.min(this.#requestTimeoutMs, remaining));
+        this.#logger?.debug({ op: spec.op, attempt, sessionId: session.id, ms: Math.round(performance.now() - started) }, 'kallglot request ok');
+        return session;
+      } catch (e) {
+        err = e instanceof KallglotError ? e : new KallglotError(String(e), { code: LOCAL_ERROR_CODES.networkError, cause: e });
+      }
+      this.#logger?.debug(
+        { op: spec.op, attempt, status: err.status, code: err.code, requestId: err.requestId, ms: Math.round(performance.now() - started) },
+        'kallglot request failed',
+      );
+      if (err.code === LOCAL_ERROR_CODES.aborted) throw err;
+      if (err.code === LOCAL_ERROR_CODES.timeout && clipped) throw lastError ?? deadlineError(spec, err);
+      lastError = err;
+      if (!isRetryable(err) || attempt >= this.#retries) throw err;
+      const waitMs = err.retryAfterMs ?? this.#backoff(attempt);
+      if (performance.now() + waitMs >= deadlineAt) {
+        this.#logger?.debug({ op: spec.op, attempt, waitMs }, 'kallglot retry would pass the deadline');
+        throw err;
+      }
+      await sleep(waitMs, spec.signal);
+    }
+  }
+
+  #backoff(attempt: number): number {
+    return Math.random() * Math.min(this.#backoffMaxMs, this.#backoffBaseMs * 2 ** attempt);
+  }
+
+  async #attempt(spec: CallSpec, timeoutMs: number): Promise<KallglotSession> {
+    const timeout = new AbortController();
+    const timer = setTimeout(() => timeout.abort(), timeoutMs);
+    const signal = spec.signal !== undefined ? AbortSignal.any([spec.signal, timeout.signal]) : timeout.signal;
+    const headers: Record<string, string> = {
+      authorization: `Bearer ${this.#apiKey}`,
+      accept: 'application/json',
+      'user-agent': this.#userAgent,
+    };
+    if (spec.idempotencyKey !== undefined) headers['idempotency-key'] = spec.idempotencyKey;
+    let body: string | undefined;
+    if (spec.body !== undefined) {
+      body = JSON.stringify(spec.body);
+      headers['content-type'] = 'application/json';
+    }
+    let status: number;
+    let resHeaders: Record<string, string | string[] | undefined>;
+    let text: string;
+    try {
+      if (spec.signal?.aborted) throw spec.signal.reason;
+      const res = await request(`${this.#baseUrl}${spec.path}`, {
+        method: spec.method,
+        headers,
+        body,
+        signal,
+        dispatcher: this.#dispatcher,
+      });
+      status = res.statusCode;
+      resHeaders = res.headers;
+      text = await res.body.text();
+    } catch (e) {
+      if (spec.signal?.aborted) {
+        throw new KallglotError(`Kallglot ${spec.op} aborted by caller`, { code: LOCAL_ERROR_CODES.aborted, cause: e });
+      }
+      if (timeout.signal.aborted) {
+        throw new KallglotError(`Kallglot ${spec.op} attempt timed out after ${Math.round(timeoutMs)} ms`, { code: LOCAL_ERROR_CODES.timeout });
+      }
+      throw new KallglotError(`Kallglot ${spec.op} network error: ${errorMessage(e)}`, { code: LOCAL_ERROR_CODES.networkError, cause: e });
+    } finally {
+      clearTimeout(timer);
+    }
+    const requestId = header(resHeaders, 'x-request-id');
+    if (status >= 200 && status < 300) {
+      const session = parseSession(safeJson(text));
+      if (session === undefined) {
+        throw new KallglotError(`Kallglot ${spec.op} returned ${status} without a session body`, {
+          status,
+          code: LOCAL_ERROR_CODES.invalidResponse,
+          ...(requestId !== undefined && { requestId }),
+        });
+      }
+      return session;
+    }
+    throw errorFromResponse(spec.op, status, resHeaders, text);
+  }
+}
+
+function deadlineError(spec: CallSpec, cause?: unknown): KallglotError {
+  return new KallglotError(`Kallglot ${spec.op} did not complete within ${spec.deadlineMs} ms`, {
+    code: LOCAL_ERROR_CODES.deadlineExceeded,
+    ...(cause !== undefined && { cause }),
+  });
+}
+
+function errorFromResponse(
+  op: string,
+  status: number,
+  headers: Record<string, string | string[] | undefined>,
+  text: string,
+): KallglotError {
+  const parsed = safeJson(text);
+  const body = isObject(parsed) && isObject(parsed.error) ? parsed.error : undefined;
+  const code = typeof body?.code === 'string' && body.code !== '' ? body.code : `http_${status}`;
+  const message = typeof body?.message === 'string' ? body.message : `HTTP ${status}`;
+  const requestId = header(headers, 'x-request-id') ?? (typeof body?.request_id === 'string' ? body.request_id : undefined);
+  let retryAfterMs = parseRetryAfter(header(headers, 'retry-after'));
+  if (retryAfterMs === undefined && typeof body?.retry_after === 'number' && body.retry_after >= 0) {
+    retryAfterMs = body.retry_after * 1000;
+  }
+  return new KallglotError(`Kallglot ${op} failed: ${status} ${code}: ${message}`, {
+    status,
+    code,
+    ...(typeof body?.type === 'string' && { type: body.type }),
+    ...(typeof body?.param === 'string' && { param: body.param }),
+    ...(requestId !== undefined && { requestId }),
+    ...(retryAfterMs !== undefined && { retryAfterMs }),
+  });
+}
+
+/** `Retry-After` is delta-seconds or an HTTP date. */
+export function parseRetryAfter(value: string | undefined, now = Date.now()): number | undefined {
+  if (value === undefined) return undefined;
+  const trimmed = value.trim();
+  if (/^\d+(\.\d+)?$/.test(trimmed)) return Number(trimmed) * 1000;
+  const date = Date.parse(trimmed);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
+function header(headers: Record<string, string | string[] | undefined>, name: string): string | undefined {
+  const v = headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function errorMessage(e: unknown): string {
+  if (e instanceof Error) {
+    const code = (e as { code?: unknown }).code;
+    return typeof code === 'string' ? `${code} ${e.message}` : e.message;
+  }
+  return String(e);
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(new KallglotError('Kallglot request aborted by caller', { code: LOCAL_ERROR_CODES.aborted }));
+      return;
+    }
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(new KallglotError('Kallglot request aborted by caller', { code: LOCAL_ERROR_CODES.aborted }));
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}

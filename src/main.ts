@@ -1,0 +1,48 @@
+/**
+ * Daemon entry point: wiring only. Load config, build the gateway, start it, stop it cleanly on SIGINT/SIGTERM.
+ */
+import { ConfigError, loadConfig } from './config/load.ts';
+import { createLogger } from './logger.ts';
+import { Gateway } from './app.ts';
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`kallglot-sip-gateway: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const logger = createLogger(config.log.level);
+  const gateway = new Gateway(config, logger);
+  try {
+    await gateway.start();
+  } catch (err) {
+    logger.fatal({ err }, 'start-up failed');
+    await gateway.stop().catch(() => undefined);
+    process.exit(1);
+  }
+
+  let stopping = false;
+  const shutdown = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    gateway
+      .stop()
+      .then(() => process.exit(0))
+      .catch((err: unknown) => {
+        logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      });
+  };
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('uncaughtException', (err) => logger.fatal({ err }, 'uncaught exception'));
+  process.on('unhandledRejection', (err) => logger.error({ err }, 'unhandled rejection'));
+}
+
+void main();

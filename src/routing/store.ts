@@ -1,0 +1,145 @@
+/**
+ * Holds the live RuleSet and replaces it atomically on reload. A bad edit must never take routing down: reload
+ * errors are logged and the previous rules stay in force.
+ *
+ * Watching: fs.watch on the file's *directory*, not the file, because editors (vim, sed -i, atomic writers) and
+ * Kubernetes ConfigMaps replace the file by rename/symlink swap, which orphans a watch on the old inode. Events are
+ * debounced, and the file is reloaded only when its bytes differ from the last ones tried, so noise from other
+ * files in the directory costs one small read. SIGHUP always reloads.
+ */
+import { EventEmitter } from 'node:events';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Logger } from '../logger.ts';
+import { parseRules, readRulesFile } from './load.ts';
+import type { RuleSet } from './types.ts';
+
+export interface RoutingStoreOptions {
+  /** Quiet period after the last file event before reloading; editors emit bursts of events per save. */
+  debounceMs?: number;
+}
+
+export interface RoutingStoreEvents {
+  reloaded: [rules: RuleSet];
+  reloadFailed: [error: Error];
+}
+
+export class RoutingStore extends EventEmitter<RoutingStoreEvents> {
+  readonly path: string;
+  readonly #logger: Logger;
+  readonly #debounceMs: number;
+  #rules: RuleSet | undefined;
+  /** Text of the last load attempt (good or bad), to skip reloads for directory events that did not change it. */
+  #lastText: string | undefined;
+  #watcher: fs.FSWatcher | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #onSighup: (() => void) | undefined;
+
+  constructor(file: string, logger: Logger, opts: RoutingStoreOptions = {}) {
+    super();
+    this.path = file;
+    this.#logger = logger;
+    this.#debounceMs = opts.debounceMs ?? 150;
+  }
+
+  /** Initial load; throws RulesError so start-up fails loudly on a bad file. */
+  load(): RuleSet {
+    const text = readRulesFile(this.path);
+    const rules = parseRules(text, this.path);
+    this.#lastText = text;
+    this.#rules = rules;
+    this.#logger.info({ file: this.path, rules: rules.rules.length, defaultMode: rules.default.mode }, 'routing rules loaded');
+    return rules;
+  }
+
+  current(): RuleSet {
+    if (!this.#rules) throw new Error('RoutingStore.current() called before load()');
+    return this.#rules;
+  }
+
+  /** Re-read the file. On error: log, keep the previous rules, return false. */
+  reload(): boolean {
+    let text: string;
+    try {
+      text = readRulesFile(this.path);
+    } catch (err) {
+      return this.#failed(err as Error);
+    }
+    return this.#apply(text);
+  }
+
+  /** Reload on changes to the file and on SIGHUP until close(). Idempotent. */
+  watch(): void {
+    if (!this.#onSighup) {
+      this.#onSighup = () => {
+        this.#logger.info({ file: this.path }, 'SIGHUP: reloading routing rules');
+        this.reload();
+      };
+      process.on('SIGHUP', this.#onSighup);
+    }
+    if (this.#watcher) return;
+    const dir = path.dirname(path.resolve(this.path));
+    // Not persistent: watching rules must not keep an otherwise finished process alive.
+    this.#watcher = fs.watch(dir, { persistent: false }, () => this.#schedule());
+    this.#watcher.on('error', (err) => {
+      // e.g. the directory was removed; SIGHUP still works, and a restart re-establishes the watch.
+      this.#logger.error({ err, dir }, 'routing rules watcher failed; file changes are no longer picked up (SIGHUP still reloads)');
+      this.#watcher?.close();
+      this.#watcher = undefined;
+    });
+  }
+
+  close(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#watcher?.close();
+    this.#watcher = undefined;
+    if (this.#onSighup) process.off('SIGHUP', this.#onSighup);
+    this.#onSighup = undefined;
+  }
+
+  #schedule(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#reloadIfChanged();
+    }, this.#debounceMs);
+    this.#timer.unref();
+  }
+
+  #reloadIfChanged(): void {
+    if (!this.#watcher) return; // closed while the timer was pending
+    const text = readOrUndefined(this.path);
+    // Missing file: most likely mid-replace by an editor; the event that recreates it triggers the reload.
+    if (text === undefined || text === this.#lastText) return;
+    this.#apply(text);
+  }
+
+  #apply(text: string): boolean {
+    this.#lastText = text;
+    let rules: RuleSet;
+    try {
+      rules = parseRules(text, this.path);
+    } catch (err) {
+      return this.#failed(err as Error);
+    }
+    this.#rules = rules;
+    this.#logger.info({ file: this.path, rules: rules.rules.length, defaultMode: rules.default.mode }, 'routing rules reloaded');
+    this.emit('reloaded', rules);
+    return true;
+  }
+
+  #failed(err: Error): false {
+    this.#logger.error({ err, file: this.path, keptRules: this.#rules?.rules.length }, 'routing rules reload failed; keeping the previous rules');
+    this.emit('reloadFailed', err);
+    return false;
+  }
+}
+
+function readOrUndefined(file: string): string | undefined {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+}

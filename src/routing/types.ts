@@ -1,0 +1,157 @@
+/**
+ * Types for the language-routing rules. Two layers:
+ *  - `*Spec` types describe the file as an operator writes it (snake_case keys, YAML or JSON);
+ *  - `Rule`, `DefaultRoute` and `RuleSet` are the validated, compiled form (regexes and CIDRs built once at load)
+ *    that `matchRoute` consumes. Nothing outside `load.ts` should ever see an unvalidated spec.
+ */
+import type { BlockList } from 'node:net';
+
+export const MODES = ['bidirectional_translation', 'assistive_translation', 'bypass'] as const;
+export type Mode = (typeof MODES)[number];
+
+/** A string matcher in the file: a literal (prefix for numbers, exact value for headers) or `{ regex }`. */
+export type StringMatchSpec = string | { regex: string };
+
+export interface HeaderMatchSpec {
+  /** Header name; compared case-insensitively (SIP header names are case-insensitive). */
+  name: string;
+  /** Exact value (surrounding whitespace ignored) or `{ regex }`; absent means "header is present". */
+  value?: StringMatchSpec;
+}
+
+export interface RuleMatchSpec {
+  /** E.164-style prefix such as `+49`, or `{ regex }`; applied to the number with visual separators removed. */
+  called?: StringMatchSpec;
+  calling?: StringMatchSpec;
+  /** CIDR (or bare address) or a list of them, IPv4 and/or IPv6, matched against the PBX source IP. */
+  source?: string | string[];
+  /** Exact trunk name, as supplied by the caller of the matcher. */
+  trunk?: string;
+  header?: HeaderMatchSpec;
+}
+
+export interface GreetingSpec {
+  text: string;
+  language: string;
+}
+
+export interface RuleSpec {
+  name: string;
+  /** Every condition given must hold; `{}` matches every call. */
+  match: RuleMatchSpec;
+  mode: Mode;
+  source_language?: string;
+  target_language?: string;
+  /** Header (e.g. `X-Kallglot-Languages`) whose value `de-en` / `de:en` supplies the languages at match time. */
+  languages_from_header?: string;
+  metadata?: Record<string, string>;
+  recording?: boolean;
+  greeting?: GreetingSpec;
+}
+
+export interface DefaultSpec {
+  mode: Mode;
+  source_language?: string;
+  target_language?: string;
+  metadata?: Record<string, string>;
+  recording?: boolean;
+  greeting?: GreetingSpec;
+}
+
+export interface RulesFileSpec {
+  rules?: RuleSpec[];
+  default: DefaultSpec;
+}
+
+/* ---------- compiled form ---------- */
+
+export type NumberMatcher =
+  | { readonly kind: 'prefix'; readonly prefix: string }
+  | { readonly kind: 'regex'; readonly regex: RegExp };
+
+export type ValueMatcher =
+  | { readonly kind: 'exact'; readonly value: string }
+  | { readonly kind: 'regex'; readonly regex: RegExp };
+
+export interface CidrSet {
+  /** Normalised `address/prefix` strings, for logs and diagnostics. */
+  readonly cidrs: readonly string[];
+  readonly list: BlockList;
+}
+
+export interface CompiledMatch {
+  readonly called?: NumberMatcher;
+  readonly calling?: NumberMatcher;
+  readonly source?: CidrSet;
+  readonly trunk?: string;
+  /** `name` is lower-cased. */
+  readonly header?: { readonly name: string; readonly value?: ValueMatcher };
+}
+
+export interface Greeting {
+  readonly text: string;
+  readonly language: string;
+}
+
+export interface Rule {
+  readonly name: string;
+  /** Position in the file's `rules` list (0-based) and line of the rule, for diagnostics. */
+  readonly index: number;
+  readonly line?: number;
+  readonly match: CompiledMatch;
+  readonly mode: Mode;
+  readonly sourceLanguage?: string;
+  readonly targetLanguage?: string;
+  /** Lower-cased header name when the languages come from a header at match time. */
+  readonly languagesFromHeader?: string;
+  readonly metadata: Readonly<Record<string, string>>;
+  readonly recording: boolean;
+  readonly greeting?: Greeting;
+}
+
+export interface DefaultRoute {
+  readonly mode: Mode;
+  readonly sourceLanguage?: string;
+  readonly targetLanguage?: string;
+  readonly metadata: Readonly<Record<string, string>>;
+  readonly recording: boolean;
+  readonly greeting?: Greeting;
+}
+
+export interface RuleSet {
+  /** The file the rules came from (as given to the loader). */
+  readonly file: string;
+  readonly rules: readonly Rule[];
+  readonly default: DefaultRoute;
+}
+
+/* ---------- matcher input / output ---------- */
+
+export interface CallInfo {
+  /** Called number (user part of the Request-URI / To; extracting it from the SIP URI is the caller's job). */
+  called: string;
+  calling: string;
+  /** Source IP of the PBX (IPv4, IPv6, IPv4-mapped IPv6 and zone ids are accepted). */
+  sourceIp: string;
+  trunk?: string;
+  /**
+   * Header lookup. It is called with the lower-cased header name and must look names up case-insensitively
+   * (SIP header names are case-insensitive). Returns undefined when the header is absent.
+   */
+  headers: (name: string) => string | undefined;
+}
+
+export interface RouteDecision {
+  /** Name of the matching rule, or 'default' when no rule matched. */
+  ruleName: string;
+  mode: Mode;
+  /** Absent for bypass. */
+  sourceLanguage?: string;
+  targetLanguage?: string;
+  metadata: Record<string, string>;
+  recording: boolean;
+  greeting?: Greeting;
+}
+
+/** The name reported for the `default` route; a rule may therefore not be called 'default'. */
+export const DEFAULT_RULE_NAME = 'default';

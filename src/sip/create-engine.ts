@@ -1,0 +1,21 @@
+/** Pick the SIP engine adapter from config. The call logic only ever sees the SipEngine port. */
+import type { GatewayConfig } from '../config/load.ts';
+import type { Logger } from '../logger.ts';
+import { EmbeddedEngine } from './embedded/engine.ts';
+import type { SipEngine } from './port.ts';
+
+export async function createEngine(config: GatewayConfig, logger: Logger): Promise<SipEngine> {
+  if (config.sip.engine === 'drachtio') {
+    const { DrachtioEngine } = await import('./drachtio/engine.ts');
+    return new DrachtioEngine(config, logger);
+  }
+  return new EmbeddedEngine({
+    host: config.sip.host,
+    port: config.sip.port,
+    transports: config.sip.transports,
+    publicAddress: config.sip.publicAddress,
+    userAgent: config.sip.userAgent,
+    maxMessageSize: config.sip.maxMessageSize,
+    logger,
+  });
+}

@@ -1,0 +1,220 @@
+/**
+ * The embedded SIP engine: our own RFC 3261 UA core on top of the transport and transaction layers, exposed
+ * through the engine port (src/sip/port.ts). It dispatches requests to dialogs or to the call logic, answers
+ * out-of-dialog OPTIONS (PBX trunk keep-alives), and refuses what a B2BUA endpoint should not take.
+ */
+import type { Logger } from '../../logger.ts';
+import type { EngineStats, InboundCall, OutboundCall, OutboundInviteOptions, SipEngine } from '../port.ts';
+import { getTag } from './address.ts';
+import { parseCSeq } from './cseq.ts';
+import { dialogKey, type EmbeddedDialog } from './dialog.ts';
+import type { SipEndpoint, SipRequest, SipResponse, SipTransportName } from './message.ts';
+import { resolveDestination } from './resolve.ts';
+import type { SipTimerBase } from './timers.ts';
+import { buildResponse } from './transaction-helpers.ts';
+import { TransactionLayer } from './transaction.ts';
+import type { ServerTransaction } from './server-transaction.ts';
+import { TransportLayer } from './transport.ts';
+import { EmbeddedInboundCall } from './uas.ts';
+import { EmbeddedOutboundCall } from './uac.ts';
+import type { UaContext } from './ua-core.ts';
+
+export interface EmbeddedEngineOptions {
+  host: string;
+  port: number;
+  transports: SipTransportName[];
+  publicAddress: string;
+  userAgent: string;
+  maxMessageSize?: number;
+  logger: Logger;
+  /** Override T1/T2/T4 (tests). */
+  timers?: Partial<SipTimerBase>;
+}
+
+const ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO, NOTIFY, REFER, MESSAGE';
+/** How long an answered INVITE is remembered for merged-request detection (64*T1, RFC 3261 §8.2.2.2). */
+const MERGE_MEMORY_MS = 32_000;
+
+export class EmbeddedEngine implements SipEngine {
+  readonly kind = 'embedded' as const;
+  private readonly opts: EmbeddedEngineOptions;
+  private readonly logger: Logger;
+  private transport: TransportLayer | undefined;
+  private tx: TransactionLayer | undefined;
+  private ctx: UaContext | undefined;
+  private inviteHandler: ((call: InboundCall) => void) | undefined;
+  private readonly dialogs = new Map<string, EmbeddedDialog>();
+  /** Inbound INVITEs by server transaction (for CANCEL) and by From-tag/Call-ID/CSeq (for merged requests). */
+  private readonly pendingInvites = new Map<ServerTransaction, EmbeddedInboundCall>();
+  private readonly recentInvites = new Map<string, ServerTransaction>();
+  private readonly forgetTimers = new Set<NodeJS.Timeout>();
+
+  constructor(opts: EmbeddedEngineOptions) {
+    this.opts = opts;
+    this.logger = opts.logger;
+  }
+
+  get localPort(): number {
+    return this.transport?.localPort ?? 0;
+  }
+
+  async start(): Promise<void> {
+    const { opts } = this;
+    const transport = new TransportLayer({
+      host: opts.host, port: opts.port, transports: opts.transports, maxMessageSize: opts.maxMessageSize, logger: this.logger,
+    });
+    await transport.start();
+    const tx = new TransactionLayer(transport, { timers: opts.timers, logger: this.logger });
+    this.transport = transport;
+    this.tx = tx;
+    this.ctx = {
+      tx,
+      logger: this.logger,
+      publicAddress: opts.publicAddress,
+      localPort: transport.localPort,
+      userAgent: opts.userAgent,
+      sendRaw: (msg, dest) => transport.send(msg, dest),
+    };
+    tx.onRequest((req, stx) => this.safely(() => this.dispatch(req, stx)));
+    tx.onCancel((inviteTx, cancel) => this.safely(() => this.pendingInvites.get(inviteTx)?.handleCancel(cancel)));
+    tx.onStrayResponse((res) => this.safely(() => this.handleStrayResponse(res)));
+    transport.onParseError((error, partial, source) => this.safely(() => this.answerBadRequest(error, partial, source)));
+  }
+
+  async stop(): Promise<void> {
+    for (const t of this.forgetTimers) clearTimeout(t);
+    this.forgetTimers.clear();
+    this.tx?.stop();
+    await this.transport?.stop();
+    this.transport = undefined;
+  }
+
+  onInvite(handler: (call: InboundCall) => void): void {
+    this.inviteHandler = handler;
+  }
+
+  invite(opts: OutboundInviteOptions): OutboundCall {
+    return new EmbeddedOutboundCall(this.context(), opts, this.dialogHooks());
+  }
+
+  stats(): EngineStats {
+    const c = this.transport?.counters ?? { received: 0, sent: 0, parseErrors: 0, dropped: 0 };
+    return {
+      messagesIn: c.received,
+      messagesOut: c.sent,
+      parseErrors: c.parseErrors,
+      activeDialogs: this.dialogs.size,
+      activeTransactions: this.tx?.activeCount() ?? 0,
+    };
+  }
+
+  private context(): UaContext {
+    if (!this.ctx) throw new Error('SIP engine not started');
+    return this.ctx;
+  }
+
+  private dialogHooks() {
+    return {
+      addDialog: (d: EmbeddedDialog) => void this.dialogs.set(d.id, d),
+      removeDialog: (d: EmbeddedDialog) => void this.dialogs.delete(d.id),
+      resolveNextHop: (uri: string, transport: SipTransportName) => resolveDestination(uri, undefined, transport),
+    };
+  }
+
+  private dispatch(req: SipRequest, stx: ServerTransaction | null): void {
+    const tx = this.tx!;
+    const maxForwards = req.headers.get('Max-Forwards');
+    if (stx && maxForwards !== undefined && Number(maxForwards.trim()) <= 0 && req.method !== 'ACK') {
+      stx.respond(tx.buildResponse(req, 483, 'Too Many Hops'));
+      return;
+    }
+    const callId = req.headers.get('Call-ID') ?? '';
+    const toTag = getTag(req.headers.get('To') ?? '');
+    const fromTag = getTag(req.headers.get('From') ?? '') ?? '';
+    if (toTag) {
+      const dialog = this.dialogs.get(dialogKey(callId, toTag, fromTag));
+      if (dialog) dialog.handleRequest(req, stx);
+      else if (stx) stx.respond(tx.buildResponse(req, 481, 'Call/Transaction Does Not Exist'));
+      return;
+    }
+    if (!stx) return; // an ACK outside any dialog or transaction: nothing to do
+    switch (req.method) {
+      case 'INVITE':
+        this.newInvite(req, stx, callId, fromTag);
+        return;
+      case 'OPTIONS':
+        stx.respond(tx.buildResponse(req, 200, 'OK', { headers: [['Allow', ALLOW], ['Accept', 'application/sdp'], ['Server', this.opts.userAgent]] }));
+        return;
+      case 'BYE':
+      case 'UPDATE':
+      case 'INFO':
+      case 'PRACK':
+        stx.respond(tx.buildResponse(req, 481, 'Call/Transaction Does Not Exist'));
+        return;
+      default:
+        stx.respond(tx.buildResponse(req, 405, 'Method Not Allowed', { headers: [['Allow', ALLOW]] }));
+    }
+  }
+
+  private newInvite(req: SipRequest, stx: ServerTransaction, callId: string, fromTag: string): void {
+    const tx = this.tx!;
+    let cseq: number;
+    try {
+      cseq = parseCSeq(req.headers.get('CSeq') ?? '').seq;
+    } catch {
+      stx.respond(tx.buildResponse(req, 400, 'Bad CSeq'));
+      return;
+    }
+    // Merged request (RFC 3261 §8.2.2.2): the same INVITE reached us by another path (a forking proxy upstream).
+    const mergeKey = `${callId}\u0000${fromTag}\u0000${cseq}`;
+    const earlier = this.recentInvites.get(mergeKey);
+    if (earlier && earlier !== stx) {
+      stx.respond(tx.buildResponse(req, 482, 'Loop Detected'));
+      return;
+    }
+    if (!this.inviteHandler) {
+      stx.respond(tx.buildResponse(req, 503, 'Service Unavailable', { headers: [['Retry-After', '5']] }));
+      return;
+    }
+    this.recentInvites.set(mergeKey, stx);
+    const call = new EmbeddedInboundCall(this.context(), req, stx, {
+      ...this.dialogHooks(),
+      completed: () => {
+        this.pendingInvites.delete(stx);
+        const timer = setTimeout(() => {
+          this.forgetTimers.delete(timer);
+          if (this.recentInvites.get(mergeKey) === stx) this.recentInvites.delete(mergeKey);
+        }, MERGE_MEMORY_MS);
+        timer.unref();
+        this.forgetTimers.add(timer);
+      },
+    });
+    this.pendingInvites.set(stx, call);
+    this.inviteHandler(call);
+  }
+
+  /** A 2xx that no client transaction claims: ACK it again if it belongs to a dialog, else ACK and BYE it. */
+  private handleStrayResponse(res: SipResponse): void {
+    if (res.status < 200 || res.status >= 300) return;
+    const cseq = res.headers.get('CSeq') ?? '';
+    if (!/INVITE\s*$/i.test(cseq)) return;
+    const key = dialogKey(res.headers.get('Call-ID') ?? '', getTag(res.headers.get('From') ?? '') ?? '', getTag(res.headers.get('To') ?? '') ?? '');
+    this.dialogs.get(key)?.handleRetransmitted2xx(res);
+  }
+
+  private answerBadRequest(error: string, partial: SipRequest | undefined, source: SipEndpoint): void {
+    this.logger.warn({ error, source: `${source.transport}:${source.address}:${source.port}` }, 'malformed SIP message');
+    if (!partial || partial.method === 'ACK' || !this.transport) return;
+    const reason = `Bad Request (${error})`.replace(/[\r\n]/g, ' ').slice(0, 120);
+    const res = buildResponse(partial, 400, reason);
+    this.transport.send(res, source);
+  }
+
+  private safely(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.logger.error({ err }, 'SIP handler failed');
+    }
+  }
+}

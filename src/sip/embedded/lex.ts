@@ -1,0 +1,70 @@
+/**
+ * Character-level helpers shared by the header-value parsers. Everything here is plain index scanning so that no
+ * input, however hostile, can make a parser backtrack.
+ */
+
+// RFC 3261 §25.1: token = 1*(alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~")
+const TOKEN_EXTRA = "-.!%*_+`'~";
+
+export function isTokenChar(ch: string): boolean {
+  const c = ch.charCodeAt(0);
+  return (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || TOKEN_EXTRA.includes(ch);
+}
+
+export function isToken(s: string): boolean {
+  if (s.length === 0) return false;
+  for (let i = 0; i < s.length; i++) if (!isTokenChar(s[i]!)) return false;
+  return true;
+}
+
+export function isWs(ch: string | undefined): boolean {
+  return ch === ' ' || ch === '\t' || ch === '\r' || ch === '\n';
+}
+
+/** Index of the first non-whitespace character at or after `i`. */
+export function skipWs(s: string, i: number): number {
+  while (i < s.length && isWs(s[i])) i++;
+  return i;
+}
+
+/** End index of the token starting at `i` (== i when there is none). */
+export function tokenEnd(s: string, i: number): number {
+  while (i < s.length && isTokenChar(s[i]!)) i++;
+  return i;
+}
+
+/**
+ * Given `s[i] === '"'`, return the index just past the closing quote, or -1 when the quoted string is unterminated.
+ * Backslash escapes one character (RFC 3261 quoted-pair).
+ */
+export function quotedEnd(s: string, i: number): number {
+  for (let j = i + 1; j < s.length; j++) {
+    const ch = s[j];
+    if (ch === '\\') j++;
+    else if (ch === '"') return j + 1;
+  }
+  return -1;
+}
+
+export function isDigits(s: string): boolean {
+  if (s.length === 0) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) return false;
+  }
+  return true;
+}
+
+/** Non-negative decimal integer with at most `maxDigits` digits, or undefined. */
+export function parseDecimal(s: string, maxDigits: number): number | undefined {
+  if (s.length > maxDigits || !isDigits(s)) return undefined;
+  return Number(s);
+}
+
+/**
+ * A record with no prototype: parameter names come off the wire, and names like `__proto__` or `constructor` must
+ * behave as plain keys.
+ */
+export function emptyRecord<T>(): Record<string, T> {
+  return Object.create(null) as Record<string, T>;
+}

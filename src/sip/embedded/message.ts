@@ -1,0 +1,239 @@
+/**
+ * SIP message model (RFC 3261 §7) used by the embedded engine.
+ *
+ * Headers are kept as an ordered list of raw (name, value) pairs: a B2BUA passes most headers through untouched, so
+ * we only parse a header value (Via, From/To, CSeq, ...) when someone asks for it. Names compare case-insensitively and
+ * compact forms (RFC 3261 §7.3.3) are expanded at parse time so lookups only ever use the long form.
+ */
+
+export type SipTransportName = 'udp' | 'tcp';
+
+/** Where a message came from or goes to. */
+export interface SipEndpoint {
+  transport: SipTransportName;
+  address: string;
+  port: number;
+}
+
+const COMPACT_FORMS: Record<string, string> = {
+  v: 'Via',
+  f: 'From',
+  t: 'To',
+  i: 'Call-ID',
+  m: 'Contact',
+  l: 'Content-Length',
+  c: 'Content-Type',
+  k: 'Supported',
+  s: 'Subject',
+  e: 'Content-Encoding',
+  o: 'Event',
+  r: 'Refer-To',
+  u: 'Allow-Events',
+  b: 'Referred-By',
+  x: 'Session-Expires',
+};
+
+/** Canonical capitalisation for headers we emit ourselves; anything else keeps the case it arrived with. */
+const CANONICAL: Record<string, string> = Object.fromEntries(
+  [
+    'Via', 'From', 'To', 'Call-ID', 'CSeq', 'Contact', 'Content-Length', 'Content-Type', 'Max-Forwards', 'Route',
+    'Record-Route', 'Allow', 'Supported', 'Require', 'Proxy-Require', 'Unsupported', 'User-Agent', 'Server',
+    'WWW-Authenticate', 'Proxy-Authenticate', 'Authorization', 'Proxy-Authorization', 'Retry-After', 'Reason',
+    'Session-Expires', 'Min-SE', 'Subject', 'Event', 'Refer-To', 'Referred-By', 'P-Asserted-Identity', 'Diversion',
+    'Content-Encoding', 'Allow-Events', 'Warning', 'Timestamp', 'Expires', 'Accept', 'Min-Expires',
+  ].map((n) => [n.toLowerCase(), n]),
+);
+
+/** Expand a compact header name and return the name to store (long form, canonical case when we know it). */
+export function normalizeHeaderName(name: string): string {
+  const lower = name.toLowerCase();
+  const expanded = COMPACT_FORMS[lower];
+  if (expanded) return expanded;
+  return CANONICAL[lower] ?? name;
+}
+
+/**
+ * Headers whose values may be written as a comma-separated list (RFC 3261 §7.3.1). Only these are split into
+ * separate values by `getAll`; others (e.g. WWW-Authenticate, Date) contain commas as part of a single value.
+ */
+const LIST_HEADERS = new Set([
+  'via', 'contact', 'route', 'record-route', 'allow', 'supported', 'require', 'proxy-require', 'unsupported',
+  'accept', 'accept-encoding', 'accept-language', 'allow-events', 'content-encoding', 'in-reply-to', 'warning',
+  'p-asserted-identity', 'diversion', 'reason',
+]);
+
+export function isListHeader(name: string): boolean {
+  return LIST_HEADERS.has(name.toLowerCase());
+}
+
+/**
+ * Split a header value on commas that are not inside quotes or angle brackets.
+ * Used for list headers such as Via, Contact, Route.
+ */
+export function splitHeaderList(value: string): string[] {
+  const out: string[] = [];
+  let depthAngle = 0;
+  let inQuote = false;
+  let start = 0;
+  for (let i = 0; i < value.length; i++) {
+    const ch = value[i];
+    if (inQuote) {
+      if (ch === '\\') i++;
+      else if (ch === '"') inQuote = false;
+    } else if (ch === '"') inQuote = true;
+    else if (ch === '<') depthAngle++;
+    else if (ch === '>') depthAngle = Math.max(0, depthAngle - 1);
+    else if (ch === ',' && depthAngle === 0) {
+      const part = value.slice(start, i).trim();
+      if (part) out.push(part);
+      start = i + 1;
+    }
+  }
+  const last = value.slice(start).trim();
+  if (last) out.push(last);
+  return out;
+}
+
+/** Ordered, case-insensitive header list. */
+export class SipHeaders {
+  private entries: Array<[string, string]> = [];
+
+  constructor(init?: Iterable<[string, string]>) {
+    if (init) for (const [n, v] of init) this.append(n, v);
+  }
+
+  /** First value of a header (raw, not split), or undefined. */
+  get(name: string): string | undefined {
+    const key = normalizeHeaderName(name).toLowerCase();
+    for (const [n, v] of this.entries) if (n.toLowerCase() === key) return v;
+    return undefined;
+  }
+
+  /** Every value of a header, in order; list headers are split on top-level commas. */
+  getAll(name: string): string[] {
+    const key = normalizeHeaderName(name).toLowerCase();
+    const out: string[] = [];
+    const split = isListHeader(key);
+    for (const [n, v] of this.entries) {
+      if (n.toLowerCase() !== key) continue;
+      if (split) out.push(...splitHeaderList(v));
+      else out.push(v);
+    }
+    return out;
+  }
+
+  has(name: string): boolean {
+    return this.get(name) !== undefined;
+  }
+
+  /** Append one header line. */
+  append(name: string, value: string): this {
+    this.entries.push([normalizeHeaderName(name), value]);
+    return this;
+  }
+
+  /** Insert a header line before all others of the same name (e.g. a new top Via). */
+  prepend(name: string, value: string): this {
+    const norm = normalizeHeaderName(name);
+    const key = norm.toLowerCase();
+    const idx = this.entries.findIndex(([n]) => n.toLowerCase() === key);
+    if (idx === -1) this.entries.push([norm, value]);
+    else this.entries.splice(idx, 0, [norm, value]);
+    return this;
+  }
+
+  /** Replace all lines of a header with one value (keeps the position of the first). */
+  set(name: string, value: string): this {
+    const norm = normalizeHeaderName(name);
+    const key = norm.toLowerCase();
+    const idx = this.entries.findIndex(([n]) => n.toLowerCase() === key);
+    this.entries = this.entries.filter(([n], i) => i === idx || n.toLowerCase() !== key);
+    if (idx === -1) this.entries.push([norm, value]);
+    else this.entries[this.entries.findIndex(([n]) => n.toLowerCase() === key)] = [norm, value];
+    return this;
+  }
+
+  /** Remove every line of a header. */
+  delete(name: string): this {
+    const key = normalizeHeaderName(name).toLowerCase();
+    this.entries = this.entries.filter(([n]) => n.toLowerCase() !== key);
+    return this;
+  }
+
+  /** Remove the first value of a list header (e.g. pop the top Via), whether it is on its own line or comma-joined. */
+  removeFirst(name: string): this {
+    const key = normalizeHeaderName(name).toLowerCase();
+    const idx = this.entries.findIndex(([n]) => n.toLowerCase() === key);
+    if (idx === -1) return this;
+    const [n, v] = this.entries[idx]!;
+    const parts = splitHeaderList(v);
+    if (parts.length <= 1) this.entries.splice(idx, 1);
+    else this.entries[idx] = [n, parts.slice(1).join(', ')];
+    return this;
+  }
+
+  /** All raw lines, in order (name, value). */
+  lines(): ReadonlyArray<readonly [string, string]> {
+    return this.entries;
+  }
+
+  clone(): SipHeaders {
+    const h = new SipHeaders();
+    h.entries = this.entries.map(([n, v]) => [n, v]);
+    return h;
+  }
+}
+
+interface SipMessageBase {
+  /** SIP version string, normally "SIP/2.0". */
+  version: string;
+  headers: SipHeaders;
+  /** Body bytes, passed through untouched (SDP etc.). Empty buffer when there is none. */
+  body: Buffer;
+  /** Set by the transport on received messages. */
+  source?: SipEndpoint;
+}
+
+export interface SipRequest extends SipMessageBase {
+  kind: 'request';
+  method: string;
+  /** Request-URI as text, exactly as received/sent. Use parseUri() for its parts. */
+  uri: string;
+}
+
+export interface SipResponse extends SipMessageBase {
+  kind: 'response';
+  status: number;
+  reason: string;
+}
+
+export type SipMessage = SipRequest | SipResponse;
+
+export function createRequest(method: string, uri: string, headers?: SipHeaders, body?: Buffer): SipRequest {
+  return { kind: 'request', method, uri, version: 'SIP/2.0', headers: headers ?? new SipHeaders(), body: body ?? Buffer.alloc(0) };
+}
+
+export function createResponse(status: number, reason: string, headers?: SipHeaders, body?: Buffer): SipResponse {
+  return { kind: 'response', status, reason, version: 'SIP/2.0', headers: headers ?? new SipHeaders(), body: body ?? Buffer.alloc(0) };
+}
+
+/** Default reason phrases (RFC 3261 §21 and common extensions). */
+export const REASON_PHRASES: Record<number, string> = {
+  100: 'Trying', 180: 'Ringing', 181: 'Call Is Being Forwarded', 182: 'Queued', 183: 'Session Progress',
+  200: 'OK', 202: 'Accepted',
+  300: 'Multiple Choices', 301: 'Moved Permanently', 302: 'Moved Temporarily',
+  400: 'Bad Request', 401: 'Unauthorized', 402: 'Payment Required', 403: 'Forbidden', 404: 'Not Found',
+  405: 'Method Not Allowed', 406: 'Not Acceptable', 407: 'Proxy Authentication Required', 408: 'Request Timeout',
+  410: 'Gone', 413: 'Request Entity Too Large', 414: 'Request-URI Too Long', 415: 'Unsupported Media Type',
+  416: 'Unsupported URI Scheme', 420: 'Bad Extension', 421: 'Extension Required', 422: 'Session Interval Too Small',
+  423: 'Interval Too Brief', 480: 'Temporarily Unavailable', 481: 'Call/Transaction Does Not Exist',
+  482: 'Loop Detected', 483: 'Too Many Hops', 484: 'Address Incomplete', 485: 'Ambiguous', 486: 'Busy Here',
+  487: 'Request Terminated', 488: 'Not Acceptable Here', 491: 'Request Pending', 493: 'Undecipherable',
+  500: 'Server Internal Error', 501: 'Not Implemented', 502: 'Bad Gateway', 503: 'Service Unavailable',
+  504: 'Server Time-out', 505: 'Version Not Supported', 513: 'Message Too Large',
+  600: 'Busy Everywhere', 603: 'Decline', 604: 'Does Not Exist Anywhere', 606: 'Not Acceptable',
+};
+
+export function reasonPhrase(status: number): string {
+  return REASON_PHRASES[status] ?? (status < 200 ? 'Provisional' : status < 300 ? 'OK' : 'Error');
+}

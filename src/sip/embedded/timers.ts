@@ -1,0 +1,106 @@
+/**
+ * RFC 3261 transaction timers (§17, table 4) and a small per-transaction timer set.
+ *
+ * Timers use the global setTimeout/clearTimeout looked up at call time (not captured at import) so vitest fake timers
+ * drive them. They are deliberately not unref'd: a pending retransmission or timeout must fire even if nothing else
+ * keeps the event loop alive; every transaction clears its timers when it terminates.
+ */
+
+export interface SipTimerBase {
+  /** RTT estimate, default 500 ms. */
+  T1: number;
+  /** Maximum retransmit interval for non-INVITE requests and INVITE responses, default 4 s. */
+  T2: number;
+  /** Maximum time a message stays in the network, default 5 s. */
+  T4: number;
+}
+
+export interface SipTimerConfig extends SipTimerBase {
+  /** INVITE request retransmit interval (initial), UDP only. */
+  A: number;
+  /** INVITE transaction timeout. */
+  B: number;
+  /** Wait time for response retransmissions (INVITE client, UDP). RFC: at least 32 s. */
+  D: number;
+  /** Non-INVITE request retransmit interval (initial), UDP only. */
+  E: number;
+  /** Non-INVITE transaction timeout. */
+  F: number;
+  /** INVITE final response retransmit interval (initial), UDP only. */
+  G: number;
+  /** Wait time for ACK receipt. */
+  H: number;
+  /** Wait time for ACK retransmissions (UDP). */
+  I: number;
+  /** Wait time for non-INVITE request retransmissions (UDP). */
+  J: number;
+  /** Wait time for response retransmissions (non-INVITE client, UDP). */
+  K: number;
+  /** RFC 6026: how long an INVITE transaction lingers after a 2xx to absorb retransmissions (both sides). */
+  L: number;
+  M: number;
+}
+
+export const DEFAULT_T1 = 500;
+export const DEFAULT_T2 = 4000;
+export const DEFAULT_T4 = 5000;
+
+/** Derive the full timer table from T1/T2/T4 (overridable for tests; D may be overridden too). */
+export function sipTimers(overrides: Partial<SipTimerBase & { D: number }> = {}): SipTimerConfig {
+  const T1 = overrides.T1 ?? DEFAULT_T1;
+  const T2 = overrides.T2 ?? DEFAULT_T2;
+  const T4 = overrides.T4 ?? DEFAULT_T4;
+  return {
+    T1, T2, T4,
+    A: T1,
+    B: 64 * T1,
+    D: overrides.D ?? Math.max(32_000, 64 * T1),
+    E: T1,
+    F: 64 * T1,
+    G: T1,
+    H: 64 * T1,
+    I: T4,
+    J: 64 * T1,
+    K: T4,
+    L: 64 * T1,
+    M: 64 * T1,
+  };
+}
+
+/**
+ * Named one-shot timers owned by one transaction: setting a name again replaces the pending timer, so each pending
+ * action has exactly one timer, and clearAll() on termination leaves nothing behind.
+ */
+export class TimerSet {
+  private readonly timers = new Map<string, ReturnType<typeof setTimeout>>();
+
+  set(name: string, ms: number, fn: () => void): void {
+    this.clear(name);
+    const handle = setTimeout(() => {
+      this.timers.delete(name);
+      fn();
+    }, ms);
+    this.timers.set(name, handle);
+  }
+
+  clear(name: string): void {
+    const handle = this.timers.get(name);
+    if (handle !== undefined) {
+      clearTimeout(handle);
+      this.timers.delete(name);
+    }
+  }
+
+  has(name: string): boolean {
+    return this.timers.has(name);
+  }
+
+  clearAll(): void {
+    for (const handle of this.timers.values()) clearTimeout(handle);
+    this.timers.clear();
+  }
+
+  get size(): number {
+    return this.timers.size;
+  }
+}

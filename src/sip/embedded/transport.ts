@@ -1,0 +1,395 @@
+/**
+ * SIP transport layer (RFC 3261 §18) over UDP and TCP: binds the listening sockets, frames and parses what arrives,
+ * stamps received/rport on incoming requests (§18.2.1, RFC 3581) and sends messages, reusing TCP connections in
+ * either direction (a response goes back on the connection its request came on).
+ */
+import dgram from 'node:dgram';
+import net from 'node:net';
+import { pino } from 'pino';
+import type { Logger } from 'pino';
+import type { SipEndpoint, SipMessage, SipRequest, SipTransportName } from './message.ts';
+import { parseMessage, StreamFramer } from './parser.ts';
+import { serializeMessage } from './serialize.ts';
+import { formatVia, parseVia } from './via.ts';
+import type { Via } from './via.ts';
+
+export { responseDestination } from './transaction-helpers.ts';
+
+export interface TransportLayerOptions {
+  host: string;
+  port: number;
+  transports: SipTransportName[];
+  maxMessageSize?: number;
+  /** Close TCP connections with no traffic for this long (default 5 min). */
+  tcpIdleTimeoutMs?: number;
+  logger?: Logger;
+}
+
+export interface TransportCounters {
+  received: number;
+  sent: number;
+  parseErrors: number;
+  dropped: number;
+}
+
+type MessageHandler = (msg: SipMessage, source: SipEndpoint) => void;
+type ParseErrorHandler = (error: string, partial: SipRequest | undefined, source: SipEndpoint) => void;
+type SendErrorHandler = (error: Error, msg: SipMessage, dest: SipEndpoint) => void;
+
+interface Pending {
+  msg: SipMessage;
+  data: Buffer;
+  dest: SipEndpoint;
+}
+
+interface Connection {
+  key: string;
+  socket: net.Socket;
+  framer: StreamFramer;
+  connected: boolean;
+  /** Messages waiting for an outbound connect to finish. */
+  queue: Pending[];
+  remote: SipEndpoint;
+  lastError?: Error;
+}
+
+const DEFAULT_IDLE_MS = 5 * 60_000;
+/** Retries when the UDP port picked for port 0 turns out to be taken on TCP. */
+const SAME_PORT_ATTEMPTS = 5;
+
+/** "::ffff:1.2.3.4" → "1.2.3.4", so one peer has one key whichever way the dual-stack socket reports it. */
+function normalizeAddress(address: string): string {
+  return address.startsWith('::ffff:') && net.isIPv4(address.slice(7)) ? address.slice(7) : address;
+}
+
+function stripBrackets(host: string): string {
+  return host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+}
+
+function connKey(address: string, port: number): string {
+  return `${normalizeAddress(stripBrackets(address)).toLowerCase()}|${port}`;
+}
+
+export class TransportLayer {
+  readonly counters: TransportCounters = { received: 0, sent: 0, parseErrors: 0, dropped: 0 };
+  private readonly opts: TransportLayerOptions;
+  private readonly logger: Logger;
+  private readonly maxSize: number;
+  private readonly idleMs: number;
+  private udp: dgram.Socket | undefined;
+  private server: net.Server | undefined;
+  private readonly connections = new Map<string, Connection>();
+  private readonly allSockets = new Set<net.Socket>();
+  private readonly messageHandlers: MessageHandler[] = [];
+  private readonly parseErrorHandlers: ParseErrorHandler[] = [];
+  private readonly sendErrorHandlers: SendErrorHandler[] = [];
+  private boundPort = 0;
+  private boundAddress: string;
+  private stopped = false;
+
+  constructor(opts: TransportLayerOptions) {
+    this.opts = opts;
+    this.logger = opts.logger ?? pino({ level: 'silent' });
+    this.maxSize = opts.maxMessageSize ?? 65535;
+    this.idleMs = opts.tcpIdleTimeoutMs ?? DEFAULT_IDLE_MS;
+    this.boundAddress = opts.host;
+  }
+
+  get localPort(): number {
+    return this.boundPort;
+  }
+
+  get localAddress(): string {
+    return this.boundAddress;
+  }
+
+  onMessage(handler: MessageHandler): void {
+    this.messageHandlers.push(handler);
+  }
+
+  /** Unparseable input; `partial` is set when enough survived to answer 400 (the layer above does that). */
+  onParseError(handler: ParseErrorHandler): void {
+    this.parseErrorHandlers.push(handler);
+  }
+
+  /** A message could not be sent (TCP connect/write failure, UDP send error); always reported asynchronously. */
+  onSendError(handler: SendErrorHandler): void {
+    this.sendErrorHandlers.push(handler);
+  }
+
+  async start(): Promise<void> {
+    const { host, port, transports } = this.opts;
+    const wantUdp = transports.includes('udp');
+    const wantTcp = transports.includes('tcp');
+    for (let attempt = 1; ; attempt++) {
+      const udpPort = wantUdp ? await this.bindUdp(host, port) : port;
+      if (!wantTcp) {
+        this.boundPort = udpPort;
+        return;
+      }
+      try {
+        this.boundPort = await this.listenTcp(host, udpPort);
+        return;
+      } catch (err) {
+        // Port 0: the number UDP got may be taken on TCP; pick another pair. A fixed port just fails.
+        await this.closeUdp();
+        if (port !== 0 || !wantUdp || attempt >= SAME_PORT_ATTEMPTS) throw err;
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const socket of this.allSockets) socket.destroy();
+    this.allSockets.clear();
+    this.connections.clear();
+    await this.closeUdp();
+    const server = this.server;
+    this.server = undefined;
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  /** Serialize and send. Never throws; failures are logged and reported through onSendError. */
+  send(msg: SipMessage, dest: SipEndpoint): void {
+    let data: Buffer;
+    try {
+      data = serializeMessage(msg);
+    } catch (err) {
+      this.sendFailed({ msg, data: Buffer.alloc(0), dest }, err);
+      return;
+    }
+    const item = { msg, data, dest };
+    if (this.stopped) return this.sendFailed(item, new Error('transport stopped'));
+    if (dest.transport === 'udp') this.sendUdp(item);
+    else this.sendTcp(item);
+  }
+
+  private bindUdp(host: string, port: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const socket = dgram.createSocket(net.isIPv6(stripBrackets(host)) ? 'udp6' : 'udp4');
+      const onError = (err: Error): void => {
+        socket.close();
+        reject(err);
+      };
+      socket.once('error', onError);
+      socket.on('message', (data, rinfo) => {
+        this.safe(() => this.handleData(data, { transport: 'udp', address: normalizeAddress(rinfo.address), port: rinfo.port }));
+      });
+      socket.bind({ address: stripBrackets(host), port }, () => {
+        socket.off('error', onError);
+        socket.on('error', (err) => this.logger.warn({ err }, 'UDP socket error'));
+        this.udp = socket;
+        const addr = socket.address();
+        this.boundAddress = addr.address;
+        resolve(addr.port);
+      });
+    });
+  }
+
+  private closeUdp(): Promise<void> {
+    const udp = this.udp;
+    this.udp = undefined;
+    if (!udp) return Promise.resolve();
+    return new Promise((resolve) => {
+      try {
+        udp.close(() => resolve());
+      } catch {
+        resolve(); // already closed
+      }
+    });
+  }
+
+  private listenTcp(host: string, port: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const server = net.createServer((socket) => this.safe(() => this.accept(socket)));
+      server.once('error', reject);
+      server.listen({ host: stripBrackets(host), port }, () => {
+        server.off('error', reject);
+        server.on('error', (err) => this.logger.warn({ err }, 'TCP server error'));
+        this.server = server;
+        const addr = server.address() as net.AddressInfo;
+        this.boundAddress = addr.address;
+        resolve(addr.port);
+      });
+    });
+  }
+
+  private accept(socket: net.Socket): void {
+    if (this.stopped || !socket.remoteAddress || socket.remotePort === undefined) {
+      socket.destroy();
+      return;
+    }
+    const remote: SipEndpoint = { transport: 'tcp', address: normalizeAddress(socket.remoteAddress), port: socket.remotePort };
+    this.track(socket, remote, true);
+  }
+
+  /** Register a socket: framing, idle timeout, cleanup. Inbound sockets are usable for sending at once. */
+  private track(socket: net.Socket, remote: SipEndpoint, connected: boolean): Connection {
+    const conn: Connection = {
+      key: connKey(remote.address, remote.port), socket, framer: new StreamFramer({ maxMessageSize: this.maxSize }), connected, queue: [], remote,
+    };
+    this.connections.set(conn.key, conn);
+    this.allSockets.add(socket);
+    socket.setNoDelay(true);
+    socket.setTimeout(this.idleMs, () => {
+      this.logger.debug({ peer: conn.key }, 'closing idle SIP TCP connection');
+      socket.destroy();
+    });
+    socket.on('data', (chunk: Buffer) => this.safe(() => this.handleStream(conn, chunk)));
+    socket.on('error', (err) => {
+      conn.lastError = err;
+      this.logger.warn({ err, peer: `${remote.address}:${remote.port}` }, 'SIP TCP connection error');
+    });
+    socket.on('close', () => {
+      this.allSockets.delete(socket);
+      if (this.connections.get(conn.key) === conn) this.connections.delete(conn.key);
+      const lost = conn.queue;
+      conn.queue = [];
+      for (const item of lost) this.sendFailed(item, conn.lastError ?? new Error('TCP connection closed before it was established'));
+    });
+    return conn;
+  }
+
+  private handleStream(conn: Connection, chunk: Buffer): void {
+    for (const result of conn.framer.push(chunk)) {
+      if (result.ok) {
+        this.handleData(result.data, conn.remote);
+        continue;
+      }
+      this.counters.parseErrors++;
+      this.logger.warn({ error: result.error, peer: conn.key }, 'SIP TCP framing error');
+      this.emitParseError(result.error, undefined, conn.remote);
+      if (result.fatal) {
+        conn.socket.destroy();
+        return;
+      }
+    }
+  }
+
+  private handleData(data: Buffer, source: SipEndpoint): void {
+    if (this.stopped) return;
+    // CRLF keep-alives (RFC 5626 §3.5.1) and empty datagrams are not messages.
+    if (data.every((b) => b === 0x0d || b === 0x0a || b === 0x20 || b === 0x09)) return;
+    const parsed = parseMessage(data, { maxSize: this.maxSize });
+    if (!parsed.ok) {
+      this.counters.parseErrors++;
+      this.logger.debug({ error: parsed.error, source }, 'unparseable SIP message');
+      if (parsed.partial) this.stampVia(parsed.partial, source);
+      this.emitParseError(parsed.error, parsed.partial, source);
+      return;
+    }
+    const msg = parsed.message;
+    if (msg.kind === 'request' && !this.stampVia(msg, source)) {
+      this.counters.parseErrors++;
+      this.emitParseError('bad Via', undefined, source);
+      return;
+    }
+    this.counters.received++;
+    msg.source = source;
+    for (const handler of this.messageHandlers) this.safe(() => handler(msg, source));
+  }
+
+  /** §18.2.1 / RFC 3581: record where the request really came from in its top Via. False if the Via is unusable. */
+  private stampVia(req: SipRequest, source: SipEndpoint): boolean {
+    const text = req.headers.getAll('Via')[0];
+    if (text === undefined) return false;
+    let via: Via;
+    try {
+      via = parseVia(text);
+    } catch {
+      return false;
+    }
+    const hasRport = 'rport' in via.params;
+    let changed = false;
+    // RFC 3581 §4: with rport, received is added even when the host already matches.
+    if (hasRport || normalizeAddress(stripBrackets(via.host)).toLowerCase() !== source.address.toLowerCase()) {
+      via.params['received'] = source.address;
+      changed = true;
+    }
+    if (hasRport && (via.params['rport'] === null || via.params['rport'] === '')) {
+      via.params['rport'] = String(source.port);
+      changed = true;
+    }
+    if (changed) {
+      req.headers.removeFirst('Via');
+      req.headers.prepend('Via', formatVia(via));
+    }
+    return true;
+  }
+
+  private sendUdp(item: Pending): void {
+    const udp = this.udp;
+    if (!udp) return this.sendFailed(item, new Error('UDP transport not enabled'));
+    try {
+      udp.send(item.data, item.dest.port, stripBrackets(item.dest.address), (err) => {
+        if (err) this.sendFailed(item, err);
+      });
+      this.counters.sent++;
+    } catch (err) {
+      this.sendFailed(item, err);
+    }
+  }
+
+  private sendTcp(item: Pending): void {
+    if (!this.opts.transports.includes('tcp')) return this.sendFailed(item, new Error('TCP transport not enabled'));
+    const key = connKey(item.dest.address, item.dest.port);
+    let conn = this.connections.get(key);
+    if (conn && conn.socket.destroyed) {
+      this.connections.delete(key);
+      conn = undefined;
+    }
+    if (!conn) conn = this.connect(item.dest);
+    if (!conn.connected) {
+      conn.queue.push(item);
+      return;
+    }
+    this.writeTcp(conn, item);
+  }
+
+  private connect(dest: SipEndpoint): Connection {
+    const host = stripBrackets(dest.address);
+    const socket = net.connect({ host, port: dest.port });
+    const conn = this.track(socket, { transport: 'tcp', address: normalizeAddress(host), port: dest.port }, false);
+    socket.once('connect', () => {
+      conn.connected = true;
+      const queued = conn.queue;
+      conn.queue = [];
+      for (const item of queued) this.writeTcp(conn, item);
+    });
+    return conn;
+  }
+
+  private writeTcp(conn: Connection, item: Pending): void {
+    try {
+      conn.socket.write(item.data, (err) => {
+        if (err) this.sendFailed(item, err);
+      });
+      this.counters.sent++;
+    } catch (err) {
+      this.sendFailed(item, err);
+    }
+  }
+
+  private sendFailed(item: Pending, err: unknown): void {
+    this.counters.dropped++;
+    const error = err instanceof Error ? err : new Error(String(err));
+    const { dest, msg } = item;
+    this.logger.warn({ err: error, dest: `${dest.transport}:${dest.address}:${dest.port}`, kind: msg.kind }, 'SIP send failed');
+    // Deferred so a transaction never sees its transport error before sendRequest() has returned.
+    queueMicrotask(() => {
+      for (const handler of this.sendErrorHandlers) this.safe(() => handler(error, msg, dest));
+    });
+  }
+
+  private emitParseError(error: string, partial: SipRequest | undefined, source: SipEndpoint): void {
+    for (const handler of this.parseErrorHandlers) this.safe(() => handler(error, partial, source));
+  }
+
+  private safe(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.logger.error({ err }, 'SIP transport handler failed');
+    }
+  }
+}

@@ -1,0 +1,162 @@
+/**
+ * Shared UA-core plumbing for the embedded engine: building requests we originate (Via, Contact, Max-Forwards),
+ * running a request through a client transaction as a promise, and answering digest challenges (RFC 3261 §22).
+ */
+import type { Logger } from '../../logger.ts';
+import type { HeaderList } from '../port.ts';
+import { buildAuthorization, pickChallenge } from './digest.ts';
+import { createRequest, SipHeaders, type SipEndpoint, type SipRequest, type SipResponse, type SipTransportName } from './message.ts';
+import type { TransactionLayer } from './transaction.ts';
+import { newBranch } from './transaction.ts';
+
+/** Headers the engine owns; callers' pass-through headers with these names are dropped. */
+const ENGINE_HEADERS = new Set([
+  'via', 'from', 'to', 'call-id', 'cseq', 'contact', 'content-length', 'content-type', 'record-route', 'route',
+  'max-forwards', 'authorization', 'proxy-authorization', 'www-authenticate', 'proxy-authenticate', 'user-agent', 'server',
+]);
+
+export function passThroughHeaders(headers: HeaderList | undefined): Array<[string, string]> {
+  return (headers ?? []).filter(([n]) => !ENGINE_HEADERS.has(n.toLowerCase())).map(([n, v]) => [n, v]);
+}
+
+export interface UaContext {
+  tx: TransactionLayer;
+  logger: Logger;
+  /** Address written in Via/Contact. */
+  publicAddress: string;
+  localPort: number;
+  userAgent: string;
+  /** Send a message outside any transaction (ACK for 2xx, 2xx retransmissions). */
+  sendRaw(msg: SipRequest | SipResponse, dest: SipEndpoint): void;
+}
+
+function hostForUri(address: string): string {
+  return address.includes(':') && !address.startsWith('[') ? `[${address}]` : address;
+}
+
+export function viaValue(ctx: UaContext, transport: SipTransportName, branch = newBranch()): string {
+  return `SIP/2.0/${transport.toUpperCase()} ${hostForUri(ctx.publicAddress)}:${ctx.localPort};branch=${branch};rport`;
+}
+
+export function contactValue(ctx: UaContext, transport: SipTransportName): string {
+  const tp = transport === 'tcp' ? ';transport=tcp' : '';
+  return `<sip:gw@${hostForUri(ctx.publicAddress)}:${ctx.localPort}${tp}>`;
+}
+
+export interface NewRequestSpec {
+  method: string;
+  uri: string;
+  transport: SipTransportName;
+  from: string;
+  to: string;
+  callId: string;
+  cseq: number;
+  routes?: string[];
+  contact?: boolean;
+  headers?: HeaderList;
+  body?: Buffer;
+  contentType?: string;
+}
+
+export function buildRequest(ctx: UaContext, spec: NewRequestSpec): SipRequest {
+  const h = new SipHeaders();
+  h.append('Via', viaValue(ctx, spec.transport));
+  h.append('Max-Forwards', '70');
+  for (const r of spec.routes ?? []) h.append('Route', r);
+  h.append('From', spec.from);
+  h.append('To', spec.to);
+  h.append('Call-ID', spec.callId);
+  h.append('CSeq', `${spec.cseq} ${spec.method}`);
+  if (spec.contact) h.append('Contact', contactValue(ctx, spec.transport));
+  h.append('User-Agent', ctx.userAgent);
+  for (const [n, v] of passThroughHeaders(spec.headers)) h.append(n, v);
+  const body = spec.body ?? Buffer.alloc(0);
+  if (body.length > 0) h.append('Content-Type', spec.contentType ?? 'application/sdp');
+  return createRequest(spec.method, spec.uri, h, body);
+}
+
+/** Synthesize a final response for local failures so callers handle one shape (RFC 3261 §8.1.3.1). */
+function localFailure(req: SipRequest, status: number, reason: string): SipResponse {
+  const h = new SipHeaders();
+  for (const name of ['Via', 'From', 'To', 'Call-ID', 'CSeq']) {
+    const v = req.headers.get(name);
+    if (v !== undefined) h.append(name, v);
+  }
+  return { kind: 'response', status, reason, version: 'SIP/2.0', headers: h, body: Buffer.alloc(0) };
+}
+
+export interface TransactOptions {
+  onProvisional?: (res: SipResponse) => void;
+  /** Called with each client transaction's handle so the caller can CANCEL the current attempt. */
+  onAttempt?: (req: SipRequest) => void;
+  /** 2xx responses after the first final one (retransmissions, forked answers): they need an ACK too. */
+  onLate2xx?: (res: SipResponse) => void;
+}
+
+/** One client transaction as a promise of its final response (timeout → 408, transport error → 503). */
+export function transact(ctx: UaContext, req: SipRequest, dest: SipEndpoint, opts: TransactOptions = {}): Promise<SipResponse> {
+  return new Promise((resolve) => {
+    let settled = false;
+    const finish = (res: SipResponse): void => {
+      if (settled) return;
+      settled = true;
+      resolve(res);
+    };
+    opts.onAttempt?.(req);
+    ctx.tx.sendRequest(req, dest, {
+      onResponse: (res) => {
+        if (res.status < 200) opts.onProvisional?.(res);
+        else if (settled && res.status < 300) opts.onLate2xx?.(res);
+        else finish(res);
+      },
+      onTimeout: () => finish(localFailure(req, 408, 'Request Timeout')),
+      onTransportError: () => finish(localFailure(req, 503, 'Service Unavailable')),
+    });
+  });
+}
+
+export interface Credentials {
+  username: string;
+  password: string;
+}
+
+/**
+ * Send a request, answering up to two digest challenges (the second only when the server says the nonce was stale).
+ * `nextCSeq` gives the CSeq for the re-sent request (RFC 3261 §22.2: a new request, so CSeq increments).
+ */
+export async function transactWithAuth(
+  ctx: UaContext,
+  req: SipRequest,
+  dest: SipEndpoint,
+  auth: Credentials | undefined,
+  nextCSeq: () => number,
+  opts: TransactOptions = {},
+): Promise<{ response: SipResponse; request: SipRequest }> {
+  let current = req;
+  for (let attempt = 0; ; attempt++) {
+    const res = await transact(ctx, current, dest, opts);
+    if ((res.status !== 401 && res.status !== 407) || !auth || attempt >= 2) return { response: res, request: current };
+    const header = res.status === 401 ? 'WWW-Authenticate' : 'Proxy-Authenticate';
+    const challenge = pickChallenge(res.headers.getAll(header).length ? res.headers.getAll(header) : [res.headers.get(header) ?? '']);
+    if (!challenge) return { response: res, request: current };
+    if (attempt === 1 && !challenge.stale) return { response: res, request: current };
+    const next = current.headers.clone();
+    next.set('Via', viaValue(ctx, transportOf(current)));
+    next.set('CSeq', `${nextCSeq()} ${current.method}`);
+    next.set(res.status === 401 ? 'Authorization' : 'Proxy-Authorization', buildAuthorization({
+      challenge, method: current.method, uri: current.uri, username: auth.username, password: auth.password, body: current.body,
+    }));
+    current = createRequest(current.method, current.uri, next, current.body);
+    ctx.logger.debug({ method: current.method, status: res.status }, 'answering digest challenge');
+  }
+}
+
+export function transportOf(req: SipRequest): SipTransportName {
+  const via = req.headers.get('Via') ?? '';
+  return /^SIP\/2\.0\/TCP/i.test(via.trim()) ? 'tcp' : 'udp';
+}
+
+/** Read-only header accessors over SipHeaders, as the port exposes them. */
+export function headerAccess(headers: SipHeaders): { header(name: string): string | undefined; headers(): HeaderList } {
+  return { header: (name) => headers.get(name), headers: () => headers.lines() };
+}

@@ -1,0 +1,178 @@
+/**
+ * The SIP engine port: everything the call logic needs from a SIP stack, and nothing more.
+ *
+ * Vocabulary follows drachtio-srf (an inbound INVITE is answered or rejected, an outbound INVITE yields a Dialog or a
+ * SipError, a Dialog has in-dialog requests and ends with BYE) so the drachtio adapter maps onto it one to one.
+ * Adapters: `embedded/` (default, our own RFC 3261 stack) and `drachtio/` (drachtio-srf + drachtio-server).
+ *
+ * Engine duties the call logic can rely on:
+ * - retransmissions, 100 Trying, ACKs (both the non-2xx ACK and the end-to-end 2xx ACK), CANCEL matching;
+ * - a CANCEL from the caller is answered 200 and the INVITE 487 by the engine, then `InboundCall.onCancel` fires;
+ * - a 2xx arriving for an outbound INVITE that was cancelled (the CANCEL/200 race) is ACKed and BYEd by the engine;
+ * - BYE received on a dialog is answered 200 by the engine, then `Dialog.onEnd` fires;
+ * - other in-dialog requests are handed to `Dialog.onRequest` and must be answered by the handler (a B2BUA relays).
+ */
+
+export type SipTransportName = 'udp' | 'tcp';
+
+export interface SipPeer {
+  transport: SipTransportName;
+  address: string;
+  port: number;
+}
+
+/** Header lines as (name, value) pairs, in order. */
+export type HeaderList = ReadonlyArray<readonly [string, string]>;
+
+export interface SipBody {
+  body?: Buffer;
+  contentType?: string;
+}
+
+export interface ResponseOptions extends SipBody {
+  reason?: string;
+  headers?: HeaderList;
+}
+
+/** A final SIP failure, or a local one mapped onto SIP semantics (408 timeout, 503 transport failure, 487 cancelled). */
+export class SipError extends Error {
+  readonly status: number;
+  readonly reason: string;
+  readonly headers: HeaderList;
+  constructor(status: number, reason: string, headers: HeaderList = []) {
+    super(`${status} ${reason}`);
+    this.name = 'SipError';
+    this.status = status;
+    this.reason = reason;
+    this.headers = headers;
+  }
+  header(name: string): string | undefined {
+    const key = name.toLowerCase();
+    return this.headers.find(([n]) => n.toLowerCase() === key)?.[1];
+  }
+}
+
+/** An out-of-dialog INVITE received from a peer (the PBX). */
+export interface InboundCall {
+  readonly callId: string;
+  readonly requestUri: string;
+  /** User part of the Request-URI (the dialed number), '' when absent. */
+  readonly calledUser: string;
+  /** User part of the From URI (the calling number), '' when absent. */
+  readonly callingUser: string;
+  /** Raw From/To header values. */
+  readonly from: string;
+  readonly to: string;
+  readonly source: SipPeer;
+  readonly body: Buffer;
+  readonly contentType: string | undefined;
+  /** True once the caller sent CANCEL (the engine has already answered 487). */
+  readonly cancelled: boolean;
+  header(name: string): string | undefined;
+  headers(): HeaderList;
+  onCancel(cb: (cancel: { reason?: string }) => void): void;
+  /** Send a provisional response (180/183). Ignored once a final response was sent. */
+  sendProvisional(status: number, opts?: ResponseOptions): void;
+  /** Send a final non-2xx response. Ignored once a final response was sent. */
+  reject(status: number, opts?: ResponseOptions): void;
+  /** Send 200 OK; resolves with the confirmed dialog when the ACK arrives, rejects (SipError 408) if it never does. */
+  answer(opts: ResponseOptions): Promise<Dialog>;
+}
+
+export interface OutboundInviteOptions extends SipBody {
+  /** Request-URI. */
+  uri: string;
+  /** host:port to send to instead of resolving the Request-URI host (an outbound proxy). */
+  proxy?: string;
+  transport?: SipTransportName;
+  /** From header URI and display name; the engine adds the tag. */
+  from: { uri: string; displayName?: string };
+  /** To header URI; defaults to the Request-URI. */
+  to?: { uri: string; displayName?: string };
+  /** Extra headers (X-, P-Asserted-Identity, ...). Never Via/From/To/Call-ID/CSeq/Contact/Content-Length. */
+  headers?: HeaderList;
+  /** Digest credentials for 401/407 challenges. */
+  auth?: { username: string; password: string };
+  /** Give up with SipError 408 if no final response within this time (a ring timeout). */
+  timeoutMs?: number;
+}
+
+export interface ProvisionalResponse {
+  status: number;
+  reason: string;
+  headers: HeaderList;
+  body: Buffer;
+  contentType: string | undefined;
+}
+
+/** A UAC INVITE in progress. */
+export interface OutboundCall {
+  readonly callId: string;
+  onProvisional(cb: (res: ProvisionalResponse) => void): void;
+  /** Resolves with the dialog when answered (ACK already sent), rejects with SipError otherwise. */
+  readonly result: Promise<Dialog>;
+  /** CANCEL the INVITE (no-op after a final response; a late 2xx is ACKed and BYEd). */
+  cancel(opts?: { headers?: HeaderList }): void;
+}
+
+export interface InDialogRequest {
+  readonly method: string;
+  readonly body: Buffer;
+  readonly contentType: string | undefined;
+  header(name: string): string | undefined;
+  headers(): HeaderList;
+  respond(status: number, opts?: ResponseOptions): void;
+}
+
+export interface DialogResponse {
+  readonly status: number;
+  readonly reason: string;
+  readonly body: Buffer;
+  readonly contentType: string | undefined;
+  header(name: string): string | undefined;
+  headers(): HeaderList;
+}
+
+export interface DialogEnd {
+  /** 'remote' when the peer sent BYE, 'local' when we did. */
+  by: 'remote' | 'local';
+  /** Reason header of the BYE, if any. */
+  reason?: string;
+  headers: HeaderList;
+}
+
+/** A confirmed INVITE dialog (either side). */
+export interface Dialog {
+  readonly id: string;
+  readonly callId: string;
+  /** SDP (or other body) of the offer/answer that established the dialog, as the remote party sent it. */
+  readonly remoteBody: Buffer;
+  readonly remoteContentType: string | undefined;
+  readonly ended: boolean;
+  /** In-dialog requests other than BYE/ACK/CANCEL (re-INVITE, UPDATE, INFO, OPTIONS, NOTIFY, MESSAGE, REFER). */
+  onRequest(cb: (req: InDialogRequest) => void): void;
+  onEnd(cb: (end: DialogEnd) => void): void;
+  /** Send an in-dialog request; for INVITE the engine ACKs a 2xx itself. */
+  request(method: string, opts?: SipBody & { headers?: HeaderList }): Promise<DialogResponse>;
+  /** Send BYE (idempotent). */
+  bye(opts?: { headers?: HeaderList }): Promise<void>;
+}
+
+export interface EngineStats {
+  messagesIn: number;
+  messagesOut: number;
+  parseErrors: number;
+  activeDialogs: number;
+  activeTransactions: number;
+}
+
+export interface SipEngine {
+  readonly kind: 'embedded' | 'drachtio';
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** Where the engine listens (for logs and tests). */
+  readonly localPort: number;
+  onInvite(handler: (call: InboundCall) => void): void;
+  invite(opts: OutboundInviteOptions): OutboundCall;
+  stats(): EngineStats;
+}

@@ -1,0 +1,145 @@
+import { once } from 'node:events';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Writable } from 'node:stream';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createLogger } from '../../src/logger.ts';
+import { RulesError } from '../../src/routing/load.ts';
+import { RoutingStore } from '../../src/routing/store.ts';
+
+const DEBOUNCE_MS = 20;
+
+function rulesYaml(...names: string[]): string {
+  const rules = names.map((n) => `  - name: ${n}\n    match: { called: "+49" }\n    mode: bypass\n`).join('');
+  return `rules:\n${rules || '  []\n'}default:\n  mode: bypass\n`;
+}
+
+const cleanups: Array<() => void> = [];
+afterEach(() => {
+  for (const c of cleanups.splice(0).reverse()) c();
+});
+
+function setup(initial = rulesYaml('a')): { file: string; dir: string; store: RoutingStore; logs: Array<Record<string, unknown>> } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kg-routing-store-'));
+  cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'routing.yaml');
+  fs.writeFileSync(file, initial);
+  const logs: Array<Record<string, unknown>> = [];
+  const sink = new Writable({
+    write(chunk, _enc, cb) {
+      for (const line of String(chunk).split('\n')) if (line) logs.push(JSON.parse(line) as Record<string, unknown>);
+      cb();
+    },
+  });
+  const store = new RoutingStore(file, createLogger('info', sink), { debounceMs: DEBOUNCE_MS });
+  cleanups.push(() => store.close());
+  return { file, dir, store, logs };
+}
+
+const names = (store: RoutingStore): string[] => store.current().rules.map((r) => r.name);
+const within = (ms = 5000) => ({ signal: AbortSignal.timeout(ms) });
+
+describe('RoutingStore', () => {
+  it('loads initially and throws RulesError on a bad file', () => {
+    const { store, logs } = setup();
+    expect(() => store.current()).toThrow(/before load/);
+    expect(store.load().rules).toHaveLength(1);
+    expect(names(store)).toEqual(['a']);
+    expect(logs.find((l) => l.msg === 'routing rules loaded')).toMatchObject({ rules: 1 });
+
+    const bad = setup('rules: []\n');
+    expect(() => bad.store.load()).toThrow(RulesError);
+  });
+
+  it('reloads when the file is rewritten in place', async () => {
+    const { file, store, logs } = setup();
+    store.load();
+    store.watch();
+    const reloaded = once(store, 'reloaded', within());
+    fs.writeFileSync(file, rulesYaml('a', 'b'));
+    await reloaded;
+    expect(names(store)).toEqual(['a', 'b']);
+    expect(logs.find((l) => l.msg === 'routing rules reloaded')).toMatchObject({ rules: 2, file });
+  });
+
+  it('reloads when an editor replaces the file by rename', async () => {
+    const { file, dir, store } = setup();
+    store.load();
+    store.watch();
+    for (const next of [['x'], ['x', 'y', 'z']]) {
+      const reloaded = once(store, 'reloaded', within());
+      const tmp = path.join(dir, '.routing.yaml.swp');
+      fs.writeFileSync(tmp, rulesYaml(...next));
+      fs.renameSync(tmp, file);
+      await reloaded;
+      expect(names(store)).toEqual(next);
+    }
+  });
+
+  it('keeps the old rules when the new file is bad, and recovers when it is fixed', async () => {
+    const { file, store, logs } = setup();
+    store.load();
+    store.watch();
+    const failed = once(store, 'reloadFailed', within());
+    fs.writeFileSync(file, rulesYaml('a').replace('mode: bypass', 'mode: translate'));
+    const [err] = await failed;
+    expect(err).toBeInstanceOf(RulesError);
+    expect(names(store)).toEqual(['a']);
+    expect(store.reload()).toBe(false);
+    expect(names(store)).toEqual(['a']);
+    const logged = logs.find((l) => l.msg === 'routing rules reload failed; keeping the previous rules');
+    expect(logged).toMatchObject({ level: 50, keptRules: 1 });
+    expect(JSON.stringify(logged)).toContain('line 4');
+
+    const reloaded = once(store, 'reloaded', within());
+    fs.writeFileSync(file, rulesYaml('fixed'));
+    await reloaded;
+    expect(names(store)).toEqual(['fixed']);
+  });
+
+  it('reload() returns false and keeps the rules when the file disappears', () => {
+    const { file, store } = setup();
+    store.load();
+    fs.rmSync(file);
+    expect(store.reload()).toBe(false);
+    expect(names(store)).toEqual(['a']);
+  });
+
+  it('reloads on SIGHUP', () => {
+    const { file, store, logs } = setup();
+    const before = process.listenerCount('SIGHUP');
+    store.load();
+    store.watch();
+    expect(process.listenerCount('SIGHUP')).toBe(before + 1);
+    fs.writeFileSync(file, rulesYaml('after-hup'));
+    // The handler reloads synchronously, so the new rules are visible before any file event is delivered.
+    process.emit('SIGHUP', 'SIGHUP');
+    expect(names(store)).toEqual(['after-hup']);
+    expect(logs.some((l) => l.msg === 'SIGHUP: reloading routing rules')).toBe(true);
+  });
+
+  it('close() removes the SIGHUP listener and stops watching', async () => {
+    const { file, store } = setup();
+    const before = process.listenerCount('SIGHUP');
+    store.load();
+    store.watch();
+    store.watch(); // idempotent: still one listener
+    expect(process.listenerCount('SIGHUP')).toBe(before + 1);
+    store.close();
+    expect(process.listenerCount('SIGHUP')).toBe(before);
+
+    let reloads = 0;
+    store.on('reloaded', () => reloads++);
+    fs.writeFileSync(file, rulesYaml('ignored'));
+    process.emit('SIGHUP', 'SIGHUP');
+    // Give a (wrongly) surviving watcher many debounce periods to fire.
+    await sleep(DEBOUNCE_MS * 15);
+    expect(reloads).toBe(0);
+    expect(names(store)).toEqual(['a']);
+    // Explicit reload still works after close().
+    expect(store.reload()).toBe(true);
+    expect(names(store)).toEqual(['ignored']);
+  });
+});
