@@ -31,8 +31,10 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'shutting down');
+    // SIGTERM drains (active calls may finish); SIGINT at a terminal hangs up at once.
+    const drainMs = signal === 'SIGTERM' ? config.calls.drainTimeoutSec * 1000 : 0;
     gateway
-      .stop()
+      .stop(drainMs)
       .then(() => process.exit(0))
       .catch((err: unknown) => {
         logger.error({ err }, 'shutdown failed');

@@ -51,6 +51,7 @@ export interface GatewayConfig {
     busyStatus: 486 | 503;
     translatedLegTimeoutSec: number;
     maxCallDurationSec: number;
+    drainTimeoutSec: number;
   };
   routing: { file: string };
   dataDir: string;

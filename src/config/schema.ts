@@ -96,6 +96,7 @@ export const schema = {
     rateLimitPolicy: { doc: 'On Kallglot rate_limit_exceeded: fallback (direct route) or busy', format: ['fallback', 'busy'], default: 'fallback', env: 'RATE_LIMIT_POLICY' },
     busyStatus: { doc: 'SIP status for the busy policy: 486 or 503 (with Retry-After)', format: [486, 503], default: 486, env: 'RATE_LIMIT_BUSY_STATUS' },
     translatedLegTimeoutSec: { doc: 'Seconds the translated leg may take to answer before falling back (no early media yet)', format: 'nat', default: 60, env: 'TRANSLATED_LEG_TIMEOUT_SEC' },
+    drainTimeoutSec: { doc: 'On SIGTERM, how long active calls may continue before they are hung up', format: 'nat', default: 30, env: 'DRAIN_TIMEOUT_SEC' },
     maxCallDurationSec: { doc: 'Hang up calls older than this (0: no limit)', format: 'nat', default: 14400, env: 'MAX_CALL_DURATION_SEC' },
   },
   routing: {

@@ -182,9 +182,7 @@ export class EmbeddedDialog implements Dialog {
       res.headers.append('Contact', contactValue(this.ctx, this.state.transport));
     }
     tx.respond(res);
-    if (req.method === 'INVITE' && status >= 200 && status < 300 && tx.source) {
-      void this.awaitAck(res, tx.source);
-    }
+    if (req.method === 'INVITE' && status >= 200 && status < 300) void this.awaitAck(res, tx.responseDest);
   }
 
   private build(method: string, opts: SipBody & { headers?: HeaderList }): SipRequest {

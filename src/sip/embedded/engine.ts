@@ -11,7 +11,7 @@ import { dialogKey, type EmbeddedDialog } from './dialog.ts';
 import type { SipEndpoint, SipRequest, SipResponse, SipTransportName } from './message.ts';
 import { resolveDestination } from './resolve.ts';
 import type { SipTimerBase } from './timers.ts';
-import { buildResponse } from './transaction-helpers.ts';
+import { buildResponse, responseDestination, topVia } from './transaction-helpers.ts';
 import { TransactionLayer } from './transaction.ts';
 import type { ServerTransaction } from './server-transaction.ts';
 import { TransportLayer } from './transport.ts';
@@ -207,7 +207,13 @@ export class EmbeddedEngine implements SipEngine {
     if (!partial || partial.method === 'ACK' || !this.transport) return;
     const reason = `Bad Request (${error})`.replace(/[\r\n]/g, ' ').slice(0, 120);
     const res = buildResponse(partial, 400, reason);
-    this.transport.send(res, source);
+    let dest = source;
+    try {
+      dest = responseDestination(topVia(partial), source);
+    } catch {
+      // an unparseable Via: answer the address it came from
+    }
+    this.transport.send(res, dest);
   }
 
   private safely(fn: () => void): void {

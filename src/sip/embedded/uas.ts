@@ -130,7 +130,7 @@ export class EmbeddedInboundCall implements InboundCall {
     this.hooks.addDialog(dialog);
     this.tx.respond(res);
     this.hooks.completed(this);
-    const acked = await dialog.awaitAck(res, this.source);
+    const acked = await dialog.awaitAck(res, this.tx.responseDest);
     if (!acked && !dialog.ended) {
       // No ACK within 64*T1: the dialog must be torn down (RFC 3261 §13.3.1.4).
       await dialog.bye();
