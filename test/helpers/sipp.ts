@@ -93,7 +93,11 @@ export async function stopAllSipp(): Promise<void> {
   await Promise.all([...running].map((r) => r.stop()));
 }
 
-afterAll(stopAllSipp);
+try {
+  afterAll(stopAllSipp);
+} catch {
+  // imported outside a vitest run (e.g. a script): only the exit hook below applies
+}
 // Last resort if the worker goes down without running hooks: children live in their own process group.
 process.once('exit', () => {
   for (const r of running) killGroup(r.pid, 'SIGKILL');
