@@ -16,6 +16,10 @@ import { SessionEnder } from './calls/session-ender.ts';
 import type { CallSummary } from './calls/types.ts';
 import { createEngine } from './sip/create-engine.ts';
 import type { SipEngine } from './sip/port.ts';
+import { CallRegistry } from './registry/call-registry.ts';
+import { recoverOrphans } from './registry/recovery.ts';
+import { registerCallRoutes } from './http/calls-routes.ts';
+import type { CallRecorder } from './calls/types.ts';
 
 export const VERSION = '0.1.0';
 
@@ -30,6 +34,7 @@ export class Gateway {
   private calls: CallManager | undefined;
   private sessionEnder: SessionEnder | undefined;
   private admission: Admission;
+  private registry: CallRegistry | undefined;
   private sipListening = false;
   httpPort = 0;
   sipPort = 0;
@@ -50,6 +55,7 @@ export class Gateway {
 
   async start(): Promise<void> {
     const { config, logger } = this;
+    this.registry = new CallRegistry(config.dataDir);
     this.routing.load();
     this.routing.watch();
 
@@ -72,7 +78,10 @@ export class Gateway {
       logger: logger.child({ component: 'kallglot' }),
     });
 
-    this.sessionEnder = new SessionEnder(this.kallglot, logger.child({ component: 'session-ender' }));
+    this.sessionEnder = new SessionEnder(this.kallglot, logger.child({ component: 'session-ender' }), { store: this.registry });
+    const recovered = recoverOrphans(this.registry, this.sessionEnder, logger.child({ component: 'recovery' }));
+    if (recovered.orphans || recovered.pendingEnds) logger.warn(recovered, 'recovered state from a previous run');
+    registerCallRoutes(this.http, this.registry, config.http.adminToken);
 
     registerHealthRoutes(this.http, {
       activeCalls: () => this.calls?.activeCalls ?? 0,
@@ -92,6 +101,7 @@ export class Gateway {
       sessionEnder: this.sessionEnder,
       admission: this.admission,
       rules: () => this.routing.current(),
+      recorder: safeRecorder(this.registry, logger),
       onSummary: (s) => this.onCallSummary?.(s),
     });
     await this.engine.start();
@@ -131,8 +141,26 @@ export class Gateway {
     this.sipListening = false;
     await this.http.close();
     this.routing.close();
+    this.registry?.close();
     await this.kallglot?.close();
     await this.sandbox?.stop();
     this.logger.info('stopped');
   }
+}
+
+/** Registry writes must never break a call: failures are logged and the call goes on. */
+function safeRecorder(registry: CallRegistry, logger: Logger): CallRecorder {
+  const guard = <T>(what: string, fn: () => T, fallback: T): T => {
+    try {
+      return fn();
+    } catch (err) {
+      logger.error({ err, what }, 'call registry write failed');
+      return fallback;
+    }
+  };
+  return {
+    callStarted: (c) => guard('callStarted', () => registry.callStarted(c), false),
+    update: (id, patch) => guard('update', () => registry.update(id, patch), undefined),
+    callEnded: (id, end) => guard('callEnded', () => registry.callEnded(id, end), false),
+  };
 }

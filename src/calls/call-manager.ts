@@ -10,7 +10,7 @@ import type { InboundCall, SipEngine } from '../sip/port.ts';
 import type { Admission } from './admission.ts';
 import { CallSession } from './call-session.ts';
 import type { SessionEnder } from './session-ender.ts';
-import type { CallSummary, SessionCreator } from './types.ts';
+import type { CallRecorder, CallSummary, SessionCreator } from './types.ts';
 
 export interface CallManagerDeps {
   config: GatewayConfig;
@@ -20,6 +20,7 @@ export interface CallManagerDeps {
   sessionEnder: SessionEnder;
   admission: Admission;
   rules: () => RuleSet;
+  recorder?: CallRecorder;
   onSummary?: (summary: CallSummary) => void;
   onSessionCreated?: (callId: string, sessionId: string) => void;
 }
@@ -48,9 +49,10 @@ export class CallManager {
         { callId: call.callId, source: call.source.address, why: verdict.why, status: verdict.status, userAgent: call.header('User-Agent') },
         'INVITE refused at admission',
       );
-      this.deps.onSummary?.({
-        callId: call.callId, route: 'rejected', rule: '', durationMs: 0, endReason: verdict.why, sipStatus: verdict.status,
-      });
+      const summary: CallSummary = { callId: call.callId, route: 'rejected', rule: '', durationMs: 0, endReason: verdict.why, sipStatus: verdict.status };
+      this.record(call, undefined);
+      this.deps.recorder?.callEnded(call.callId, { reason: verdict.why, sipStatus: verdict.status, route: 'rejected' });
+      this.deps.onSummary?.(summary);
       return;
     }
     const decision = matchRoute(this.deps.rules(), {
@@ -60,21 +62,42 @@ export class CallManager {
       headers: (name) => call.header(name),
     });
     logger.info({ callId: call.callId, from: call.callingUser, to: call.calledUser, source: call.source.address, rule: decision.ruleName, mode: decision.mode }, 'new call');
+    this.record(call, decision.ruleName);
+    const recorder = this.deps.recorder;
     const session = new CallSession(call, decision, {
       config: this.deps.config,
       logger,
       engine: this.deps.engine,
       kallglot: this.deps.kallglot,
       sessionEnder: this.deps.sessionEnder,
-      hooks: { sessionCreated: this.deps.onSessionCreated },
+      hooks: {
+        sessionCreated: (callId, sessionId) => {
+          recorder?.update(callId, { sessionId });
+          this.deps.onSessionCreated?.(callId, sessionId);
+        },
+        update: (callId, patch) => recorder?.update(callId, patch),
+      },
       onFinished: (s, summary) => {
         if (this.active.delete(s as CallSession)) admission.release();
+        recorder?.callEnded(summary.callId, {
+          reason: summary.endReason, sipStatus: summary.sipStatus, route: summary.route, fallbackReason: summary.fallbackReason,
+          sessionId: summary.sessionId, telnyxUri: summary.telnyxUri, rule: summary.rule,
+        });
         this.deps.onSummary?.(summary);
         if (this.active.size === 0) for (const w of this.idleWaiters.splice(0)) w();
       },
     });
     this.active.add(session);
     void session.run();
+  }
+
+  private record(call: InboundCall, rule: string | undefined): void {
+    try {
+      this.deps.recorder?.callStarted({ callId: call.callId, pbxSource: call.source.address, from: call.callingUser, to: call.calledUser, rule });
+    } catch (err) {
+      // The registry failing must not fail the call: log loudly, keep serving.
+      this.deps.logger.error({ err, callId: call.callId }, 'call registry write failed');
+    }
   }
 
   /** Resolves when no call is active, or after timeoutMs (returns false then). */

@@ -107,6 +107,7 @@ export class CallSession {
       return;
     }
     const uri = fillUriTemplate(config.telnyx.translatedUriTemplate, this.templateValues({ session_id: session.id }));
+    this.route = 'translated';
     const outcome = await this.leg(uri, [['X-Kallglot-Session-Id', session.id]], false, config.calls.translatedLegTimeoutSec * 1000);
     if (outcome.answered) {
       await this.bridge(outcome.dialog, 'translated');
@@ -147,6 +148,7 @@ export class CallSession {
   private async leg(uri: string, extraHeaders: Array<[string, string]>, lastRoute: boolean, timeoutMs: number): Promise<LegOutcome> {
     const { telnyx } = this.deps.config;
     this.telnyxUri = uri;
+    this.deps.hooks?.update?.(this.call.callId, { telnyxUri: uri, route: this.route });
     const opts: OutboundInviteOptions = {
       uri,
       proxy: telnyx.outboundProxy || undefined,
@@ -206,6 +208,7 @@ export class CallSession {
     }
     this.pbxDialog = pbx;
     this.answeredAt = Date.now();
+    this.deps.hooks?.update?.(this.call.callId, { answerAt: this.answeredAt, route });
     pbx.onEnd((end) => this.onLegEnded('pbx', end));
     if (this.finished || telnyx.ended) {
       void pbx.bye();
@@ -251,7 +254,7 @@ export class CallSession {
 
   private endSession(reason: EndReason, detail: string): void {
     if (!this.session) return;
-    this.deps.sessionEnder.end(this.session.id, reason, detail);
+    this.deps.sessionEnder.end(this.session.id, reason, detail, this.call.callId);
   }
 
   private finish(end: { reason: EndReason | 'rejected'; detail: string; status: number }): void {

@@ -11,7 +11,16 @@ export interface SessionEndApi {
   endSession(id: string, reason: EndReason): Promise<unknown>;
 }
 
+/** Durable record of ends not yet confirmed (the call registry implements it). */
+export interface PendingEndStore {
+  addPendingEnd(sessionId: string, callId: string | undefined, reason: string, detail?: string): void;
+  endAttemptFailed(sessionId: string, error: string): void;
+  sessionEndConfirmed(sessionId: string, status: 'ended' | 'not_found'): void;
+  pendingEnds(): Array<{ session_id: string; call_id: string | null; reason: string; detail: string | null }>;
+}
+
 export interface SessionEnderOptions {
+  store?: PendingEndStore;
   baseDelayMs?: number;
   maxDelayMs?: number;
   onEnded?: (sessionId: string, reason: EndReason, outcome: 'ended' | 'not_found') => void;
@@ -20,7 +29,7 @@ export interface SessionEnderOptions {
 export class SessionEnder {
   private readonly api: SessionEndApi;
   private readonly logger: Logger;
-  private readonly opts: Required<Omit<SessionEnderOptions, 'onEnded'>> & Pick<SessionEnderOptions, 'onEnded'>;
+  private readonly opts: Required<Omit<SessionEnderOptions, 'onEnded' | 'store'>> & Pick<SessionEnderOptions, 'onEnded' | 'store'>;
   private readonly requested = new Set<string>();
   private readonly inFlight = new Map<string, Promise<void>>();
   private readonly timers = new Set<NodeJS.Timeout>();
@@ -29,15 +38,31 @@ export class SessionEnder {
   constructor(api: SessionEndApi, logger: Logger, opts: SessionEnderOptions = {}) {
     this.api = api;
     this.logger = logger;
-    this.opts = { baseDelayMs: opts.baseDelayMs ?? 500, maxDelayMs: opts.maxDelayMs ?? 30_000, onEnded: opts.onEnded };
+    this.opts = { baseDelayMs: opts.baseDelayMs ?? 500, maxDelayMs: opts.maxDelayMs ?? 30_000, onEnded: opts.onEnded, store: opts.store };
   }
 
-  /** Ask for the session to end. Later calls for the same id are ignored: the first reason wins. */
-  end(sessionId: string, reason: EndReason, detail?: string): void {
+  /**
+   * Ask for the session to end. Later calls for the same id are ignored: the first reason wins. The request is
+   * persisted before the first attempt, so it survives an API outage and a restart (see resumePending).
+   */
+  end(sessionId: string, reason: EndReason, detail?: string, callId?: string): void {
     if (this.requested.has(sessionId)) return;
     this.requested.add(sessionId);
-    this.logger.info({ sessionId, reason, detail }, 'ending Kallglot session');
+    this.opts.store?.addPendingEnd(sessionId, callId, reason, detail);
+    this.logger.info({ sessionId, reason, detail, callId }, 'ending Kallglot session');
     this.inFlight.set(sessionId, this.attempt(sessionId, reason, 0));
+  }
+
+  /** Restart the ends a previous process persisted but never saw confirmed. Returns how many. */
+  resumePending(): number {
+    const rows = this.opts.store?.pendingEnds() ?? [];
+    for (const row of rows) {
+      if (this.requested.has(row.session_id)) continue;
+      this.requested.add(row.session_id);
+      this.logger.info({ sessionId: row.session_id, reason: row.reason, callId: row.call_id }, 'resuming pending Kallglot session end');
+      this.inFlight.set(row.session_id, this.attempt(row.session_id, row.reason as EndReason, 0));
+    }
+    return rows.length;
   }
 
   pending(): number {
@@ -66,16 +91,19 @@ export class SessionEnder {
     try {
       await this.api.endSession(sessionId, reason);
       this.inFlight.delete(sessionId);
+      this.opts.store?.sessionEndConfirmed(sessionId, 'ended');
       this.opts.onEnded?.(sessionId, reason, 'ended');
       return;
     } catch (err) {
       if (isKallglotError(err) && err.status === 404) {
         this.inFlight.delete(sessionId);
+        this.opts.store?.sessionEndConfirmed(sessionId, 'not_found');
         this.opts.onEnded?.(sessionId, reason, 'not_found');
         return;
       }
+      this.opts.store?.endAttemptFailed(sessionId, err instanceof Error ? err.message : String(err));
       if (this.stopped) {
-        this.logger.error({ sessionId, reason, err }, 'Kallglot session end still pending at shutdown');
+        this.logger.error({ sessionId, reason, err }, 'Kallglot session end still pending at shutdown (persisted; retried at next start)');
         this.inFlight.delete(sessionId);
         return;
       }

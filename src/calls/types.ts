@@ -3,6 +3,14 @@ import type { Logger } from '../logger.ts';
 import type { CreateSessionInput, KallglotSession } from '../kallglot/types.ts';
 import type { SipEngine } from '../sip/port.ts';
 import type { SessionEnder } from './session-ender.ts';
+import type { CallPatch, NewCall } from '../registry/call-registry.ts';
+
+/** Where calls are recorded (the durable call registry). */
+export interface CallRecorder {
+  callStarted(c: NewCall): boolean;
+  update(callId: string, patch: CallPatch): void;
+  callEnded(callId: string, end: { reason: string; sipStatus?: number; route?: string; fallbackReason?: string; sessionId?: string; telnyxUri?: string; rule?: string }): boolean;
+}
 
 export type CallRoute = 'translated' | 'fallback' | 'bypass' | 'rejected';
 
@@ -30,5 +38,9 @@ export interface CallDeps {
   kallglot: SessionCreator;
   sessionEnder: SessionEnder;
   onFinished(session: unknown, summary: CallSummary): void;
-  hooks?: { sessionCreated?(callId: string, sessionId: string): void };
+  hooks?: {
+    /** Must persist synchronously: it runs before the outbound INVITE so a crash cannot lose the session id. */
+    sessionCreated?(callId: string, sessionId: string): void;
+    update?(callId: string, patch: { telnyxUri?: string; route?: string; answerAt?: number }): void;
+  };
 }

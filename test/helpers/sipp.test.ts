@@ -109,8 +109,9 @@ describe('SIPp failure reporting', () => {
       timeoutSec: 2,
     });
     const r = await uac.done;
-    expect(r.exitCode, formatSippResult(r)).not.toBe(0);
+    expect(r.exitCode, formatSippResult(r)).toBe(255); // -timeout_error exits as a fatal error (-1)
     expect(r.stopped).toBe(false);
+    expect(r.errors).toContain('timed out');
     expect(count(r.messages, 'INVITE sip:')).toBeGreaterThanOrEqual(2); // retransmitted while waiting
   });
 

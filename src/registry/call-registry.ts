@@ -1,0 +1,187 @@
+/**
+ * The durable call registry: one row per call (SIP, TeXML or Call Control) and the queue of Kallglot session ends
+ * not yet confirmed. node:sqlite is synchronous; each write is one small prepared statement in WAL mode (tens of
+ * microseconds), done at the few points that must survive a crash: the call row before any work, the session id
+ * before the outbound INVITE, and the pending end before the call is reported ended.
+ */
+import { randomUUID } from 'node:crypto';
+import type { DatabaseSync, StatementSync } from 'node:sqlite';
+import { openDatabase } from './db.ts';
+
+export interface CallRow {
+  call_id: string;
+  kind: string;
+  pbx_source: string | null;
+  from_user: string | null;
+  to_user: string | null;
+  rule: string | null;
+  session_id: string | null;
+  route: string | null;
+  fallback_reason: string | null;
+  telnyx_uri: string | null;
+  state: 'active' | 'ended';
+  owner: string | null;
+  invite_at: number;
+  answer_at: number | null;
+  end_at: number | null;
+  end_reason: string | null;
+  sip_status: number | null;
+  session_end_status: string | null;
+  recording_url: string | null;
+  recording_status: string | null;
+  client_state: string | null;
+}
+
+export interface PendingEnd {
+  session_id: string;
+  call_id: string | null;
+  reason: string;
+  detail: string | null;
+  requested_at: number;
+  attempts: number;
+  last_error: string | null;
+}
+
+export interface NewCall {
+  callId: string;
+  kind?: 'sip' | 'texml' | 'call_control';
+  pbxSource?: string;
+  from?: string;
+  to?: string;
+  rule?: string;
+  route?: string;
+  clientState?: string;
+}
+
+export type CallPatch = Partial<{
+  rule: string;
+  sessionId: string;
+  route: string;
+  fallbackReason: string;
+  telnyxUri: string;
+  answerAt: number;
+  recordingUrl: string;
+  recordingStatus: string;
+}>;
+
+const PATCH_COLUMNS: Record<keyof CallPatch, string> = {
+  rule: 'rule',
+  sessionId: 'session_id',
+  route: 'route',
+  fallbackReason: 'fallback_reason',
+  telnyxUri: 'telnyx_uri',
+  answerAt: 'answer_at',
+  recordingUrl: 'recording_url',
+  recordingStatus: 'recording_status',
+};
+
+export class CallRegistry {
+  /** This process's identity: rows it owns are live; 'active' rows of another owner are orphans of a crash. */
+  readonly owner = randomUUID();
+  private readonly db: DatabaseSync;
+  private readonly stmts: Record<string, StatementSync>;
+  private closed = false;
+
+  constructor(dataDir: string) {
+    this.db = openDatabase(dataDir);
+    const p = (sql: string) => this.db.prepare(sql);
+    this.stmts = {
+      insert: p(`INSERT INTO calls (call_id, kind, pbx_source, from_user, to_user, rule, route, state, owner, invite_at, client_state)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?)
+                 ON CONFLICT(call_id) DO NOTHING`),
+      end: p(`UPDATE calls SET state = 'ended', end_at = ?, end_reason = ?, sip_status = ?, route = COALESCE(?, route),
+                 fallback_reason = COALESCE(?, fallback_reason), session_id = COALESCE(?, session_id),
+                 telnyx_uri = COALESCE(?, telnyx_uri), rule = COALESCE(?, rule) WHERE call_id = ? AND state = 'active'`),
+      get: p('SELECT * FROM calls WHERE call_id = ?'),
+      bySession: p('SELECT * FROM calls WHERE session_id = ? ORDER BY invite_at DESC LIMIT 1'),
+      active: p(`SELECT * FROM calls WHERE state = 'active' ORDER BY invite_at`),
+      orphans: p(`SELECT * FROM calls WHERE state = 'active' AND (owner IS NULL OR owner <> ?)`),
+      recent: p('SELECT * FROM calls ORDER BY invite_at DESC LIMIT ?'),
+      addPending: p(`INSERT INTO pending_session_ends (session_id, call_id, reason, detail, requested_at) VALUES (?, ?, ?, ?, ?)
+                     ON CONFLICT(session_id) DO NOTHING`),
+      pending: p('SELECT * FROM pending_session_ends ORDER BY requested_at'),
+      attempt: p('UPDATE pending_session_ends SET attempts = attempts + 1, last_error = ? WHERE session_id = ?'),
+      donePending: p('DELETE FROM pending_session_ends WHERE session_id = ?'),
+      endStatus: p('UPDATE calls SET session_end_status = ? WHERE session_id = ?'),
+      event: p(`INSERT INTO call_events (call_id, type, at, dedupe_key, data) VALUES (?, ?, ?, ?, ?) ON CONFLICT(dedupe_key) DO NOTHING`),
+      events: p('SELECT type, at, data FROM call_events WHERE call_id = ? ORDER BY id'),
+    };
+  }
+
+  /** Record a new call. Returns false when the id is already known (a duplicate webhook, a retransmission). */
+  callStarted(c: NewCall, now = Date.now()): boolean {
+    const r = this.stmts.insert!.run(c.callId, c.kind ?? 'sip', c.pbxSource ?? null, c.from ?? null, c.to ?? null, c.rule ?? null,
+      c.route ?? null, this.owner, now, c.clientState ?? null);
+    return Number(r.changes) > 0;
+  }
+
+  update(callId: string, patch: CallPatch): void {
+    const keys = (Object.keys(patch) as Array<keyof CallPatch>).filter((k) => patch[k] !== undefined);
+    if (keys.length === 0) return;
+    const sql = `UPDATE calls SET ${keys.map((k) => `${PATCH_COLUMNS[k]} = ?`).join(', ')} WHERE call_id = ?`;
+    this.db.prepare(sql).run(...keys.map((k) => patch[k] as string | number), callId);
+  }
+
+  callEnded(callId: string, end: { reason: string; sipStatus?: number; route?: string; fallbackReason?: string; sessionId?: string; telnyxUri?: string; rule?: string }, now = Date.now()): boolean {
+    const r = this.stmts.end!.run(now, end.reason, end.sipStatus ?? null, end.route ?? null, end.fallbackReason ?? null,
+      end.sessionId ?? null, end.telnyxUri ?? null, end.rule ?? null, callId);
+    return Number(r.changes) > 0;
+  }
+
+  get(callId: string): CallRow | undefined {
+    return this.stmts.get!.get(callId) as CallRow | undefined;
+  }
+
+  bySession(sessionId: string): CallRow | undefined {
+    return this.stmts.bySession!.get(sessionId) as CallRow | undefined;
+  }
+
+  active(): CallRow[] {
+    return this.stmts.active!.all() as unknown as CallRow[];
+  }
+
+  recent(limit = 100): CallRow[] {
+    return this.stmts.recent!.all(limit) as unknown as CallRow[];
+  }
+
+  /** Calls left 'active' by a previous process (crash, kill -9). */
+  orphans(): CallRow[] {
+    return this.stmts.orphans!.all(this.owner) as unknown as CallRow[];
+  }
+
+  addPendingEnd(sessionId: string, callId: string | undefined, reason: string, detail?: string, now = Date.now()): void {
+    this.stmts.addPending!.run(sessionId, callId ?? null, reason, detail ?? null, now);
+    this.stmts.endStatus!.run('pending', sessionId);
+  }
+
+  pendingEnds(): PendingEnd[] {
+    return this.stmts.pending!.all() as unknown as PendingEnd[];
+  }
+
+  endAttemptFailed(sessionId: string, error: string): void {
+    this.stmts.attempt!.run(error.slice(0, 500), sessionId);
+  }
+
+  sessionEndConfirmed(sessionId: string, status: 'ended' | 'not_found'): void {
+    this.stmts.donePending!.run(sessionId);
+    this.stmts.endStatus!.run(status, sessionId);
+  }
+
+  /** Record a webhook/SIP event; a repeated dedupeKey is ignored (Telnyx retries deliveries). Returns true if new. */
+  addEvent(callId: string, type: string, data: unknown, dedupeKey?: string, now = Date.now()): boolean {
+    const r = this.stmts.event!.run(callId, type, now, dedupeKey ?? null, data === undefined ? null : JSON.stringify(data));
+    return Number(r.changes) > 0;
+  }
+
+  events(callId: string): Array<{ type: string; at: number; data: unknown }> {
+    return (this.stmts.events!.all(callId) as Array<{ type: string; at: number; data: string | null }>).map((e) => ({
+      type: e.type, at: e.at, data: e.data ? JSON.parse(e.data) : null,
+    }));
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.db.close();
+  }
+}

@@ -1,0 +1,156 @@
+/**
+ * A drachtio-srf Dialog seen through the port's Dialog. drachtio-server answers BYE itself and drachtio-srf then
+ * emits 'destroy'; every other in-dialog request arrives as an event carrying (req, res) that we must answer, which
+ * the call logic does through InDialogRequest.respond (a B2BUA relays them to the other leg).
+ */
+import type { Logger } from '../../logger.ts';
+import type { Dialog, DialogEnd, DialogResponse, HeaderList, InDialogRequest, SipBody } from '../port.ts';
+import { SipError } from '../port.ts';
+import { bodyOf, contentTypeHeader, fromSrfHeaders, headerAccessOf, sendResponse, toSipError, toSrfHeaders } from './messages.ts';
+import type { SrfDialog, SrfIncomingRequest, SrfMessage, SrfResponseMessage, SrfServerResponse } from './srf-types.ts';
+
+/** drachtio-srf Dialog events for in-dialog requests, and the SIP method each stands for ('modify' is a re-INVITE). */
+const REQUEST_EVENTS = [
+  ['modify', 'INVITE'], ['update', 'UPDATE'], ['info', 'INFO'], ['refer', 'REFER'],
+  ['notify', 'NOTIFY'], ['message', 'MESSAGE'], ['options', 'OPTIONS'],
+] as const;
+
+/** Requests whose 2xx must carry our Contact (target refresh); drachtio-srf adds it itself only when it answers. */
+const TARGET_REFRESH = new Set(['INVITE', 'UPDATE']);
+
+export interface DrachtioDialogHooks {
+  logger: Logger;
+  removeDialog(d: DrachtioDialog): void;
+}
+
+export class DrachtioDialog implements Dialog {
+  readonly id: string;
+  readonly callId: string;
+  readonly remoteBody: Buffer;
+  readonly remoteContentType: string | undefined;
+  private readonly dlg: SrfDialog;
+  private readonly hooks: DrachtioDialogHooks;
+  private requestHandler: ((req: InDialogRequest) => void) | undefined;
+  private endHandlers: Array<(end: DialogEnd) => void> = [];
+  private endInfo: DialogEnd | undefined;
+
+  constructor(dlg: SrfDialog, remoteContentType: string | undefined, hooks: DrachtioDialogHooks) {
+    this.dlg = dlg;
+    this.hooks = hooks;
+    this.callId = dlg.sip.callId;
+    this.id = dlg.id || `${dlg.sip.callId};${dlg.sip.localTag};${dlg.sip.remoteTag}`;
+    this.remoteBody = Buffer.from(dlg.remote.sdp ?? '', 'utf8');
+    this.remoteContentType = remoteContentType ?? (this.remoteBody.length ? 'application/sdp' : undefined);
+    for (const [event, method] of REQUEST_EVENTS) {
+      dlg.on(event, (req: SrfIncomingRequest, res: SrfServerResponse) => this.handleRequest(method, req, res));
+    }
+    dlg.on('destroy', (bye?: SrfMessage) => {
+      this.finish({ by: 'remote', reason: bye?.get('Reason') ?? undefined, headers: fromSrfHeaders(bye?.headers) });
+    });
+  }
+
+  get ended(): boolean {
+    return this.endInfo !== undefined;
+  }
+
+  onRequest(cb: (req: InDialogRequest) => void): void {
+    this.requestHandler = cb;
+  }
+
+  /**
+   * Unlike the embedded engine, a handler registered after the end is still told: with drachtio the PBX dialog is
+   * created when the 200 is sent, and a BYE can overtake the ACK event before the call logic has subscribed.
+   */
+  onEnd(cb: (end: DialogEnd) => void): void {
+    const end = this.endInfo;
+    if (end) queueMicrotask(() => this.runEndHandler(cb, end));
+    else this.endHandlers.push(cb);
+  }
+
+  request(method: string, opts: SipBody & { headers?: HeaderList } = {}): Promise<DialogResponse> {
+    if (this.ended) return Promise.reject(new SipError(481, 'Call/Transaction Does Not Exist'));
+    const body = opts.body?.length ? opts.body.toString('utf8') : undefined;
+    const headers = toSrfHeaders(opts.headers, contentTypeHeader(opts.body, opts.contentType));
+    return new Promise<DialogResponse>((resolve, reject) => {
+      try {
+        // The callback form: it is called for every response, so provisional ones (100 Trying to a re-INVITE)
+        // can be skipped; the promise form would settle on the first of them. drachtio-srf ACKs a re-INVITE's 2xx.
+        this.dlg.request({ method: method.toUpperCase(), headers, body }, (err, res) => {
+          if (err) reject(toSipError(err));
+          else if (res && res.status >= 200) resolve(wrapResponse(res));
+        });
+      } catch (err) {
+        // drachtio-srf asserts the method is a known SIP method, synchronously.
+        this.hooks.logger.warn({ err, method, callId: this.callId }, 'in-dialog request refused by drachtio-srf');
+        reject(toSipError(err));
+      }
+    });
+  }
+
+  async bye(opts: { headers?: HeaderList } = {}): Promise<void> {
+    if (this.ended) return;
+    // drachtio-srf removes its listeners on destroy() and never emits 'destroy' for a BYE we send: end it here.
+    this.finish({ by: 'local', headers: opts.headers ?? [] });
+    try {
+      await this.dlg.destroy({ headers: toSrfHeaders(opts.headers) });
+    } catch (err) {
+      this.hooks.logger.warn({ err, callId: this.callId }, 'BYE could not be sent');
+    }
+  }
+
+  private handleRequest(method: string, req: SrfIncomingRequest, res: SrfServerResponse): void {
+    const { logger } = this.hooks;
+    if (this.ended) {
+      sendResponse(res, 481, {}, {}, logger);
+      return;
+    }
+    const handler = this.requestHandler;
+    if (!handler) {
+      // Same answer as the embedded engine when nobody listens.
+      sendResponse(res, method === 'OPTIONS' ? 200 : 501, {}, {}, logger);
+      return;
+    }
+    let answered = false;
+    handler({
+      method,
+      body: bodyOf(req),
+      contentType: req.get('Content-Type') ?? undefined,
+      ...headerAccessOf(req),
+      respond: (status, opts = {}) => {
+        if (answered) return;
+        if (status >= 200) answered = true;
+        const contact = this.dlg.local?.contact;
+        const extra = status >= 200 && status < 300 && TARGET_REFRESH.has(method) && contact ? { Contact: contact } : {};
+        sendResponse(res, status, opts, extra, logger);
+      },
+    });
+  }
+
+  private finish(end: DialogEnd): void {
+    if (this.endInfo) return;
+    this.endInfo = end;
+    this.requestHandler = undefined;
+    this.hooks.removeDialog(this);
+    const handlers = this.endHandlers;
+    this.endHandlers = [];
+    for (const h of handlers) this.runEndHandler(h, end);
+  }
+
+  private runEndHandler(h: (end: DialogEnd) => void, end: DialogEnd): void {
+    try {
+      h(end);
+    } catch (err) {
+      this.hooks.logger.error({ err, callId: this.callId }, 'dialog end handler threw');
+    }
+  }
+}
+
+export function wrapResponse(res: SrfResponseMessage): DialogResponse {
+  return {
+    status: res.status,
+    reason: res.reason ?? '',
+    body: bodyOf(res),
+    contentType: res.get('Content-Type') ?? undefined,
+    ...headerAccessOf(res),
+  };
+}

@@ -1,0 +1,178 @@
+/**
+ * The drachtio adapter of the engine port: drachtio-server (a separate C++ process) runs the SIP stack, and
+ * drachtio-srf, its Node client, hands us requests over the admin connection. drachtio-server already fulfils the
+ * port's engine duties (retransmissions, 100 Trying, ACKs, CANCEL matching and 487, BYE 200); the adapter maps
+ * drachtio-srf's objects onto InboundCall/OutboundCall/Dialog and adds what the port promises beyond that.
+ */
+import Srf from 'drachtio-srf';
+import type { GatewayConfig } from '../../config/load.ts';
+import type { Logger } from '../../logger.ts';
+import type { EngineStats, InboundCall, OutboundCall, OutboundInviteOptions, SipEngine } from '../port.ts';
+import { getTag } from '../embedded/address.ts';
+import type { DrachtioDialog } from './dialog.ts';
+import { DrachtioInboundCall } from './inbound.ts';
+import { sendResponse } from './messages.ts';
+import { DrachtioOutboundCall } from './outbound.ts';
+import type { SrfIncomingRequest, SrfLike, SrfServerResponse } from './srf-types.ts';
+
+export type SrfFactory = () => SrfLike;
+
+const CONNECT_TIMEOUT_MS = 5_000;
+const ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO, NOTIFY, REFER, MESSAGE';
+
+export class DrachtioEngine implements SipEngine {
+  readonly kind = 'drachtio' as const;
+  private readonly config: GatewayConfig;
+  private readonly logger: Logger;
+  private readonly srf: SrfLike;
+  private inviteHandler: ((call: InboundCall) => void) | undefined;
+  private inviteRouted = false;
+  private connected = false;
+  private sipPort = 0;
+  private readonly dialogs = new Set<DrachtioDialog>();
+  /** INVITEs without a final response yet, both directions. */
+  private readonly pendingInbound = new Set<DrachtioInboundCall>();
+  private readonly pendingOutbound = new Set<DrachtioOutboundCall>();
+
+  constructor(config: GatewayConfig, logger: Logger, srfFactory: SrfFactory = () => new Srf() as unknown as SrfLike) {
+    this.config = config;
+    this.logger = logger;
+    this.srf = srfFactory();
+    // An 'error' event without a listener would crash the process; drachtio-srf reconnects by itself.
+    this.srf.on('error', (err: Error) => {
+      if (this.connected) this.logger.error({ err }, 'drachtio-server connection error');
+    });
+    this.srf.on('connect', (err: Error | null | undefined, hostport?: string) => {
+      if (err) return;
+      this.connected = true;
+      this.sipPort = sipPortOf(hostport) ?? this.sipPort;
+    });
+    this.srf.on('reconnecting', (info?: { attempt?: number }) => this.logger.warn({ attempt: info?.attempt }, 'reconnecting to drachtio-server'));
+  }
+
+  /** The SIP port drachtio-server listens on (from its hostport at connect), else the configured one. */
+  get localPort(): number {
+    return this.sipPort || this.config.sip.port;
+  }
+
+  async start(): Promise<void> {
+    const { host, port, secret } = this.config.drachtio;
+    const where = `drachtio-server at ${host}:${port}`;
+    // Keep-alive OPTIONS from the PBX trunk, answered like the embedded engine does.
+    this.srf.options((req, res) => this.safely(() => this.answerOptions(req, res)));
+    await new Promise<void>((resolve, reject) => {
+      const cleanup = () => {
+        clearTimeout(timer);
+        this.srf.removeListener('connect', onConnect);
+        this.srf.removeListener('error', onError);
+      };
+      const fail = (why: string) => {
+        cleanup();
+        this.disconnect();
+        reject(new Error(`cannot connect to ${where}: ${why}`));
+      };
+      const onConnect = (err: Error | null | undefined, hostport?: string) => {
+        if (err) return fail(err.message);
+        cleanup();
+        this.logger.info({ drachtio: `${host}:${port}`, sip: hostport }, 'connected to drachtio-server');
+        resolve();
+      };
+      const onError = (err: Error) => fail(err.message);
+      const timer = setTimeout(() => fail(`no connection within ${CONNECT_TIMEOUT_MS / 1000} s`), CONNECT_TIMEOUT_MS);
+      this.srf.on('connect', onConnect);
+      this.srf.on('error', onError);
+      this.srf.connect({ host, port, secret });
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.disconnect();
+  }
+
+  onInvite(handler: (call: InboundCall) => void): void {
+    this.inviteHandler = handler;
+    if (this.inviteRouted) return;
+    // Registering asks drachtio-server to route INVITEs to us; do it once, the handler can be swapped.
+    this.inviteRouted = true;
+    this.srf.invite((req, res) => this.safely(() => this.newInvite(req, res)));
+  }
+
+  invite(opts: OutboundInviteOptions): OutboundCall {
+    let done = false;
+    const call = new DrachtioOutboundCall(this.srf, opts, {
+      logger: this.logger,
+      addDialog: (d) => void this.dialogs.add(d),
+      removeDialog: (d) => void this.dialogs.delete(d),
+      completed: (c) => {
+        done = true;
+        this.pendingOutbound.delete(c);
+      },
+    });
+    // createUAC can refuse synchronously, in which case the call is already complete.
+    if (!done) this.pendingOutbound.add(call);
+    return call;
+  }
+
+  /**
+   * drachtio-srf does not expose message or parse-error counters (drachtio-server keeps those), so the message
+   * counters are 0; dialogs and INVITE transactions are the ones this adapter tracks.
+   */
+  stats(): EngineStats {
+    return {
+      messagesIn: 0,
+      messagesOut: 0,
+      parseErrors: 0,
+      activeDialogs: this.dialogs.size,
+      activeTransactions: this.pendingInbound.size + this.pendingOutbound.size,
+    };
+  }
+
+  private newInvite(req: SrfIncomingRequest, res: SrfServerResponse): void {
+    // An INVITE with a To-tag that matched no drachtio-srf dialog (the dialog middleware runs first).
+    if (getTag(req.get('To') ?? '')) {
+      sendResponse(res, 481, { reason: 'Call/Transaction Does Not Exist' }, {}, this.logger);
+      return;
+    }
+    const handler = this.inviteHandler;
+    if (!handler) {
+      sendResponse(res, 503, { reason: 'Service Unavailable', headers: [['Retry-After', '5']] }, {}, this.logger);
+      return;
+    }
+    const call = new DrachtioInboundCall(this.srf, req, res, {
+      logger: this.logger,
+      addDialog: (d) => void this.dialogs.add(d),
+      removeDialog: (d) => void this.dialogs.delete(d),
+      completed: (c) => void this.pendingInbound.delete(c),
+    });
+    this.pendingInbound.add(call);
+    handler(call);
+  }
+
+  private answerOptions(_req: SrfIncomingRequest, res: SrfServerResponse): void {
+    sendResponse(res, 200, { headers: [['Allow', ALLOW], ['Accept', 'application/sdp']] }, {}, this.logger);
+  }
+
+  private disconnect(): void {
+    this.connected = false;
+    try {
+      this.srf.disconnect();
+    } catch (err) {
+      // drachtio-srf throws when there is no socket (never connected); it has stopped reconnecting all the same.
+      this.logger.debug({ err }, 'drachtio disconnect');
+    }
+  }
+
+  private safely(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.logger.error({ err }, 'drachtio request handler failed');
+    }
+  }
+}
+
+/** drachtio-server reports its SIP contacts as e.g. "udp/10.0.0.5:5060,tcp/10.0.0.5:5060". */
+function sipPortOf(hostport: string | undefined): number | undefined {
+  const m = /:(\d+)(?:,|$)/.exec(hostport ?? '');
+  return m ? Number(m[1]) : undefined;
+}

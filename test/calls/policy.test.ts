@@ -1,0 +1,33 @@
+import { describe, expect, it } from 'vitest';
+import { fillUriTemplate, isFinalFailure, onSessionFailure, passThroughInviteHeaders } from '../../src/calls/policy.ts';
+import { KallglotError } from '../../src/kallglot/errors.ts';
+
+describe('fallback policy', () => {
+  it('never falls back after the callee\'s own answer or the caller\'s cancel', () => {
+    for (const s of [486, 487, 600, 603]) expect(isFinalFailure(s)).toBe(true);
+    for (const s of [404, 407, 408, 480, 500, 502, 503, 504, 604, 606]) expect(isFinalFailure(s)).toBe(false);
+  });
+
+  it('maps Kallglot errors to fallback or busy by policy', () => {
+    const rl = new KallglotError('rl', { status: 429, code: 'rate_limit_exceeded', retryAfterMs: 2500 });
+    expect(onSessionFailure(rl, 'fallback')).toEqual({ action: 'fallback', reason: 'rate_limit_exceeded' });
+    expect(onSessionFailure(rl, 'busy')).toEqual({ action: 'busy', reason: 'rate_limit_exceeded', retryAfterSec: 3 });
+    const credits = new KallglotError('402', { status: 402, code: 'insufficient_api_credits' });
+    expect(onSessionFailure(credits, 'busy')).toEqual({ action: 'fallback', reason: 'insufficient_api_credits' });
+    expect(onSessionFailure(new Error('boom'), 'busy')).toEqual({ action: 'fallback', reason: 'kallglot_error' });
+  });
+
+  it('fills URI templates and escapes user parts', () => {
+    expect(fillUriTemplate('sip:{session_id}@{domain}', { session_id: 'sess_1', domain: 'sip.telnyx.com' })).toBe('sip:sess_1@sip.telnyx.com');
+    expect(fillUriTemplate('sip:{called}@{domain}', { called: '+49 30 1', domain: 'd' })).toBe('sip:+49%2030%201@d');
+    expect(() => fillUriTemplate('sip:{nope}@x', {})).toThrow(/nope/);
+  });
+
+  it('passes only safe headers to the Telnyx leg', () => {
+    const out = passThroughInviteHeaders([
+      ['Via', 'x'], ['X-Foo', '1'], ['P-Asserted-Identity', '<sip:+1@x>'], ['Diversion', '<sip:1@x>'], ['Contact', '<sip:a@b>'],
+      ['X-Kallglot-Session-Id', 'spoofed'], ['Call-ID', 'c'], ['Route', '<sip:r>'],
+    ]);
+    expect(out).toEqual([['X-Foo', '1'], ['P-Asserted-Identity', '<sip:+1@x>'], ['Diversion', '<sip:1@x>']]);
+  });
+});
