@@ -50,6 +50,8 @@ export class Gateway {
       allowedSources: config.calls.allowedSources,
       maxConcurrent: config.calls.maxConcurrent,
       maxCallsPerSecond: config.calls.maxCallsPerSecond,
+      maxConcurrentPerSource: config.calls.maxConcurrentPerSource,
+      maxCallsPerSecondPerSource: config.calls.maxCallsPerSecondPerSource,
     });
   }
 

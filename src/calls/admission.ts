@@ -13,6 +13,24 @@ export interface AdmissionOptions {
   allowedSources: string[];
   maxConcurrent: number;
   maxCallsPerSecond: number;
+  /** Per PBX source address; 0 = no per-source limit. One looping PBX must not starve the others. */
+  maxConcurrentPerSource?: number;
+  maxCallsPerSecondPerSource?: number;
+}
+
+/** Sliding one-second window of admission times. */
+class RateWindow {
+  private times: number[] = [];
+  /** True (and counted) when another call fits within `limit` per second. */
+  tryTake(limit: number, now: number): boolean {
+    while (this.times.length > 0 && now - this.times[0]! >= 1000) this.times.shift();
+    if (this.times.length >= limit) return false;
+    this.times.push(now);
+    return true;
+  }
+  get empty(): boolean {
+    return this.times.length === 0;
+  }
 }
 
 function toBlockList(cidrs: string[]): net.BlockList {
@@ -36,8 +54,8 @@ export class Admission {
   private readonly allow: net.BlockList;
   private readonly opts: AdmissionOptions;
   private active = 0;
-  /** Start times of calls admitted in the last second (sliding window). */
-  private recent: number[] = [];
+  private readonly rate = new RateWindow();
+  private readonly perSource = new Map<string, { active: number; rate: RateWindow }>();
   private isDraining = false;
 
   constructor(opts: AdmissionOptions) {
@@ -66,21 +84,26 @@ export class Admission {
   admit(sourceIp: string, now = Date.now()): AdmissionResult {
     if (this.isDraining) return { admitted: false, status: 503, reason: 'Service Unavailable (draining)', retryAfterSec: 30, why: 'draining' };
     if (!this.sourceAllowed(sourceIp)) return { admitted: false, status: 403, reason: 'Forbidden', why: 'source_not_allowed' };
-    if (this.opts.maxConcurrent > 0 && this.active >= this.opts.maxConcurrent) {
+    const src = this.perSource.get(sourceIp) ?? { active: 0, rate: new RateWindow() };
+    const perSourceMax = this.opts.maxConcurrentPerSource ?? 0;
+    if ((this.opts.maxConcurrent > 0 && this.active >= this.opts.maxConcurrent) || (perSourceMax > 0 && src.active >= perSourceMax)) {
       return { admitted: false, status: 503, reason: 'Service Unavailable (call limit)', retryAfterSec: 5, why: 'concurrency' };
     }
-    if (this.opts.maxCallsPerSecond > 0) {
-      this.recent = this.recent.filter((t) => now - t < 1000);
-      if (this.recent.length >= this.opts.maxCallsPerSecond) {
-        return { admitted: false, status: 503, reason: 'Service Unavailable (rate limit)', retryAfterSec: 1, why: 'rate' };
-      }
-      this.recent.push(now);
+    const perSourceRate = this.opts.maxCallsPerSecondPerSource ?? 0;
+    if ((perSourceRate > 0 && !src.rate.tryTake(perSourceRate, now)) || (this.opts.maxCallsPerSecond > 0 && !this.rate.tryTake(this.opts.maxCallsPerSecond, now))) {
+      return { admitted: false, status: 503, reason: 'Service Unavailable (rate limit)', retryAfterSec: 1, why: 'rate' };
     }
     this.active++;
+    src.active++;
+    this.perSource.set(sourceIp, src);
     return { admitted: true };
   }
 
-  release(): void {
+  release(sourceIp: string): void {
     if (this.active > 0) this.active--;
+    const src = this.perSource.get(sourceIp);
+    if (!src) return;
+    if (src.active > 0) src.active--;
+    if (src.active === 0 && src.rate.empty) this.perSource.delete(sourceIp);
   }
 }

@@ -8,11 +8,15 @@ import type { Dialog, InDialogRequest } from '../sip/port.ts';
 import { SipError } from '../sip/port.ts';
 import { passThroughDialogHeaders } from './policy.ts';
 
-function relay(from: Dialog, to: Dialog, log: Logger, direction: string): void {
+/** Methods whose successful answer refreshes an RFC 4028 session timer. */
+const REFRESHES = new Set(['INVITE', 'UPDATE']);
+
+function relay(from: Dialog, to: Dialog, log: Logger, direction: string, onRefresh?: () => void): void {
   from.onRequest((req: InDialogRequest) => {
     log.info({ method: req.method, direction }, 'relaying in-dialog request');
     to.request(req.method, { body: req.body, contentType: req.contentType, headers: passThroughDialogHeaders(req.headers()) })
       .then((res) => {
+        if (res.status >= 200 && res.status < 300 && REFRESHES.has(req.method)) onRefresh?.();
         req.respond(res.status, { reason: res.reason, body: res.body, contentType: res.contentType, headers: passThroughDialogHeaders(res.headers()) });
       })
       .catch((err: unknown) => {
@@ -23,7 +27,7 @@ function relay(from: Dialog, to: Dialog, log: Logger, direction: string): void {
   });
 }
 
-export function bridgeInDialogRequests(pbx: Dialog, telnyx: Dialog, log: Logger): void {
-  relay(pbx, telnyx, log, 'pbx->telnyx');
-  relay(telnyx, pbx, log, 'telnyx->pbx');
+export function bridgeInDialogRequests(pbx: Dialog, telnyx: Dialog, log: Logger, onRefresh?: () => void): void {
+  relay(pbx, telnyx, log, 'pbx->telnyx', onRefresh);
+  relay(telnyx, pbx, log, 'telnyx->pbx', onRefresh);
 }

@@ -78,7 +78,7 @@ export class CallManager {
         update: (callId, patch) => recorder?.update(callId, patch),
       },
       onFinished: (s, summary) => {
-        if (this.active.delete(s as CallSession)) admission.release();
+        if (this.active.delete(s as CallSession)) admission.release(call.source.address);
         recorder?.callEnded(summary.callId, {
           reason: summary.endReason, sipStatus: summary.sipStatus, route: summary.route, fallbackReason: summary.fallbackReason,
           sessionId: summary.sessionId, telnyxUri: summary.telnyxUri, rule: summary.rule,

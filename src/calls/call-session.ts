@@ -14,7 +14,9 @@ import type { KallglotSession, EndReason } from '../kallglot/types.ts';
 import type { RouteDecision } from '../routing/types.ts';
 import { SipError, type Dialog, type DialogEnd, type InboundCall, type OutboundInviteOptions, type SipEngine } from '../sip/port.ts';
 import { bridgeInDialogRequests } from './bridge.ts';
-import { fillUriTemplate, isFinalFailure, onSessionFailure, passThroughEndHeaders, passThroughInviteHeaders } from './policy.ts';
+import {
+  fillUriTemplate, isFinalFailure, onSessionFailure, passThroughEndHeaders, passThroughInviteHeaders, sessionTimerHeaders,
+} from './policy.ts';
 import type { CallDeps, CallRoute, CallSummary } from './types.ts';
 
 type LegOutcome = { answered: true; dialog: Dialog } | { answered: false; status: number; reason: string; earlyMediaRelayed: boolean };
@@ -36,6 +38,7 @@ export class CallSession {
   private answeredAt: number | undefined;
   private telnyxUri: string | undefined;
   private maxDurationTimer: NodeJS.Timeout | undefined;
+  private sessionTimerWatchdog: NodeJS.Timeout | undefined;
 
   constructor(call: InboundCall, decision: RouteDecision, deps: CallDeps) {
     this.call = call;
@@ -154,7 +157,7 @@ export class CallSession {
       proxy: telnyx.outboundProxy || undefined,
       transport: telnyx.sipTransport,
       from: { uri: `sip:${this.call.callingUser || 'anonymous'}@${telnyx.sipDomain}`, displayName: displayNameOf(this.call.from) },
-      headers: [...passThroughInviteHeaders(this.call.headers()), ...extraHeaders],
+      headers: [...passThroughInviteHeaders(this.call.headers()), ...sessionTimerHeaders(this.call.headers()).headers, ...extraHeaders],
       body: this.call.body,
       contentType: this.call.contentType,
       auth: telnyx.sipUsername ? { username: telnyx.sipUsername, password: telnyx.sipPassword } : undefined,
@@ -214,7 +217,16 @@ export class CallSession {
       void pbx.bye();
       return;
     }
-    bridgeInDialogRequests(pbx, telnyx, this.log);
+    const sessionTimer = sessionTimerHeaders(this.call.headers()).intervalSec;
+    const armSessionTimer = (): void => {
+      if (!sessionTimer || this.finished) return;
+      clearTimeout(this.sessionTimerWatchdog);
+      // No refresh within the interval: both ends lost each other (RFC 4028 §10); a BYE must have been lost.
+      this.sessionTimerWatchdog = setTimeout(() => this.hangUpBoth('session_timer_expired'), sessionTimer * 1000);
+      this.sessionTimerWatchdog.unref();
+    };
+    armSessionTimer();
+    bridgeInDialogRequests(pbx, telnyx, this.log, armSessionTimer);
     const maxSec = this.deps.config.calls.maxCallDurationSec;
     if (maxSec > 0) {
       this.maxDurationTimer = setTimeout(() => this.hangUpBoth('max_call_duration'), maxSec * 1000);
@@ -232,7 +244,7 @@ export class CallSession {
 
   /** Gateway-initiated end of an answered call (max duration, drain timeout, shutdown). */
   hangUpBoth(why: string): void {
-    const reason: EndReason = why === 'max_call_duration' ? 'timeout' : 'completed';
+    const reason: EndReason = why === 'max_call_duration' || why === 'session_timer_expired' ? 'timeout' : 'completed';
     this.finish({ reason, detail: why, status: 200 });
     void this.pbxDialog?.bye({ headers: [['Reason', `SIP;cause=200;text="${why}"`]] });
     void this.telnyxDialog?.bye({ headers: [['Reason', `SIP;cause=200;text="${why}"`]] });
@@ -261,6 +273,7 @@ export class CallSession {
     if (this.finished) return;
     this.finished = true;
     clearTimeout(this.maxDurationTimer);
+    clearTimeout(this.sessionTimerWatchdog);
     this.endSession(end.reason === 'rejected' ? 'error' : end.reason, end.detail);
     const summary: CallSummary = {
       callId: this.call.callId,

@@ -48,6 +48,21 @@ export function passThroughInviteHeaders(headers: ReadonlyArray<readonly [string
     .map(([n, v]) => [n, v]);
 }
 
+/**
+ * RFC 4028 session timers, passed through end to end: the interval the PBX asked for (Session-Expires), so the
+ * gateway can hang up a call whose refreshes stopped (a lost BYE must not leak a session). Undefined when absent.
+ */
+export function sessionTimerHeaders(headers: ReadonlyArray<readonly [string, string]>): { intervalSec?: number; headers: Array<[string, string]> } {
+  const get = (name: string) => headers.find(([n]) => n.toLowerCase() === name)?.[1];
+  const se = get('session-expires') ?? get('x');
+  const interval = se ? Number.parseInt(se, 10) : NaN;
+  if (!Number.isFinite(interval) || interval <= 0) return { headers: [] };
+  const out: Array<[string, string]> = [['Session-Expires', se!.trim()], ['Supported', 'timer']];
+  const minSe = get('min-se');
+  if (minSe) out.push(['Min-SE', minSe.trim()]);
+  return { intervalSec: interval, headers: out };
+}
+
 /** Headers copied on BYE/CANCEL between legs. */
 export function passThroughEndHeaders(headers: ReadonlyArray<readonly [string, string]>): Array<[string, string]> {
   return headers.filter(([n]) => /^(reason$|x-)/i.test(n)).map(([n, v]) => [n, v]);

@@ -47,6 +47,8 @@ export interface GatewayConfig {
     allowedSources: string[];
     maxConcurrent: number;
     maxCallsPerSecond: number;
+    maxConcurrentPerSource: number;
+    maxCallsPerSecondPerSource: number;
     rateLimitPolicy: 'fallback' | 'busy';
     busyStatus: 486 | 503;
     translatedLegTimeoutSec: number;

@@ -93,6 +93,8 @@ export const schema = {
     allowedSources: { doc: 'PBX source IPs/CIDRs allowed to send INVITEs, comma separated', format: 'cidr-list', default: ['127.0.0.0/8', '::1/128'], env: 'PBX_ALLOWED_SOURCES' },
     maxConcurrent: { doc: 'Concurrent calls allowed in total', format: 'nat', default: 500, env: 'MAX_CONCURRENT_CALLS' },
     maxCallsPerSecond: { doc: 'New calls per second allowed in total', format: 'nat', default: 30, env: 'MAX_CALLS_PER_SECOND' },
+    maxConcurrentPerSource: { doc: 'Concurrent calls allowed per PBX source address (0: no per-source limit)', format: 'nat', default: 0, env: 'MAX_CONCURRENT_CALLS_PER_SOURCE' },
+    maxCallsPerSecondPerSource: { doc: 'New calls per second allowed per PBX source address (0: no per-source limit)', format: 'nat', default: 0, env: 'MAX_CALLS_PER_SECOND_PER_SOURCE' },
     rateLimitPolicy: { doc: 'On Kallglot rate_limit_exceeded: fallback (direct route) or busy', format: ['fallback', 'busy'], default: 'fallback', env: 'RATE_LIMIT_POLICY' },
     busyStatus: { doc: 'SIP status for the busy policy: 486 or 503 (with Retry-After)', format: [486, 503], default: 486, env: 'RATE_LIMIT_BUSY_STATUS' },
     translatedLegTimeoutSec: { doc: 'Seconds the translated leg may take to answer before falling back (no early media yet)', format: 'nat', default: 60, env: 'TRANSLATED_LEG_TIMEOUT_SEC' },

@@ -16,7 +16,7 @@ describe('Admission', () => {
     expect(a.admit('127.0.0.1').admitted).toBe(true);
     expect(a.admit('127.0.0.1').admitted).toBe(true);
     expect(a.admit('127.0.0.1')).toMatchObject({ admitted: false, status: 503, why: 'concurrency', retryAfterSec: 5 });
-    a.release();
+    a.release('127.0.0.1');
     expect(a.admit('127.0.0.1').admitted).toBe(true);
     expect(a.activeCalls).toBe(2);
   });
@@ -27,6 +27,20 @@ describe('Admission', () => {
     for (let i = 0; i < 3; i++) expect(a.admit('127.0.0.1', t + i).admitted).toBe(true);
     expect(a.admit('127.0.0.1', t + 500)).toMatchObject({ admitted: false, why: 'rate', status: 503 });
     expect(a.admit('127.0.0.1', t + 1001).admitted).toBe(true);
+  });
+
+  it('applies per-source limits without affecting other sources', () => {
+    const a = new Admission({ allowedSources: ['10.0.0.0/8'], maxConcurrent: 10, maxCallsPerSecond: 0, maxConcurrentPerSource: 1, maxCallsPerSecondPerSource: 0 });
+    expect(a.admit('10.0.0.1').admitted).toBe(true);
+    expect(a.admit('10.0.0.1')).toMatchObject({ admitted: false, why: 'concurrency' });
+    expect(a.admit('10.0.0.2').admitted).toBe(true);
+    a.release('10.0.0.1');
+    expect(a.admit('10.0.0.1').admitted).toBe(true);
+    const r = new Admission({ allowedSources: ['10.0.0.0/8'], maxConcurrent: 0, maxCallsPerSecond: 0, maxCallsPerSecondPerSource: 2 });
+    expect(r.admit('10.0.0.1', 5000).admitted).toBe(true);
+    expect(r.admit('10.0.0.1', 5001).admitted).toBe(true);
+    expect(r.admit('10.0.0.1', 5002)).toMatchObject({ admitted: false, why: 'rate' });
+    expect(r.admit('10.0.0.2', 5003).admitted).toBe(true);
   });
 
   it('refuses everything while draining', () => {

@@ -120,7 +120,7 @@ export class DrachtioDialog implements Dialog {
         if (answered) return;
         if (status >= 200) answered = true;
         const contact = this.dlg.local?.contact;
-        const extra = status >= 200 && status < 300 && TARGET_REFRESH.has(method) && contact ? { Contact: contact } : {};
+        const extra: Record<string, string> = status >= 200 && status < 300 && TARGET_REFRESH.has(method) && contact ? { Contact: contact } : {};
         sendResponse(res, status, opts, extra, logger);
       },
     });
