@@ -22,6 +22,7 @@ export interface LogLine {
 }
 
 export interface GatewayProcess {
+  pid: number;
   sipPort: number;
   httpPort: number;
   dataDir: string;
@@ -111,6 +112,7 @@ export async function startGateway(opts: StartGatewayOptions = {}): Promise<Gate
   };
 
   const gw: GatewayProcess = {
+    pid: child.pid ?? -1,
     sipPort,
     httpPort,
     dataDir,
