@@ -47,7 +47,12 @@ export class DrachtioEngine implements SipEngine {
       this.connected = true;
       this.sipPort = sipPortOf(hostport) ?? this.sipPort;
     });
-    this.srf.on('reconnecting', (info?: { attempt?: number }) => this.logger.warn({ attempt: info?.attempt }, 'reconnecting to drachtio-server'));
+    // Keep-alive OPTIONS from the PBX trunk, answered like the embedded engine does (routes registered before the
+    // connection are sent to drachtio-server once it is up; in-dialog OPTIONS go to the dialog first).
+    this.srf.options((req, res) => this.safely(() => this.answerOptions(req, res)));
+    this.srf.on('reconnecting', (info?: { attempt?: number }) => {
+      if (this.connected) this.logger.warn({ attempt: info?.attempt }, 'reconnecting to drachtio-server');
+    });
   }
 
   /** The SIP port drachtio-server listens on (from its hostport at connect), else the configured one. */
@@ -58,17 +63,15 @@ export class DrachtioEngine implements SipEngine {
   async start(): Promise<void> {
     const { host, port, secret } = this.config.drachtio;
     const where = `drachtio-server at ${host}:${port}`;
-    // Keep-alive OPTIONS from the PBX trunk, answered like the embedded engine does.
-    this.srf.options((req, res) => this.safely(() => this.answerOptions(req, res)));
     await new Promise<void>((resolve, reject) => {
       const cleanup = () => {
         clearTimeout(timer);
         this.srf.removeListener('connect', onConnect);
         this.srf.removeListener('error', onError);
       };
-      const fail = (why: string) => {
+      const fail = (why: string, socket?: unknown) => {
         cleanup();
-        this.disconnect();
+        this.disconnect(socket);
         reject(new Error(`cannot connect to ${where}: ${why}`));
       };
       const onConnect = (err: Error | null | undefined, hostport?: string) => {
@@ -77,7 +80,9 @@ export class DrachtioEngine implements SipEngine {
         this.logger.info({ drachtio: `${host}:${port}`, sip: hostport }, 'connected to drachtio-server');
         resolve();
       };
-      const onError = (err: Error) => fail(err.message);
+      // drachtio-srf passes the failed socket along: the only handle that stops its reconnect loop for a connection
+      // that never came up (a bare disconnect() needs a connected socket).
+      const onError = (err: Error, socket?: unknown) => fail(err.message, socket);
       const timer = setTimeout(() => fail(`no connection within ${CONNECT_TIMEOUT_MS / 1000} s`), CONNECT_TIMEOUT_MS);
       this.srf.on('connect', onConnect);
       this.srf.on('error', onError);
@@ -152,13 +157,14 @@ export class DrachtioEngine implements SipEngine {
     sendResponse(res, 200, { headers: [['Allow', ALLOW], ['Accept', 'application/sdp']] }, {}, this.logger);
   }
 
-  private disconnect(): void {
+  private disconnect(socket?: unknown): void {
     this.connected = false;
     try {
-      this.srf.disconnect();
+      this.srf.disconnect(socket);
     } catch (err) {
-      // drachtio-srf throws when there is no socket (never connected); it has stopped reconnecting all the same.
-      this.logger.debug({ err }, 'drachtio disconnect');
+      // No socket to close: never connected and no failed socket either (the connect timed out). drachtio-srf may
+      // keep retrying in the background; start() has failed, and the daemon exits on that.
+      this.logger.debug({ err }, 'drachtio disconnect without a socket');
     }
   }
 

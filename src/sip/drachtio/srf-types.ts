@@ -91,7 +91,8 @@ export type SrfRequestHandler = (req: SrfIncomingRequest, res: SrfServerResponse
 
 export interface SrfLike {
   connect(opts: { host: string; port: number; secret: string }): unknown;
-  disconnect(): void;
+  /** Without a socket, the connected one; throws when there is none (a connection that never came up). */
+  disconnect(socket?: unknown): void;
   on(event: string, listener: Listener): unknown;
   removeListener(event: string, listener: Listener): unknown;
   invite(handler: SrfRequestHandler): unknown;
