@@ -20,6 +20,8 @@ import { CallRegistry } from './registry/call-registry.ts';
 import { recoverOrphans } from './registry/recovery.ts';
 import { registerCallRoutes } from './http/calls-routes.ts';
 import type { CallRecorder } from './calls/types.ts';
+import { registerTelnyxRoutes } from './http/telnyx-routes.ts'; // Telnyx routes
+import { Metrics, registerMetricsRoute } from './http/metrics.ts'; // Telnyx routes
 
 export const VERSION = '0.1.0';
 
@@ -84,6 +86,14 @@ export class Gateway {
     const recovered = recoverOrphans(this.registry, this.sessionEnder, logger.child({ component: 'recovery' }));
     if (recovered.orphans || recovered.pendingEnds) logger.warn(recovered, 'recovered state from a previous run');
     registerCallRoutes(this.http, this.registry, config.http.adminToken);
+    // --- Telnyx TeXML / Call Control webhooks, POST /calls, GET /metrics (src/http/telnyx-routes.ts, metrics.ts) ---
+    const metrics = new Metrics({ activeCalls: () => this.calls?.activeCalls ?? 0 });
+    registerMetricsRoute(this.http, metrics);
+    registerTelnyxRoutes(this.http, {
+      config, logger, registry: this.registry, kallglot: this.kallglot, sessionEnder: this.sessionEnder,
+      rules: () => this.routing.current(), metrics,
+    });
+    // --- end Telnyx ---
 
     registerHealthRoutes(this.http, {
       activeCalls: () => this.calls?.activeCalls ?? 0,

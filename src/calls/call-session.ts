@@ -245,11 +245,13 @@ export class CallSession {
   /** Gateway-initiated end of an answered call (max duration, drain timeout, shutdown). */
   hangUpBoth(why: string): void {
     const reason: EndReason = why === 'max_call_duration' || why === 'session_timer_expired' ? 'timeout' : 'completed';
+    // finish() unlinks the dialogs and the pending leg: take them first, or no BYE/CANCEL would ever be sent.
+    const { pbxDialog, telnyxDialog, currentLeg } = this;
     this.finish({ reason, detail: why, status: 200 });
-    void this.pbxDialog?.bye({ headers: [['Reason', `SIP;cause=200;text="${why}"`]] });
-    void this.telnyxDialog?.bye({ headers: [['Reason', `SIP;cause=200;text="${why}"`]] });
+    void pbxDialog?.bye({ headers: [['Reason', `SIP;cause=200;text="${why}"`]] });
+    void telnyxDialog?.bye({ headers: [['Reason', `SIP;cause=200;text="${why}"`]] });
     if (!this.answeredAt) {
-      this.currentLeg?.cancel();
+      currentLeg?.cancel();
       this.call.reject(503, { reason: 'Service Unavailable' });
     }
   }

@@ -21,7 +21,7 @@ export interface GatewayConfig {
     userAgent: string;
   };
   drachtio: { host: string; port: number; secret: string };
-  http: { host: string; port: number; adminToken: string };
+  http: { host: string; port: number; adminToken: string; publicBaseUrl: string };
   kallglot: {
     apiUrl: string;
     apiKey: string;
@@ -42,6 +42,9 @@ export interface GatewayConfig {
     publicKey: string;
     connectionId: string;
     apiBaseUrl: string;
+    webhookToleranceSec: number;
+    directNumber: string;
+    streamOnAnswer: boolean;
   };
   calls: {
     allowedSources: string[];

@@ -38,6 +38,11 @@ function cidrList(val: unknown): void {
   }
 }
 
+function httpBaseUrl(val: unknown): void {
+  if (val === '') return;
+  if (typeof val !== 'string' || !/^https?:\/\/[^\s/?#]+(\/[^\s?#]*)?$/.test(val)) throw new Error('must be an http(s) URL without query or fragment');
+}
+
 function uriTemplate(val: unknown): void {
   if (typeof val !== 'string' || !/^sips?:/.test(val)) throw new Error('must be a sip: or sips: URI template');
 }
@@ -67,6 +72,7 @@ export const schema = {
     host: { doc: 'HTTP listen address (health, webhooks, metrics)', format: ipAddress, default: '0.0.0.0', env: 'HTTP_HOST' },
     port: { doc: 'HTTP listen port', format: 'port', default: 8080, env: 'HTTP_PORT' },
     adminToken: { doc: 'Bearer token for admin endpoints (/calls); empty disables them', format: String, default: '', env: 'ADMIN_TOKEN', sensitive: true },
+    publicBaseUrl: { doc: 'Externally reachable base URL of this HTTP server (e.g. https://gw.example.com), used to build Telnyx callback URLs', format: httpBaseUrl, default: '', env: 'PUBLIC_BASE_URL' },
   },
   kallglot: {
     apiUrl: { doc: 'Kallglot API base URL, e.g. https://api.kallglot.com/v1. Empty: start the local sandbox', format: String, default: '', env: 'KALLGLOT_API_URL' },
@@ -88,6 +94,9 @@ export const schema = {
     publicKey: { doc: 'Telnyx webhook public key (base64 Ed25519)', format: String, default: '', env: 'TELNYX_PUBLIC_KEY' },
     connectionId: { doc: 'Telnyx Call Control connection id for outbound calls', format: String, default: '', env: 'TELNYX_CONNECTION_ID' },
     apiBaseUrl: { doc: 'Telnyx REST API base URL (tests point it at a fake)', format: String, default: '', env: 'TELNYX_BASE_URL' },
+    webhookToleranceSec: { doc: 'Largest accepted age (or clock skew) of a signed Telnyx webhook, seconds', format: 'nat', default: 300, env: 'WEBHOOK_TOLERANCE_SEC' },
+    directNumber: { doc: 'Number a TeXML call is dialled to when it is not translated (bypass or Kallglot failure); empty: the called number', format: String, default: '', env: 'DIRECT_NUMBER' },
+    streamOnAnswer: { doc: 'Outbound Call Control calls: start the media stream on call.answered instead of with the dial', format: Boolean, default: false, env: 'TELNYX_STREAM_ON_ANSWER' },
   },
   calls: {
     allowedSources: { doc: 'PBX source IPs/CIDRs allowed to send INVITEs, comma separated', format: 'cidr-list', default: ['127.0.0.0/8', '::1/128'], env: 'PBX_ALLOWED_SOURCES' },

@@ -106,14 +106,16 @@ describe('translated call through the gateway', () => {
     expect(findMessages(r.uas.messages, 'received', 'BYE ')).toHaveLength(1);
   }, 60_000);
 
-  it('Telnyx hangs up: BYE relayed to the PBX, session ended customer_hangup', async () => {
+  it.each(['udp', 'tcp'] as const)('Telnyx hangs up (PBX over %s): BYE relayed to the PBX, session ended customer_hangup', async (transport) => {
     env = await startE2e();
     const r = await placeCall(env, {
-      uac: 'uac-invite-200-expect-bye.xml', uas: 'uas-answer-200-then-bye.xml', service: TRANSLATED_NUMBER, uasDurationMs: 200,
+      uac: 'uac-invite-200-expect-bye.xml', uas: 'uas-answer-200-then-bye.xml', service: TRANSLATED_NUMBER, transport, uasDurationMs: 200,
     });
     await expectTranslatedCall(env, r, 'customer_hangup', 'bye_from_telnyx');
     expectSdpPassThrough(env, r);
-    expect(findMessages(r.uac.messages, 'received', 'BYE '), env.diag(r.uac, r.uas)).toHaveLength(1);
+    const byes = findMessages(r.uac.messages, 'received', 'BYE ');
+    expect(byes, env.diag(r.uac, r.uas)).toHaveLength(1);
+    expect(byes[0]!.transport, env.diag(r.uac, r.uas)).toBe(transport.toUpperCase());
   }, 60_000);
 });
 

@@ -1,0 +1,132 @@
+/**
+ * Prometheus metrics (GET /metrics). One Metrics object per Gateway, with its own Registry (not prom-client's global
+ * one) so several gateways in one process — tests — do not collide. Callers use the typed methods below; label
+ * values are folded to fixed sets so hostile or odd input (SIP methods, error codes) cannot grow the series count.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { HttpServer } from './server.ts';
+
+const PREFIX = 'kallglot_gateway_';
+
+const SIP_METHODS = new Set(['INVITE', 'ACK', 'BYE', 'CANCEL', 'OPTIONS', 'REGISTER', 'PRACK', 'UPDATE', 'INFO', 'REFER', 'NOTIFY', 'SUBSCRIBE', 'MESSAGE']);
+
+export interface MetricsOptions {
+  /** Current number of active calls, read at scrape time. Can also be set later with setActiveCallsSource. */
+  activeCalls?: () => number;
+  /** Node process metrics (CPU, memory, event loop, GC); default true. */
+  defaultMetrics?: boolean;
+}
+
+export class Metrics {
+  readonly #registry = new Registry();
+  #activeCalls: () => number;
+  readonly #calls: Counter<'route' | 'result'>;
+  readonly #setup: Histogram<'route'>;
+  readonly #kallglotRequests: Counter<'op' | 'status'>;
+  readonly #kallglotSeconds: Histogram<'op'>;
+  readonly #sip: Counter<'direction' | 'method'>;
+  readonly #parseErrors: Counter;
+  readonly #webhookFailures: Counter<'path'>;
+
+  constructor(opts: MetricsOptions = {}) {
+    this.#activeCalls = opts.activeCalls ?? (() => 0);
+    const registers = [this.#registry];
+    this.#calls = new Counter({ name: `${PREFIX}calls_total`, help: 'Finished calls by route and result', labelNames: ['route', 'result'], registers });
+    const active = (): number => this.#activeCalls();
+    new Gauge({
+      name: `${PREFIX}active_calls`,
+      help: 'Calls in progress',
+      registers,
+      collect() {
+        this.set(active());
+      },
+    });
+    this.#setup = new Histogram({
+      name: `${PREFIX}call_setup_seconds`,
+      help: 'Time from the incoming call to the answered outgoing leg',
+      labelNames: ['route'],
+      buckets: [0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 30],
+      registers,
+    });
+    this.#kallglotRequests = new Counter({
+      name: `${PREFIX}kallglot_requests_total`,
+      help: 'Kallglot API requests by operation and HTTP status or error code',
+      labelNames: ['op', 'status'],
+      registers,
+    });
+    this.#kallglotSeconds = new Histogram({
+      name: `${PREFIX}kallglot_request_seconds`,
+      help: 'Kallglot API request duration',
+      labelNames: ['op'],
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10],
+      registers,
+    });
+    this.#sip = new Counter({ name: `${PREFIX}sip_messages_total`, help: 'SIP messages by direction and method or status', labelNames: ['direction', 'method'], registers });
+    this.#parseErrors = new Counter({ name: `${PREFIX}sip_parse_errors_total`, help: 'Unparseable SIP messages', registers });
+    this.#webhookFailures = new Counter({
+      name: `${PREFIX}webhook_verification_failures_total`,
+      help: 'Webhooks rejected because their signature, timestamp or headers did not verify',
+      labelNames: ['path'],
+      registers,
+    });
+    if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.#registry });
+  }
+
+  get contentType(): string {
+    return this.#registry.contentType;
+  }
+
+  setActiveCallsSource(fn: () => number): void {
+    this.#activeCalls = fn;
+  }
+
+  /** route: translated | fallback | bypass | rejected; result: e.g. completed, failed, busy, error. */
+  callFinished(route: string, result: string): void {
+    this.#calls.inc({ route: word(route), result: word(result) });
+  }
+
+  setupLatency(route: string, seconds: number): void {
+    if (Number.isFinite(seconds) && seconds >= 0) this.#setup.observe({ route: word(route) }, seconds);
+  }
+
+  /** statusOrCode: the HTTP status, or the client's local code (timeout, network_error, …) when there was none. */
+  kallglotRequest(op: 'create' | 'get' | 'end', statusOrCode: number | string, seconds: number): void {
+    this.#kallglotRequests.inc({ op, status: typeof statusOrCode === 'number' ? String(statusOrCode) : word(statusOrCode) });
+    if (Number.isFinite(seconds) && seconds >= 0) this.#kallglotSeconds.observe({ op }, seconds);
+  }
+
+  /** methodOrStatus: a request method (INVITE…) or a response status (486); unknown methods count as `other`. */
+  sipMessage(direction: 'in' | 'out', methodOrStatus: string | number): void {
+    this.#sip.inc({ direction, method: sipLabel(methodOrStatus) });
+  }
+
+  parseError(): void {
+    this.#parseErrors.inc();
+  }
+
+  webhookVerificationFailed(path: string): void {
+    this.#webhookFailures.inc({ path: word(path) });
+  }
+
+  async render(): Promise<string> {
+    return this.#registry.metrics();
+  }
+}
+
+export function registerMetricsRoute(http: HttpServer, metrics: Metrics): void {
+  http.route('GET', '/metrics', async () => ({ status: 200, body: await metrics.render(), contentType: metrics.contentType }));
+}
+
+function sipLabel(v: string | number): string {
+  if (typeof v === 'number' || /^\d{3}$/.test(v)) {
+    const n = Number(v);
+    return n >= 100 && n <= 699 ? String(n) : 'other';
+  }
+  const m = v.toUpperCase();
+  return SIP_METHODS.has(m) ? m : 'other';
+}
+
+/** Free-form label values: short identifier-like text only. */
+function word(v: string): string {
+  return /^[A-Za-z0-9_./:-]{1,64}$/.test(v) ? v : 'other';
+}

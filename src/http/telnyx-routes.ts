@@ -1,0 +1,125 @@
+/**
+ * The Telnyx HTTP surface:
+ *   POST /webhooks/telnyx/voice      TeXML Voice URL (new call → TeXML)
+ *   POST /webhooks/telnyx/status     TeXML status callbacks and Call Control events (hangup ends the session)
+ *   POST /webhooks/telnyx/outbound   Call Control events of calls dialled by POST /calls
+ *   POST /webhooks/telnyx/recording  recording status (TeXML form or call.recording.saved)
+ *   POST /calls                      operator API (Bearer ADMIN_TOKEN): start an outbound translated call
+ * Every /webhooks/telnyx/* request must carry a valid Telnyx Ed25519 signature over its raw body; anything else is
+ * refused before the body is even parsed.
+ */
+import Telnyx from 'telnyx';
+import type { GatewayConfig } from '../config/load.ts';
+import type { Logger } from '../logger.ts';
+import type { SessionEnder } from '../calls/session-ender.ts';
+import type { CallRegistry } from '../registry/call-registry.ts';
+import type { RuleSet } from '../routing/types.ts';
+import { TelnyxSignatureVerifier } from '../telnyx/verify.ts';
+import { TelnyxEventProcessor } from '../telnyx/events.ts';
+import { TexmlVoice, RECORDING_PATH } from '../telnyx/voice.ts';
+import { TelnyxOutbound, OUTBOUND_WEBHOOK_PATH } from '../telnyx/outbound.ts';
+import type { KallglotSessions } from '../telnyx/outbound.ts';
+import { texmlRecording } from '../telnyx/recording.ts';
+import { parseCallControlEvent, parseParams, safeJson } from '../telnyx/payload.ts';
+import { checkAdminToken } from './calls-routes.ts';
+import type { Metrics } from './metrics.ts';
+import type { HttpHandler, HttpRequest, HttpResponse, HttpServer } from './server.ts';
+
+export const VOICE_PATH = '/webhooks/telnyx/voice';
+export const STATUS_PATH = '/webhooks/telnyx/status';
+export { OUTBOUND_WEBHOOK_PATH, RECORDING_PATH };
+
+export interface TelnyxRouteDeps {
+  config: GatewayConfig;
+  logger: Logger;
+  registry: CallRegistry;
+  kallglot: KallglotSessions;
+  sessionEnder: SessionEnder;
+  rules: () => RuleSet;
+  metrics?: Metrics;
+}
+
+export interface TelnyxRoutes {
+  outbound: TelnyxOutbound;
+  events: TelnyxEventProcessor;
+}
+
+export function createTelnyxClient(config: GatewayConfig): Telnyx | undefined {
+  if (!config.telnyx.apiKey) return undefined;
+  // Explicit values only: the SDK would otherwise fall back to TELNYX_* env vars behind the config's back.
+  return new Telnyx({
+    apiKey: config.telnyx.apiKey,
+    publicKey: null,
+    baseURL: config.telnyx.apiBaseUrl || 'https://api.telnyx.com/v2',
+    timeout: 10_000,
+    maxRetries: 1,
+  });
+}
+
+export function registerTelnyxRoutes(http: HttpServer, deps: TelnyxRouteDeps): TelnyxRoutes {
+  const { config, logger, registry, metrics } = deps;
+  const log = logger.child({ component: 'telnyx' });
+  // A malformed key is a start-up error (thrown here); a missing one leaves the webhooks refusing everything.
+  const verifier = config.telnyx.publicKey ? new TelnyxSignatureVerifier(config.telnyx.publicKey, config.telnyx.webhookToleranceSec) : undefined;
+  if (!verifier) log.warn('TELNYX_PUBLIC_KEY is not set: every Telnyx webhook will be refused (503)');
+
+  const outbound = new TelnyxOutbound({ ...deps, logger: log, telnyx: createTelnyxClient(config) });
+  const events = new TelnyxEventProcessor({
+    registry,
+    sessionEnder: deps.sessionEnder,
+    logger: log,
+    hooks: {
+      answeredWithoutStream: (callControlId, sessionId) => outbound.startStreamOnAnswer(callControlId, sessionId),
+      hungUp: (_callId, sessionId) => outbound.forget(sessionId),
+    },
+  });
+  const voice = new TexmlVoice({ ...deps, logger: log });
+
+  const signed = (path: string, handler: HttpHandler): void => {
+    http.route('POST', path, (req) => {
+      if (!verifier) {
+        metrics?.webhookVerificationFailed(path);
+        return { status: 503, body: { error: 'webhook_verification_not_configured' } };
+      }
+      const result = verifier.verify(req.rawBody, req.headers);
+      if (!result.ok) {
+        metrics?.webhookVerificationFailed(path);
+        log.warn({ path, reason: result.reason }, 'telnyx webhook refused: signature did not verify');
+        return { status: 401, body: { error: 'invalid_signature' } };
+      }
+      return handler(req);
+    });
+  };
+
+  signed(VOICE_PATH, (req) => voice.handle(req));
+  const callEvents = (req: HttpRequest): HttpResponse => eventsHandler(req, events);
+  signed(STATUS_PATH, callEvents);
+  signed(OUTBOUND_WEBHOOK_PATH, callEvents);
+  signed(RECORDING_PATH, (req) => recordingHandler(req, deps.registry, events));
+
+  http.route('POST', '/calls', (req) => {
+    const denied = checkAdminToken(req, config.http.adminToken);
+    if (denied) return denied;
+    return outbound.start(req);
+  });
+  return { outbound, events };
+}
+
+/** Call Control JSON envelope, or a TeXML status callback (form fields CallSid/CallStatus). */
+function eventsHandler(req: HttpRequest, events: TelnyxEventProcessor): HttpResponse {
+  const ev = parseCallControlEvent(safeJson(req.rawBody.toString('utf8')));
+  if (ev) return { status: 200, body: events.callControl(ev) };
+  const params = parseParams(req.rawBody, req.headers);
+  if (params?.CallSid && params.CallStatus) return { status: 200, body: events.texmlStatus(params) };
+  // Signed by Telnyx but not something we act on: acknowledge so it is not redelivered.
+  return { status: 200, body: { handled: 'unknown', ignored: 'unrecognised_body' } };
+}
+
+function recordingHandler(req: HttpRequest, registry: CallRegistry, events: TelnyxEventProcessor): HttpResponse {
+  const ev = parseCallControlEvent(safeJson(req.rawBody.toString('utf8')));
+  if (ev) return { status: 200, body: events.callControl(ev) };
+  const params = parseParams(req.rawBody, req.headers);
+  if (!params) return { status: 400, body: { error: 'unrecognised_body' } };
+  const result = texmlRecording(registry, params);
+  return 'error' in result ? { status: 400, body: result } : { status: 200, body: result };
+}
