@@ -117,11 +117,13 @@ export function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 }
 
 /**
- * The "Messages" and "Retrans" columns of one row of SIPp's final scenario screen (stdout). `row` is a regexp
- * source for the row's start: '200 <-+' (a response SIPp received as UAC), '-+> INVITE' (a request its UAS got).
+ * The "Messages" and "Retrans" columns of a row of SIPp's final scenario screen (stdout). `row` is a regexp source
+ * for the row's start: '200 <-+' (a response SIPp received as UAC), '-+> INVITE' (a request its UAS got); `nth`
+ * picks among rows that look alike (the 200 to the INVITE and the 200 to the BYE).
  */
-export function screenRow(r: SippResult, row: string): { messages: number; retrans: number } | undefined {
-  const matches = [...r.stdout.matchAll(new RegExp(`^\\s*${row}\\s+(?:E-RTD\\d\\s+)?(\\d+)\\s+(\\d+)`, 'gm'))];
-  const last = matches[matches.length - 1];
-  return last ? { messages: Number(last[1]), retrans: Number(last[2]) } : undefined;
+export function screenRow(r: SippResult, row: string, nth = 0): { messages: number; retrans: number } | undefined {
+  const screens = r.stdout.split('Scenario Screen');
+  const last = screens[screens.length - 1] ?? '';
+  const m = [...last.matchAll(new RegExp(`^\\s*${row}\\s+(?:E-RTD\\d\\s+)?(\\d+)\\s+(\\d+)`, 'gm'))][nth];
+  return m ? { messages: Number(m[1]), retrans: Number(m[2]) } : undefined;
 }

@@ -26,7 +26,7 @@ async function dial(engine: EmbeddedEngine, uas: Awaited<ReturnType<typeof sippU
   }
 }
 
-describe('UDP retransmissions (default T1 = 500 ms)', () => {
+describe('retransmissions (default T1 = 500 ms)', () => {
   it('retransmits the INVITE to a slow UAS (timer A) and ends up with exactly one dialog', async () => {
     const engine = await startEngine();
     const uas = await sippUas({ scenario: 'uas-slow-200-expect-retransmissions.xml', transport: 'udp', calls: 1 });
@@ -45,6 +45,16 @@ describe('UDP retransmissions (default T1 = 500 ms)', () => {
     expect(received(r, /^ACK /), show(r)).toHaveLength(1);
     expect(received(r, /^BYE /), show(r)).toHaveLength(1);
     expect(engine.stats().activeDialogs).toBe(0);
+  });
+
+  it('does not retransmit the INVITE over TCP (timer A is for unreliable transports)', async () => {
+    const engine = await startEngine();
+    const uas = await sippUas({ scenario: 'uas-slow-200-expect-retransmissions.xml', transport: 'tcp', calls: 1 });
+    const dialog = await dial(engine, uas, { transport: 'tcp' });
+    await dialog.bye();
+    const r = await uas.run.done;
+    expect(r.exitCode, show(r)).toBe(0);
+    expect(received(r, /^INVITE /), show(r)).toHaveLength(1);
   });
 
   it('retransmits its 200 until a slow caller ACKs, then confirms the dialog', async () => {
