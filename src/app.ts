@@ -37,6 +37,7 @@ export class Gateway {
   private sessionEnder: SessionEnder | undefined;
   private admission: Admission;
   private registry: CallRegistry | undefined;
+  private readonly metrics: Metrics;
   private sipListening = false;
   httpPort = 0;
   sipPort = 0;
@@ -48,6 +49,7 @@ export class Gateway {
     this.logger = logger;
     this.http = new HttpServer(logger.child({ component: 'http' }));
     this.routing = new RoutingStore(config.routing.file, logger.child({ component: 'routing' }));
+    this.metrics = new Metrics({ activeCalls: () => this.calls?.activeCalls ?? 0 });
     this.admission = new Admission({
       allowedSources: config.calls.allowedSources,
       maxConcurrent: config.calls.maxConcurrent,
@@ -80,6 +82,7 @@ export class Gateway {
       createDeadlineMs: config.kallglot.createDeadlineMs,
       endDeadlineMs: config.kallglot.endDeadlineMs,
       logger: logger.child({ component: 'kallglot' }),
+      onAttempt: (op, statusOrCode, seconds) => this.metrics.kallglotRequest(op, statusOrCode, seconds),
     });
 
     this.sessionEnder = new SessionEnder(this.kallglot, logger.child({ component: 'session-ender' }), { store: this.registry });
@@ -87,7 +90,7 @@ export class Gateway {
     if (recovered.orphans || recovered.pendingEnds) logger.warn(recovered, 'recovered state from a previous run');
     registerCallRoutes(this.http, this.registry, config.http.adminToken);
     // --- Telnyx TeXML / Call Control webhooks, POST /calls, GET /metrics (src/http/telnyx-routes.ts, metrics.ts) ---
-    const metrics = new Metrics({ activeCalls: () => this.calls?.activeCalls ?? 0 });
+    const metrics = this.metrics;
     registerMetricsRoute(this.http, metrics);
     registerTelnyxRoutes(this.http, {
       config, logger, registry: this.registry, kallglot: this.kallglot, sessionEnder: this.sessionEnder,
@@ -104,7 +107,7 @@ export class Gateway {
     });
     this.httpPort = await this.http.listen(config.http.port, config.http.host);
 
-    this.engine = await createEngine(config, logger.child({ component: 'sip' }));
+    this.engine = await createEngine(config, logger.child({ component: 'sip' }), this.metrics);
     this.calls = new CallManager({
       config,
       logger: logger.child({ component: 'calls' }),
@@ -114,7 +117,11 @@ export class Gateway {
       admission: this.admission,
       rules: () => this.routing.current(),
       recorder: safeRecorder(this.registry, logger),
-      onSummary: (s) => this.onCallSummary?.(s),
+      onSummary: (s) => {
+        this.metrics.callFinished(s.route, s.sipStatus >= 200 && s.sipStatus < 300 ? 'completed' : `sip_${s.sipStatus}`);
+        if (s.setupMs !== undefined) this.metrics.setupLatency(s.route, s.setupMs / 1000);
+        this.onCallSummary?.(s);
+      },
     });
     await this.engine.start();
     this.sipPort = this.engine.localPort;

@@ -15,7 +15,8 @@ import type { RouteDecision } from '../routing/types.ts';
 import { SipError, type Dialog, type DialogEnd, type InboundCall, type OutboundInviteOptions, type SipEngine } from '../sip/port.ts';
 import { bridgeInDialogRequests } from './bridge.ts';
 import {
-  fillUriTemplate, isFinalFailure, onSessionFailure, passThroughEndHeaders, passThroughInviteHeaders, sessionTimerHeaders,
+  callerFailure, fillUriTemplate, isFinalFailure, onSessionFailure, passThroughEndHeaders, passThroughInviteHeaders,
+  sessionTimerHeaders,
 } from './policy.ts';
 import type { CallDeps, CallRoute, CallSummary } from './types.ts';
 
@@ -139,8 +140,9 @@ export class CallSession {
       return;
     }
     if (this.cancelled) return;
-    this.call.reject(outcome.status, { reason: outcome.reason });
-    this.finish({ reason: 'rejected', detail: `direct_leg_${outcome.status}`, status: outcome.status });
+    const toCaller = callerFailure(outcome.status, outcome.reason);
+    this.call.reject(toCaller.status, { reason: toCaller.reason });
+    this.finish({ reason: 'rejected', detail: `direct_leg_${outcome.status}`, status: toCaller.status });
   }
 
   private templateValues(extra: Record<string, string>): Record<string, string> {

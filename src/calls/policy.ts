@@ -12,6 +12,14 @@ export function isFinalFailure(status: number): boolean {
   return status === 486 || status === 487 || status === 600 || status === 603;
 }
 
+/**
+ * The status the PBX gets when the last route failed. A 401/407 challenges the gateway's own Telnyx credentials: the
+ * PBX cannot answer it (and it would arrive without its WWW-/Proxy-Authenticate), so it becomes 503.
+ */
+export function callerFailure(status: number, reason: string): { status: number; reason: string } {
+  return status === 401 || status === 407 ? { status: 503, reason: 'Service Unavailable' } : { status, reason };
+}
+
 export type SessionFailureAction = { action: 'fallback'; reason: string } | { action: 'busy'; reason: string; retryAfterSec?: number };
 
 /** What to do when creating the Kallglot session failed. */

@@ -31,6 +31,8 @@ export interface KallglotClientOptions {
   /** Use this dispatcher instead of a client-owned keep-alive Agent (it is then not closed by `close()`). */
   dispatcher?: Dispatcher;
   userAgent?: string;
+  /** Called after every HTTP attempt (metrics): the HTTP status, or the local error code when there was none. */
+  onAttempt?: (op: 'create' | 'get' | 'end', statusOrCode: number | string, seconds: number) => void;
 }
 
 export interface RequestOptions {
@@ -63,6 +65,7 @@ export class KallglotClient {
   readonly #dispatcher: Dispatcher;
   readonly #ownedAgent: Agent | undefined;
   readonly #userAgent: string;
+  readonly #onAttempt: KallglotClientOptions['onAttempt'];
 
   constructor(opts: KallglotClientOptions) {
     const url = new URL(opts.baseUrl);
@@ -78,6 +81,7 @@ export class KallglotClient {
     this.#backoffBaseMs = opts.backoffBaseMs ?? 100;
     this.#backoffMaxMs = opts.backoffMaxMs ?? 2000;
     this.#logger = opts.logger?.child({ component: 'kallglot-client' });
+    this.#onAttempt = opts.onAttempt;
     this.#userAgent = opts.userAgent ?? 'kallglot-sip-gateway';
     if (opts.dispatcher !== undefined) {
       this.#dispatcher = opts.dispatcher;
@@ -138,6 +142,7 @@ export class KallglotClient {
       try {
         const session = await this.#attempt(spec, Math.min(this.#requestTimeoutMs, remaining));
         this.#logger?.debug({ op: spec.op, attempt, sessionId: session.id, ms: Math.round(performance.now() - started) }, 'kallglot request ok');
+        this.#onAttempt?.(spec.op, 200, (performance.now() - started) / 1000);
         return session;
       } catch (e) {
         err = e instanceof KallglotError ? e : new KallglotError(String(e), { code: LOCAL_ERROR_CODES.networkError, cause: e });
@@ -146,6 +151,7 @@ export class KallglotClient {
         { op: spec.op, attempt, status: err.status, code: err.code, requestId: err.requestId, ms: Math.round(performance.now() - started) },
         'kallglot request failed',
       );
+      this.#onAttempt?.(spec.op, err.status ?? err.code, (performance.now() - started) / 1000);
       if (err.code === LOCAL_ERROR_CODES.aborted) throw err;
       if (err.code === LOCAL_ERROR_CODES.timeout && clipped) throw lastError ?? deadlineError(spec, err);
       lastError = err;

@@ -8,7 +8,9 @@ import type { SessionEnder } from '../calls/session-ender.ts';
 import type { CallRegistry } from './call-registry.ts';
 
 export function recoverOrphans(registry: CallRegistry, ender: SessionEnder, logger: Logger): { orphans: number; pendingEnds: number } {
-  const orphans = registry.orphans();
+  // Only SIP calls die with this process. TeXML and Call Control calls run at Telnyx with media going straight to
+  // Kallglot: they survive a gateway restart, and their call.hangup webhook ends their sessions.
+  const orphans = registry.orphans().filter((row) => row.kind === 'sip');
   for (const row of orphans) {
     if (row.session_id && row.session_end_status !== 'ended' && row.session_end_status !== 'not_found') {
       registry.addPendingEnd(row.session_id, row.call_id, 'error', 'gateway_restart');

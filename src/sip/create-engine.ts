@@ -4,7 +4,12 @@ import type { Logger } from '../logger.ts';
 import { EmbeddedEngine } from './embedded/engine.ts';
 import type { SipEngine } from './port.ts';
 
-export async function createEngine(config: GatewayConfig, logger: Logger): Promise<SipEngine> {
+export interface SipTrafficObserver {
+  sipMessage(direction: 'in' | 'out', methodOrStatus: string | number): void;
+  parseError(): void;
+}
+
+export async function createEngine(config: GatewayConfig, logger: Logger, observer?: SipTrafficObserver): Promise<SipEngine> {
   if (config.sip.engine === 'drachtio') {
     const { DrachtioEngine } = await import('./drachtio/engine.ts');
     return new DrachtioEngine(config, logger);
@@ -17,5 +22,6 @@ export async function createEngine(config: GatewayConfig, logger: Logger): Promi
     userAgent: config.sip.userAgent,
     maxMessageSize: config.sip.maxMessageSize,
     logger,
+    observer,
   });
 }

@@ -23,7 +23,7 @@ export function parseParams(rawBody: Buffer, headers: IncomingHttpHeaders): Para
     return out;
   }
   const out: Params = {};
-  for (const [k, v] of new URLSearchParams(text)) if (!(k in out)) out[k] = v;
+  for (const [k, v] of new URLSearchParams(text)) if (!Object.hasOwn(out, k)) out[k] = v;
   return out;
 }
 

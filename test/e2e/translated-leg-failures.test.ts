@@ -31,10 +31,36 @@ describe('translated leg fails before answer', () => {
     expect(directInvite!.text).not.toMatch(/X-Kallglot-Session-Id/i);
     expect(translatedInvite!.callId).not.toBe(directInvite!.callId);
 
+    // Early media decision: the translated leg's 183 + SDP reached the PBX only as a plain 180 without SDP.
+    const provisional = received(pbx).filter((m) => m.status !== undefined && m.status > 100 && m.status < 200);
+    expect(provisional.map((m) => m.status), rig.diag(pbx, telnyx)).not.toContain(183);
+    expect(provisional.length).toBeGreaterThan(0);
+    for (const p of provisional) expect(p.text).not.toMatch(/sipp-uas-early|^Content-Type:\s*application\/sdp/im);
+
     expect(session).toMatchObject({ endReason: 'error', endCalls: 1 });
     expect(rig.sandbox.stats()).toMatchObject({ created: 1, ended: 1, createRequests: 1 });
     expect(summary, rig.diag(pbx, telnyx)).toMatchObject({
       route: 'fallback', fallbackReason: 'translated_leg_503', sessionId: session.id, telnyxUri: DIRECT_URI,
+      endReason: 'bye_from_pbx', sipStatus: 200,
+    });
+  });
+
+  it('no answer within TRANSLATED_LEG_TIMEOUT_SEC → translated INVITE cancelled, direct route answered, session ended', { timeout: E2E_TIMEOUT_MS }, async () => {
+    const rig = await startRig({ TRANSLATED_LEG_TIMEOUT_SEC: '1' });
+    const uas = await rig.startUas('uas-translated-ring-cancel-direct-200.xml', { calls: 2 });
+    const pbx = await rig.runPbx('uac-invite-200-then-bye.xml');
+    const telnyx = await uas.done;
+    expect(pbx.exitCode, rig.diag(pbx, telnyx)).toBe(0);
+    expect(telnyx.exitCode, rig.diag(pbx, telnyx)).toBe(0);
+
+    const [sessions, summary] = await Promise.all([waitForSessionsEnded(rig, 1), waitForSummary(rig)]);
+    const session = sessions[0]!;
+    expect(inviteUris(telnyx), rig.diag(pbx, telnyx)).toEqual([`sip:${session.id}@sip.telnyx.com`, DIRECT_URI]);
+    const translatedCallId = received(telnyx).find((m) => m.method === 'INVITE')!.callId;
+    expect(received(telnyx).filter((m) => m.callId === translatedCallId).map((m) => m.method)).toEqual(['INVITE', 'CANCEL', 'ACK']);
+    expect(session).toMatchObject({ endReason: 'error', endCalls: 1 });
+    expect(summary, rig.diag(pbx, telnyx)).toMatchObject({
+      route: 'fallback', fallbackReason: 'translated_leg_408', sessionId: session.id, telnyxUri: DIRECT_URI,
       endReason: 'bye_from_pbx', sipStatus: 200,
     });
   });

@@ -15,6 +15,7 @@ import { HttpServer } from '../../src/http/server.ts';
 import { Metrics, registerMetricsRoute } from '../../src/http/metrics.ts';
 import { registerTelnyxRoutes } from '../../src/http/telnyx-routes.ts';
 import type { TelnyxRoutes } from '../../src/http/telnyx-routes.ts';
+import type { KallglotSessions } from '../../src/telnyx/outbound.ts';
 import { KallglotClient } from '../../src/kallglot/client.ts';
 import { KallglotSandbox } from '../../src/kallglot/sandbox.ts';
 import { SessionEnder } from '../../src/calls/session-ender.ts';
@@ -52,6 +53,8 @@ export interface HarnessOptions {
   rules?: string;
   /** Set false to start without TELNYX_PUBLIC_KEY. */
   publicKey?: boolean;
+  /** Interpose on the Kallglot client (e.g. to hold a create until the test releases it). */
+  wrapKallglot?: (k: KallglotSessions) => KallglotSessions;
 }
 
 export interface Harness {
@@ -90,7 +93,8 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   const http = new HttpServer(logger);
   const metrics = new Metrics({ defaultMetrics: false });
   registerMetricsRoute(http, metrics);
-  const routes = registerTelnyxRoutes(http, { config, logger, registry, kallglot, sessionEnder, rules: () => rules, metrics });
+  const sessions = opts.wrapKallglot ? opts.wrapKallglot(kallglot) : kallglot;
+  const routes = registerTelnyxRoutes(http, { config, logger, registry, kallglot: sessions, sessionEnder, rules: () => rules, metrics });
   const port = await http.listen(0, '127.0.0.1');
   const url = `http://127.0.0.1:${port}`;
 

@@ -22,7 +22,7 @@ async function texmlCall(hh: Harness, sid: string): Promise<string> {
 const endCalls = (hh: Harness, sessionId: string): number => hh.sandbox.sessions().find((s) => s.id === sessionId)!.endCalls;
 const sandboxSession = (hh: Harness, sessionId: string) => hh.sandbox.sessions().find((s) => s.id === sessionId)!;
 
-async function post(hh: Harness, body: object | Record<string, string>, path = '/webhooks/telnyx/status'): Promise<Record<string, unknown>> {
+async function post(hh: Harness, body: object | Record<string, string> | string, path = '/webhooks/telnyx/status'): Promise<Record<string, unknown>> {
   const res = await hh.webhook(path, body);
   expect(res.status).toBe(200);
   return (await res.json()) as Record<string, unknown>;
@@ -93,9 +93,10 @@ describe('POST /webhooks/telnyx/status', () => {
   it('replies before the Kallglot end completes (the end runs in the background)', async () => {
     const hh = (h = await startHarness());
     const sessionId = await texmlCall(hh, 'v3:c6');
-    hh.sandbox.injectFailure({ endpoint: 'end', latencyMs: 400, times: 1 });
+    // The first end request is held unanswered (the client times it out and SessionEnder retries).
+    hh.sandbox.injectFailure({ endpoint: 'end', hang: true, times: 1 });
     await post(hh, callEvent('call.hangup', { call_control_id: 'v3:c6', hangup_cause: 'normal_clearing' }));
-    // Answered while the end request is still held by the sandbox; the end is persisted as pending.
+    // Answered while the end request is still held; the end is persisted as pending.
     expect(hh.sandbox.stats().ended).toBe(0);
     expect(hh.registry.get('v3:c6')!.session_end_status).toBe('pending');
     await waitFor(() => hh.sandbox.stats().ended === 1, 'session ended');
@@ -103,11 +104,23 @@ describe('POST /webhooks/telnyx/status', () => {
   });
 
   it('ends a session whose creation was still running when the caller hung up', async () => {
-    const hh = (h = await startHarness());
-    hh.sandbox.injectFailure({ endpoint: 'create', latencyMs: 300, times: 1 });
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const hh = (h = await startHarness({
+      wrapKallglot: (k) => ({
+        createSession: async (input) => {
+          const session = await k.createSession(input);
+          await gate; // the session exists at Kallglot, but the gateway has not seen the answer yet
+          return session;
+        },
+        getSession: (id) => k.getSession(id),
+      }),
+    }));
     const voice = hh.webhook('/webhooks/telnyx/voice', { CallSid: 'v3:c7', From: '+4930111', To: '+4940222' });
     await waitFor(() => hh.registry.get('v3:c7') !== undefined, 'call row');
     await post(hh, { CallSid: 'v3:c7', CallStatus: 'canceled' });
+    expect(hh.registry.get('v3:c7')).toMatchObject({ state: 'ended', session_id: null });
+    release();
     const xml = parseXml(await (await voice).text());
     expect(xml.children.map((c) => c.name)).toEqual(['Hangup']);
     const sessionId = hh.registry.get('v3:c7')!.session_id!;

@@ -12,7 +12,7 @@ import type { SipEndpoint, SipRequest, SipResponse, SipTransportName } from './m
 import { resolveDestination } from './resolve.ts';
 import type { SipTimerBase } from './timers.ts';
 import { buildResponse, responseDestination, topVia } from './transaction-helpers.ts';
-import { TransactionLayer } from './transaction.ts';
+import { TransactionLayer, type SipTransport } from './transaction.ts';
 import type { ServerTransaction } from './server-transaction.ts';
 import { TransportLayer } from './transport.ts';
 import { EmbeddedInboundCall } from './uas.ts';
@@ -29,7 +29,14 @@ export interface EmbeddedEngineOptions {
   logger: Logger;
   /** Override T1/T2/T4 (tests). */
   timers?: Partial<SipTimerBase>;
+  /** Traffic counters (metrics). */
+  observer?: {
+    sipMessage(direction: 'in' | 'out', methodOrStatus: string | number): void;
+    parseError(): void;
+  };
 }
+
+const label = (msg: SipRequest | SipResponse): string | number => (msg.kind === 'request' ? msg.method : msg.status);
 
 const ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO, NOTIFY, REFER, MESSAGE';
 /** How long an answered INVITE is remembered for merged-request detection (64*T1, RFC 3261 §8.2.2.2). */
@@ -64,7 +71,23 @@ export class EmbeddedEngine implements SipEngine {
       host: opts.host, port: opts.port, transports: opts.transports, maxMessageSize: opts.maxMessageSize, logger: this.logger,
     });
     await transport.start();
-    const tx = new TransactionLayer(transport, { timers: opts.timers, logger: this.logger });
+    const observer = opts.observer;
+    // Count every message in and out without the layers above knowing about metrics.
+    const observed: SipTransport = observer
+      ? {
+          send: (msg, dest) => {
+            observer.sipMessage('out', label(msg));
+            transport.send(msg, dest);
+          },
+          onMessage: (h) => transport.onMessage((msg, source) => {
+            observer.sipMessage('in', label(msg));
+            h(msg, source);
+          }),
+          onSendError: (h) => transport.onSendError(h),
+        }
+      : transport;
+    if (observer) transport.onParseError(() => observer.parseError());
+    const tx = new TransactionLayer(observed, { timers: opts.timers, logger: this.logger });
     this.transport = transport;
     this.tx = tx;
     this.ctx = {
@@ -73,7 +96,7 @@ export class EmbeddedEngine implements SipEngine {
       publicAddress: opts.publicAddress,
       localPort: transport.localPort,
       userAgent: opts.userAgent,
-      sendRaw: (msg, dest) => transport.send(msg, dest),
+      sendRaw: (msg, dest) => observed.send(msg, dest),
     };
     tx.onRequest((req, stx) => this.safely(() => this.dispatch(req, stx)));
     tx.onCancel((inviteTx, cancel) => this.safely(() => this.pendingInvites.get(inviteTx)?.handleCancel(cancel)));
