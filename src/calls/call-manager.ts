@@ -50,6 +50,7 @@ export class CallManager {
         'INVITE refused at admission',
       );
       const summary: CallSummary = { callId: call.callId, route: 'rejected', rule: '', durationMs: 0, endReason: verdict.why, sipStatus: verdict.status };
+      logger.info(summary, 'call summary');
       this.record(call, undefined);
       this.deps.recorder?.callEnded(call.callId, { reason: verdict.why, sipStatus: verdict.status, route: 'rejected' });
       this.deps.onSummary?.(summary);

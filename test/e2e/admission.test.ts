@@ -69,7 +69,8 @@ describe('admission and out-of-dialog requests', () => {
 
     expect(refused, d()).toMatchObject({ why: 'source_not_allowed', status: 403, source: '127.0.0.1' });
     expect(e.gw.logs.some((l) => l.msg === 'new call'), d()).toBe(false);
-    expect(e.gw.summaries(), d()).toHaveLength(0); // refused before any call existed
+    // Refused before any call existed: one summary line says so.
+    expect(e.gw.summaries(), d()).toMatchObject([{ route: 'rejected', endReason: 'source_not_allowed', sipStatus: 403 }]);
   }, 60_000);
 
   it('answers an out-of-dialog OPTIONS with 200', async () => {

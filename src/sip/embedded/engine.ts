@@ -87,7 +87,9 @@ export class EmbeddedEngine implements SipEngine {
         }
       : transport;
     if (observer) transport.onParseError(() => observer.parseError());
-    const tx = new TransactionLayer(observed, { timers: opts.timers, logger: this.logger });
+    // 100 Trying at once: the call logic waits on a Kallglot request (up to KALLGLOT_CREATE_DEADLINE_MS) before it
+    // can say anything, and a PBX that hears nothing retransmits the INVITE.
+    const tx = new TransactionLayer(observed, { timers: opts.timers, logger: this.logger, trying100DelayMs: 0 });
     this.transport = transport;
     this.tx = tx;
     this.ctx = {

@@ -76,8 +76,10 @@ describe('admission limits', () => {
     expect(refusals, d()).toHaveLength(5);
 
     await sessionsEndedOnce(r, answered.size, d);
-    // Refusals are logged as such (above); only admitted calls have a call summary.
-    const summaries = await waitFor(() => r.gw.summaries().length >= 3 && r.gw.summaries(), 10_000, d);
+    // Refused calls have summaries too (route 'rejected'); the admitted ones all completed.
+    const admitted = () => r.gw.summaries().filter((s) => s.route !== 'rejected');
+    const summaries = await waitFor(() => admitted().length >= 3 && admitted(), 10_000, d);
+    expect(r.gw.summaries().filter((s) => s.route === 'rejected').map((s) => s.endReason), d()).toEqual(Array(5).fill('concurrency'));
     expect(summaries.map((s) => [s.route, s.endReason]), d()).toEqual(summaries.map(() => ['translated', 'bye_from_pbx']));
     expect(summaries, d()).toHaveLength(3);
 
