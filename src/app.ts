@@ -13,6 +13,7 @@ import { RoutingStore } from './routing/store.ts';
 import { Admission } from './calls/admission.ts';
 import { CallManager } from './calls/call-manager.ts';
 import { SessionEnder } from './calls/session-ender.ts';
+import { PbxAuthenticator, parseUserList } from './calls/pbx-auth.ts';
 import type { CallSummary } from './calls/types.ts';
 import { createEngine } from './sip/create-engine.ts';
 import type { SipEngine } from './sip/port.ts';
@@ -117,6 +118,9 @@ export class Gateway {
       admission: this.admission,
       rules: () => this.routing.current(),
       recorder: safeRecorder(this.registry, logger),
+      pbxAuth: config.calls.pbxAuthUsers.length
+        ? new PbxAuthenticator(config.calls.pbxAuthRealm, parseUserList(config.calls.pbxAuthUsers))
+        : undefined,
       onSummary: (s) => {
         this.metrics.callFinished(s.route, s.sipStatus >= 200 && s.sipStatus < 300 ? 'completed' : `sip_${s.sipStatus}`);
         if (s.setupMs !== undefined) this.metrics.setupLatency(s.route, s.setupMs / 1000);

@@ -8,6 +8,7 @@ import { matchRoute } from '../routing/match.ts';
 import type { RuleSet } from '../routing/types.ts';
 import type { InboundCall, SipEngine } from '../sip/port.ts';
 import type { Admission } from './admission.ts';
+import type { PbxAuthenticator } from './pbx-auth.ts';
 import { CallSession } from './call-session.ts';
 import type { SessionEnder } from './session-ender.ts';
 import type { CallRecorder, CallSummary, SessionCreator } from './types.ts';
@@ -21,6 +22,8 @@ export interface CallManagerDeps {
   admission: Admission;
   rules: () => RuleSet;
   recorder?: CallRecorder;
+  /** When set, INVITEs must carry valid digest credentials (after the source allowlist). */
+  pbxAuth?: PbxAuthenticator;
   onSummary?: (summary: CallSummary) => void;
   onSessionCreated?: (callId: string, sessionId: string) => void;
 }
@@ -40,7 +43,16 @@ export class CallManager {
   }
 
   handle(call: InboundCall): void {
-    const { admission, logger } = this.deps;
+    const { admission, logger, pbxAuth } = this.deps;
+    if (pbxAuth && admission.sourceAllowed(call.source.address)) {
+      const auth = pbxAuth.check(call);
+      if (!auth.ok) {
+        // A challenge is the normal first step of an authenticated call, not a call of its own: no registry row.
+        call.reject(auth.status, { reason: 'Proxy Authentication Required', headers: auth.headers });
+        logger.info({ callId: call.callId, source: call.source.address, why: auth.why }, 'INVITE challenged');
+        return;
+      }
+    }
     const verdict = admission.admit(call.source.address);
     if (!verdict.admitted) {
       const headers: Array<[string, string]> = verdict.retryAfterSec ? [['Retry-After', String(verdict.retryAfterSec)]] : [];

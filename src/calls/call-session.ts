@@ -26,7 +26,7 @@ export class CallSession {
   private readonly call: InboundCall;
   private readonly deps: CallDeps;
   private readonly decision: RouteDecision;
-  private readonly log: Logger;
+  private log: Logger;
   private readonly startedAt = Date.now();
   private cancelled = false;
   private finished = false;
@@ -104,7 +104,8 @@ export class CallSession {
       return;
     }
     this.session = session;
-    this.log.info({ sessionId: session.id }, 'Kallglot session created');
+    this.log = this.log.child({ sessionId: session.id }); // from here on every line of the call names its session
+    this.log.info('Kallglot session created');
     this.deps.hooks?.sessionCreated?.(this.call.callId, session.id);
     if (this.cancelled) {
       this.endSession('agent_hangup', 'caller_cancelled');

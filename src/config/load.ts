@@ -48,6 +48,8 @@ export interface GatewayConfig {
   };
   calls: {
     allowedSources: string[];
+    pbxAuthUsers: string[];
+    pbxAuthRealm: string;
     maxConcurrent: number;
     maxCallsPerSecond: number;
     maxConcurrentPerSource: number;
@@ -133,5 +135,6 @@ export function redactedConfig(config: GatewayConfig): GatewayConfig {
   copy.telnyx.apiKey = hide(copy.telnyx.apiKey);
   copy.http.adminToken = hide(copy.http.adminToken);
   copy.drachtio.secret = hide(copy.drachtio.secret);
+  copy.calls.pbxAuthUsers = copy.calls.pbxAuthUsers.map((e) => `${e.split(':')[0]}:[redacted]`);
   return copy;
 }

@@ -52,6 +52,13 @@ const listCoerce = (v: unknown): string[] => (Array.isArray(v) ? v.map(String) :
 // List values come from env as comma-separated text; convict only applies a coerce registered with a named format.
 convict.addFormat({ name: 'transport-list', validate: transports, coerce: listCoerce });
 convict.addFormat({ name: 'cidr-list', validate: cidrList, coerce: listCoerce });
+convict.addFormat({
+  name: 'credential-list',
+  validate: (val: unknown) => {
+    for (const e of Array.isArray(val) ? val : []) if (!/^[^:]+:.+$/.test(String(e))) throw new Error('entries must be user:password');
+  },
+  coerce: listCoerce,
+});
 
 export const schema = {
   sip: {
@@ -100,6 +107,8 @@ export const schema = {
   },
   calls: {
     allowedSources: { doc: 'PBX source IPs/CIDRs allowed to send INVITEs, comma separated', format: 'cidr-list', default: ['127.0.0.0/8', '::1/128'], env: 'PBX_ALLOWED_SOURCES' },
+    pbxAuthUsers: { doc: 'Optional digest credentials the PBX must present, "user:password,..." (empty: no challenge)', format: 'credential-list', default: [], env: 'PBX_AUTH_USERS', sensitive: true },
+    pbxAuthRealm: { doc: 'Digest realm used to challenge the PBX', format: String, default: 'kallglot-gateway', env: 'PBX_AUTH_REALM' },
     maxConcurrent: { doc: 'Concurrent calls allowed in total', format: 'nat', default: 500, env: 'MAX_CONCURRENT_CALLS' },
     maxCallsPerSecond: { doc: 'New calls per second allowed in total', format: 'nat', default: 30, env: 'MAX_CALLS_PER_SECOND' },
     maxConcurrentPerSource: { doc: 'Concurrent calls allowed per PBX source address (0: no per-source limit)', format: 'nat', default: 0, env: 'MAX_CONCURRENT_CALLS_PER_SOURCE' },

@@ -9,10 +9,13 @@ import { createRequest, SipHeaders, type SipEndpoint, type SipRequest, type SipR
 import type { TransactionLayer } from './transaction.ts';
 import { newBranch } from './transaction.ts';
 
-/** Headers the engine owns; callers' pass-through headers with these names are dropped. */
+/**
+ * Headers the engine owns; callers' pass-through headers with these names are dropped. (WWW-/Proxy-Authenticate may
+ * be set by the call logic on a 401/407 it sends; the B2BUA never copies them from the other leg.)
+ */
 const ENGINE_HEADERS = new Set([
   'via', 'from', 'to', 'call-id', 'cseq', 'contact', 'content-length', 'content-type', 'record-route', 'route',
-  'max-forwards', 'authorization', 'proxy-authorization', 'www-authenticate', 'proxy-authenticate', 'user-agent', 'server',
+  'max-forwards', 'authorization', 'proxy-authorization', 'user-agent', 'server',
 ]);
 
 export function passThroughHeaders(headers: HeaderList | undefined): Array<[string, string]> {

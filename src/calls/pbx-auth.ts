@@ -1,0 +1,39 @@
+/**
+ * Optional digest authentication of the PBX (besides the source allowlist): INVITEs without valid credentials get
+ * 407 with a Proxy-Authenticate challenge (stateless nonce, see DigestServer). Enabled by PBX_AUTH_USERS.
+ */
+import { DigestServer } from '../sip/embedded/digest.ts';
+import type { InboundCall } from '../sip/port.ts';
+
+export type PbxAuthResult = { ok: true; username: string } | { ok: false; status: 407; headers: Array<[string, string]>; why: string };
+
+/** "user:password,user2:password2" → map. A password may contain ':' (split at the first one). */
+export function parseUserList(entries: string[]): Map<string, string> {
+  const users = new Map<string, string>();
+  for (const entry of entries) {
+    const i = entry.indexOf(':');
+    if (i <= 0 || i === entry.length - 1) throw new Error('PBX_AUTH_USERS entries must be user:password');
+    users.set(entry.slice(0, i), entry.slice(i + 1));
+  }
+  return users;
+}
+
+export class PbxAuthenticator {
+  private readonly server: DigestServer;
+
+  constructor(realm: string, users: Map<string, string>) {
+    this.server = new DigestServer({ realm, users: (name) => users.get(name), algorithm: 'MD5' });
+  }
+
+  check(call: InboundCall): PbxAuthResult {
+    const credentials = call.header('Proxy-Authorization');
+    if (!credentials) return this.challenge(false, 'no_credentials');
+    const verdict = this.server.verify(credentials, 'INVITE');
+    if (verdict.ok) return { ok: true, username: verdict.username };
+    return this.challenge(verdict.stale === true, verdict.reason);
+  }
+
+  private challenge(stale: boolean, why: string): PbxAuthResult {
+    return { ok: false, status: 407, headers: [['Proxy-Authenticate', this.server.challenge({ stale })]], why };
+  }
+}
