@@ -72,6 +72,7 @@ async function loadBench(): Promise<void> {
   const gw = await startGateway({
     env: {
       KALLGLOT_API_URL: url, KALLGLOT_API_KEY: 'sk_test_bench', TELNYX_OUTBOUND_PROXY: `127.0.0.1:${uasPort}`,
+      ...(process.env.BENCH_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS } : {}),
       LOG_LEVEL: 'info', MAX_CALLS_PER_SECOND: String(rate * 2), MAX_CONCURRENT_CALLS: '5000',
     },
   });
@@ -85,6 +86,8 @@ async function loadBench(): Promise<void> {
   const wallS = (performance.now() - t0) / 1000;
   const rssAfter = rssMb(gw.pid);
   await uas.stop();
+  await new Promise((r) => setTimeout(r, 1500));
+  const health = (await (await fetch(`http://127.0.0.1:${gw.httpPort}/healthz`)).json()) as { activeCalls: number; sip: unknown };
   const deadline = Date.now() + 15_000;
   while (sandbox.stats().ended < sandbox.stats().created && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
   const setup = gw.summaries().map((s) => Number(s.setupMs)).filter(Number.isFinite).sort((a, b) => a - b);
@@ -93,6 +96,7 @@ async function loadBench(): Promise<void> {
   console.log(`setup:      p50 ${pct(setup, 50)} ms, p95 ${pct(setup, 95)} ms, p99 ${pct(setup, 99)} ms, max ${setup.at(-1)} ms (INVITE in → 200 out, Kallglot create included)`);
   console.log(`sessions:   created ${sandbox.stats().created}, ended ${sandbox.stats().ended}`);
   console.log(`memory:     daemon RSS ${rssBefore.toFixed(0)} MB before, ${rssAfter.toFixed(0)} MB after`);
+  console.log(`after:      active calls ${health.activeCalls}, engine ${JSON.stringify(health.sip)}`);
   await gw.stop();
   await sandbox.stop();
 }

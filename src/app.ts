@@ -62,7 +62,7 @@ export class Gateway {
 
   async start(): Promise<void> {
     const { config, logger } = this;
-    this.registry = new CallRegistry(config.dataDir);
+    this.registry = new CallRegistry(config.dataDir, { onError: (err) => logger.error({ err }, 'call registry commit failed') });
     this.routing.load();
     this.routing.watch();
 
@@ -101,6 +101,8 @@ export class Gateway {
 
     registerHealthRoutes(this.http, {
       activeCalls: () => this.calls?.activeCalls ?? 0,
+      sipStats: () => this.engine?.stats() ?? null,
+      pendingSessionEnds: () => this.sessionEnder?.pending() ?? 0,
       draining: () => this.admission.draining,
       sipListening: () => this.sipListening,
       version: VERSION,
@@ -185,5 +187,6 @@ function safeRecorder(registry: CallRegistry, logger: Logger): CallRecorder {
     callStarted: (c) => guard('callStarted', () => registry.callStarted(c), false),
     update: (id, patch) => guard('update', () => registry.update(id, patch), undefined),
     callEnded: (id, end) => guard('callEnded', () => registry.callEnded(id, end), false),
+    commitNow: () => guard('commitNow', () => registry.commitNow(), undefined),
   };
 }

@@ -86,6 +86,7 @@ export class CallManager {
       hooks: {
         sessionCreated: (callId, sessionId) => {
           recorder?.update(callId, { sessionId });
+          recorder?.commitNow?.(); // on disk before the outbound INVITE: a crash now must not leak the session
           this.deps.onSessionCreated?.(callId, sessionId);
         },
         update: (callId, patch) => recorder?.update(callId, patch),

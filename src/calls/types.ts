@@ -10,6 +10,7 @@ export interface CallRecorder {
   callStarted(c: NewCall): boolean;
   update(callId: string, patch: CallPatch): void;
   callEnded(callId: string, end: { reason: string; sipStatus?: number; route?: string; fallbackReason?: string; sessionId?: string; telnyxUri?: string; rule?: string }): boolean;
+  commitNow?(): void;
 }
 
 export type CallRoute = 'translated' | 'fallback' | 'bypass' | 'rejected';

@@ -3,6 +3,9 @@ import type { HttpServer } from './server.ts';
 
 export interface HealthSource {
   activeCalls(): number;
+  /** SIP engine counters (dialogs, transactions, messages): a number that only grows points at a leak. */
+  sipStats(): unknown;
+  pendingSessionEnds(): number;
   draining(): boolean;
   sipListening(): boolean;
   version: string;
@@ -12,7 +15,14 @@ export interface HealthSource {
 export function registerHealthRoutes(http: HttpServer, src: HealthSource): void {
   http.route('GET', '/healthz', () => ({
     status: 200,
-    body: { status: 'ok', version: src.version, uptimeSec: Math.round((Date.now() - src.startedAt.getTime()) / 1000), activeCalls: src.activeCalls() },
+    body: {
+      status: 'ok',
+      version: src.version,
+      uptimeSec: Math.round((Date.now() - src.startedAt.getTime()) / 1000),
+      activeCalls: src.activeCalls(),
+      pendingSessionEnds: src.pendingSessionEnds(),
+      sip: src.sipStats(),
+    },
   }));
   http.route('GET', '/readyz', () => {
     const ready = src.sipListening() && !src.draining();

@@ -1,8 +1,11 @@
 /**
  * The durable call registry: one row per call (SIP, TeXML or Call Control) and the queue of Kallglot session ends
- * not yet confirmed. node:sqlite is synchronous; each write is one small prepared statement in WAL mode (tens of
- * microseconds), done at the few points that must survive a crash: the call row before any work, the session id
- * before the outbound INVITE, and the pending end before the call is reported ended.
+ * not yet confirmed. node:sqlite is synchronous and each write is a small prepared statement in WAL mode.
+ *
+ * Group commit: the writes of one event-loop tick share one transaction, committed in a microtask at the end of
+ * that tick, before the process does any further I/O (a call's end writes the pending session end, the end row
+ * and more in one commit instead of five). `commitNow()` is for the one write that must be on disk before the
+ * next step of the same tick: the session id, before the outbound INVITE is sent.
  */
 import { randomUUID } from 'node:crypto';
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
@@ -80,10 +83,14 @@ export class CallRegistry {
   readonly owner = randomUUID();
   private readonly db: DatabaseSync;
   private readonly stmts: Record<string, StatementSync>;
+  private readonly updateStmts = new Map<string, StatementSync>();
+  private readonly onError: (err: unknown) => void;
+  private inTransaction = false;
   private closed = false;
 
-  constructor(dataDir: string) {
+  constructor(dataDir: string, opts: { onError?: (err: unknown) => void } = {}) {
     this.db = openDatabase(dataDir);
+    this.onError = opts.onError ?? ((err) => process.emitWarning(`call registry commit failed: ${String(err)}`));
     const p = (sql: string) => this.db.prepare(sql);
     this.stmts = {
       insert: p(`INSERT INTO calls (call_id, kind, pbx_source, from_user, to_user, rule, route, state, owner, invite_at, client_state)
@@ -110,6 +117,7 @@ export class CallRegistry {
 
   /** Record a new call. Returns false when the id is already known (a duplicate webhook, a retransmission). */
   callStarted(c: NewCall, now = Date.now()): boolean {
+    this.begin();
     const r = this.stmts.insert!.run(c.callId, c.kind ?? 'sip', c.pbxSource ?? null, c.from ?? null, c.to ?? null, c.rule ?? null,
       c.route ?? null, this.owner, now, c.clientState ?? null);
     return Number(r.changes) > 0;
@@ -118,11 +126,18 @@ export class CallRegistry {
   update(callId: string, patch: CallPatch): void {
     const keys = (Object.keys(patch) as Array<keyof CallPatch>).filter((k) => patch[k] !== undefined);
     if (keys.length === 0) return;
-    const sql = `UPDATE calls SET ${keys.map((k) => `${PATCH_COLUMNS[k]} = ?`).join(', ')} WHERE call_id = ?`;
-    this.db.prepare(sql).run(...keys.map((k) => patch[k] as string | number), callId);
+    const cacheKey = keys.join(',');
+    let stmt = this.updateStmts.get(cacheKey);
+    if (!stmt) {
+      stmt = this.db.prepare(`UPDATE calls SET ${keys.map((k) => `${PATCH_COLUMNS[k]} = ?`).join(', ')} WHERE call_id = ?`);
+      this.updateStmts.set(cacheKey, stmt);
+    }
+    this.begin();
+    stmt.run(...keys.map((k) => patch[k] as string | number), callId);
   }
 
   callEnded(callId: string, end: { reason: string; sipStatus?: number; route?: string; fallbackReason?: string; sessionId?: string; telnyxUri?: string; rule?: string }, now = Date.now()): boolean {
+    this.begin();
     const r = this.stmts.end!.run(now, end.reason, end.sipStatus ?? null, end.route ?? null, end.fallbackReason ?? null,
       end.sessionId ?? null, end.telnyxUri ?? null, end.rule ?? null, callId);
     return Number(r.changes) > 0;
@@ -150,6 +165,7 @@ export class CallRegistry {
   }
 
   addPendingEnd(sessionId: string, callId: string | undefined, reason: string, detail?: string, now = Date.now()): void {
+    this.begin();
     this.stmts.addPending!.run(sessionId, callId ?? null, reason, detail ?? null, now);
     this.stmts.endStatus!.run('pending', sessionId);
   }
@@ -159,16 +175,19 @@ export class CallRegistry {
   }
 
   endAttemptFailed(sessionId: string, error: string): void {
+    this.begin();
     this.stmts.attempt!.run(error.slice(0, 500), sessionId);
   }
 
   sessionEndConfirmed(sessionId: string, status: 'ended' | 'not_found'): void {
+    this.begin();
     this.stmts.donePending!.run(sessionId);
     this.stmts.endStatus!.run(status, sessionId);
   }
 
   /** Record a webhook/SIP event; a repeated dedupeKey is ignored (Telnyx retries deliveries). Returns true if new. */
   addEvent(callId: string, type: string, data: unknown, dedupeKey?: string, now = Date.now()): boolean {
+    this.begin();
     const r = this.stmts.event!.run(callId, type, now, dedupeKey ?? null, data === undefined ? null : JSON.stringify(data));
     return Number(r.changes) > 0;
   }
@@ -179,9 +198,33 @@ export class CallRegistry {
     }));
   }
 
+  /** Commit the current tick's writes now (used where the next step must not happen before they are on disk). */
+  commitNow(): void {
+    if (!this.inTransaction) return;
+    this.inTransaction = false;
+    try {
+      this.db.exec('COMMIT');
+    } catch (err) {
+      try {
+        this.db.exec('ROLLBACK');
+      } catch {
+        // the failed COMMIT already ended the transaction
+      }
+      this.onError(err);
+    }
+  }
+
   close(): void {
     if (this.closed) return;
+    this.commitNow();
     this.closed = true;
     this.db.close();
+  }
+
+  private begin(): void {
+    if (this.inTransaction || this.closed) return;
+    this.db.exec('BEGIN');
+    this.inTransaction = true;
+    queueMicrotask(() => this.commitNow());
   }
 }

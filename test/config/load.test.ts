@@ -92,4 +92,33 @@ describe('loadConfig', () => {
     expect(out).toContain('raw config object');
     for (const s of ['SECRET1', 'SECRET2', 'SECRET3', 'SECRET4', 'SECRET5']) expect(out).not.toContain(s);
   });
+
+  it('reads PBX digest users from PBX_AUTH_USERS and never shows their passwords', () => {
+    const c = loadConfig({ env: { PBX_AUTH_USERS: 'alice:s3cret' } });
+    expect(c.calls.pbxAuthUsers).toEqual(['alice:s3cret']);
+    expect(c.calls.pbxAuthRealm).toBe('kallglot-gateway');
+    expect(loadConfig({ env: {} }).calls.pbxAuthUsers).toEqual([]);
+
+    // The error names the key, and (sensitive key) not the value: a valid entry next to the bad one stays hidden.
+    expect(() => loadConfig({ env: { PBX_AUTH_USERS: 'alice' } })).toThrow(/calls\.pbxAuthUsers/);
+    let err: unknown;
+    try {
+      loadConfig({ env: { PBX_AUTH_USERS: 'bob:s3cret,alice' } });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(String(err)).toMatch(/calls\.pbxAuthUsers/);
+    expect(String(err)).not.toContain('s3cret');
+
+    const redacted = redactedConfig(c);
+    expect(redacted.calls.pbxAuthUsers).toEqual(['alice:[redacted]']);
+    expect(JSON.stringify(redacted)).not.toContain('s3cret');
+    expect(c.calls.pbxAuthUsers).toEqual(['alice:s3cret']); // a copy: the running config keeps the password
+    let out = '';
+    const sink = new Writable({ write(chunk, _enc, cb) { out += String(chunk); cb(); } });
+    createLogger('info', sink).info({ config: redacted }, 'config');
+    expect(out).toContain('alice:[redacted]');
+    expect(out).not.toContain('s3cret');
+  });
 });

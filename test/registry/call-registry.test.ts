@@ -62,6 +62,24 @@ describe('CallRegistry', () => {
     second.close();
   });
 
+  it('commits the writes of a tick together, at the end of the tick or on commitNow', async () => {
+    const dir = tmpDir();
+    const reg = new CallRegistry(dir);
+    const other = new DatabaseSync(path.join(dir, 'gateway.db'), { readOnly: true });
+    const count = () => (other.prepare('SELECT count(*) AS n FROM calls').get() as { n: number }).n;
+    reg.callStarted({ callId: 'a' });
+    reg.callStarted({ callId: 'b' });
+    expect(count()).toBe(0); // not yet committed: one transaction for the tick
+    await Promise.resolve();
+    expect(count()).toBe(2);
+    reg.callStarted({ callId: 'c' });
+    reg.update('c', { sessionId: 'sess_c' });
+    reg.commitNow();
+    expect(count()).toBe(3);
+    other.close();
+    reg.close();
+  });
+
   it('deduplicates events by key', () => {
     const reg = new CallRegistry(tmpDir());
     expect(reg.addEvent('c3', 'call.answered', { a: 1 }, 'evt-1')).toBe(true);
