@@ -16,11 +16,11 @@ import { SipError, type Dialog, type DialogEnd, type InboundCall, type OutboundI
 import { bridgeInDialogRequests } from './bridge.ts';
 import {
   callerFailure, fillUriTemplate, isFinalFailure, onSessionFailure, passThroughEndHeaders, passThroughInviteHeaders,
-  sessionTimerHeaders,
+  sessionTimerAnswer, sessionTimerHeaders,
 } from './policy.ts';
 import type { CallDeps, CallRoute, CallSummary } from './types.ts';
 
-type LegOutcome = { answered: true; dialog: Dialog } | { answered: false; status: number; reason: string; earlyMediaRelayed: boolean };
+type LegOutcome = { answered: true; dialog: Dialog } | { answered: false; status: number; reason: string };
 
 export class CallSession {
   private readonly call: InboundCall;
@@ -119,7 +119,7 @@ export class CallSession {
       return;
     }
     if (this.cancelled) return; // finish() ran from the cancel path
-    if (isFinalFailure(outcome.status) || outcome.earlyMediaRelayed) {
+    if (isFinalFailure(outcome.status)) {
       this.endSession('completed', `translated_leg_${outcome.status}`);
       this.call.reject(outcome.status, { reason: outcome.reason });
       this.route = 'translated';
@@ -168,12 +168,10 @@ export class CallSession {
     };
     const out = this.engine.invite(opts);
     this.currentLeg = out;
-    let earlyMediaRelayed = false;
     let ringingSent = false;
     out.onProvisional((p) => {
       if (this.cancelled) return;
       if (lastRoute) {
-        earlyMediaRelayed ||= p.body.length > 0;
         this.call.sendProvisional(p.status, { reason: p.reason, body: p.body, contentType: p.contentType });
       } else if (!ringingSent) {
         ringingSent = true;
@@ -189,7 +187,7 @@ export class CallSession {
       this.currentLeg = undefined;
       const e = err instanceof SipError ? err : new SipError(500, 'Server Internal Error');
       this.log.info({ uri, status: e.status, reason: e.reason }, 'outbound leg failed');
-      return { answered: false, status: e.status, reason: e.reason, earlyMediaRelayed };
+      return { answered: false, status: e.status, reason: e.reason };
     }
   }
 
@@ -203,9 +201,10 @@ export class CallSession {
       void telnyx.bye({ headers: [['Reason', 'SIP;cause=487;text="Caller cancelled"']] });
       return;
     }
+    const timers = sessionTimerAnswer(telnyx.remoteHeaders ?? []);
     let pbx: Dialog;
     try {
-      pbx = await this.call.answer({ body: telnyx.remoteBody, contentType: telnyx.remoteContentType });
+      pbx = await this.call.answer({ body: telnyx.remoteBody, contentType: telnyx.remoteContentType, headers: timers.headers });
     } catch (err) {
       this.log.warn({ err }, 'PBX leg could not be confirmed');
       void telnyx.bye({ headers: [['Reason', 'SIP;cause=408;text="No ACK from caller"']] });
@@ -220,7 +219,7 @@ export class CallSession {
       void pbx.bye();
       return;
     }
-    const sessionTimer = sessionTimerHeaders(this.call.headers()).intervalSec;
+    const sessionTimer = timers.intervalSec;
     const armSessionTimer = (): void => {
       if (!sessionTimer || this.finished) return;
       clearTimeout(this.sessionTimerWatchdog);
@@ -292,7 +291,7 @@ export class CallSession {
       endReason: end.detail,
       sipStatus: end.status,
     };
-    this.log.info(summary, 'call summary');
+    this.log.info({ ...summary, callId: undefined }, 'call summary'); // callId is already bound to this logger
     // Unlink both halves so nothing keeps the other alive (peers' classic B2BUA leak).
     this.pbxDialog = undefined;
     this.telnyxDialog = undefined;

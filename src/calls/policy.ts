@@ -71,6 +71,21 @@ export function sessionTimerHeaders(headers: ReadonlyArray<readonly [string, str
   return { intervalSec: interval, headers: out };
 }
 
+/**
+ * Session timers as the far end accepted them in its 2xx: the headers to put on our 2xx to the PBX (so the PBX
+ * knows the interval and who refreshes) and the interval for the watchdog. Nothing when the 2xx has no
+ * Session-Expires: timers are then not in force end to end and the gateway must not expect refreshes.
+ */
+export function sessionTimerAnswer(headers: ReadonlyArray<readonly [string, string]>): { intervalSec?: number; headers: Array<[string, string]> } {
+  const get = (name: string) => headers.find(([n]) => n.toLowerCase() === name)?.[1];
+  const se = get('session-expires') ?? get('x');
+  const interval = se ? Number.parseInt(se, 10) : NaN;
+  if (!Number.isFinite(interval) || interval <= 0) return { headers: [] };
+  const out: Array<[string, string]> = [['Session-Expires', se!.trim()]];
+  if (/\btimer\b/i.test(get('require') ?? '')) out.push(['Require', 'timer']);
+  return { intervalSec: interval, headers: out };
+}
+
 /** Headers copied on BYE/CANCEL between legs. */
 export function passThroughEndHeaders(headers: ReadonlyArray<readonly [string, string]>): Array<[string, string]> {
   return headers.filter(([n]) => /^(reason$|x-)/i.test(n)).map(([n, v]) => [n, v]);

@@ -148,6 +148,11 @@ export interface Dialog {
   /** SDP (or other body) of the offer/answer that established the dialog, as the remote party sent it. */
   readonly remoteBody: Buffer;
   readonly remoteContentType: string | undefined;
+  /**
+   * Headers of the message that established the dialog as the remote party sent it (the 2xx on the UAC side, the
+   * INVITE on the UAS side). Optional: an adapter that cannot see them leaves it undefined.
+   */
+  readonly remoteHeaders?: HeaderList;
   readonly ended: boolean;
   /** In-dialog requests other than BYE/ACK/CANCEL (re-INVITE, UPDATE, INFO, OPTIONS, NOTIFY, MESSAGE, REFER). */
   onRequest(cb: (req: InDialogRequest) => void): void;

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { fillUriTemplate, isFinalFailure, onSessionFailure, passThroughInviteHeaders } from '../../src/calls/policy.ts';
+import {
+  callerFailure, fillUriTemplate, isFinalFailure, onSessionFailure, passThroughInviteHeaders, sessionTimerAnswer, sessionTimerHeaders,
+} from '../../src/calls/policy.ts';
 import { KallglotError } from '../../src/kallglot/errors.ts';
 
 describe('fallback policy', () => {
@@ -29,5 +31,25 @@ describe('fallback policy', () => {
       ['X-Kallglot-Session-Id', 'spoofed'], ['Call-ID', 'c'], ['Route', '<sip:r>'],
     ]);
     expect(out).toEqual([['X-Foo', '1'], ['P-Asserted-Identity', '<sip:+1@x>'], ['Diversion', '<sip:1@x>']]);
+  });
+
+  it('passes RFC 4028 session timers through only when asked, and arms the watchdog only when the far end agreed', () => {
+    expect(sessionTimerHeaders([['Via', 'x']])).toEqual({ headers: [] });
+    expect(sessionTimerHeaders([['Session-Expires', '1800;refresher=uac'], ['Min-SE', '90']])).toEqual({
+      intervalSec: 1800,
+      headers: [['Session-Expires', '1800;refresher=uac'], ['Supported', 'timer'], ['Min-SE', '90']],
+    });
+    expect(sessionTimerAnswer([['Content-Type', 'application/sdp']])).toEqual({ headers: [] });
+    expect(sessionTimerAnswer([['Session-Expires', '90;refresher=uas'], ['Require', 'timer']])).toEqual({
+      intervalSec: 90,
+      headers: [['Session-Expires', '90;refresher=uas'], ['Require', 'timer']],
+    });
+    expect(sessionTimerAnswer([['x', 'garbage']])).toEqual({ headers: [] });
+  });
+
+  it('never hands the PBX a challenge meant for the gateway', () => {
+    expect(callerFailure(407, 'Proxy Authentication Required').status).toBe(503);
+    expect(callerFailure(401, 'Unauthorized').status).toBe(503);
+    expect(callerFailure(486, 'Busy Here')).toEqual({ status: 486, reason: 'Busy Here' });
   });
 });

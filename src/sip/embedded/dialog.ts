@@ -31,6 +31,7 @@ export interface DialogState {
   auth?: Credentials;
   remoteBody: Buffer;
   remoteContentType: string | undefined;
+  remoteHeaders?: HeaderList;
 }
 
 export function dialogKey(callId: string, localTag: string, remoteTag: string): string {
@@ -69,6 +70,7 @@ export class EmbeddedDialog implements Dialog {
   get remoteTag(): string { return this.state.remoteTag; }
   get remoteBody(): Buffer { return this.state.remoteBody; }
   get remoteContentType(): string | undefined { return this.state.remoteContentType; }
+  get remoteHeaders(): HeaderList | undefined { return this.state.remoteHeaders; }
   get ended(): boolean { return this.isEnded; }
 
   onRequest(cb: (req: InDialogRequest) => void): void { this.requestHandler = cb; }

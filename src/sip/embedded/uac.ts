@@ -163,6 +163,7 @@ export class EmbeddedOutboundCall implements OutboundCall {
         auth: this.opts.auth,
         remoteBody: res.body,
         remoteContentType: res.headers.get('Content-Type'),
+        remoteHeaders: res.headers.lines(),
       },
       (uri, transport) => this.hooks.resolveNextHop(uri, transport),
       (d) => this.hooks.removeDialog(d),

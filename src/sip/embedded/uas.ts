@@ -123,6 +123,7 @@ export class EmbeddedInboundCall implements InboundCall {
         nextHop: this.req.headers.has('Record-Route') ? undefined : this.source,
         remoteBody: this.body,
         remoteContentType: this.contentType,
+        remoteHeaders: this.req.headers.lines(),
       },
       (uri, transport) => this.hooks.resolveNextHop(uri, transport),
       (d) => this.hooks.removeDialog(d),
