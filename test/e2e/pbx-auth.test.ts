@@ -10,7 +10,7 @@ import { TRANSLATED_NUMBER, findMessages, headerOf, startE2e, waitFor, type E2eE
 
 const PASSWORD = 's3cret';
 const REALM = 'kallglot-e2e';
-const AUTH_ENV = { PBX_ALLOWED_SOURCES: '127.0.0.1' };
+const AUTH_ENV = { PBX_AUTH_USERS: `alice:${PASSWORD},bob:other-pw`, PBX_AUTH_REALM: REALM };
 const AUTH_UAC = 'uac-invite-407-auth-expect-200.xml';
 
 let env: E2eEnv | undefined;
