@@ -13,7 +13,7 @@ import type { Logger } from '../logger.ts';
 import type { KallglotSession, EndReason } from '../kallglot/types.ts';
 import type { RouteDecision } from '../routing/types.ts';
 import { SipError, type Dialog, type DialogEnd, type InboundCall, type OutboundInviteOptions, type SipEngine } from '../sip/port.ts';
-import { bridgeInDialogRequests } from './bridge.ts';
+import { bridgeInDialogRequests, holdEarlyRequests } from './bridge.ts';
 import {
   callerFailure, fillUriTemplate, isFinalFailure, onSessionFailure, passThroughEndHeaders, passThroughInviteHeaders,
   sessionTimerAnswer, sessionTimerHeaders,
@@ -196,8 +196,10 @@ export class CallSession {
     this.telnyxDialog = telnyx;
     // Register before awaiting the PBX's ACK: a BYE from Telnyx in that window must still end the call.
     telnyx.onEnd((end) => this.onLegEnded('telnyx', end));
+    const early = holdEarlyRequests(telnyx);
     if (this.cancelled) {
       // CANCEL crossed the 200: the engine already answered 487 to the PBX.
+      early.reject();
       void telnyx.bye({ headers: [['Reason', 'SIP;cause=487;text="Caller cancelled"']] });
       return;
     }
@@ -207,6 +209,7 @@ export class CallSession {
       pbx = await this.call.answer({ body: telnyx.remoteBody, contentType: telnyx.remoteContentType, headers: timers.headers });
     } catch (err) {
       this.log.warn({ err }, 'PBX leg could not be confirmed');
+      early.reject();
       void telnyx.bye({ headers: [['Reason', 'SIP;cause=408;text="No ACK from caller"']] });
       this.finish({ reason: 'error', detail: 'pbx_no_ack', status: 408 });
       return;
@@ -216,6 +219,7 @@ export class CallSession {
     this.deps.hooks?.update?.(this.call.callId, { answerAt: this.answeredAt, route });
     pbx.onEnd((end) => this.onLegEnded('pbx', end));
     if (this.finished || telnyx.ended) {
+      early.reject();
       void pbx.bye();
       return;
     }
@@ -229,6 +233,7 @@ export class CallSession {
     };
     armSessionTimer();
     bridgeInDialogRequests(pbx, telnyx, this.log, armSessionTimer);
+    early.flush(pbx, this.log, armSessionTimer);
     const maxSec = this.deps.config.calls.maxCallDurationSec;
     if (maxSec > 0) {
       this.maxDurationTimer = setTimeout(() => this.hangUpBoth('max_call_duration'), maxSec * 1000);
