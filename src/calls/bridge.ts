@@ -11,16 +11,19 @@ import { passThroughDialogHeaders } from './policy.ts';
 /** Methods whose successful answer refreshes an RFC 4028 session timer. */
 const REFRESHES = new Set(['INVITE', 'UPDATE']);
 
-function relay(from: Dialog, to: Dialog, log: Logger, direction: string, onRefresh?: () => void): void {
+/** Called with the 2xx headers of every relayed refresh (re-INVITE/UPDATE). */
+type RefreshListener = (answerHeaders: ReadonlyArray<readonly [string, string]>) => void;
+
+function relay(from: Dialog, to: Dialog, log: Logger, direction: string, onRefresh?: RefreshListener): void {
   from.onRequest((req) => relayRequest(req, to, log, direction, onRefresh));
 }
 
 /** Send one in-dialog request on to the other leg and answer it with the other leg's final response. */
-function relayRequest(req: InDialogRequest, to: Dialog, log: Logger, direction: string, onRefresh?: () => void): void {
+function relayRequest(req: InDialogRequest, to: Dialog, log: Logger, direction: string, onRefresh?: RefreshListener): void {
   log.info({ method: req.method, direction }, 'relaying in-dialog request');
   to.request(req.method, { body: req.body, contentType: req.contentType, headers: passThroughDialogHeaders(req.headers()) })
     .then((res) => {
-      if (res.status >= 200 && res.status < 300 && REFRESHES.has(req.method)) onRefresh?.();
+      if (res.status >= 200 && res.status < 300 && REFRESHES.has(req.method)) onRefresh?.(res.headers());
       req.respond(res.status, { reason: res.reason, body: res.body, contentType: res.contentType, headers: passThroughDialogHeaders(res.headers()) });
     })
     .catch((err: unknown) => {
@@ -35,7 +38,7 @@ function relayRequest(req: InDialogRequest, to: Dialog, log: Logger, direction: 
  * them to yet, so they wait (answering them ourselves would break a re-INVITE). `flush` relays them once the PBX
  * dialog exists; `reject` answers them when the call never got bridged.
  */
-export function holdEarlyRequests(telnyx: Dialog): { flush(pbx: Dialog, log: Logger, onRefresh?: () => void): void; reject(): void } {
+export function holdEarlyRequests(telnyx: Dialog): { flush(pbx: Dialog, log: Logger, onRefresh?: RefreshListener): void; reject(): void } {
   const held: InDialogRequest[] = [];
   telnyx.onRequest((req) => held.push(req));
   return {
@@ -48,7 +51,7 @@ export function holdEarlyRequests(telnyx: Dialog): { flush(pbx: Dialog, log: Log
   };
 }
 
-export function bridgeInDialogRequests(pbx: Dialog, telnyx: Dialog, log: Logger, onRefresh?: () => void): void {
+export function bridgeInDialogRequests(pbx: Dialog, telnyx: Dialog, log: Logger, onRefresh?: RefreshListener): void {
   relay(pbx, telnyx, log, 'pbx->telnyx', onRefresh);
   relay(telnyx, pbx, log, 'telnyx->pbx', onRefresh);
 }

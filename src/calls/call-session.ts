@@ -90,7 +90,7 @@ export class CallSession {
         },
       );
     } catch (err) {
-      if (this.cancelled) return;
+      if (this.cancelled || this.finished) return; // finished: hung up (drain/shutdown) while we waited
       const next = onSessionFailure(err, config.calls.rateLimitPolicy);
       this.log.warn({ err, action: next.action }, 'Kallglot session could not be created');
       if (next.action === 'busy') {
@@ -107,8 +107,9 @@ export class CallSession {
     this.log = this.log.child({ sessionId: session.id }); // from here on every line of the call names its session
     this.log.info('Kallglot session created');
     this.deps.hooks?.sessionCreated?.(this.call.callId, session.id);
-    if (this.cancelled) {
-      this.endSession('agent_hangup', 'caller_cancelled');
+    if (this.cancelled || this.finished) {
+      // finish() ran before the session existed (CANCEL, or hangUpBoth on drain/shutdown): end the late session.
+      this.endSession(this.cancelled ? 'agent_hangup' : 'completed', this.cancelled ? 'caller_cancelled' : 'finished_during_create');
       return;
     }
     const uri = fillUriTemplate(config.telnyx.translatedUriTemplate, this.templateValues({ session_id: session.id }));
@@ -118,7 +119,7 @@ export class CallSession {
       await this.bridge(outcome.dialog, 'translated');
       return;
     }
-    if (this.cancelled) return; // finish() ran from the cancel path
+    if (this.cancelled || this.finished) return; // finish() ran from the cancel or hang-up path: no fallback
     if (isFinalFailure(outcome.status)) {
       this.endSession('completed', `translated_leg_${outcome.status}`);
       this.call.reject(outcome.status, { reason: outcome.reason });
@@ -218,15 +219,24 @@ export class CallSession {
     this.answeredAt = Date.now();
     this.deps.hooks?.update?.(this.call.callId, { answerAt: this.answeredAt, route });
     pbx.onEnd((end) => this.onLegEnded('pbx', end));
+    if (pbx.ended && !this.finished) {
+      // The PBX's BYE overtook its ACK: the dialog ended before we could subscribe (the embedded engine never calls
+      // a late onEnd handler), so treat it as the PBX hanging up now.
+      early.reject();
+      this.onLegEnded('pbx', { by: 'remote', headers: [] });
+      return;
+    }
     if (this.finished || telnyx.ended) {
       early.reject();
       void pbx.bye();
       return;
     }
-    const sessionTimer = timers.intervalSec;
-    const armSessionTimer = (): void => {
-      if (!sessionTimer || this.finished) return;
+    let sessionTimer = timers.intervalSec;
+    // Each refresh's 2xx renegotiates: a new interval, or none (timers then off, RFC 4028 §7.2: stop watching).
+    const armSessionTimer = (refreshAnswer?: ReadonlyArray<readonly [string, string]>): void => {
+      if (refreshAnswer) sessionTimer = sessionTimerAnswer(refreshAnswer).intervalSec;
       clearTimeout(this.sessionTimerWatchdog);
+      if (!sessionTimer || this.finished) return;
       // No refresh within the interval: both ends lost each other (RFC 4028 §10); a BYE must have been lost.
       this.sessionTimerWatchdog = setTimeout(() => this.hangUpBoth('session_timer_expired'), sessionTimer * 1000);
       this.sessionTimerWatchdog.unref();

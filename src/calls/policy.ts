@@ -93,5 +93,15 @@ export function passThroughEndHeaders(headers: ReadonlyArray<readonly [string, s
 
 /** Headers copied on in-dialog requests and their responses (re-INVITE, UPDATE, INFO, ...). */
 export function passThroughDialogHeaders(headers: ReadonlyArray<readonly [string, string]>): Array<[string, string]> {
-  return headers.filter(([n]) => /^(x-|event$|subscription-state$|info-package$|content-disposition$|allow-events$|reason$|refer-to$|referred-by$)/i.test(n)).map(([n, v]) => [n, v]);
+  const out: Array<[string, string]> = [];
+  for (const [n, v] of headers) {
+    if (/^(x-|event$|subscription-state$|info-package$|content-disposition$|allow-events$|reason$|refer-to$|referred-by$|session-expires$|min-se$)/i.test(n)) {
+      out.push([n, v]);
+    } else if (/^(require|supported)$/i.test(n) && /\btimer\b/i.test(v)) {
+      // Session-timer refreshes must keep their negotiation end to end (RFC 4028 §7); other option tags (100rel…)
+      // are features of one hop that the gateway does not implement, so only `timer` crosses.
+      out.push([n, 'timer']);
+    }
+  }
+  return out;
 }

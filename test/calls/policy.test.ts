@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
-  callerFailure, fillUriTemplate, isFinalFailure, onSessionFailure, passThroughInviteHeaders, sessionTimerAnswer, sessionTimerHeaders,
+  callerFailure, fillUriTemplate, isFinalFailure, onSessionFailure, passThroughDialogHeaders, passThroughInviteHeaders, sessionTimerAnswer, sessionTimerHeaders,
 } from '../../src/calls/policy.ts';
 import { KallglotError } from '../../src/kallglot/errors.ts';
 
@@ -51,5 +51,12 @@ describe('fallback policy', () => {
     expect(callerFailure(407, 'Proxy Authentication Required').status).toBe(503);
     expect(callerFailure(401, 'Unauthorized').status).toBe(503);
     expect(callerFailure(486, 'Busy Here')).toEqual({ status: 486, reason: 'Busy Here' });
+  });
+
+  it('keeps session-timer negotiation on relayed refreshes but no other option tags', () => {
+    expect(passThroughDialogHeaders([
+      ['Session-Expires', '90;refresher=uac'], ['Min-SE', '90'], ['Require', 'timer, 100rel'], ['Supported', '100rel'],
+      ['Supported', 'timer'], ['Contact', '<sip:x>'], ['X-Foo', '1'], ['Via', 'v'],
+    ])).toEqual([['Session-Expires', '90;refresher=uac'], ['Min-SE', '90'], ['Require', 'timer'], ['Supported', 'timer'], ['X-Foo', '1']]);
   });
 });

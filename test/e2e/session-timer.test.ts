@@ -117,6 +117,13 @@ describe('RFC 4028 session timers', () => {
     expect(unique(findMessages(uasResult.messages, 'received', 'INVITE ')), d()).toHaveLength(3);
     const pbx200s = unique(findMessages(pbxResult.messages, 'received', 'SIP/2.0 200', 'INVITE'));
     expect(pbx200s, d()).toHaveLength(3);
+    // The refreshes keep their timer negotiation across the gateway in both directions (RFC 4028 §7).
+    const telnyxInvites = unique(findMessages(uasResult.messages, 'received', 'INVITE '));
+    for (const refresh of telnyxInvites.slice(1)) expect(headerOf(refresh.text, 'Session-Expires'), d()).toBeTruthy();
+    for (const ok of pbx200s.slice(1)) {
+      expect(headerOf(ok.text, 'Session-Expires'), d()).toMatch(/^3\b/);
+      expect(headerOf(ok.text, 'Require'), d()).toBe('timer');
+    }
     // The gateway never hung up: the only BYE is the PBX's, relayed to Telnyx.
     expect(findMessages(pbxResult.messages, 'received', 'BYE '), d()).toHaveLength(0);
     expect(unique(findMessages(uasResult.messages, 'received', 'BYE ')), d()).toHaveLength(1);
