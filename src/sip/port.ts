@@ -95,6 +95,11 @@ export interface OutboundInviteOptions extends SipBody {
   auth?: { username: string; password: string };
   /** Give up with SipError 408 if no final response within this time (a ring timeout). */
   timeoutMs?: number;
+  /**
+   * Max-Forwards of the new INVITE (default 70). A B2BUA passes on the caller's value minus one so that a routing
+   * loop through it (Telnyx routed back to the gateway) still ends with 483 instead of looping for ever.
+   */
+  maxForwards?: number;
 }
 
 export interface ProvisionalResponse {

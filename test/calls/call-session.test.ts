@@ -35,7 +35,7 @@ describe('CallSession: translated call', () => {
       headers: [
         ['Via', 'SIP/2.0/UDP 10.20.1.5:5060;branch=z9hG4bKx'], ['From', '"Alice" <sip:+4989555@pbx>;tag=1'],
         ['To', '<sip:+33123456@gw>'], ['Call-ID', 'abc-123@pbx'], ['CSeq', '1 INVITE'], ['Contact', '<sip:pbx@10.20.1.5>'],
-        ['X-Ticket', '42'], ['P-Asserted-Identity', '<sip:+4989555@pbx>'], ['X-Kallglot-Session-Id', 'spoofed'],
+        ['Max-Forwards', '12'], ['X-Ticket', '42'], ['P-Asserted-Identity', '<sip:+4989555@pbx>'], ['X-Kallglot-Session-Id', 'spoofed'],
       ],
     });
     expect(h.creates).toHaveLength(1);
@@ -51,6 +51,7 @@ describe('CallSession: translated call', () => {
     const out = h.invite(0);
     expect(out.opts).toMatchObject({
       uri: 'sip:ses_1@sip.telnyx.com', body: PBX_SDP, contentType: SDP, timeoutMs: 60_000,
+      maxForwards: 11, // the caller's value minus one: a routing loop through the gateway still ends
       from: { uri: 'sip:+4989555@sip.telnyx.com', displayName: 'Alice' },
     });
     expect(out.opts.proxy).toBeUndefined();

@@ -82,6 +82,7 @@ export class DrachtioOutboundCall implements OutboundCall {
       headers: toSrfHeaders(opts.headers, {
         From: formatAddress(opts.from),
         To: formatAddress(opts.to ?? { uri: opts.uri }),
+        ...(opts.maxForwards !== undefined ? { 'Max-Forwards': String(opts.maxForwards) } : {}),
         ...contentTypeHeader(body, opts.contentType),
       }),
     };

@@ -56,6 +56,7 @@ export interface NewRequestSpec {
   cseq: number;
   routes?: string[];
   contact?: boolean;
+  maxForwards?: number;
   headers?: HeaderList;
   body?: Buffer;
   contentType?: string;
@@ -64,7 +65,7 @@ export interface NewRequestSpec {
 export function buildRequest(ctx: UaContext, spec: NewRequestSpec): SipRequest {
   const h = new SipHeaders();
   h.append('Via', viaValue(ctx, spec.transport));
-  h.append('Max-Forwards', '70');
+  h.append('Max-Forwards', String(spec.maxForwards ?? 70));
   for (const r of spec.routes ?? []) h.append('Route', r);
   h.append('From', spec.from);
   h.append('To', spec.to);

@@ -98,7 +98,7 @@ export class EmbeddedOutboundCall implements OutboundCall {
     let cseq = 1;
     const invite = buildRequest(ctx, {
       method: 'INVITE', uri: opts.uri, transport: this.transport, from, to, callId: this.callId, cseq,
-      contact: true, headers: opts.headers, body: opts.body, contentType: opts.contentType,
+      contact: true, headers: opts.headers, body: opts.body, contentType: opts.contentType, maxForwards: opts.maxForwards,
     });
     const { response, request } = await transactWithAuth(ctx, invite, dest, opts.auth, () => ++cseq, {
       onAttempt: (req) => {
