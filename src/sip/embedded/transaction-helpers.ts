@@ -2,7 +2,7 @@
  * Message builders and matching keys shared by the client and server transactions (RFC 3261 §8.2.6, §9.1, §17).
  * Kept apart from transaction.ts so the transaction classes can use them without an import cycle.
  */
-import { randomBytes } from 'node:crypto';
+import { randomHex } from './ids.ts';
 import { getTag, withTag } from './address.ts';
 import { parseCSeq } from './cseq.ts';
 import { createRequest, createResponse, reasonPhrase, SipHeaders } from './message.ts';
@@ -14,7 +14,7 @@ import type { Via } from './via.ts';
 export const BRANCH_COOKIE = 'z9hG4bK';
 
 export function newBranch(): string {
-  return `${BRANCH_COOKIE}${randomBytes(10).toString('hex')}`;
+  return `${BRANCH_COOKIE}${randomHex(10)}`;
 }
 
 /** Raw text of the top Via (first value, even when several are comma-joined on one line). */
