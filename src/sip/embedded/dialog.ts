@@ -52,6 +52,9 @@ export class EmbeddedDialog implements Dialog {
   private pendingAcks = new Map<number, () => void>();
   private lastAck: { cseq: number; ack: SipRequest; dest: SipEndpoint } | undefined;
   private isEnded = false;
+  /** An INVITE transaction in progress on this dialog, sent by us / by the peer (RFC 3261 §14: one at a time). */
+  private inviteOut = false;
+  private inviteIn = false;
 
   constructor(
     ctx: UaContext,
@@ -78,9 +81,20 @@ export class EmbeddedDialog implements Dialog {
 
   async request(method: string, opts: SipBody & { headers?: HeaderList } = {}): Promise<DialogResponse> {
     if (this.isEnded) throw new SipError(481, 'Call/Transaction Does Not Exist');
-    const req = this.build(method, opts);
+    const isInvite = method === 'INVITE';
+    // §14.1: no new re-INVITE while one is in progress in either direction; the asker gets 491 and retries later.
+    if (isInvite && (this.inviteOut || this.inviteIn)) throw new SipError(491, 'Request Pending');
+    if (isInvite) this.inviteOut = true;
+    let response: SipResponse;
+    let request: SipRequest;
+    try {
+      const req = this.build(method, opts);
+      const dest = await this.destination();
+      ({ response, request } = await transactWithAuth(this.ctx, req, dest, this.state.auth, () => ++this.state.localCSeq));
+    } finally {
+      if (isInvite) this.inviteOut = false;
+    }
     const dest = await this.destination();
-    const { response, request } = await transactWithAuth(this.ctx, req, dest, this.state.auth, () => ++this.state.localCSeq);
     if (method === 'INVITE' && response.status >= 200 && response.status < 300) {
       this.refreshTarget(response);
       this.sendAck(parseCSeq(request.headers.get('CSeq') ?? '').seq, dest);
@@ -129,6 +143,12 @@ export class EmbeddedDialog implements Dialog {
       tx.respond(this.ctx.tx.buildResponse(req, status));
       return;
     }
+    if (req.method === 'INVITE') {
+      // Glare (§14.2): our own re-INVITE is pending → 491; a second one from the peer before we answered → 500.
+      if (this.inviteOut) return tx.respond(this.ctx.tx.buildResponse(req, 491, 'Request Pending'));
+      if (this.inviteIn) return tx.respond(this.ctx.tx.buildResponse(req, 500, 'Server Internal Error', { headers: [['Retry-After', '1']] }));
+      this.inviteIn = true;
+    }
     if (TARGET_REFRESH.has(req.method)) this.refreshTarget(req);
     let answered = false;
     this.requestHandler({
@@ -138,7 +158,10 @@ export class EmbeddedDialog implements Dialog {
       ...headerAccess(req.headers),
       respond: (status, opts) => {
         if (answered) return;
-        if (status >= 200) answered = true;
+        if (status >= 200) {
+          answered = true;
+          if (req.method === 'INVITE') this.inviteIn = false;
+        }
         this.respondInDialog(req, tx, status, opts);
       },
     });

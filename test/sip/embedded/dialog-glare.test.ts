@@ -1,0 +1,64 @@
+/**
+ * Two embedded engines talking to each other over loopback UDP: in-dialog INVITE glare (RFC 3261 §14) and a
+ * normal re-INVITE afterwards. No SIPp needed: both ends are ours, so timing can be controlled exactly.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { pino } from 'pino';
+import { EmbeddedEngine } from '../../../src/sip/embedded/engine.ts';
+import type { Dialog } from '../../../src/sip/port.ts';
+
+const SDP = Buffer.from('v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n');
+const engines: EmbeddedEngine[] = [];
+
+function engine(): EmbeddedEngine {
+  const e = new EmbeddedEngine({
+    host: '127.0.0.1', port: 0, transports: ['udp'], publicAddress: '127.0.0.1', userAgent: 'test', logger: pino({ level: 'silent' }),
+  });
+  engines.push(e);
+  return e;
+}
+
+afterEach(async () => {
+  for (const e of engines.splice(0)) await e.stop();
+});
+
+/** Answer in-dialog requests after `delayMs`, with an SDP body for INVITEs. */
+function answerSlowly(d: Dialog, delayMs: number, seen: string[]): void {
+  d.onRequest((req) => {
+    seen.push(req.method);
+    setTimeout(() => req.respond(200, req.method === 'INVITE' ? { body: SDP, contentType: 'application/sdp' } : {}), delayMs);
+  });
+}
+
+describe('embedded dialogs: re-INVITE glare', () => {
+  it('answers 491 to crossing re-INVITEs and accepts the next one', async () => {
+    const a = engine();
+    const b = engine();
+    await a.start();
+    await b.start();
+    const bDialog = new Promise<Dialog>((resolve) => b.onInvite((call) => void call.answer({ body: SDP, contentType: 'application/sdp' }).then(resolve)));
+    const aDialog = await a.invite({ uri: `sip:test@127.0.0.1:${b.localPort}`, from: { uri: 'sip:a@127.0.0.1' }, body: SDP, contentType: 'application/sdp' }).result;
+    const bd = await bDialog;
+    const seenA: string[] = [];
+    const seenB: string[] = [];
+    answerSlowly(aDialog, 200, seenA);
+    answerSlowly(bd, 200, seenB);
+
+    // Both sides re-INVITE at once: each receives the other's while its own is pending → 491 both ways.
+    const [ra, rb] = await Promise.all([aDialog.request('INVITE', { body: SDP, contentType: 'application/sdp' }), bd.request('INVITE', { body: SDP, contentType: 'application/sdp' })]);
+    expect([ra.status, rb.status]).toEqual([491, 491]);
+    expect(seenA).toEqual([]); // the crossing requests never reached the applications
+    expect(seenB).toEqual([]);
+
+    // After the glare, one side's re-INVITE goes through normally.
+    const again = await aDialog.request('INVITE', { body: SDP, contentType: 'application/sdp' });
+    expect(again.status).toBe(200);
+    expect(seenB).toEqual(['INVITE']);
+
+    // While our own re-INVITE is pending, we refuse to start another one ourselves.
+    const pending = aDialog.request('INVITE', { body: SDP, contentType: 'application/sdp' });
+    await expect(aDialog.request('INVITE', { body: SDP, contentType: 'application/sdp' })).rejects.toMatchObject({ status: 491 });
+    expect((await pending).status).toBe(200);
+    await aDialog.bye();
+  });
+});
