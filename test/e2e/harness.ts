@@ -121,3 +121,14 @@ export function bodyOf(text: string): string {
 export function sdpLines(body: string, prefixes: string[]): string[] {
   return body.split('\n').map((l) => l.trim()).filter((l) => prefixes.some((p) => l.startsWith(p)));
 }
+
+/** One message per transaction: UDP retransmissions carry the same top Via branch and CSeq. */
+export function unique(msgs: LoggedMessage[]): LoggedMessage[] {
+  const seen = new Set<string>();
+  return msgs.filter((m) => {
+    const key = `${headerOf(m.text, 'Via')}|${headerOf(m.text, 'CSeq')}|${m.startLine}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}

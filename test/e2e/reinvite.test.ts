@@ -4,7 +4,7 @@
  * (re-INVITE a=sendrecv) and hangs up.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { TRANSLATED_NUMBER, bodyOf, findMessages, headerOf, startE2e, waitFor, type E2eEnv, type LoggedMessage } from './harness.ts';
+import { TRANSLATED_NUMBER, bodyOf, findMessages, headerOf, startE2e, waitFor, type E2eEnv, type LoggedMessage, unique } from './harness.ts';
 
 let env: E2eEnv | undefined;
 afterEach(async () => {
@@ -12,16 +12,6 @@ afterEach(async () => {
   env = undefined;
 });
 
-/** One message per transaction: UDP retransmissions carry the same top Via branch and CSeq. */
-function unique(msgs: LoggedMessage[]): LoggedMessage[] {
-  const seen = new Set<string>();
-  return msgs.filter((m) => {
-    const key = `${headerOf(m.text, 'Via')}|${headerOf(m.text, 'CSeq')}|${m.startLine}`;
-    if (seen.has(key)) return false;
-    seen.add(key);
-    return true;
-  });
-}
 
 function direction(body: string): string | undefined {
   return /^a=(sendrecv|sendonly|recvonly|inactive)\s*$/m.exec(body)?.[1];

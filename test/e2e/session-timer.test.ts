@@ -7,7 +7,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { SippResult } from '../helpers/sipp.ts';
-import { TRANSLATED_NUMBER, findMessages, headerOf, startE2e, waitFor, type E2eEnv, type LoggedMessage } from './harness.ts';
+import { TRANSLATED_NUMBER, findMessages, headerOf, startE2e, waitFor, type E2eEnv, type LoggedMessage, unique } from './harness.ts';
 
 const TEST_TIMEOUT_MS = 60_000;
 const SIPP_TIMEOUT_SEC = 20;
@@ -18,16 +18,6 @@ afterEach(async () => {
   env = undefined;
 });
 
-/** One message per transaction: UDP retransmissions carry the same top Via branch and CSeq. */
-function unique(msgs: LoggedMessage[]): LoggedMessage[] {
-  const seen = new Set<string>();
-  return msgs.filter((m) => {
-    const key = `${headerOf(m.text, 'Via')}|${headerOf(m.text, 'CSeq')}|${m.startLine}`;
-    if (seen.has(key)) return false;
-    seen.add(key);
-    return true;
-  });
-}
 
 async function startCall(e: E2eEnv, uasScenario: string, uacScenario: string, uac: { durationMs?: number; headers?: Record<string, string> } = {}) {
   const uas = e.sipp({ scenario: uasScenario, localPort: e.uasPort, calls: 1, timeoutSec: SIPP_TIMEOUT_SEC });
