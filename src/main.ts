@@ -22,6 +22,8 @@ async function main(): Promise<void> {
     await gateway.start();
   } catch (err) {
     logger.fatal({ err }, 'start-up failed');
+    // Also one plain line on stderr: what an operator reads first when the service does not come up.
+    process.stderr.write(`kallglot-sip-gateway: start-up failed: ${err instanceof Error ? err.message : String(err)}\n`);
     await gateway.stop().catch(() => undefined);
     process.exit(1);
   }
