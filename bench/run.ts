@@ -97,6 +97,24 @@ async function loadBench(): Promise<void> {
   console.log(`sessions:   created ${sandbox.stats().created}, ended ${sandbox.stats().ended}`);
   console.log(`memory:     daemon RSS ${rssBefore.toFixed(0)} MB before, ${rssAfter.toFixed(0)} MB after`);
   console.log(`after:      active calls ${health.activeCalls}, engine ${JSON.stringify(health.sip)}`);
+  // Transactions linger 32 s after their calls by design (RFC 3261 timer D/J, RFC 6026 Accepted): wait them out and
+  // check that everything the calls held is released (a leak shows as counts or heap that stay up).
+  const settleDeadline = Date.now() + 45_000;
+  let settled = health;
+  while (Date.now() < settleDeadline) {
+    settled = (await (await fetch(`http://127.0.0.1:${gw.httpPort}/healthz`)).json()) as typeof health;
+    if ((settled.sip as { activeTransactions: number }).activeTransactions === 0) break;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  if (process.env.BENCH_HEAPSNAPSHOT) {
+    // With BENCH_NODE_OPTIONS="--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=DIR": a snapshot after a full GC,
+    // whose size tracks the live heap (compare runs of different lengths to spot a leak).
+    process.kill(gw.pid, 'SIGUSR2');
+    await new Promise((r) => setTimeout(r, 5000));
+  }
+  const metrics = await (await fetch(`http://127.0.0.1:${gw.httpPort}/metrics`)).text();
+  const heapMb = Number(/^nodejs_heap_size_used_bytes\s+(\S+)/m.exec(metrics)?.[1] ?? NaN) / 1024 / 1024;
+  console.log(`settled:    engine ${JSON.stringify(settled.sip)}, heap used ${heapMb.toFixed(0)} MB, RSS ${rssMb(gw.pid).toFixed(0)} MB`);
   await gw.stop();
   await sandbox.stop();
 }
