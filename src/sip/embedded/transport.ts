@@ -13,6 +13,9 @@ import { serializeMessage } from './serialize.ts';
 import { formatVia, parseVia } from './via.ts';
 import type { Via } from './via.ts';
 
+/** Inbound TCP connections accepted at once; PBX trunks use a handful. */
+const MAX_INBOUND_TCP_CONNECTIONS = 4096;
+
 export { responseDestination } from './transaction-helpers.ts';
 
 export interface TransportLayerOptions {
@@ -202,6 +205,8 @@ export class TransportLayer {
   private listenTcp(host: string, port: number): Promise<number> {
     return new Promise((resolve, reject) => {
       const server = net.createServer((socket) => this.safe(() => this.accept(socket)));
+      // A flood of idle connections must not exhaust file descriptors (the UDP socket and the DB need some too).
+      server.maxConnections = MAX_INBOUND_TCP_CONNECTIONS;
       server.once('error', reject);
       server.listen({ host: stripBrackets(host), port }, () => {
         server.off('error', reject);
