@@ -13,5 +13,9 @@ ENV DATA_DIR=/var/lib/kallglot-gateway
 RUN mkdir -p /var/lib/kallglot-gateway && chown node:node /var/lib/kallglot-gateway
 VOLUME ["/var/lib/kallglot-gateway"]
 USER node
+# Liveness from inside the container (uses HTTP_PORT if set).
+HEALTHCHECK --interval=15s --timeout=3s --retries=3 \
+  CMD node -e "fetch('http://127.0.0.1:'+(process.env.HTTP_PORT||8080)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
+# SIGTERM drains calls for DRAIN_TIMEOUT_SEC (30 s by default): give the container longer than that to stop.
 STOPSIGNAL SIGTERM
 CMD ["node", "src/main.ts"]
