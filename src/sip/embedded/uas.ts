@@ -104,7 +104,7 @@ export class EmbeddedInboundCall implements InboundCall {
     this.finalSent = true;
     const res = this.response(200, opts);
     res.headers.append('Contact', contactValue(this.ctx, this.source.transport));
-    const remoteTarget = this.req.headers.getAll('Contact')[0];
+    const remoteTarget = contactTarget(this.req);
     const dialog = new EmbeddedDialog(
       this.ctx,
       {
@@ -115,7 +115,7 @@ export class EmbeddedInboundCall implements InboundCall {
         remoteAddress: this.from,
         localCSeq: Math.floor(Math.random() * 10_000),
         remoteCSeq: parseCSeq(this.req.headers.get('CSeq') ?? '1 INVITE').seq,
-        remoteTarget: remoteTarget ? parseNameAddr(remoteTarget).rawUri : this.req.uri,
+        remoteTarget,
         routeSet: this.req.headers.getAll('Record-Route'),
         transport: this.source.transport,
         // Symmetric signalling toward the PBX (RFC 3581 spirit): send in-dialog requests to where its INVITE came
@@ -156,4 +156,20 @@ function safeUser(headerValue: string): string {
   } catch {
     return '';
   }
+}
+
+/**
+ * The remote target from the INVITE's Contact. A missing or unparseable Contact must not stop us from answering
+ * (the 200 would never be sent): in-dialog requests then go to the Request-URI's target through `nextHop`.
+ */
+function contactTarget(req: SipRequest): string {
+  const contact = req.headers.getAll('Contact')[0];
+  if (contact) {
+    try {
+      return parseNameAddr(contact).rawUri;
+    } catch {
+      // fall through
+    }
+  }
+  return req.uri;
 }

@@ -1,6 +1,6 @@
 /**
- * Two embedded engines talking to each other over loopback UDP: in-dialog INVITE glare (RFC 3261 §14) and a
- * normal re-INVITE afterwards. No SIPp needed: both ends are ours, so timing can be controlled exactly.
+ * Embedded engines over loopback UDP, both ends ours so timing is exact: in-dialog INVITE glare (RFC 3261 §14), a
+ * normal re-INVITE afterwards, and INVITEs that are odd but must still be answered.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
@@ -60,5 +60,37 @@ describe('embedded dialogs: re-INVITE glare', () => {
     await expect(aDialog.request('INVITE', { body: SDP, contentType: 'application/sdp' })).rejects.toMatchObject({ status: 491 });
     expect((await pending).status).toBe(200);
     await aDialog.bye();
+  });
+});
+
+describe('embedded UAS: odd but answerable INVITEs', () => {
+  it('answers an INVITE whose Contact cannot be parsed (the 200 still goes out)', async () => {
+    const { createSocket } = await import('node:dgram');
+    const b = engine();
+    await b.start();
+    b.onInvite((call) => void call.answer({ body: SDP, contentType: 'application/sdp' }).catch(() => undefined));
+    const sock = createSocket('udp4');
+    await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
+    const port = sock.address().port;
+    const replies: string[] = [];
+    sock.on('message', (m) => replies.push(m.toString('utf8')));
+    const invite = [
+      `INVITE sip:+4930@127.0.0.1:${b.localPort} SIP/2.0`,
+      `Via: SIP/2.0/UDP 127.0.0.1:${port};branch=z9hG4bKbadcontact1`,
+      'Max-Forwards: 70',
+      'From: <sip:pbx@127.0.0.1>;tag=t1',
+      `To: <sip:+4930@127.0.0.1:${b.localPort}>`,
+      'Call-ID: bad-contact-1@test',
+      'CSeq: 1 INVITE',
+      'Contact: <<<not a uri',
+      'Content-Length: 0',
+      '',
+      '',
+    ].join('\r\n');
+    sock.send(invite, b.localPort, '127.0.0.1');
+    const deadline = Date.now() + 3000;
+    while (!replies.some((r) => r.startsWith('SIP/2.0 200')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    sock.close();
+    expect(replies.some((r) => r.startsWith('SIP/2.0 200'))).toBe(true);
   });
 });
