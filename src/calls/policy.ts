@@ -60,15 +60,13 @@ export function passThroughInviteHeaders(headers: ReadonlyArray<readonly [string
  * RFC 4028 session timers, passed through end to end: the interval the PBX asked for (Session-Expires), so the
  * gateway can hang up a call whose refreshes stopped (a lost BYE must not leak a session). Undefined when absent.
  */
-export function sessionTimerHeaders(headers: ReadonlyArray<readonly [string, string]>): { intervalSec?: number; headers: Array<[string, string]> } {
-  const get = (name: string) => headers.find(([n]) => n.toLowerCase() === name)?.[1];
-  const se = get('session-expires') ?? get('x');
-  const interval = se ? Number.parseInt(se, 10) : NaN;
-  if (!Number.isFinite(interval) || interval <= 0) return { headers: [] };
-  const out: Array<[string, string]> = [['Session-Expires', se!.trim()], ['Supported', 'timer']];
-  const minSe = get('min-se');
+export function sessionTimerHeaders(headers: HeaderPairs): { intervalSec?: number; headers: Array<[string, string]> } {
+  const se = sessionExpires(headers);
+  if (!se) return { headers: [] };
+  const out: Array<[string, string]> = [['Session-Expires', se.value], ['Supported', 'timer']];
+  const minSe = headerValue(headers, 'min-se');
   if (minSe) out.push(['Min-SE', minSe.trim()]);
-  return { intervalSec: interval, headers: out };
+  return { intervalSec: se.intervalSec, headers: out };
 }
 
 /**
@@ -76,14 +74,25 @@ export function sessionTimerHeaders(headers: ReadonlyArray<readonly [string, str
  * knows the interval and who refreshes) and the interval for the watchdog. Nothing when the 2xx has no
  * Session-Expires: timers are then not in force end to end and the gateway must not expect refreshes.
  */
-export function sessionTimerAnswer(headers: ReadonlyArray<readonly [string, string]>): { intervalSec?: number; headers: Array<[string, string]> } {
-  const get = (name: string) => headers.find(([n]) => n.toLowerCase() === name)?.[1];
-  const se = get('session-expires') ?? get('x');
-  const interval = se ? Number.parseInt(se, 10) : NaN;
-  if (!Number.isFinite(interval) || interval <= 0) return { headers: [] };
-  const out: Array<[string, string]> = [['Session-Expires', se!.trim()]];
-  if (/\btimer\b/i.test(get('require') ?? '')) out.push(['Require', 'timer']);
-  return { intervalSec: interval, headers: out };
+export function sessionTimerAnswer(headers: HeaderPairs): { intervalSec?: number; headers: Array<[string, string]> } {
+  const se = sessionExpires(headers);
+  if (!se) return { headers: [] };
+  const out: Array<[string, string]> = [['Session-Expires', se.value]];
+  if (/\btimer\b/i.test(headerValue(headers, 'require') ?? '')) out.push(['Require', 'timer']);
+  return { intervalSec: se.intervalSec, headers: out };
+}
+
+type HeaderPairs = ReadonlyArray<readonly [string, string]>;
+
+function headerValue(headers: HeaderPairs, lowerName: string): string | undefined {
+  return headers.find(([n]) => n.toLowerCase() === lowerName)?.[1];
+}
+
+/** Session-Expires (or its compact form `x`) with a positive delta-seconds, else undefined. */
+function sessionExpires(headers: HeaderPairs): { value: string; intervalSec: number } | undefined {
+  const value = headerValue(headers, 'session-expires') ?? headerValue(headers, 'x');
+  const intervalSec = value ? Number.parseInt(value, 10) : NaN;
+  return Number.isFinite(intervalSec) && intervalSec > 0 ? { value: value!.trim(), intervalSec } : undefined;
 }
 
 /** Headers copied on BYE/CANCEL between legs. */

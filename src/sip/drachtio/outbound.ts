@@ -9,6 +9,7 @@ import type { Dialog, HeaderList, OutboundCall, OutboundInviteOptions, Provision
 import { SipError } from '../port.ts';
 import { DrachtioDialog, type DrachtioDialogHooks } from './dialog.ts';
 import { bodyOf, contentTypeHeader, fromSrfHeaders, toSipError, toSrfHeaders } from './messages.ts';
+import { quoteDisplayName } from '../embedded/address.ts';
 import type {
   SrfDeferredAck, SrfDialog, SrfLike, SrfResponseMessage, SrfSentRequest, SrfUacOptions,
 } from './srf-types.ts';
@@ -17,10 +18,6 @@ export interface OutboundHooks extends DrachtioDialogHooks {
   addDialog(d: DrachtioDialog): void;
   /** The INVITE got its final response (or we stopped waiting for it). */
   completed(call: DrachtioOutboundCall): void;
-}
-
-function quoteDisplayName(name: string): string {
-  return `"${name.replace(/["\\]/g, (c) => `\\${c}`)}"`;
 }
 
 function formatAddress(a: { uri: string; displayName?: string }): string {

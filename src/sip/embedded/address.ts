@@ -124,7 +124,8 @@ function parseAddrSpec(s: string, start: number): NameAddr {
   return { uri, rawUri, params };
 }
 
-function quoteDisplayName(dn: string): string {
+/** A display name as a quoted-string, with `"` and `\` escaped (RFC 3261 §25.1). */
+export function quoteDisplayName(dn: string): string {
   let out = '"';
   for (const ch of dn) out += ch === '"' || ch === '\\' ? `\\${ch}` : ch;
   return out + '"';

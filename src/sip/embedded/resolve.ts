@@ -6,16 +6,12 @@
 import dns from 'node:dns/promises';
 import net from 'node:net';
 import type { SipEndpoint, SipTransportName } from './message.ts';
-import { parseUri } from './uri.ts';
+import { parseUri, stripBrackets } from './uri.ts';
 
 export function parseHostPort(text: string): { host: string; port?: number } {
   const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(text) ?? /^([^:]+)(?::(\d+))?$/.exec(text);
   if (!m) throw new Error(`bad host:port "${text}"`);
   return { host: m[1]!, port: m[2] ? Number(m[2]) : undefined };
-}
-
-function stripBrackets(host: string): string {
-  return host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
 }
 
 export async function resolveHost(host: string): Promise<string> {

@@ -9,6 +9,7 @@ import { createRequest, createResponse, reasonPhrase, SipHeaders } from './messa
 import type { SipEndpoint, SipMessage, SipRequest, SipResponse } from './message.ts';
 import { parseVia } from './via.ts';
 import type { Via } from './via.ts';
+import { stripBrackets } from './uri.ts';
 
 /** RFC 3261 §8.1.1.7 magic cookie: branches starting with it are globally unique transaction ids. */
 export const BRANCH_COOKIE = 'z9hG4bK';
@@ -27,10 +28,6 @@ export function topVia(msg: SipMessage): Via {
   const text = topViaText(msg);
   if (text === undefined) throw new Error('missing Via');
   return parseVia(text);
-}
-
-function stripBrackets(host: string): string {
-  return host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
 }
 
 /**

@@ -12,6 +12,7 @@ import { parseMessage, StreamFramer } from './parser.ts';
 import { serializeMessage } from './serialize.ts';
 import { formatVia, parseVia } from './via.ts';
 import type { Via } from './via.ts';
+import { stripBrackets } from './uri.ts';
 
 /** Inbound TCP connections accepted at once; PBX trunks use a handful. */
 const MAX_INBOUND_TCP_CONNECTIONS = 4096;
@@ -63,10 +64,6 @@ const SAME_PORT_ATTEMPTS = 5;
 /** "::ffff:1.2.3.4" → "1.2.3.4", so one peer has one key whichever way the dual-stack socket reports it. */
 function normalizeAddress(address: string): string {
   return address.startsWith('::ffff:') && net.isIPv4(address.slice(7)) ? address.slice(7) : address;
-}
-
-function stripBrackets(host: string): string {
-  return host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
 }
 
 function connKey(address: string, port: number): string {

@@ -4,7 +4,7 @@
  */
 import type { Dialog, OutboundCall, OutboundInviteOptions, ProvisionalResponse } from '../port.ts';
 import { SipError } from '../port.ts';
-import { getTag, parseNameAddr } from './address.ts';
+import { getTag, parseNameAddr, quoteDisplayName } from './address.ts';
 import { parseCSeq } from './cseq.ts';
 import { EmbeddedDialog } from './dialog.ts';
 import { newCallId, newTag } from './ids.ts';
@@ -16,10 +16,6 @@ export interface UacHooks {
   addDialog(d: EmbeddedDialog): void;
   removeDialog(d: EmbeddedDialog): void;
   resolveNextHop(uri: string, transport: SipTransportName): Promise<SipEndpoint>;
-}
-
-function quoteDisplayName(name: string): string {
-  return `"${name.replace(/["\\]/g, (c) => `\\${c}`)}"`;
 }
 
 export class EmbeddedOutboundCall implements OutboundCall {

@@ -189,3 +189,8 @@ export function formatUri(u: SipUri): string {
   if (hs.length) out += '?' + hs.map(([k, v]) => `${k}=${v}`).join('&');
   return out;
 }
+
+/** An IPv6 reference without its brackets (`[::1]` → `::1`); other hosts unchanged. */
+export function stripBrackets(host: string): string {
+  return host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+}
