@@ -19,6 +19,7 @@ import { createEngine } from './sip/create-engine.ts';
 import type { SipEngine } from './sip/port.ts';
 import { CallRegistry } from './registry/call-registry.ts';
 import { recoverOrphans } from './registry/recovery.ts';
+import { InstanceLock } from './registry/instance-lock.ts';
 import { registerCallRoutes } from './http/calls-routes.ts';
 import type { CallRecorder } from './calls/types.ts';
 import { registerTelnyxRoutes } from './http/telnyx-routes.ts'; // Telnyx routes
@@ -38,6 +39,7 @@ export class Gateway {
   private sessionEnder: SessionEnder | undefined;
   private admission: Admission;
   private registry: CallRegistry | undefined;
+  private lock: InstanceLock | undefined;
   private readonly metrics: Metrics;
   private sipListening = false;
   httpPort = 0;
@@ -62,7 +64,14 @@ export class Gateway {
 
   async start(): Promise<void> {
     const { config, logger } = this;
-    this.registry = new CallRegistry(config.dataDir, { onError: (err) => logger.error({ err }, 'call registry commit failed') });
+    // Order matters: lock the data directory before anything reads the registry, bind both ports before recovery
+    // touches it. A second instance on the same DATA_DIR stops at the lock; one on busy ports stops at the bind;
+    // neither ever reaches recovery, which would otherwise close the first instance's live calls.
+    this.lock = InstanceLock.acquire(config.dataDir, config.instanceId);
+    this.registry = new CallRegistry(config.dataDir, {
+      instanceId: config.instanceId,
+      onError: (err) => logger.error({ err }, 'call registry commit failed'),
+    });
     this.routing.load();
     this.routing.watch();
 
@@ -87,8 +96,6 @@ export class Gateway {
     });
 
     this.sessionEnder = new SessionEnder(this.kallglot, logger.child({ component: 'session-ender' }), { store: this.registry });
-    const recovered = recoverOrphans(this.registry, this.sessionEnder, logger.child({ component: 'recovery' }));
-    if (recovered.orphans || recovered.pendingEnds) logger.warn(recovered, 'recovered state from a previous run');
     registerCallRoutes(this.http, this.registry, config.http.adminToken);
     // --- Telnyx TeXML / Call Control webhooks, POST /calls, GET /metrics (src/http/telnyx-routes.ts, metrics.ts) ---
     const metrics = this.metrics;
@@ -108,7 +115,9 @@ export class Gateway {
       version: VERSION,
       startedAt: new Date(),
     });
-    this.httpPort = await this.http.listen(config.http.port, config.http.host);
+    this.httpPort = await bindOrExplain('HTTP_PORT', config.http.host, config.http.port, () =>
+      this.http.listen(config.http.port, config.http.host),
+    );
 
     this.engine = await createEngine(config, logger.child({ component: 'sip' }), this.metrics);
     this.calls = new CallManager({
@@ -129,9 +138,13 @@ export class Gateway {
         this.onCallSummary?.(s);
       },
     });
-    await this.engine.start();
+    const engine = this.engine;
+    await bindOrExplain('SIP_PORT', config.sip.host, config.sip.port, () => engine.start());
     this.sipPort = this.engine.localPort;
     this.sipListening = true;
+
+    const recovered = recoverOrphans(this.registry, this.sessionEnder, logger.child({ component: 'recovery' }));
+    if (recovered.orphans || recovered.pendingEnds) logger.warn(recovered, 'recovered state from a previous run');
 
     logger.info(
       {
@@ -167,9 +180,24 @@ export class Gateway {
     await this.http.close();
     this.routing.close();
     this.registry?.close();
+    this.lock?.release();
     await this.kallglot?.close();
     await this.sandbox?.stop();
     this.logger.info('stopped');
+  }
+}
+
+/** A port that cannot be bound is an operator's setting problem: say which setting. */
+async function bindOrExplain<T>(setting: string, host: string, port: number, bind: () => Promise<T>): Promise<T> {
+  try {
+    return await bind();
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
+      const why = { EADDRINUSE: 'is already in use', EACCES: 'needs privileges', EADDRNOTAVAIL: 'is not an address here' }[code];
+      throw new Error(`cannot listen on ${host}:${port} (${setting}): the address ${why} (${code})`, { cause: err });
+    }
+    throw err;
   }
 }
 

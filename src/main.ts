@@ -4,6 +4,7 @@
 import { ConfigError, loadConfig } from './config/load.ts';
 import { createLogger } from './logger.ts';
 import { Gateway } from './app.ts';
+import { InstanceLockedError } from './registry/instance-lock.ts';
 
 async function main(): Promise<void> {
   let config;
@@ -25,7 +26,7 @@ async function main(): Promise<void> {
     // Also one plain line on stderr: what an operator reads first when the service does not come up.
     process.stderr.write(`kallglot-sip-gateway: start-up failed: ${err instanceof Error ? err.message : String(err)}\n`);
     await gateway.stop().catch(() => undefined);
-    process.exit(1);
+    process.exit(err instanceof InstanceLockedError ? 3 : 1);
   }
 
   let stopping = false;

@@ -62,6 +62,7 @@ export interface GatewayConfig {
   };
   routing: { file: string };
   dataDir: string;
+  instanceId: string;
   log: { level: string };
 }
 
@@ -98,6 +99,7 @@ export function loadConfig(opts: LoadConfigOptions = {}): GatewayConfig {
   }
   const config = conf.getProperties() as GatewayConfig;
   if (!config.sip.publicAddress) config.sip.publicAddress = defaultPublicAddress(config.sip.host);
+  if (!config.instanceId) config.instanceId = `${os.hostname()}:${config.sip.port}`;
   if (config.telnyx.sipUsername && !config.telnyx.sipPassword) {
     throw new ConfigError('invalid configuration: telnyx.sipPassword (TELNYX_SIP_PASSWORD) is required when telnyx.sipUsername is set');
   }

@@ -122,7 +122,8 @@ export const schema = {
   routing: {
     file: { doc: 'Language routing rules (YAML or JSON)', format: String, default: 'config/routing.yaml', env: 'ROUTING_FILE' },
   },
-  dataDir: { doc: 'Directory for the call registry and pending session ends', format: String, default: 'data', env: 'DATA_DIR' },
+  dataDir: { doc: 'Directory for the call registry and pending session ends; one running instance per directory (locked)', format: String, default: 'data', env: 'DATA_DIR' },
+  instanceId: { doc: 'This instance\'s identity in the call registry (empty: hostname:SIP_PORT)', format: String, default: '', env: 'INSTANCE_ID' },
   log: {
     level: { doc: 'Log level', format: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info', env: 'LOG_LEVEL' },
   },

@@ -24,6 +24,7 @@ export interface CallRow {
   telnyx_uri: string | null;
   state: 'active' | 'ended';
   owner: string | null;
+  instance_id: string | null;
   invite_at: number;
   answer_at: number | null;
   end_at: number | null;
@@ -79,8 +80,13 @@ const PATCH_COLUMNS: Record<keyof CallPatch, string> = {
 };
 
 export class CallRegistry {
-  /** This process's identity: rows it owns are live; 'active' rows of another owner are orphans of a crash. */
+  /**
+   * This process run (incarnation): rows it owns are live; 'active' rows of another incarnation are orphans of a
+   * crash, because the DATA_DIR instance lock (instance-lock.ts) guarantees no other live process writes this file.
+   */
   readonly owner = randomUUID();
+  /** The instance identity (INSTANCE_ID) recorded on every call row. */
+  readonly instanceId: string;
   private readonly db: DatabaseSync;
   private readonly stmts: Record<string, StatementSync>;
   private readonly updateStmts = new Map<string, StatementSync>();
@@ -88,13 +94,15 @@ export class CallRegistry {
   private inTransaction = false;
   private closed = false;
 
-  constructor(dataDir: string, opts: { onError?: (err: unknown) => void } = {}) {
+  constructor(dataDir: string, opts: { onError?: (err: unknown) => void; instanceId?: string } = {}) {
     this.db = openDatabase(dataDir);
+    this.instanceId = opts.instanceId ?? 'local';
     this.onError = opts.onError ?? ((err) => process.emitWarning(`call registry commit failed: ${String(err)}`));
     const p = (sql: string) => this.db.prepare(sql);
     this.stmts = {
-      insert: p(`INSERT INTO calls (call_id, kind, pbx_source, from_user, to_user, rule, route, state, owner, invite_at, client_state)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?)
+      insert: p(`INSERT INTO calls (call_id, kind, pbx_source, from_user, to_user, rule, route, state, owner, instance_id,
+                 invite_at, client_state)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?, ?)
                  ON CONFLICT(call_id) DO NOTHING`),
       end: p(`UPDATE calls SET state = 'ended', end_at = ?, end_reason = ?, sip_status = ?, route = COALESCE(?, route),
                  fallback_reason = COALESCE(?, fallback_reason), session_id = COALESCE(?, session_id),
@@ -119,7 +127,7 @@ export class CallRegistry {
   callStarted(c: NewCall, now = Date.now()): boolean {
     this.begin();
     const r = this.stmts.insert!.run(c.callId, c.kind ?? 'sip', c.pbxSource ?? null, c.from ?? null, c.to ?? null, c.rule ?? null,
-      c.route ?? null, this.owner, now, c.clientState ?? null);
+      c.route ?? null, this.owner, this.instanceId, now, c.clientState ?? null);
     return Number(r.changes) > 0;
   }
 

@@ -56,6 +56,8 @@ const MIGRATIONS: string[] = [
      data TEXT
    );
    CREATE INDEX call_events_call ON call_events(call_id);`,
+  // 2: the instance identity (INSTANCE_ID) that owns a call; `owner` stays the owning process run (incarnation)
+  `ALTER TABLE calls ADD COLUMN instance_id TEXT;`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

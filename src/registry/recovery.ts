@@ -1,5 +1,6 @@
 /**
- * Start-up recovery: calls a previous process left 'active' (it crashed or was killed) can no longer be in progress
+ * Start-up recovery (runs only once this process holds the DATA_DIR instance lock and has bound its ports, so a
+ * second instance can never reach it and "recover" the live calls of the first): calls a previous process left 'active' (it crashed or was killed) can no longer be in progress
  * here, so their Kallglot sessions are ended (reason `error`, detail `gateway_restart`) and the rows closed; then
  * every persisted, unconfirmed session end is retried.
  */
@@ -16,7 +17,10 @@ export function recoverOrphans(registry: CallRegistry, ender: SessionEnder, logg
       registry.addPendingEnd(row.session_id, row.call_id, 'error', 'gateway_restart');
     }
     registry.callEnded(row.call_id, { reason: 'gateway_restart' });
-    logger.warn({ callId: row.call_id, sessionId: row.session_id, since: new Date(row.invite_at).toISOString() }, 'orphaned call from a previous run closed');
+    logger.warn(
+      { callId: row.call_id, sessionId: row.session_id, leftBy: row.instance_id, since: new Date(row.invite_at).toISOString() },
+      'orphaned call from a previous run closed',
+    );
   }
   const pendingEnds = ender.resumePending();
   return { orphans: orphans.length, pendingEnds };

@@ -30,7 +30,7 @@ export interface DurabilityRig {
   /** The daemon started last. */
   readonly gw: GatewayProcess;
   /** Start a daemon on this rig's DATA_DIR, sandbox and UAS port (again after a crash: a restart). */
-  startGateway(env?: Record<string, string>): Promise<GatewayProcess>;
+  startGateway(env?: Record<string, string>, opts?: { waitReady?: boolean }): Promise<GatewayProcess>;
   /** The Telnyx-side SIPp UAS on uasPort, once it listens. */
   startUas(scenario: string, opts?: SippExtra): Promise<SippRun>;
   /** A PBX-side SIPp UAC toward the current daemon, on a fresh local port. */
@@ -66,8 +66,8 @@ export async function startRig(): Promise<DurabilityRig> {
       if (!g) throw new Error('no gateway started yet');
       return g;
     },
-    async startGateway(env = {}) {
-      const gw = await startGateway({ env: { ...baseEnv, ...env }, dataDir });
+    async startGateway(env = {}, opts = {}) {
+      const gw = await startGateway({ env: { ...baseEnv, ...env }, dataDir, waitReady: opts.waitReady });
       gateways.push(gw);
       return gw;
     },
