@@ -12,7 +12,7 @@ import { KallglotSandbox } from './kallglot/sandbox.ts';
 import { RoutingStore } from './routing/store.ts';
 import { Admission } from './calls/admission.ts';
 import { CallManager } from './calls/call-manager.ts';
-import { SessionEnder } from './calls/session-ender.ts';
+import { SessionEnder } from './sessions/ender.ts';
 import { PbxAuthenticator, parseUserList } from './calls/pbx-auth.ts';
 import type { CallSummary } from './calls/types.ts';
 import { createEngine } from './sip/create-engine.ts';
@@ -20,10 +20,10 @@ import type { SipEngine } from './sip/port.ts';
 import { CallRegistry } from './registry/call-registry.ts';
 import { recoverOrphans } from './registry/recovery.ts';
 import { InstanceLock } from './registry/instance-lock.ts';
-import { registerCallRoutes } from './http/calls-routes.ts';
+import { registerCallRoutes } from './admin/calls-routes.ts';
 import type { CallRecorder } from './calls/types.ts';
-import { registerTelnyxRoutes } from './http/telnyx-routes.ts'; // Telnyx routes
-import { Metrics, registerMetricsRoute } from './http/metrics.ts'; // Telnyx routes
+import { registerTelnyxRoutes } from './telnyx/routes.ts';
+import { Metrics, registerMetricsRoute } from './metrics/metrics.ts';
 
 export const VERSION = '0.1.0';
 
@@ -97,14 +97,11 @@ export class Gateway {
 
     this.sessionEnder = new SessionEnder(this.kallglot, logger.child({ component: 'session-ender' }), { store: this.registry });
     registerCallRoutes(this.http, this.registry, config.http.adminToken);
-    // --- Telnyx TeXML / Call Control webhooks, POST /calls, GET /metrics (src/http/telnyx-routes.ts, metrics.ts) ---
-    const metrics = this.metrics;
-    registerMetricsRoute(this.http, metrics);
+    registerMetricsRoute(this.http, this.metrics);
     registerTelnyxRoutes(this.http, {
       config, logger, registry: this.registry, kallglot: this.kallglot, sessionEnder: this.sessionEnder,
-      rules: () => this.routing.current(), metrics,
+      rules: () => this.routing.current(), metrics: this.metrics,
     });
-    // --- end Telnyx ---
 
     registerHealthRoutes(this.http, {
       activeCalls: () => this.calls?.activeCalls ?? 0,
@@ -158,6 +155,12 @@ export class Gateway {
       },
       'kallglot-sip-gateway started',
     );
+  }
+
+  /** Re-read the routing rules (SIGHUP, admin API). False when the file was refused: the previous rules stay. */
+  reloadRouting(trigger: string): boolean {
+    this.logger.info({ file: this.config.routing.file, trigger }, `${trigger}: reloading routing rules`);
+    return this.routing.reload();
   }
 
   /** Stop taking calls, let active ones finish up to drainMs, hang up the rest, end every session. */

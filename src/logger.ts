@@ -11,4 +11,9 @@ export function createLogger(level: string, destination?: pino.DestinationStream
   return pino({ level, base: { svc: 'kallglot-sip-gateway' }, redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, destination);
 }
 
+/** A logger that writes nothing: the default of components whose caller passed none (tests, tools). */
+export function silentLogger(): Logger {
+  return pino({ level: 'silent' });
+}
+
 export type { Logger };

@@ -19,6 +19,11 @@ async function main(): Promise<void> {
   }
   const logger = createLogger(config.log.level);
   const gateway = new Gateway(config, logger);
+  // Before start(): SIGHUP's default action would kill a daemon that is still starting.
+  let started = false;
+  process.on('SIGHUP', () => {
+    if (started) gateway.reloadRouting('SIGHUP');
+  });
   try {
     await gateway.start();
   } catch (err) {
@@ -28,6 +33,7 @@ async function main(): Promise<void> {
     await gateway.stop().catch(() => undefined);
     process.exit(err instanceof InstanceLockedError ? 3 : 1);
   }
+  started = true;
 
   let stopping = false;
   const shutdown = (signal: string): void => {

@@ -7,12 +7,13 @@ import type { Logger } from '../logger.ts';
 import type { Dialog, InDialogRequest } from '../sip/port.ts';
 import { SipError } from '../sip/port.ts';
 import { passThroughDialogHeaders } from './policy.ts';
+import type { HeaderList } from '../sip/port.ts';
 
 /** Methods whose successful answer refreshes an RFC 4028 session timer. */
 const REFRESHES = new Set(['INVITE', 'UPDATE']);
 
 /** Called with the 2xx headers of every relayed refresh (re-INVITE/UPDATE). */
-type RefreshListener = (answerHeaders: ReadonlyArray<readonly [string, string]>) => void;
+type RefreshListener = (answerHeaders: HeaderList) => void;
 
 function relay(from: Dialog, to: Dialog, log: Logger, direction: string, onRefresh?: RefreshListener): void {
   from.onRequest((req) => relayRequest(req, to, log, direction, onRefresh));

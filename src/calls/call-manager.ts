@@ -10,8 +10,10 @@ import type { InboundCall, SipEngine } from '../sip/port.ts';
 import type { Admission } from './admission.ts';
 import type { PbxAuthenticator } from './pbx-auth.ts';
 import { CallSession } from './call-session.ts';
-import type { SessionEnder } from './session-ender.ts';
-import type { CallRecorder, CallSummary, SessionCreator } from './types.ts';
+import type { SessionEnder } from '../sessions/ender.ts';
+import type { CallRecorder, CallSummary, GatewayHangup } from './types.ts';
+import type { SessionCreator } from '../sessions/request.ts';
+import type { HeaderList } from '../sip/port.ts';
 
 export interface CallManagerDeps {
   config: GatewayConfig;
@@ -55,7 +57,7 @@ export class CallManager {
     }
     const verdict = admission.admit(call.source.address);
     if (!verdict.admitted) {
-      const headers: Array<[string, string]> = verdict.retryAfterSec ? [['Retry-After', String(verdict.retryAfterSec)]] : [];
+      const headers: HeaderList = verdict.retryAfterSec ? [['Retry-After', String(verdict.retryAfterSec)]] : [];
       call.reject(verdict.status, { reason: verdict.reason, headers });
       logger.warn(
         { callId: call.callId, source: call.source.address, why: verdict.why, status: verdict.status, userAgent: call.header('User-Agent') },
@@ -91,8 +93,8 @@ export class CallManager {
         },
         update: (callId, patch) => recorder?.update(callId, patch),
       },
-      onFinished: (s, summary) => {
-        if (this.active.delete(s as CallSession)) admission.release(call.source.address);
+      onFinished: (summary) => {
+        if (this.active.delete(session)) admission.release(call.source.address);
         recorder?.callEnded(summary.callId, {
           reason: summary.endReason, sipStatus: summary.sipStatus, route: summary.route, fallbackReason: summary.fallbackReason,
           sessionId: summary.sessionId, telnyxUri: summary.telnyxUri, rule: summary.rule,
@@ -126,7 +128,7 @@ export class CallManager {
     });
   }
 
-  hangUpAll(why: string): void {
+  hangUpAll(why: GatewayHangup): void {
     for (const s of [...this.active]) s.hangUpBoth(why);
   }
 }

@@ -11,16 +11,29 @@
  */
 import type { Logger } from '../logger.ts';
 import type { KallglotSession, EndReason } from '../kallglot/types.ts';
-import type { RouteDecision } from '../routing/types.ts';
+import type { RouteDecision, TranslatedDecision } from '../routing/types.ts';
+import { onSessionFailure } from '../sessions/failure-policy.ts';
+import { sessionRequest } from '../sessions/request.ts';
 import { SipError, type Dialog, type DialogEnd, type InboundCall, type OutboundInviteOptions, type SipEngine } from '../sip/port.ts';
 import { bridgeInDialogRequests, holdEarlyRequests } from './bridge.ts';
 import {
-  callerFailure, fillUriTemplate, isFinalFailure, onSessionFailure, passThroughEndHeaders, passThroughInviteHeaders,
+  callerFailure, fillUriTemplate, isFinalFailure, passThroughEndHeaders, passThroughInviteHeaders,
   sessionTimerAnswer, sessionTimerHeaders,
 } from './policy.ts';
-import type { CallDeps, CallRoute, CallSummary } from './types.ts';
+import { GATEWAY_HANGUPS, type CallDeps, type CallRoute, type CallSummary, type GatewayHangup } from './types.ts';
+import type { HeaderList } from '../sip/port.ts';
 
 type LegOutcome = { answered: true; dialog: Dialog } | { answered: false; status: number; reason: string };
+
+interface LegOptions {
+  uri: string;
+  /** Added to the headers passed through from the PBX's INVITE. */
+  extraHeaders?: HeaderList;
+  /** The last route this call can take: its early media (18x with SDP) may then reach the PBX as it is. */
+  lastRoute: boolean;
+  /** Give up (CANCEL) when not answered in time; absent: the caller and Telnyx decide. */
+  timeoutMs?: number;
+}
 
 export class CallSession {
   private readonly call: InboundCall;
@@ -55,7 +68,7 @@ export class CallSession {
         await this.direct('bypass', 'bypass');
         return;
       }
-      await this.translated();
+      await this.translated(this.decision);
     } catch (err) {
       this.log.error({ err }, 'call failed unexpectedly');
       this.call.reject(500, { reason: 'Server Internal Error' });
@@ -67,27 +80,13 @@ export class CallSession {
     return this.deps.engine;
   }
 
-  private async translated(): Promise<void> {
+  private async translated(decision: TranslatedDecision): Promise<void> {
     const { config } = this.deps;
+    const { callId, callingUser: from, calledUser: to } = this.call;
     let session: KallglotSession;
     try {
       session = await this.deps.kallglot.createSession(
-        {
-          mode: this.decision.mode as 'bidirectional_translation' | 'assistive_translation',
-          sourceLanguage: this.decision.sourceLanguage,
-          targetLanguage: this.decision.targetLanguage,
-          routing: { type: 'sip' },
-          recording: this.decision.recording ? { enabled: true, channels: 'dual' } : undefined,
-          metadata: {
-            ...this.decision.metadata,
-            sip_call_id: this.call.callId,
-            from: this.call.callingUser,
-            to: this.call.calledUser,
-            pbx_source: this.call.source.address,
-            rule: this.decision.ruleName,
-          },
-          idempotencyKey: `sip-${this.call.callId}`,
-        },
+        sessionRequest(decision, { channel: 'sip', callId, from, to, pbxSource: this.call.source.address }),
       );
     } catch (err) {
       if (this.cancelled || this.finished) return; // finished: hung up (drain/shutdown) while we waited
@@ -95,7 +94,7 @@ export class CallSession {
       this.log.warn({ err, action: next.action }, 'Kallglot session could not be created');
       if (next.action === 'busy') {
         const status = config.calls.busyStatus;
-        const headers: Array<[string, string]> = status === 503 && next.retryAfterSec ? [['Retry-After', String(next.retryAfterSec)]] : [];
+        const headers: HeaderList = status === 503 && next.retryAfterSec ? [['Retry-After', String(next.retryAfterSec)]] : [];
         this.call.reject(status, { reason: status === 486 ? 'Busy Here' : 'Service Unavailable', headers });
         this.finish({ reason: 'rejected', detail: `kallglot_${next.reason}`, status });
         return;
@@ -114,7 +113,12 @@ export class CallSession {
     }
     const uri = fillUriTemplate(config.telnyx.translatedUriTemplate, this.templateValues({ session_id: session.id }));
     this.route = 'translated';
-    const outcome = await this.leg(uri, [['X-Kallglot-Session-Id', session.id]], false, config.calls.translatedLegTimeoutSec * 1000);
+    const outcome = await this.leg({
+      uri,
+      extraHeaders: [['X-Kallglot-Session-Id', session.id]],
+      lastRoute: false,
+      timeoutMs: config.calls.translatedLegTimeoutSec * 1000,
+    });
     if (outcome.answered) {
       await this.bridge(outcome.dialog, 'translated');
       return;
@@ -136,7 +140,7 @@ export class CallSession {
     this.fallbackReason = route === 'fallback' ? why : undefined;
     if (route === 'fallback') this.log.warn({ why }, 'falling back to the untranslated direct route');
     const uri = fillUriTemplate(this.deps.config.telnyx.directUriTemplate, this.templateValues({}));
-    const outcome = await this.leg(uri, [], true, 0);
+    const outcome = await this.leg({ uri, lastRoute: true });
     if (outcome.answered) {
       await this.bridge(outcome.dialog, route);
       return;
@@ -152,7 +156,7 @@ export class CallSession {
   }
 
   /** One outbound INVITE toward Telnyx. Early media is relayed only when this is the last possible route. */
-  private async leg(uri: string, extraHeaders: Array<[string, string]>, lastRoute: boolean, timeoutMs: number): Promise<LegOutcome> {
+  private async leg({ uri, extraHeaders = [], lastRoute, timeoutMs }: LegOptions): Promise<LegOutcome> {
     const { telnyx } = this.deps.config;
     this.telnyxUri = uri;
     this.deps.hooks?.update?.(this.call.callId, { telnyxUri: uri, route: this.route });
@@ -165,7 +169,7 @@ export class CallSession {
       body: this.call.body,
       contentType: this.call.contentType,
       auth: telnyx.sipUsername ? { username: telnyx.sipUsername, password: telnyx.sipPassword } : undefined,
-      timeoutMs: timeoutMs || undefined,
+      timeoutMs,
       maxForwards: nextMaxForwards(this.call.header('Max-Forwards')),
     };
     const out = this.engine.invite(opts);
@@ -234,7 +238,7 @@ export class CallSession {
     }
     let sessionTimer = timers.intervalSec;
     // Each refresh's 2xx renegotiates: a new interval, or none (timers then off, RFC 4028 §7.2: stop watching).
-    const armSessionTimer = (refreshAnswer?: ReadonlyArray<readonly [string, string]>): void => {
+    const armSessionTimer = (refreshAnswer?: HeaderList): void => {
       if (refreshAnswer) sessionTimer = sessionTimerAnswer(refreshAnswer).intervalSec;
       clearTimeout(this.sessionTimerWatchdog);
       if (!sessionTimer || this.finished) return;
@@ -261,8 +265,8 @@ export class CallSession {
   }
 
   /** Gateway-initiated end of an answered call (max duration, drain timeout, shutdown). */
-  hangUpBoth(why: string): void {
-    const reason: EndReason = why === 'max_call_duration' || why === 'session_timer_expired' ? 'timeout' : 'completed';
+  hangUpBoth(why: GatewayHangup): void {
+    const reason: EndReason = GATEWAY_HANGUPS[why];
     // finish() unlinks the dialogs and the pending leg: take them first, or no BYE/CANCEL would ever be sent.
     const { pbxDialog, telnyxDialog, currentLeg } = this;
     this.finish({ reason, detail: why, status: 200 });
@@ -312,7 +316,7 @@ export class CallSession {
     this.pbxDialog = undefined;
     this.telnyxDialog = undefined;
     this.currentLeg = undefined;
-    this.deps.onFinished(this, summary);
+    this.deps.onFinished(summary);
   }
 }
 

@@ -2,10 +2,11 @@
  * Optional digest authentication of the PBX (besides the source allowlist): INVITEs without valid credentials get
  * 407 with a Proxy-Authenticate challenge (stateless nonce, see DigestServer). Enabled by PBX_AUTH_USERS.
  */
-import { DigestServer } from '../sip/embedded/digest.ts';
+import { DigestServer } from '../sip/syntax/digest.ts';
 import type { InboundCall } from '../sip/port.ts';
+import type { HeaderList } from '../sip/port.ts';
 
-export type PbxAuthResult = { ok: true; username: string } | { ok: false; status: 407; headers: Array<[string, string]>; why: string };
+export type PbxAuthResult = { ok: true; username: string } | { ok: false; status: 407; headers: HeaderList; why: string };
 
 /** "user:password,user2:password2" → map. A password may contain ':' (split at the first one). */
 export function parseUserList(entries: string[]): Map<string, string> {

@@ -1,7 +1,7 @@
 /**
  * The rules that decide where a call goes next. One place, so "fall back or not" is never decided ad hoc.
  */
-import { isKallglotError, isRateLimited } from '../kallglot/errors.ts';
+import type { HeaderList } from '../sip/port.ts';
 
 /**
  * A translated-leg failure after which we must NOT try the direct route (jambonz's crank-back rule):
@@ -18,18 +18,6 @@ export function isFinalFailure(status: number): boolean {
  */
 export function callerFailure(status: number, reason: string): { status: number; reason: string } {
   return status === 401 || status === 407 ? { status: 503, reason: 'Service Unavailable' } : { status, reason };
-}
-
-export type SessionFailureAction = { action: 'fallback'; reason: string } | { action: 'busy'; reason: string; retryAfterSec?: number };
-
-/** What to do when creating the Kallglot session failed. */
-export function onSessionFailure(err: unknown, rateLimitPolicy: 'fallback' | 'busy'): SessionFailureAction {
-  const reason = isKallglotError(err) ? err.code : 'kallglot_error';
-  if (isRateLimited(err) && rateLimitPolicy === 'busy') {
-    const retryAfterMs = isKallglotError(err) ? err.retryAfterMs : undefined;
-    return { action: 'busy', reason, retryAfterSec: retryAfterMs ? Math.max(1, Math.ceil(retryAfterMs / 1000)) : undefined };
-  }
-  return { action: 'fallback', reason };
 }
 
 /** Fill `{name}` placeholders of a Request-URI template; values are URI-escaped as a SIP user part. */
@@ -49,7 +37,7 @@ function escapeUser(v: string): string {
 }
 
 /** Headers copied from the PBX INVITE to the Telnyx leg. Never Via/From/To/Call-ID/CSeq/Contact/Route/Session-Expires. */
-export function passThroughInviteHeaders(headers: ReadonlyArray<readonly [string, string]>): Array<[string, string]> {
+export function passThroughInviteHeaders(headers: HeaderList): HeaderList {
   return headers
     .filter(([n]) => /^(x-|p-asserted-identity$|p-preferred-identity$|diversion$|privacy$|history-info$)/i.test(n))
     .filter(([n]) => !/^x-kallglot-session-id$/i.test(n))
@@ -60,7 +48,7 @@ export function passThroughInviteHeaders(headers: ReadonlyArray<readonly [string
  * RFC 4028 session timers, passed through end to end: the interval the PBX asked for (Session-Expires), so the
  * gateway can hang up a call whose refreshes stopped (a lost BYE must not leak a session). Undefined when absent.
  */
-export function sessionTimerHeaders(headers: HeaderPairs): { intervalSec?: number; headers: Array<[string, string]> } {
+export function sessionTimerHeaders(headers: HeaderList): { intervalSec?: number; headers: HeaderList } {
   const se = sessionExpires(headers);
   if (!se) return { headers: [] };
   const out: Array<[string, string]> = [['Session-Expires', se.value], ['Supported', 'timer']];
@@ -74,7 +62,7 @@ export function sessionTimerHeaders(headers: HeaderPairs): { intervalSec?: numbe
  * knows the interval and who refreshes) and the interval for the watchdog. Nothing when the 2xx has no
  * Session-Expires: timers are then not in force end to end and the gateway must not expect refreshes.
  */
-export function sessionTimerAnswer(headers: HeaderPairs): { intervalSec?: number; headers: Array<[string, string]> } {
+export function sessionTimerAnswer(headers: HeaderList): { intervalSec?: number; headers: HeaderList } {
   const se = sessionExpires(headers);
   if (!se) return { headers: [] };
   const out: Array<[string, string]> = [['Session-Expires', se.value]];
@@ -82,26 +70,24 @@ export function sessionTimerAnswer(headers: HeaderPairs): { intervalSec?: number
   return { intervalSec: se.intervalSec, headers: out };
 }
 
-type HeaderPairs = ReadonlyArray<readonly [string, string]>;
-
-function headerValue(headers: HeaderPairs, lowerName: string): string | undefined {
+function headerValue(headers: HeaderList, lowerName: string): string | undefined {
   return headers.find(([n]) => n.toLowerCase() === lowerName)?.[1];
 }
 
 /** Session-Expires (or its compact form `x`) with a positive delta-seconds, else undefined. */
-function sessionExpires(headers: HeaderPairs): { value: string; intervalSec: number } | undefined {
+function sessionExpires(headers: HeaderList): { value: string; intervalSec: number } | undefined {
   const value = headerValue(headers, 'session-expires') ?? headerValue(headers, 'x');
   const intervalSec = value ? Number.parseInt(value, 10) : NaN;
   return Number.isFinite(intervalSec) && intervalSec > 0 ? { value: value!.trim(), intervalSec } : undefined;
 }
 
 /** Headers copied on BYE/CANCEL between legs. */
-export function passThroughEndHeaders(headers: ReadonlyArray<readonly [string, string]>): Array<[string, string]> {
+export function passThroughEndHeaders(headers: HeaderList): HeaderList {
   return headers.filter(([n]) => /^(reason$|x-)/i.test(n)).map(([n, v]) => [n, v]);
 }
 
 /** Headers copied on in-dialog requests and their responses (re-INVITE, UPDATE, INFO, ...). */
-export function passThroughDialogHeaders(headers: ReadonlyArray<readonly [string, string]>): Array<[string, string]> {
+export function passThroughDialogHeaders(headers: HeaderList): HeaderList {
   const out: Array<[string, string]> = [];
   for (const [n, v] of headers) {
     if (/^(x-|event$|subscription-state$|info-package$|content-disposition$|allow-events$|reason$|refer-to$|referred-by$|session-expires$|min-se$)/i.test(n)) {

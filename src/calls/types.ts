@@ -1,8 +1,9 @@
 import type { GatewayConfig } from '../config/load.ts';
 import type { Logger } from '../logger.ts';
-import type { CreateSessionInput, KallglotSession } from '../kallglot/types.ts';
+import type { SessionCreator } from '../sessions/request.ts';
+import type { EndReason } from '../kallglot/types.ts';
 import type { SipEngine } from '../sip/port.ts';
-import type { SessionEnder } from './session-ender.ts';
+import type { SessionEnder } from '../sessions/ender.ts';
 import type { CallPatch, NewCall } from '../registry/call-registry.ts';
 
 /** Where calls are recorded (the durable call registry). */
@@ -15,9 +16,14 @@ export interface CallRecorder {
 
 export type CallRoute = 'translated' | 'fallback' | 'bypass' | 'rejected';
 
-export interface SessionCreator {
-  createSession(input: CreateSessionInput, opts?: { signal?: AbortSignal }): Promise<KallglotSession>;
-}
+/** Why the gateway itself hangs up an answered call, and the Kallglot end reason each one maps to. */
+export const GATEWAY_HANGUPS = {
+  max_call_duration: 'timeout',
+  session_timer_expired: 'timeout',
+  gateway_shutdown: 'completed',
+  drain_timeout: 'completed',
+} as const satisfies Record<string, EndReason>;
+export type GatewayHangup = keyof typeof GATEWAY_HANGUPS;
 
 export interface CallSummary {
   callId: string;
@@ -38,7 +44,8 @@ export interface CallDeps {
   engine: SipEngine;
   kallglot: SessionCreator;
   sessionEnder: SessionEnder;
-  onFinished(session: unknown, summary: CallSummary): void;
+  /** Runs once per call, when its CallSession has finished (the summary says how). */
+  onFinished(summary: CallSummary): void;
   hooks?: {
     /** Must persist synchronously: it runs before the outbound INVITE so a crash cannot lose the session id. */
     sessionCreated?(callId: string, sessionId: string): void;

@@ -8,10 +8,11 @@
  */
 import { Agent, request } from 'undici';
 import type { Dispatcher } from 'undici';
-import type { Logger } from 'pino';
+import type { Logger } from '../logger.ts';
 import { KallglotError, LOCAL_ERROR_CODES, isRetryable } from './errors.ts';
 import { buildCreateSessionBody, parseSession } from './types.ts';
 import type { CreateSessionInput, EndReason, KallglotSession } from './types.ts';
+import { isObject, safeJson } from '../json.ts';
 
 export interface KallglotClientOptions {
   /** e.g. `https://api.kallglot.com/v1` or `http://127.0.0.1:PORT/v1`. */
@@ -270,18 +271,6 @@ export function parseRetryAfter(value: string | undefined, now = Date.now()): nu
 function header(headers: Record<string, string | string[] | undefined>, name: string): string | undefined {
   const v = headers[name];
   return Array.isArray(v) ? v[0] : v;
-}
-
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 function errorMessage(e: unknown): string {

@@ -3,12 +3,9 @@
  * meets the same 400s it would from the real API.
  */
 import { SESSION_MODES } from './types.ts';
+import { isObject } from '../json.ts';
 
 const LANGUAGE_RE = /^[a-z]{2}(-[A-Z]{2})?$/;
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 /** An API error the sandbox answers with. */
 export class HttpError extends Error {

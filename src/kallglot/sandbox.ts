@@ -9,7 +9,7 @@ import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
-import type { Logger } from 'pino';
+import type { Logger } from '../logger.ts';
 import { END_REASONS } from './types.ts';
 import { HttpError, parseJsonObject, validateCreate } from './sandbox-validate.ts';
 import { FailureRules, errorDefaults, parseFailureSpec } from './sandbox-failures.ts';

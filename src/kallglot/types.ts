@@ -1,3 +1,4 @@
+import { isObject } from '../json.ts';
 /**
  * Kallglot REST API shapes as the gateway sees them (camelCase), plus the single place that turns a create request
  * into the wire body. The docs disagree on `provider` vs `routing` in the request; current docs say `routing`, so the
@@ -89,10 +90,6 @@ export function buildCreateSessionBody(input: CreateSessionInput): Record<string
 
 function str(v: unknown): string | undefined {
   return typeof v === 'string' ? v : undefined;
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 /** Maps a response body to a session; undefined when the body is not a session (no string id/status). */

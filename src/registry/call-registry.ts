@@ -9,6 +9,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
+import type { EndReason } from '../kallglot/types.ts';
 import { openDatabase } from './db.ts';
 
 export interface CallRow {
@@ -88,7 +89,7 @@ export class CallRegistry {
   /** The instance identity (INSTANCE_ID) recorded on every call row. */
   readonly instanceId: string;
   private readonly db: DatabaseSync;
-  private readonly stmts: Record<string, StatementSync>;
+  private readonly stmts: Statements;
   private readonly updateStmts = new Map<string, StatementSync>();
   private readonly onError: (err: unknown) => void;
   private inTransaction = false;
@@ -98,35 +99,13 @@ export class CallRegistry {
     this.db = openDatabase(dataDir);
     this.instanceId = opts.instanceId ?? 'local';
     this.onError = opts.onError ?? ((err) => process.emitWarning(`call registry commit failed: ${String(err)}`));
-    const p = (sql: string) => this.db.prepare(sql);
-    this.stmts = {
-      insert: p(`INSERT INTO calls (call_id, kind, pbx_source, from_user, to_user, rule, route, state, owner, instance_id,
-                 invite_at, client_state)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?, ?)
-                 ON CONFLICT(call_id) DO NOTHING`),
-      end: p(`UPDATE calls SET state = 'ended', end_at = ?, end_reason = ?, sip_status = ?, route = COALESCE(?, route),
-                 fallback_reason = COALESCE(?, fallback_reason), session_id = COALESCE(?, session_id),
-                 telnyx_uri = COALESCE(?, telnyx_uri), rule = COALESCE(?, rule) WHERE call_id = ? AND state = 'active'`),
-      get: p('SELECT * FROM calls WHERE call_id = ?'),
-      bySession: p('SELECT * FROM calls WHERE session_id = ? ORDER BY invite_at DESC LIMIT 1'),
-      active: p(`SELECT * FROM calls WHERE state = 'active' ORDER BY invite_at`),
-      orphans: p(`SELECT * FROM calls WHERE state = 'active' AND (owner IS NULL OR owner <> ?)`),
-      recent: p('SELECT * FROM calls ORDER BY invite_at DESC LIMIT ?'),
-      addPending: p(`INSERT INTO pending_session_ends (session_id, call_id, reason, detail, requested_at) VALUES (?, ?, ?, ?, ?)
-                     ON CONFLICT(session_id) DO NOTHING`),
-      pending: p('SELECT * FROM pending_session_ends ORDER BY requested_at'),
-      attempt: p('UPDATE pending_session_ends SET attempts = attempts + 1, last_error = ? WHERE session_id = ?'),
-      donePending: p('DELETE FROM pending_session_ends WHERE session_id = ?'),
-      endStatus: p('UPDATE calls SET session_end_status = ? WHERE session_id = ?'),
-      event: p(`INSERT INTO call_events (call_id, type, at, dedupe_key, data) VALUES (?, ?, ?, ?, ?) ON CONFLICT(dedupe_key) DO NOTHING`),
-      events: p('SELECT type, at, data FROM call_events WHERE call_id = ? ORDER BY id'),
-    };
+    this.stmts = prepareStatements(this.db);
   }
 
   /** Record a new call. Returns false when the id is already known (a duplicate webhook, a retransmission). */
   callStarted(c: NewCall, now = Date.now()): boolean {
     this.begin();
-    const r = this.stmts.insert!.run(c.callId, c.kind ?? 'sip', c.pbxSource ?? null, c.from ?? null, c.to ?? null, c.rule ?? null,
+    const r = this.stmts.insert.run(c.callId, c.kind ?? 'sip', c.pbxSource ?? null, c.from ?? null, c.to ?? null, c.rule ?? null,
       c.route ?? null, this.owner, this.instanceId, now, c.clientState ?? null);
     return Number(r.changes) > 0;
   }
@@ -146,62 +125,62 @@ export class CallRegistry {
 
   callEnded(callId: string, end: { reason: string; sipStatus?: number; route?: string; fallbackReason?: string; sessionId?: string; telnyxUri?: string; rule?: string }, now = Date.now()): boolean {
     this.begin();
-    const r = this.stmts.end!.run(now, end.reason, end.sipStatus ?? null, end.route ?? null, end.fallbackReason ?? null,
+    const r = this.stmts.end.run(now, end.reason, end.sipStatus ?? null, end.route ?? null, end.fallbackReason ?? null,
       end.sessionId ?? null, end.telnyxUri ?? null, end.rule ?? null, callId);
     return Number(r.changes) > 0;
   }
 
   get(callId: string): CallRow | undefined {
-    return this.stmts.get!.get(callId) as CallRow | undefined;
+    return this.stmts.get.get(callId) as CallRow | undefined;
   }
 
   bySession(sessionId: string): CallRow | undefined {
-    return this.stmts.bySession!.get(sessionId) as CallRow | undefined;
+    return this.stmts.bySession.get(sessionId) as CallRow | undefined;
   }
 
   active(): CallRow[] {
-    return this.stmts.active!.all() as unknown as CallRow[];
+    return this.stmts.active.all() as unknown as CallRow[];
   }
 
   recent(limit = 100): CallRow[] {
-    return this.stmts.recent!.all(limit) as unknown as CallRow[];
+    return this.stmts.recent.all(limit) as unknown as CallRow[];
   }
 
   /** Calls left 'active' by a previous process (crash, kill -9). */
   orphans(): CallRow[] {
-    return this.stmts.orphans!.all(this.owner) as unknown as CallRow[];
+    return this.stmts.orphans.all(this.owner) as unknown as CallRow[];
   }
 
-  addPendingEnd(sessionId: string, callId: string | undefined, reason: string, detail?: string, now = Date.now()): void {
+  addPendingEnd(sessionId: string, callId: string | undefined, reason: EndReason, detail?: string, now = Date.now()): void {
     this.begin();
-    this.stmts.addPending!.run(sessionId, callId ?? null, reason, detail ?? null, now);
-    this.stmts.endStatus!.run('pending', sessionId);
+    this.stmts.addPending.run(sessionId, callId ?? null, reason, detail ?? null, now);
+    this.stmts.endStatus.run('pending', sessionId);
   }
 
   pendingEnds(): PendingEnd[] {
-    return this.stmts.pending!.all() as unknown as PendingEnd[];
+    return this.stmts.pending.all() as unknown as PendingEnd[];
   }
 
   endAttemptFailed(sessionId: string, error: string): void {
     this.begin();
-    this.stmts.attempt!.run(error.slice(0, 500), sessionId);
+    this.stmts.attempt.run(error.slice(0, 500), sessionId);
   }
 
   sessionEndConfirmed(sessionId: string, status: 'ended' | 'not_found'): void {
     this.begin();
-    this.stmts.donePending!.run(sessionId);
-    this.stmts.endStatus!.run(status, sessionId);
+    this.stmts.donePending.run(sessionId);
+    this.stmts.endStatus.run(status, sessionId);
   }
 
   /** Record a webhook/SIP event; a repeated dedupeKey is ignored (Telnyx retries deliveries). Returns true if new. */
   addEvent(callId: string, type: string, data: unknown, dedupeKey?: string, now = Date.now()): boolean {
     this.begin();
-    const r = this.stmts.event!.run(callId, type, now, dedupeKey ?? null, data === undefined ? null : JSON.stringify(data));
+    const r = this.stmts.event.run(callId, type, now, dedupeKey ?? null, data === undefined ? null : JSON.stringify(data));
     return Number(r.changes) > 0;
   }
 
   events(callId: string): Array<{ type: string; at: number; data: unknown }> {
-    return (this.stmts.events!.all(callId) as Array<{ type: string; at: number; data: string | null }>).map((e) => ({
+    return (this.stmts.events.all(callId) as Array<{ type: string; at: number; data: string | null }>).map((e) => ({
       type: e.type, at: e.at, data: e.data ? JSON.parse(e.data) : null,
     }));
   }
@@ -236,3 +215,32 @@ export class CallRegistry {
     queueMicrotask(() => this.commitNow());
   }
 }
+
+/** Every fixed statement of the registry, prepared once; the type keeps each name checked at its use. */
+function prepareStatements(db: DatabaseSync) {
+  const p = (sql: string): StatementSync => db.prepare(sql);
+  return {
+    insert: p(`INSERT INTO calls (call_id, kind, pbx_source, from_user, to_user, rule, route, state, owner, instance_id,
+               invite_at, client_state)
+               VALUES (?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?, ?)
+               ON CONFLICT(call_id) DO NOTHING`),
+    end: p(`UPDATE calls SET state = 'ended', end_at = ?, end_reason = ?, sip_status = ?, route = COALESCE(?, route),
+               fallback_reason = COALESCE(?, fallback_reason), session_id = COALESCE(?, session_id),
+               telnyx_uri = COALESCE(?, telnyx_uri), rule = COALESCE(?, rule) WHERE call_id = ? AND state = 'active'`),
+    get: p('SELECT * FROM calls WHERE call_id = ?'),
+    bySession: p('SELECT * FROM calls WHERE session_id = ? ORDER BY invite_at DESC LIMIT 1'),
+    active: p(`SELECT * FROM calls WHERE state = 'active' ORDER BY invite_at`),
+    orphans: p(`SELECT * FROM calls WHERE state = 'active' AND (owner IS NULL OR owner <> ?)`),
+    recent: p('SELECT * FROM calls ORDER BY invite_at DESC LIMIT ?'),
+    addPending: p(`INSERT INTO pending_session_ends (session_id, call_id, reason, detail, requested_at) VALUES (?, ?, ?, ?, ?)
+                   ON CONFLICT(session_id) DO NOTHING`),
+    pending: p('SELECT * FROM pending_session_ends ORDER BY requested_at'),
+    attempt: p('UPDATE pending_session_ends SET attempts = attempts + 1, last_error = ? WHERE session_id = ?'),
+    donePending: p('DELETE FROM pending_session_ends WHERE session_id = ?'),
+    endStatus: p('UPDATE calls SET session_end_status = ? WHERE session_id = ?'),
+    event: p(`INSERT INTO call_events (call_id, type, at, dedupe_key, data) VALUES (?, ?, ?, ?, ?) ON CONFLICT(dedupe_key) DO NOTHING`),
+    events: p('SELECT type, at, data FROM call_events WHERE call_id = ? ORDER BY id'),
+  };
+}
+
+type Statements = ReturnType<typeof prepareStatements>;

@@ -5,7 +5,7 @@
  * every persisted, unconfirmed session end is retried.
  */
 import type { Logger } from '../logger.ts';
-import type { SessionEnder } from '../calls/session-ender.ts';
+import type { SessionEnder } from '../sessions/ender.ts';
 import type { CallRegistry } from './call-registry.ts';
 
 export function recoverOrphans(registry: CallRegistry, ender: SessionEnder, logger: Logger): { orphans: number; pendingEnds: number } {

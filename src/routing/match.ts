@@ -65,12 +65,11 @@ function build(
   greeting: Greeting | undefined,
 ): RouteDecision {
   // Fresh objects: callers may add per-call metadata without touching the shared rule set.
-  const d: RouteDecision = { ruleName, mode, metadata: { ...metadata }, recording };
-  if (mode !== 'bypass') {
-    if (sourceLanguage) d.sourceLanguage = sourceLanguage;
-    if (targetLanguage) d.targetLanguage = targetLanguage;
-  }
-  if (greeting) d.greeting = { ...greeting };
+  const base = { ruleName, metadata: { ...metadata }, recording, ...(greeting ? { greeting: { ...greeting } } : {}) };
+  if (mode === 'bypass') return { ...base, mode };
+  const d: RouteDecision = { ...base, mode };
+  if (sourceLanguage) d.sourceLanguage = sourceLanguage;
+  if (targetLanguage) d.targetLanguage = targetLanguage;
   return d;
 }
 

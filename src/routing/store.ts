@@ -5,7 +5,7 @@
  * Watching: fs.watch on the file's *directory*, not the file, because editors (vim, sed -i, atomic writers) and
  * Kubernetes ConfigMaps replace the file by rename/symlink swap, which orphans a watch on the old inode. Events are
  * debounced, and the file is reloaded only when its bytes differ from the last ones tried, so noise from other
- * files in the directory costs one small read. SIGHUP always reloads.
+ * files in the directory costs one small read. An explicit reload() (SIGHUP, the admin API) always reloads.
  */
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
@@ -33,7 +33,6 @@ export class RoutingStore extends EventEmitter<RoutingStoreEvents> {
   #lastText: string | undefined;
   #watcher: fs.FSWatcher | undefined;
   #timer: NodeJS.Timeout | undefined;
-  #onSighup: (() => void) | undefined;
 
   constructor(file: string, logger: Logger, opts: RoutingStoreOptions = {}) {
     super();
@@ -68,21 +67,17 @@ export class RoutingStore extends EventEmitter<RoutingStoreEvents> {
     return this.#apply(text);
   }
 
-  /** Reload on changes to the file and on SIGHUP until close(). Idempotent. */
+  /**
+   * Reload on changes to the file until close(). Idempotent. (SIGHUP is the process's business: main.ts owns the
+   * signals and calls reload().)
+   */
   watch(): void {
-    if (!this.#onSighup) {
-      this.#onSighup = () => {
-        this.#logger.info({ file: this.path }, 'SIGHUP: reloading routing rules');
-        this.reload();
-      };
-      process.on('SIGHUP', this.#onSighup);
-    }
     if (this.#watcher) return;
     const dir = path.dirname(path.resolve(this.path));
     // Not persistent: watching rules must not keep an otherwise finished process alive.
     this.#watcher = fs.watch(dir, { persistent: false }, () => this.#schedule());
     this.#watcher.on('error', (err) => {
-      // e.g. the directory was removed; SIGHUP still works, and a restart re-establishes the watch.
+      // e.g. the directory was removed; reload() (SIGHUP) still works, and a restart re-establishes the watch.
       this.#logger.error({ err, dir }, 'routing rules watcher failed; file changes are no longer picked up (SIGHUP still reloads)');
       this.#watcher?.close();
       this.#watcher = undefined;
@@ -94,8 +89,6 @@ export class RoutingStore extends EventEmitter<RoutingStoreEvents> {
     this.#timer = undefined;
     this.#watcher?.close();
     this.#watcher = undefined;
-    if (this.#onSighup) process.off('SIGHUP', this.#onSighup);
-    this.#onSighup = undefined;
   }
 
   #schedule(): void {

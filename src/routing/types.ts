@@ -141,17 +141,31 @@ export interface CallInfo {
   headers: (name: string) => string | undefined;
 }
 
-export interface RouteDecision {
+/** The modes that create a Kallglot session (every mode but `bypass`). */
+export type TranslationMode = Exclude<Mode, 'bypass'>;
+
+interface DecisionBase {
   /** Name of the matching rule, or 'default' when no rule matched. */
   ruleName: string;
-  mode: Mode;
-  /** Absent for bypass. */
-  sourceLanguage?: string;
-  targetLanguage?: string;
   metadata: Record<string, string>;
   recording: boolean;
   greeting?: Greeting;
 }
+
+/** A translated call: a session in `mode`, with the languages the rule (or a header) gave. */
+export interface TranslatedDecision extends DecisionBase {
+  mode: TranslationMode;
+  sourceLanguage?: string;
+  targetLanguage?: string;
+}
+
+/** A call that goes straight through, with no session and no languages. */
+export interface BypassDecision extends DecisionBase {
+  mode: 'bypass';
+}
+
+/** What the rules decided for one call: narrow on `mode` to reach the languages. */
+export type RouteDecision = TranslatedDecision | BypassDecision;
 
 /** The name reported for the `default` route; a rule may therefore not be called 'default'. */
 export const DEFAULT_RULE_NAME = 'default';

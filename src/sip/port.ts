@@ -15,6 +15,9 @@
 
 export type SipTransportName = 'udp' | 'tcp';
 
+/** The methods every engine advertises in Allow (OPTIONS answers, 405s): what a B2BUA relays or answers itself. */
+export const ALLOWED_METHODS = 'INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO, NOTIFY, REFER, MESSAGE';
+
 export interface SipPeer {
   transport: SipTransportName;
   address: string;

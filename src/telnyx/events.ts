@@ -8,7 +8,7 @@
  * SessionEnder's background). Anything slower is handed to hooks that run it after the HTTP reply.
  */
 import type { Logger } from '../logger.ts';
-import type { SessionEnder } from '../calls/session-ender.ts';
+import type { SessionEnder } from '../sessions/ender.ts';
 import type { EndReason } from '../kallglot/types.ts';
 import type { CallRegistry, CallRow } from '../registry/call-registry.ts';
 import type { CallControlEvent, ClientState, Params } from './payload.ts';

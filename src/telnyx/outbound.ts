@@ -11,14 +11,15 @@ import { randomUUID } from 'node:crypto';
 import type Telnyx from 'telnyx';
 import type { GatewayConfig } from '../config/load.ts';
 import type { Logger } from '../logger.ts';
-import type { SessionCreator } from '../calls/types.ts';
-import type { SessionEnder } from '../calls/session-ender.ts';
+import type { SessionCreator } from '../sessions/request.ts';
+import type { SessionEnder } from '../sessions/ender.ts';
 import { isKallglotError, isRateLimited } from '../kallglot/errors.ts';
 import type { KallglotSession, KallglotStream, SessionMode } from '../kallglot/types.ts';
 import type { CallRegistry } from '../registry/call-registry.ts';
 import { canonicalLanguage } from '../routing/language.ts';
 import type { HttpRequest, HttpResponse } from '../http/server.ts';
-import { encodeClientState, isObject, safeJson } from './payload.ts';
+import { isObject, safeJson } from '../json.ts';
+import { encodeClientState } from './payload.ts';
 import type { ClientState } from './payload.ts';
 
 export const OUTBOUND_WEBHOOK_PATH = '/webhooks/telnyx/outbound';

@@ -4,6 +4,7 @@
  * Everything here is total: malformed input gives undefined, never an exception.
  */
 import type { IncomingHttpHeaders } from 'node:http';
+import { isObject, safeJson } from '../json.ts';
 
 export type Params = Record<string, string>;
 
@@ -90,18 +91,6 @@ export function userPart(address: string): string {
   } catch {
     return m[1]!;
   }
-}
-
-export function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-}
-
-export function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 export function str(v: unknown): string | undefined {

@@ -4,7 +4,8 @@
  * (about 10 minutes), so the URL is stored as received; fetching the file is a separate concern.
  */
 import type { CallRegistry } from '../registry/call-registry.ts';
-import { isObject, str } from './payload.ts';
+import { isObject } from '../json.ts';
+import { str } from './payload.ts';
 import type { Params } from './payload.ts';
 
 export function recordRecording(registry: CallRegistry, callId: string, url: string | undefined, status: string): void {

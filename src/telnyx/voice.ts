@@ -2,17 +2,17 @@
  * The TeXML Voice URL: Telnyx posts each new call (CallSid, From, To, …) and executes the TeXML we return.
  * Routing rules decide bypass or translation; a translated call gets a Kallglot session and a `<Connect><Stream>`
  * to it. When Kallglot cannot be reached the caller is told and dialled straight through (or, with the busy
- * rate-limit policy, rejected busy), the same decisions the SIP path makes (calls/policy.ts).
+ * rate-limit policy, rejected busy), the same decisions the SIP path makes (sessions/failure-policy.ts).
  */
 import type { GatewayConfig } from '../config/load.ts';
 import type { Logger } from '../logger.ts';
-import type { SessionCreator } from '../calls/types.ts';
-import type { SessionEnder } from '../calls/session-ender.ts';
-import { onSessionFailure } from '../calls/policy.ts';
+import { sessionRequest, type SessionCreator } from '../sessions/request.ts';
+import type { SessionEnder } from '../sessions/ender.ts';
+import { onSessionFailure } from '../sessions/failure-policy.ts';
 import type { KallglotSession } from '../kallglot/types.ts';
 import type { CallRegistry } from '../registry/call-registry.ts';
 import { matchRoute } from '../routing/match.ts';
-import type { RouteDecision, RuleSet } from '../routing/types.ts';
+import type { RuleSet, TranslatedDecision } from '../routing/types.ts';
 import type { HttpRequest, HttpResponse } from '../http/server.ts';
 import { parseParams, userPart } from './payload.ts';
 import { TEXML_CONTENT_TYPE, dialTexml, hangupTexml, rejectBusyTexml, streamTexml } from './texml.ts';
@@ -92,17 +92,8 @@ export class TexmlVoice {
     }));
   }
 
-  #createSession(decision: RouteDecision, callSid: string, from: string, to: string): Promise<KallglotSession> {
-    return this.#d.kallglot.createSession({
-      mode: decision.mode as 'bidirectional_translation' | 'assistive_translation',
-      sourceLanguage: decision.sourceLanguage,
-      targetLanguage: decision.targetLanguage,
-      routing: { phoneNumber: to },
-      recording: decision.recording ? { enabled: true, channels: 'dual' } : undefined,
-      metadata: { ...decision.metadata, call_sid: callSid, from, to, rule: decision.ruleName },
-      // Telnyx retries the Voice URL on a slow answer: the same CallSid must yield the same (single-billed) session.
-      idempotencyKey: `texml-${callSid}`,
-    });
+  #createSession(decision: TranslatedDecision, callSid: string, from: string, to: string): Promise<KallglotSession> {
+    return this.#d.kallglot.createSession(sessionRequest(decision, { channel: 'texml', callSid, from, to }));
   }
 
   /** Relative URLs are resolved by Telnyx against the Voice URL, so they work without PUBLIC_BASE_URL. */

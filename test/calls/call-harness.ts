@@ -7,7 +7,7 @@ import { pino } from 'pino';
 import { expect } from 'vitest';
 import { Admission } from '../../src/calls/admission.ts';
 import { CallManager } from '../../src/calls/call-manager.ts';
-import { SessionEnder } from '../../src/calls/session-ender.ts';
+import { SessionEnder } from '../../src/sessions/ender.ts';
 import type { CallSummary } from '../../src/calls/types.ts';
 import { loadConfig, type GatewayConfig } from '../../src/config/load.ts';
 import type { CreateSessionInput, EndReason, KallglotSession } from '../../src/kallglot/types.ts';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { PbxAuthenticator, parseUserList, type PbxAuthResult } from '../../src/calls/pbx-auth.ts';
-import { buildAuthorization, parseChallenge } from '../../src/sip/embedded/digest.ts';
+import { buildAuthorization, parseChallenge } from '../../src/sip/syntax/digest.ts';
 import type { InboundCall } from '../../src/sip/port.ts';
 
 const REALM = 'kallglot-test';

@@ -1,22 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import {
-  callerFailure, fillUriTemplate, isFinalFailure, onSessionFailure, passThroughDialogHeaders, passThroughInviteHeaders, sessionTimerAnswer, sessionTimerHeaders,
+  callerFailure, fillUriTemplate, isFinalFailure, passThroughDialogHeaders, passThroughInviteHeaders, sessionTimerAnswer, sessionTimerHeaders,
 } from '../../src/calls/policy.ts';
-import { KallglotError } from '../../src/kallglot/errors.ts';
 
 describe('fallback policy', () => {
   it('never falls back after the callee\'s own answer or the caller\'s cancel', () => {
     for (const s of [486, 487, 600, 603]) expect(isFinalFailure(s)).toBe(true);
     for (const s of [404, 407, 408, 480, 500, 502, 503, 504, 604, 606]) expect(isFinalFailure(s)).toBe(false);
-  });
-
-  it('maps Kallglot errors to fallback or busy by policy', () => {
-    const rl = new KallglotError('rl', { status: 429, code: 'rate_limit_exceeded', retryAfterMs: 2500 });
-    expect(onSessionFailure(rl, 'fallback')).toEqual({ action: 'fallback', reason: 'rate_limit_exceeded' });
-    expect(onSessionFailure(rl, 'busy')).toEqual({ action: 'busy', reason: 'rate_limit_exceeded', retryAfterSec: 3 });
-    const credits = new KallglotError('402', { status: 402, code: 'insufficient_api_credits' });
-    expect(onSessionFailure(credits, 'busy')).toEqual({ action: 'fallback', reason: 'insufficient_api_credits' });
-    expect(onSessionFailure(new Error('boom'), 'busy')).toEqual({ action: 'fallback', reason: 'kallglot_error' });
   });
 
   it('fills URI templates and escapes user parts', () => {

@@ -4,7 +4,7 @@
  * else: no Kallglot session, no INVITE toward Telnyx, no call summary. The password never appears in the logs.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { computeDigestResponse, parseAuthorization, parseChallenge } from '../../src/sip/embedded/digest.ts';
+import { computeDigestResponse, parseAuthorization, parseChallenge } from '../../src/sip/syntax/digest.ts';
 import type { SippResult } from '../helpers/sipp.ts';
 import { TRANSLATED_NUMBER, findMessages, headerOf, startE2e, waitFor, type E2eEnv, type LoggedMessage } from './harness.ts';
 

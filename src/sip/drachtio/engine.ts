@@ -7,8 +7,8 @@
 import Srf from 'drachtio-srf';
 import type { GatewayConfig } from '../../config/load.ts';
 import type { Logger } from '../../logger.ts';
-import type { EngineStats, InboundCall, OutboundCall, OutboundInviteOptions, SipEngine } from '../port.ts';
-import { getTag } from '../embedded/address.ts';
+import { ALLOWED_METHODS, type EngineStats, type InboundCall, type OutboundCall, type OutboundInviteOptions, type SipEngine } from '../port.ts';
+import { getTag } from '../syntax/address.ts';
 import type { DrachtioDialog } from './dialog.ts';
 import { DrachtioInboundCall } from './inbound.ts';
 import { sendResponse } from './messages.ts';
@@ -18,7 +18,6 @@ import type { SrfIncomingRequest, SrfLike, SrfServerResponse } from './srf-types
 export type SrfFactory = () => SrfLike;
 
 const CONNECT_TIMEOUT_MS = 5_000;
-const ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO, NOTIFY, REFER, MESSAGE';
 
 export class DrachtioEngine implements SipEngine {
   readonly kind = 'drachtio' as const;
@@ -154,7 +153,7 @@ export class DrachtioEngine implements SipEngine {
   }
 
   private answerOptions(_req: SrfIncomingRequest, res: SrfServerResponse): void {
-    sendResponse(res, 200, { headers: [['Allow', ALLOW], ['Accept', 'application/sdp']] }, {}, this.logger);
+    sendResponse(res, 200, { headers: [['Allow', ALLOWED_METHODS], ['Accept', 'application/sdp']] }, {}, this.logger);
   }
 
   private disconnect(socket?: unknown): void {

@@ -7,8 +7,8 @@
 import type { Logger } from '../../logger.ts';
 import type { Dialog, HeaderList, InboundCall, ResponseOptions, SipPeer } from '../port.ts';
 import { SipError } from '../port.ts';
-import { parseNameAddr } from '../embedded/address.ts';
-import { parseUri } from '../embedded/uri.ts';
+import { parseNameAddr } from '../syntax/address.ts';
+import { parseUri } from '../syntax/uri.ts';
 import { DrachtioDialog, type DrachtioDialogHooks } from './dialog.ts';
 import { bodyOf, contentTypeHeader, headerAccessOf, sendResponse, toSipError, toSrfHeaders, transportOf } from './messages.ts';
 import type { SrfDialog, SrfIncomingRequest, SrfLike, SrfMessage, SrfServerResponse } from './srf-types.ts';

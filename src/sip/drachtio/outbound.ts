@@ -9,7 +9,7 @@ import type { Dialog, HeaderList, OutboundCall, OutboundInviteOptions, Provision
 import { SipError } from '../port.ts';
 import { DrachtioDialog, type DrachtioDialogHooks } from './dialog.ts';
 import { bodyOf, contentTypeHeader, fromSrfHeaders, toSipError, toSrfHeaders } from './messages.ts';
-import { quoteDisplayName } from '../embedded/address.ts';
+import { quoteDisplayName } from '../syntax/address.ts';
 import type {
   SrfDeferredAck, SrfDialog, SrfLike, SrfResponseMessage, SrfSentRequest, SrfUacOptions,
 } from './srf-types.ts';

@@ -2,7 +2,7 @@
  * Client transactions (RFC 3261 §17.1): INVITE (§17.1.1, with the RFC 6026 Accepted state) and non-INVITE (§17.1.2).
  * Created and fed by TransactionLayer; the TU sees only the handler callbacks.
  */
-import type { Logger } from 'pino';
+import type { Logger } from '../../logger.ts';
 import type { SipEndpoint, SipMessage, SipRequest, SipResponse } from './message.ts';
 import { TimerSet } from './timers.ts';
 import type { SipTimerConfig } from './timers.ts';

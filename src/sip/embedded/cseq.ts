@@ -1,6 +1,6 @@
 /** CSeq header value (RFC 3261 §20.16): `1*DIGIT LWS Method`. */
-import { SipParseError } from './errors.ts';
-import { isDigits, isToken, isWs } from './lex.ts';
+import { SipParseError } from '../syntax/errors.ts';
+import { isDigits, isToken, isWs } from '../syntax/lex.ts';
 
 export interface CSeq {
   seq: number;

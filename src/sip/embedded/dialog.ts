@@ -5,7 +5,7 @@
  */
 import type { Dialog, DialogEnd, DialogResponse, HeaderList, InDialogRequest, ResponseOptions, SipBody } from '../port.ts';
 import { SipError } from '../port.ts';
-import { parseNameAddr } from './address.ts';
+import { parseNameAddr } from '../syntax/address.ts';
 import { parseCSeq } from './cseq.ts';
 import { type SipEndpoint, type SipRequest, type SipResponse, type SipTransportName } from './message.ts';
 import type { ServerTransaction } from './transaction.ts';

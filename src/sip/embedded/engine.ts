@@ -4,8 +4,8 @@
  * out-of-dialog OPTIONS (PBX trunk keep-alives), and refuses what a B2BUA endpoint should not take.
  */
 import type { Logger } from '../../logger.ts';
-import type { EngineStats, InboundCall, OutboundCall, OutboundInviteOptions, SipEngine } from '../port.ts';
-import { getTag } from './address.ts';
+import { ALLOWED_METHODS, type EngineStats, type InboundCall, type OutboundCall, type OutboundInviteOptions, type SipEngine } from '../port.ts';
+import { getTag } from '../syntax/address.ts';
 import { parseCSeq } from './cseq.ts';
 import { dialogKey, type EmbeddedDialog } from './dialog.ts';
 import type { SipEndpoint, SipRequest, SipResponse, SipTransportName } from './message.ts';
@@ -38,7 +38,6 @@ export interface EmbeddedEngineOptions {
 
 const label = (msg: SipRequest | SipResponse): string | number => (msg.kind === 'request' ? msg.method : msg.status);
 
-const ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO, NOTIFY, REFER, MESSAGE';
 /** How long an answered INVITE is remembered for merged-request detection (64*T1, RFC 3261 §8.2.2.2). */
 const MERGE_MEMORY_MS = 32_000;
 
@@ -147,7 +146,7 @@ export class EmbeddedEngine implements SipEngine {
   }
 
   private dispatch(req: SipRequest, stx: ServerTransaction | null): void {
-    const tx = this.tx!;
+    const tx = this.context().tx;
     const maxForwards = req.headers.get('Max-Forwards');
     if (stx && maxForwards !== undefined && Number(maxForwards.trim()) <= 0 && req.method !== 'ACK') {
       stx.respond(tx.buildResponse(req, 483, 'Too Many Hops'));
@@ -168,7 +167,7 @@ export class EmbeddedEngine implements SipEngine {
         this.newInvite(req, stx, callId, fromTag);
         return;
       case 'OPTIONS':
-        stx.respond(tx.buildResponse(req, 200, 'OK', { headers: [['Allow', ALLOW], ['Accept', 'application/sdp'], ['Server', this.opts.userAgent]] }));
+        stx.respond(tx.buildResponse(req, 200, 'OK', { headers: [['Allow', ALLOWED_METHODS], ['Accept', 'application/sdp'], ['Server', this.opts.userAgent]] }));
         return;
       case 'BYE':
       case 'UPDATE':
@@ -177,12 +176,12 @@ export class EmbeddedEngine implements SipEngine {
         stx.respond(tx.buildResponse(req, 481, 'Call/Transaction Does Not Exist'));
         return;
       default:
-        stx.respond(tx.buildResponse(req, 405, 'Method Not Allowed', { headers: [['Allow', ALLOW]] }));
+        stx.respond(tx.buildResponse(req, 405, 'Method Not Allowed', { headers: [['Allow', ALLOWED_METHODS]] }));
     }
   }
 
   private newInvite(req: SipRequest, stx: ServerTransaction, callId: string, fromTag: string): void {
-    const tx = this.tx!;
+    const tx = this.context().tx;
     let cseq: number;
     try {
       cseq = parseCSeq(req.headers.get('CSeq') ?? '').seq;
@@ -218,7 +217,11 @@ export class EmbeddedEngine implements SipEngine {
     this.inviteHandler(call);
   }
 
-  /** A 2xx that no client transaction claims: ACK it again if it belongs to a dialog, else ACK and BYE it. */
+  /**
+   * A 2xx that no client transaction claims any more (a retransmission after the INVITE transaction's Timer M, RFC
+   * 6026): re-ACK it if it belongs to a dialog, else drop it. Forked and unwanted 2xx that arrive while the
+   * transaction lives are ACKed and BYEd by the UAC (uac.ts), which still knows the request to build them from.
+   */
   private handleStrayResponse(res: SipResponse): void {
     if (res.status < 200 || res.status >= 300) return;
     const cseq = res.headers.get('CSeq') ?? '';

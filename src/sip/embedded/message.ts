@@ -6,7 +6,10 @@
  * compact forms (RFC 3261 §7.3.3) are expanded at parse time so lookups only ever use the long form.
  */
 
-export type SipTransportName = 'udp' | 'tcp';
+import type { SipTransportName } from '../port.ts';
+import type { HeaderList } from '../port.ts';
+
+export type { SipTransportName };
 
 /** Where a message came from or goes to. */
 export interface SipEndpoint {
@@ -173,7 +176,7 @@ export class SipHeaders {
   }
 
   /** All raw lines, in order (name, value). */
-  lines(): ReadonlyArray<readonly [string, string]> {
+  lines(): HeaderList {
     return this.entries;
   }
 

@@ -5,12 +5,12 @@
  * request is broken but still carries what a 400 needs, the best-effort request is returned as `partial` so the
  * transport layer can answer instead of dropping it silently.
  */
-import { parseNameAddr } from './address.ts';
+import { parseNameAddr } from '../syntax/address.ts';
 import { parseCSeq } from './cseq.ts';
-import { isToken, parseDecimal } from './lex.ts';
+import { isToken, parseDecimal } from '../syntax/lex.ts';
 import { SipHeaders, createRequest, createResponse, normalizeHeaderName } from './message.ts';
 import type { SipMessage, SipRequest } from './message.ts';
-import { parseUri } from './uri.ts';
+import { parseUri } from '../syntax/uri.ts';
 import { parseVia } from './via.ts';
 
 export { StreamFramer } from './framer.ts';

@@ -6,7 +6,7 @@
 import dns from 'node:dns/promises';
 import net from 'node:net';
 import type { SipEndpoint, SipTransportName } from './message.ts';
-import { parseUri, stripBrackets } from './uri.ts';
+import { parseUri, stripBrackets } from '../syntax/uri.ts';
 
 export function parseHostPort(text: string): { host: string; port?: number } {
   const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(text) ?? /^([^:]+)(?::(\d+))?$/.exec(text);

@@ -3,13 +3,14 @@
  * Kept apart from transaction.ts so the transaction classes can use them without an import cycle.
  */
 import { randomHex } from './ids.ts';
-import { getTag, withTag } from './address.ts';
+import { getTag, withTag } from '../syntax/address.ts';
 import { parseCSeq } from './cseq.ts';
 import { createRequest, createResponse, reasonPhrase, SipHeaders } from './message.ts';
 import type { SipEndpoint, SipMessage, SipRequest, SipResponse } from './message.ts';
 import { parseVia } from './via.ts';
 import type { Via } from './via.ts';
-import { stripBrackets } from './uri.ts';
+import { stripBrackets } from '../syntax/uri.ts';
+import type { HeaderList } from '../port.ts';
 
 /** RFC 3261 §8.1.1.7 magic cookie: branches starting with it are globally unique transaction ids. */
 export const BRANCH_COOKIE = 'z9hG4bK';
@@ -71,7 +72,7 @@ export function serverKey(req: SipRequest, via: Via, method: string): string {
 export interface BuildResponseOptions {
   /** Added to To when it has no tag yet (the UAS's dialog tag). */
   toTag?: string;
-  headers?: Array<[string, string]>;
+  headers?: HeaderList;
   body?: Buffer;
   contentType?: string;
 }

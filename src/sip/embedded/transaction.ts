@@ -2,12 +2,11 @@
  * Transaction layer (RFC 3261 §17) on top of any SipTransport: matches responses to client transactions and requests
  * to server transactions, absorbs retransmissions, answers CANCEL (§9.2) and hands everything else to the TU.
  */
-import { pino } from 'pino';
-import type { Logger } from 'pino';
+import { silentLogger, type Logger } from '../../logger.ts';
 import { ClientTransaction } from './client-transaction.ts';
 import type { ClientTransactionHandler, TransactionContext } from './client-transaction.ts';
 import { parseCSeq } from './cseq.ts';
-import { getTag } from './address.ts';
+import { getTag } from '../syntax/address.ts';
 import type { SipEndpoint, SipMessage, SipRequest, SipResponse } from './message.ts';
 import { ServerTransaction } from './server-transaction.ts';
 import type { ServerTransactionContext } from './server-transaction.ts';
@@ -70,7 +69,7 @@ export class TransactionLayer {
   constructor(transport: SipTransport, opts: TransactionLayerOptions = {}) {
     this.transport = transport;
     this.timers = sipTimers(opts.timers);
-    this.logger = opts.logger ?? pino({ level: 'silent' });
+    this.logger = opts.logger ?? silentLogger();
     const base = {
       timers: this.timers,
       logger: this.logger,

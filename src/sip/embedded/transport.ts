@@ -5,14 +5,13 @@
  */
 import dgram from 'node:dgram';
 import net from 'node:net';
-import { pino } from 'pino';
-import type { Logger } from 'pino';
+import { silentLogger, type Logger } from '../../logger.ts';
 import type { SipEndpoint, SipMessage, SipRequest, SipTransportName } from './message.ts';
 import { parseMessage, StreamFramer } from './parser.ts';
 import { serializeMessage } from './serialize.ts';
 import { formatVia, parseVia } from './via.ts';
 import type { Via } from './via.ts';
-import { stripBrackets } from './uri.ts';
+import { stripBrackets } from '../syntax/uri.ts';
 
 /** Inbound TCP connections accepted at once; PBX trunks use a handful. */
 const MAX_INBOUND_TCP_CONNECTIONS = 4096;
@@ -89,7 +88,7 @@ export class TransportLayer {
 
   constructor(opts: TransportLayerOptions) {
     this.opts = opts;
-    this.logger = opts.logger ?? pino({ level: 'silent' });
+    this.logger = opts.logger ?? silentLogger();
     this.maxSize = opts.maxMessageSize ?? 65535;
     this.idleMs = opts.tcpIdleTimeoutMs ?? DEFAULT_IDLE_MS;
     this.boundAddress = opts.host;

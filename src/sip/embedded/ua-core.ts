@@ -4,7 +4,7 @@
  */
 import type { Logger } from '../../logger.ts';
 import type { HeaderList } from '../port.ts';
-import { buildAuthorization, pickChallenge } from './digest.ts';
+import { buildAuthorization, pickChallenge } from '../syntax/digest.ts';
 import { createRequest, SipHeaders, type SipEndpoint, type SipRequest, type SipResponse, type SipTransportName } from './message.ts';
 import type { TransactionLayer } from './transaction.ts';
 import { newBranch } from './transaction.ts';
@@ -18,7 +18,7 @@ const ENGINE_HEADERS = new Set([
   'max-forwards', 'authorization', 'proxy-authorization', 'user-agent', 'server',
 ]);
 
-export function passThroughHeaders(headers: HeaderList | undefined): Array<[string, string]> {
+export function passThroughHeaders(headers: HeaderList | undefined): HeaderList {
   return (headers ?? []).filter(([n]) => !ENGINE_HEADERS.has(n.toLowerCase())).map(([n, v]) => [n, v]);
 }
 

@@ -4,7 +4,7 @@
  */
 import type { Dialog, OutboundCall, OutboundInviteOptions, ProvisionalResponse } from '../port.ts';
 import { SipError } from '../port.ts';
-import { getTag, parseNameAddr, quoteDisplayName } from './address.ts';
+import { getTag, parseNameAddr, quoteDisplayName } from '../syntax/address.ts';
 import { parseCSeq } from './cseq.ts';
 import { EmbeddedDialog } from './dialog.ts';
 import { newCallId, newTag } from './ids.ts';

@@ -5,14 +5,14 @@
  */
 import type { Dialog, InboundCall, ResponseOptions } from '../port.ts';
 import { SipError } from '../port.ts';
-import { getTag, parseNameAddr, withTag } from './address.ts';
+import { getTag, parseNameAddr, withTag } from '../syntax/address.ts';
 import { EmbeddedDialog } from './dialog.ts';
 import { newTag } from './ids.ts';
 import type { SipEndpoint, SipRequest, SipTransportName } from './message.ts';
 import { parseCSeq } from './cseq.ts';
 import type { ServerTransaction } from './transaction.ts';
 import { contactValue, headerAccess, passThroughHeaders, type UaContext } from './ua-core.ts';
-import { parseUri } from './uri.ts';
+import { parseUri } from '../syntax/uri.ts';
 
 function userOf(uriText: string): string {
   try {

@@ -1,8 +1,8 @@
 /** Via header values (RFC 3261 §20.42, §18.2.2; rport from RFC 3581). One via-parm per call. */
-import { parseGenericParams } from './address.ts';
-import { SipParseError } from './errors.ts';
-import { parseDecimal, skipWs, tokenEnd } from './lex.ts';
-import { formatParams } from './uri.ts';
+import { parseGenericParams } from '../syntax/address.ts';
+import { SipParseError } from '../syntax/errors.ts';
+import { parseDecimal, skipWs, tokenEnd } from '../syntax/lex.ts';
+import { formatParams } from '../syntax/uri.ts';
 
 export interface Via {
   /** Protocol name and version, e.g. "SIP/2.0". */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SipParseError } from '../../../src/sip/embedded/errors.ts';
+import { SipParseError } from '../../../src/sip/syntax/errors.ts';
 import { formatVia, parseVia, viaBranch, viaRport } from '../../../src/sip/embedded/via.ts';
 import { formatCSeq, parseCSeq } from '../../../src/sip/embedded/cseq.ts';
 

@@ -1,15 +1,11 @@
 /** Admin read access to the call registry: GET /calls (active), GET /calls/:callId. Bearer ADMIN_TOKEN required. */
-import { timingSafeEqual } from 'node:crypto';
 import type { CallRegistry } from '../registry/call-registry.ts';
-import type { HttpRequest, HttpResponse, HttpServer } from './server.ts';
+import { checkBearer } from '../http/bearer.ts';
+import type { HttpRequest, HttpResponse, HttpServer } from '../http/server.ts';
 
+/** The admin API's bearer check (ADMIN_TOKEN). */
 export function checkAdminToken(req: HttpRequest, token: string): HttpResponse | undefined {
-  if (!token) return { status: 404, body: { error: 'admin_api_disabled', message: 'set ADMIN_TOKEN to enable' } };
-  const given = /^Bearer\s+(.+)$/i.exec(String(req.headers.authorization ?? ''))?.[1] ?? '';
-  const a = Buffer.from(given);
-  const b = Buffer.from(token);
-  if (a.length !== b.length || !timingSafeEqual(a, b)) return { status: 401, body: { error: 'unauthorized' }, headers: { 'www-authenticate': 'Bearer' } };
-  return undefined;
+  return checkBearer(req, token, 'ADMIN_TOKEN');
 }
 
 export function registerCallRoutes(http: HttpServer, registry: CallRegistry, adminToken: string): void {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { formatNameAddr, getTag, parseGenericParams, parseNameAddr, withTag } from '../../../src/sip/embedded/address.ts';
-import { SipParseError } from '../../../src/sip/embedded/errors.ts';
+import { formatNameAddr, getTag, parseGenericParams, parseNameAddr, withTag } from '../../../src/sip/syntax/address.ts';
+import { SipParseError } from '../../../src/sip/syntax/errors.ts';
 
 describe('parseNameAddr', () => {
   it('parses a quoted display name with escaped characters', () => {

@@ -4,7 +4,7 @@
  * values are folded to fixed sets so hostile or odd input (SIP methods, error codes) cannot grow the series count.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { HttpServer } from './server.ts';
+import type { HttpServer } from '../http/server.ts';
 
 const PREFIX = 'kallglot_gateway_';
 

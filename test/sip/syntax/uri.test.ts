@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { SipParseError } from '../../../src/sip/embedded/errors.ts';
-import { formatUri, parseUri } from '../../../src/sip/embedded/uri.ts';
+import { SipParseError } from '../../../src/sip/syntax/errors.ts';
+import { formatUri, parseUri } from '../../../src/sip/syntax/uri.ts';
 
 describe('parseUri', () => {
   it('parses a full sip URI', () => {

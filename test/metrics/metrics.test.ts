@@ -6,7 +6,7 @@ import { pino } from 'pino';
 import { Gateway } from '../../src/app.ts';
 import { loadConfig } from '../../src/config/load.ts';
 import { HttpServer } from '../../src/http/server.ts';
-import { Metrics, registerMetricsRoute } from '../../src/http/metrics.ts';
+import { Metrics, registerMetricsRoute } from '../../src/metrics/metrics.ts';
 import { DEFAULT_RULES, generateSigningKey, parseXml, signHeaders } from '../telnyx/harness.ts';
 
 const cleanups: Array<() => Promise<void> | void> = [];

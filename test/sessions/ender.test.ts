@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { pino } from 'pino';
-import { SessionEnder, type PendingEndStore } from '../../src/calls/session-ender.ts';
+import { SessionEnder, type PendingEndStore } from '../../src/sessions/ender.ts';
 import { KallglotError } from '../../src/kallglot/errors.ts';
 
 const logger = pino({ level: 'silent' });

@@ -7,7 +7,7 @@ import {
   parseChallenge,
   parseChallenges,
   pickChallenge,
-} from '../../../src/sip/embedded/digest.ts';
+} from '../../../src/sip/syntax/digest.ts';
 
 describe('known vectors', () => {
   it('reproduces RFC 2617 §3.5 (MD5, qop=auth)', () => {

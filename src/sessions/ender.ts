@@ -5,7 +5,7 @@
  */
 import type { Logger } from '../logger.ts';
 import { isKallglotError } from '../kallglot/errors.ts';
-import type { EndReason } from '../kallglot/types.ts';
+import { END_REASONS, type EndReason } from '../kallglot/types.ts';
 
 export interface SessionEndApi {
   endSession(id: string, reason: EndReason): Promise<unknown>;
@@ -13,7 +13,7 @@ export interface SessionEndApi {
 
 /** Durable record of ends not yet confirmed (the call registry implements it). */
 export interface PendingEndStore {
-  addPendingEnd(sessionId: string, callId: string | undefined, reason: string, detail?: string): void;
+  addPendingEnd(sessionId: string, callId: string | undefined, reason: EndReason, detail?: string): void;
   endAttemptFailed(sessionId: string, error: string): void;
   sessionEndConfirmed(sessionId: string, status: 'ended' | 'not_found'): void;
   pendingEnds(): Array<{ session_id: string; call_id: string | null; reason: string; detail: string | null }>;
@@ -60,7 +60,7 @@ export class SessionEnder {
       if (this.requested.has(row.session_id)) continue;
       this.requested.add(row.session_id);
       this.logger.info({ sessionId: row.session_id, reason: row.reason, callId: row.call_id }, 'resuming pending Kallglot session end');
-      this.inFlight.set(row.session_id, this.attempt(row.session_id, row.reason as EndReason, 0));
+      this.inFlight.set(row.session_id, this.attempt(row.session_id, asEndReason(row.reason), 0));
     }
     return rows.length;
   }
@@ -123,4 +123,9 @@ export class SessionEnder {
       return this.attempt(sessionId, reason, n + 1);
     }
   }
+}
+
+/** A persisted reason read back from the registry; one this version does not know is ended as `error`. */
+function asEndReason(stored: string): EndReason {
+  return (END_REASONS as readonly string[]).includes(stored) ? (stored as EndReason) : 'error';
 }
