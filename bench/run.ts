@@ -32,23 +32,37 @@ const INVITE = Buffer.from(
     '',
     '',
   ].join('\r\n') +
-    ['v=0', 'o=alice 2890844526 2890844526 IN IP4 192.0.2.20', 's=-', 'c=IN IP4 192.0.2.20', 't=0 0',
-      'm=audio 49170 RTP/AVP 0 8 101', 'a=rtpmap:0 PCMU/8000', 'a=rtpmap:8 PCMA/8000', 'a=rtpmap:101 telephone-event/8000', ''].join('\r\n'),
+    [
+      'v=0',
+      'o=alice 2890844526 2890844526 IN IP4 192.0.2.20',
+      's=-',
+      'c=IN IP4 192.0.2.20',
+      't=0 0',
+      'm=audio 49170 RTP/AVP 0 8 101',
+      'a=rtpmap:0 PCMU/8000',
+      'a=rtpmap:8 PCMA/8000',
+      'a=rtpmap:101 telephone-event/8000',
+      '',
+    ].join('\r\n'),
 );
 
 function parserBench(): void {
   const n = 100_000;
   for (let i = 0; i < 5000; i++) parseMessage(INVITE);
   let t = performance.now();
-  let msg;
+  let msg: ReturnType<typeof parseMessage> | undefined;
   for (let i = 0; i < n; i++) msg = parseMessage(INVITE);
   const parseMs = performance.now() - t;
-  if (!msg || !msg.ok) throw new Error('bench message did not parse');
+  if (!msg?.ok) throw new Error('bench message did not parse');
   t = performance.now();
   for (let i = 0; i < n; i++) serializeMessage(msg.message);
   const serMs = performance.now() - t;
-  console.log(`parser:     ${Math.round(n / (parseMs / 1000)).toLocaleString()} INVITEs/s (${((parseMs * 1000) / n).toFixed(2)} µs each, ${INVITE.length} bytes)`);
-  console.log(`serializer: ${Math.round(n / (serMs / 1000)).toLocaleString()} INVITEs/s (${((serMs * 1000) / n).toFixed(2)} µs each)`);
+  console.log(
+    `parser:     ${Math.round(n / (parseMs / 1000)).toLocaleString()} INVITEs/s (${((parseMs * 1000) / n).toFixed(2)} µs each, ${INVITE.length} bytes)`,
+  );
+  console.log(
+    `serializer: ${Math.round(n / (serMs / 1000)).toLocaleString()} INVITEs/s (${((serMs * 1000) / n).toFixed(2)} µs each)`,
+  );
 }
 
 function rssMb(pid: number): number {
@@ -71,29 +85,52 @@ async function loadBench(): Promise<void> {
   await uas.ready;
   const gw = await startGateway({
     env: {
-      KALLGLOT_API_URL: url, KALLGLOT_API_KEY: 'sk_test_bench', TELNYX_OUTBOUND_PROXY: `127.0.0.1:${uasPort}`,
+      KALLGLOT_API_URL: url,
+      KALLGLOT_API_KEY: 'sk_test_bench',
+      TELNYX_OUTBOUND_PROXY: `127.0.0.1:${uasPort}`,
       ...(process.env.BENCH_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS } : {}),
-      LOG_LEVEL: 'info', MAX_CALLS_PER_SECOND: String(rate * 2), MAX_CONCURRENT_CALLS: '5000',
+      LOG_LEVEL: 'info',
+      MAX_CALLS_PER_SECOND: String(rate * 2),
+      MAX_CONCURRENT_CALLS: '5000',
     },
   });
   const rssBefore = rssMb(gw.pid);
   const t0 = performance.now();
   const uac = runSipp({
-    scenario: 'uac-invite-200-then-bye.xml', remote: `127.0.0.1:${gw.sipPort}`, localPort: await freePort('both'),
-    service: '+4930123456', calls, rate, concurrent: Math.max(50, rate * 4), durationMs: holdMs, timeoutSec: 600,
+    scenario: 'uac-invite-200-then-bye.xml',
+    remote: `127.0.0.1:${gw.sipPort}`,
+    localPort: await freePort('both'),
+    service: '+4930123456',
+    calls,
+    rate,
+    concurrent: Math.max(50, rate * 4),
+    durationMs: holdMs,
+    timeoutSec: 600,
   });
   const res = await uac.done;
   const wallS = (performance.now() - t0) / 1000;
   const rssAfter = rssMb(gw.pid);
   await uas.stop();
   await new Promise((r) => setTimeout(r, 1500));
-  const health = (await (await fetch(`http://127.0.0.1:${gw.httpPort}/healthz`)).json()) as { activeCalls: number; sip: unknown };
+  const health = (await (await fetch(`http://127.0.0.1:${gw.httpPort}/healthz`)).json()) as {
+    activeCalls: number;
+    sip: unknown;
+  };
   const deadline = Date.now() + 15_000;
-  while (sandbox.stats().ended < sandbox.stats().created && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-  const setup = gw.summaries().map((s) => Number(s.setupMs)).filter(Number.isFinite).sort((a, b) => a - b);
+  while (sandbox.stats().ended < sandbox.stats().created && Date.now() < deadline)
+    await new Promise((r) => setTimeout(r, 100));
+  const setup = gw
+    .summaries()
+    .map((s) => Number(s.setupMs))
+    .filter(Number.isFinite)
+    .sort((a, b) => a - b);
   const failed = /Failed call\s*\|\s*\d+\s*\|\s*(\d+)/.exec(res.stdout)?.[1] ?? '?';
-  console.log(`load:       ${calls} calls at ${rate}/s, hold ${holdMs} ms: SIPp UAC exit ${res.exitCode}, failed calls ${failed}, wall ${wallS.toFixed(1)} s`);
-  console.log(`setup:      p50 ${pct(setup, 50)} ms, p95 ${pct(setup, 95)} ms, p99 ${pct(setup, 99)} ms, max ${setup.at(-1)} ms (INVITE in → 200 out, Kallglot create included)`);
+  console.log(
+    `load:       ${calls} calls at ${rate}/s, hold ${holdMs} ms: SIPp UAC exit ${res.exitCode}, failed calls ${failed}, wall ${wallS.toFixed(1)} s`,
+  );
+  console.log(
+    `setup:      p50 ${pct(setup, 50)} ms, p95 ${pct(setup, 95)} ms, p99 ${pct(setup, 99)} ms, max ${setup.at(-1)} ms (INVITE in → 200 out, Kallglot create included)`,
+  );
   console.log(`sessions:   created ${sandbox.stats().created}, ended ${sandbox.stats().ended}`);
   console.log(`memory:     daemon RSS ${rssBefore.toFixed(0)} MB before, ${rssAfter.toFixed(0)} MB after`);
   console.log(`after:      active calls ${health.activeCalls}, engine ${JSON.stringify(health.sip)}`);
@@ -114,7 +151,9 @@ async function loadBench(): Promise<void> {
   }
   const metrics = await (await fetch(`http://127.0.0.1:${gw.httpPort}/metrics`)).text();
   const heapMb = Number(/^nodejs_heap_size_used_bytes\s+(\S+)/m.exec(metrics)?.[1] ?? NaN) / 1024 / 1024;
-  console.log(`settled:    engine ${JSON.stringify(settled.sip)}, heap used ${heapMb.toFixed(0)} MB, RSS ${rssMb(gw.pid).toFixed(0)} MB`);
+  console.log(
+    `settled:    engine ${JSON.stringify(settled.sip)}, heap used ${heapMb.toFixed(0)} MB, RSS ${rssMb(gw.pid).toFixed(0)} MB`,
+  );
   await gw.stop();
   await sandbox.stop();
 }

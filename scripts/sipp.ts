@@ -25,7 +25,12 @@ const { values, positionals } = parseArgs({
 const dir = path.resolve(import.meta.dirname, '../sipp-scenarios');
 const name = positionals[0];
 if (!name) {
-  console.error(`usage: npm run sipp -- <scenario> [options]\nscenarios:\n  ${fs.readdirSync(dir).filter((f) => f.endsWith('.xml')).join('\n  ')}`);
+  console.error(
+    `usage: npm run sipp -- <scenario> [options]\nscenarios:\n  ${fs
+      .readdirSync(dir)
+      .filter((f) => f.endsWith('.xml'))
+      .join('\n  ')}`,
+  );
   process.exit(2);
 }
 const file = path.join(dir, name.endsWith('.xml') ? name : `${name}.xml`);
@@ -36,8 +41,20 @@ if (!fs.existsSync(file)) {
 const uac = path.basename(file).startsWith('uac-');
 const args = [
   ...(uac ? [values.target!] : []),
-  '-sf', file, '-i', '127.0.0.1', '-t', values.transport === 'tcp' ? 't1' : 'u1',
-  '-m', values.calls!, '-r', values.rate!, '-d', values.hold!, '-s', values.dial!,
+  '-sf',
+  file,
+  '-i',
+  '127.0.0.1',
+  '-t',
+  values.transport === 'tcp' ? 't1' : 'u1',
+  '-m',
+  values.calls!,
+  '-r',
+  values.rate!,
+  '-d',
+  values.hold!,
+  '-s',
+  values.dial!,
   ...(values.port ? ['-p', values.port] : uac ? [] : ['-p', '5090']),
 ];
 console.log(`sipp ${args.join(' ')}`);

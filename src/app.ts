@@ -29,19 +29,19 @@ export const VERSION = '0.1.0';
 
 export class Gateway {
   readonly config: GatewayConfig;
-  private readonly logger: Logger;
-  private readonly http: HttpServer;
-  private readonly routing: RoutingStore;
-  private sandbox: KallglotSandbox | undefined;
-  private kallglot: KallglotClient | undefined;
-  private engine: SipEngine | undefined;
-  private calls: CallManager | undefined;
-  private sessionEnder: SessionEnder | undefined;
-  private admission: Admission;
-  private registry: CallRegistry | undefined;
-  private lock: InstanceLock | undefined;
-  private readonly metrics: Metrics;
-  private sipListening = false;
+  readonly #logger: Logger;
+  readonly #http: HttpServer;
+  readonly #routing: RoutingStore;
+  #sandbox: KallglotSandbox | undefined;
+  #kallglot: KallglotClient | undefined;
+  #engine: SipEngine | undefined;
+  #calls: CallManager | undefined;
+  #sessionEnder: SessionEnder | undefined;
+  #admission: Admission;
+  #registry: CallRegistry | undefined;
+  #lock: InstanceLock | undefined;
+  readonly #metrics: Metrics;
+  #sipListening = false;
   httpPort = 0;
   sipPort = 0;
   /** Test hook: every call summary. */
@@ -49,11 +49,11 @@ export class Gateway {
 
   constructor(config: GatewayConfig, logger: Logger) {
     this.config = config;
-    this.logger = logger;
-    this.http = new HttpServer(logger.child({ component: 'http' }));
-    this.routing = new RoutingStore(config.routing.file, logger.child({ component: 'routing' }));
-    this.metrics = new Metrics({ activeCalls: () => this.calls?.activeCalls ?? 0 });
-    this.admission = new Admission({
+    this.#logger = logger;
+    this.#http = new HttpServer(logger.child({ component: 'http' }));
+    this.#routing = new RoutingStore(config.routing.file, logger.child({ component: 'routing' }));
+    this.#metrics = new Metrics({ activeCalls: () => this.#calls?.activeCalls ?? 0 });
+    this.#admission = new Admission({
       allowedSources: config.calls.allowedSources,
       maxConcurrent: config.calls.maxConcurrent,
       maxCallsPerSecond: config.calls.maxCallsPerSecond,
@@ -63,28 +63,32 @@ export class Gateway {
   }
 
   async start(): Promise<void> {
-    const { config, logger } = this;
+    const { config } = this;
+    const logger = this.#logger;
     // Order matters: lock the data directory before anything reads the registry, bind both ports before recovery
     // touches it. A second instance on the same DATA_DIR stops at the lock; one on busy ports stops at the bind;
     // neither ever reaches recovery, which would otherwise close the first instance's live calls.
-    this.lock = InstanceLock.acquire(config.dataDir, config.instanceId);
-    this.registry = new CallRegistry(config.dataDir, {
+    this.#lock = InstanceLock.acquire(config.dataDir, config.instanceId);
+    this.#registry = new CallRegistry(config.dataDir, {
       instanceId: config.instanceId,
       onError: (err) => logger.error({ err }, 'call registry commit failed'),
     });
-    this.routing.load();
-    this.routing.watch();
+    this.#routing.load();
+    this.#routing.watch();
 
     let apiUrl = config.kallglot.apiUrl;
     let apiKey = config.kallglot.apiKey;
     if (!apiUrl) {
-      this.sandbox = new KallglotSandbox();
-      const { url } = await this.sandbox.start(0, '127.0.0.1');
+      this.#sandbox = new KallglotSandbox();
+      const { url } = await this.#sandbox.start(0, '127.0.0.1');
       apiUrl = url;
       apiKey = 'sk_test_sandbox';
-      logger.warn({ kallglotUrl: url }, 'KALLGLOT_API_URL is not set: using the LOCAL KALLGLOT SANDBOX (no real translation)');
+      logger.warn(
+        { kallglotUrl: url },
+        'KALLGLOT_API_URL is not set: using the LOCAL KALLGLOT SANDBOX (no real translation)',
+      );
     }
-    this.kallglot = new KallglotClient({
+    this.#kallglot = new KallglotClient({
       baseUrl: apiUrl,
       apiKey,
       requestTimeoutMs: config.kallglot.requestTimeoutMs,
@@ -92,55 +96,65 @@ export class Gateway {
       createDeadlineMs: config.kallglot.createDeadlineMs,
       endDeadlineMs: config.kallglot.endDeadlineMs,
       logger: logger.child({ component: 'kallglot' }),
-      onAttempt: (op, statusOrCode, seconds) => this.metrics.kallglotRequest(op, statusOrCode, seconds),
+      onAttempt: (op, statusOrCode, seconds) => this.#metrics.kallglotRequest(op, statusOrCode, seconds),
     });
 
-    this.sessionEnder = new SessionEnder(this.kallglot, logger.child({ component: 'session-ender' }), { store: this.registry });
-    registerCallRoutes(this.http, this.registry, config.http.adminToken);
-    registerMetricsRoute(this.http, this.metrics);
-    registerTelnyxRoutes(this.http, {
-      config, logger, registry: this.registry, kallglot: this.kallglot, sessionEnder: this.sessionEnder,
-      rules: () => this.routing.current(), metrics: this.metrics,
+    this.#sessionEnder = new SessionEnder(this.#kallglot, logger.child({ component: 'session-ender' }), {
+      store: this.#registry,
+    });
+    registerCallRoutes(this.#http, this.#registry, config.http.adminToken);
+    registerMetricsRoute(this.#http, this.#metrics);
+    registerTelnyxRoutes(this.#http, {
+      config,
+      logger,
+      registry: this.#registry,
+      kallglot: this.#kallglot,
+      sessionEnder: this.#sessionEnder,
+      rules: () => this.#routing.current(),
+      metrics: this.#metrics,
     });
 
-    registerHealthRoutes(this.http, {
-      activeCalls: () => this.calls?.activeCalls ?? 0,
-      sipStats: () => this.engine?.stats() ?? null,
-      pendingSessionEnds: () => this.sessionEnder?.pending() ?? 0,
-      draining: () => this.admission.draining,
-      sipListening: () => this.sipListening,
+    registerHealthRoutes(this.#http, {
+      activeCalls: () => this.#calls?.activeCalls ?? 0,
+      sipStats: () => this.#engine?.stats() ?? null,
+      pendingSessionEnds: () => this.#sessionEnder?.pending() ?? 0,
+      draining: () => this.#admission.draining,
+      sipListening: () => this.#sipListening,
       version: VERSION,
       startedAt: new Date(),
     });
     this.httpPort = await bindOrExplain('HTTP_PORT', config.http.host, config.http.port, () =>
-      this.http.listen(config.http.port, config.http.host),
+      this.#http.listen(config.http.port, config.http.host),
     );
 
-    this.engine = await createEngine(config, logger.child({ component: 'sip' }), this.metrics);
-    this.calls = new CallManager({
+    this.#engine = await createEngine(config, logger.child({ component: 'sip' }), this.#metrics);
+    this.#calls = new CallManager({
       config,
       logger: logger.child({ component: 'calls' }),
-      engine: this.engine,
-      kallglot: this.kallglot,
-      sessionEnder: this.sessionEnder,
-      admission: this.admission,
-      rules: () => this.routing.current(),
-      recorder: safeRecorder(this.registry, logger),
+      engine: this.#engine,
+      kallglot: this.#kallglot,
+      sessionEnder: this.#sessionEnder,
+      admission: this.#admission,
+      rules: () => this.#routing.current(),
+      recorder: safeRecorder(this.#registry, logger),
       pbxAuth: config.calls.pbxAuthUsers.length
         ? new PbxAuthenticator(config.calls.pbxAuthRealm, parseUserList(config.calls.pbxAuthUsers))
         : undefined,
       onSummary: (s) => {
-        this.metrics.callFinished(s.route, s.sipStatus >= 200 && s.sipStatus < 300 ? 'completed' : `sip_${s.sipStatus}`);
-        if (s.setupMs !== undefined) this.metrics.setupLatency(s.route, s.setupMs / 1000);
+        this.#metrics.callFinished(
+          s.route,
+          s.sipStatus >= 200 && s.sipStatus < 300 ? 'completed' : `sip_${s.sipStatus}`,
+        );
+        if (s.setupMs !== undefined) this.#metrics.setupLatency(s.route, s.setupMs / 1000);
         this.onCallSummary?.(s);
       },
     });
-    const engine = this.engine;
+    const engine = this.#engine;
     await bindOrExplain('SIP_PORT', config.sip.host, config.sip.port, () => engine.start());
-    this.sipPort = this.engine.localPort;
-    this.sipListening = true;
+    this.sipPort = this.#engine.localPort;
+    this.#sipListening = true;
 
-    const recovered = recoverOrphans(this.registry, this.sessionEnder, logger.child({ component: 'recovery' }));
+    const recovered = recoverOrphans(this.#registry, this.#sessionEnder, logger.child({ component: 'recovery' }));
     if (recovered.orphans || recovered.pendingEnds) logger.warn(recovered, 'recovered state from a previous run');
 
     logger.info(
@@ -149,8 +163,8 @@ export class Gateway {
         http: `${config.http.host}:${this.httpPort}`,
         sip: `${config.sip.host}:${this.sipPort} (${config.sip.transports.join(',')})`,
         engine: config.sip.engine,
-        kallglot: this.sandbox ? 'sandbox' : apiUrl,
-        routingRules: this.routing.current().rules.length,
+        kallglot: this.#sandbox ? 'sandbox' : apiUrl,
+        routingRules: this.#routing.current().rules.length,
         config: redactedConfig(config),
       },
       'kallglot-sip-gateway started',
@@ -159,34 +173,37 @@ export class Gateway {
 
   /** Re-read the routing rules (SIGHUP, admin API). False when the file was refused: the previous rules stay. */
   reloadRouting(trigger: string): boolean {
-    this.logger.info({ file: this.config.routing.file, trigger }, `${trigger}: reloading routing rules`);
-    return this.routing.reload();
+    this.#logger.info({ file: this.config.routing.file, trigger }, `${trigger}: reloading routing rules`);
+    return this.#routing.reload();
   }
 
   /** Stop taking calls, let active ones finish up to drainMs, hang up the rest, end every session. */
   async stop(drainMs = 0): Promise<void> {
-    this.admission.startDraining();
-    if (this.calls && this.calls.activeCalls > 0) {
-      const idle = await this.calls.waitIdle(drainMs);
+    this.#admission.startDraining();
+    if (this.#calls && this.#calls.activeCalls > 0) {
+      const idle = await this.#calls.waitIdle(drainMs);
       if (!idle) {
-        this.logger.warn({ activeCalls: this.calls.activeCalls }, 'drain timeout: hanging up remaining calls');
-        this.calls.hangUpAll('gateway_shutdown');
+        this.#logger.warn({ activeCalls: this.#calls.activeCalls }, 'drain timeout: hanging up remaining calls');
+        this.#calls.hangUpAll('gateway_shutdown');
         await new Promise((r) => setTimeout(r, 500)); // let the BYEs leave before the sockets close
       }
     }
-    if (this.sessionEnder && !(await this.sessionEnder.flush(5000))) {
-      this.logger.error({ pending: this.sessionEnder.pending() }, 'some Kallglot session ends did not complete before exit');
+    if (this.#sessionEnder && !(await this.#sessionEnder.flush(5000))) {
+      this.#logger.error(
+        { pending: this.#sessionEnder.pending() },
+        'some Kallglot session ends did not complete before exit',
+      );
     }
-    this.sessionEnder?.stop();
-    await this.engine?.stop();
-    this.sipListening = false;
-    await this.http.close();
-    this.routing.close();
-    this.registry?.close();
-    this.lock?.release();
-    await this.kallglot?.close();
-    await this.sandbox?.stop();
-    this.logger.info('stopped');
+    this.#sessionEnder?.stop();
+    await this.#engine?.stop();
+    this.#sipListening = false;
+    await this.#http.close();
+    this.#routing.close();
+    this.#registry?.close();
+    this.#lock?.release();
+    await this.#kallglot?.close();
+    await this.#sandbox?.stop();
+    this.#logger.info('stopped');
   }
 }
 
@@ -197,7 +214,11 @@ async function bindOrExplain<T>(setting: string, host: string, port: number, bin
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
-      const why = { EADDRINUSE: 'is already in use', EACCES: 'needs privileges', EADDRNOTAVAIL: 'is not an address here' }[code];
+      const why = {
+        EADDRINUSE: 'is already in use',
+        EACCES: 'needs privileges',
+        EADDRNOTAVAIL: 'is not an address here',
+      }[code];
       throw new Error(`cannot listen on ${host}:${port} (${setting}): the address ${why} (${code})`, { cause: err });
     }
     throw err;

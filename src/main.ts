@@ -1,13 +1,13 @@
 /**
  * Daemon entry point: wiring only. Load config, build the gateway, start it, stop it cleanly on SIGINT/SIGTERM.
  */
-import { ConfigError, loadConfig } from './config/load.ts';
+import { ConfigError, type GatewayConfig, loadConfig } from './config/load.ts';
 import { createLogger } from './logger.ts';
 import { Gateway } from './app.ts';
 import { InstanceLockedError } from './registry/instance-lock.ts';
 
 async function main(): Promise<void> {
-  let config;
+  let config: GatewayConfig;
   try {
     config = loadConfig();
   } catch (err) {
@@ -29,7 +29,9 @@ async function main(): Promise<void> {
   } catch (err) {
     logger.fatal({ err }, 'start-up failed');
     // Also one plain line on stderr: what an operator reads first when the service does not come up.
-    process.stderr.write(`kallglot-sip-gateway: start-up failed: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.stderr.write(
+      `kallglot-sip-gateway: start-up failed: ${err instanceof Error ? err.message : String(err)}\n`,
+    );
     await gateway.stop().catch(() => undefined);
     process.exit(err instanceof InstanceLockedError ? 3 : 1);
   }

@@ -19,7 +19,7 @@ export function registerCallRoutes(http: HttpServer, registry: CallRegistry, adm
   http.route('GET', '/calls/:callId', (req) => {
     const denied = checkAdminToken(req, adminToken);
     if (denied) return denied;
-    const call = registry.get(req.params.callId!);
+    const call = registry.get(req.params.callId ?? '');
     if (!call) return { status: 404, body: { error: 'not_found' } };
     return { status: 200, body: { call, events: registry.events(call.call_id) } };
   });

@@ -7,7 +7,13 @@ import net from 'node:net';
 
 export type AdmissionResult =
   | { admitted: true }
-  | { admitted: false; status: number; reason: string; retryAfterSec?: number; why: 'draining' | 'source_not_allowed' | 'concurrency' | 'rate' };
+  | {
+      admitted: false;
+      status: number;
+      reason: string;
+      retryAfterSec?: number;
+      why: 'draining' | 'source_not_allowed' | 'concurrency' | 'rate';
+    };
 
 export interface AdmissionOptions {
   allowedSources: string[];
@@ -20,90 +26,116 @@ export interface AdmissionOptions {
 
 /** Sliding one-second window of admission times. */
 class RateWindow {
-  private times: number[] = [];
+  #times: number[] = [];
   /** True (and counted) when another call fits within `limit` per second. */
   tryTake(limit: number, now: number): boolean {
-    while (this.times.length > 0 && now - this.times[0]! >= 1000) this.times.shift();
-    if (this.times.length >= limit) return false;
-    this.times.push(now);
+    while (this.#times.length > 0 && now - this.#times[0] >= 1000) this.#times.shift();
+    if (this.#times.length >= limit) return false;
+    this.#times.push(now);
     return true;
   }
   get empty(): boolean {
-    return this.times.length === 0;
+    return this.#times.length === 0;
   }
 }
 
 function toBlockList(cidrs: string[]): net.BlockList {
   const list = new net.BlockList();
   for (const entry of cidrs) {
-    const [ip, bits] = entry.split('/');
-    const type = net.isIPv6(ip!) ? 'ipv6' : 'ipv4';
-    if (bits === undefined) list.addAddress(ip!, type);
-    else list.addSubnet(ip!, Number(bits), type);
+    const [ip = '', bits] = entry.split('/');
+    const type = net.isIPv6(ip) ? 'ipv6' : 'ipv4';
+    if (bits === undefined) list.addAddress(ip, type);
+    else list.addSubnet(ip, Number(bits), type);
   }
   return list;
 }
 
 function normaliseIp(ip: string): { ip: string; type: 'ipv4' | 'ipv6' } {
   const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
-  if (mapped) return { ip: mapped[1]!, type: 'ipv4' };
+  if (mapped) return { ip: mapped[1], type: 'ipv4' };
   return { ip, type: net.isIPv6(ip) ? 'ipv6' : 'ipv4' };
 }
 
 export class Admission {
-  private readonly allow: net.BlockList;
-  private readonly opts: AdmissionOptions;
-  private active = 0;
-  private readonly rate = new RateWindow();
-  private readonly perSource = new Map<string, { active: number; rate: RateWindow }>();
-  private isDraining = false;
+  readonly #allow: net.BlockList;
+  readonly #opts: AdmissionOptions;
+  #active = 0;
+  readonly #rate = new RateWindow();
+  readonly #perSource = new Map<string, { active: number; rate: RateWindow }>();
+  #isDraining = false;
 
   constructor(opts: AdmissionOptions) {
-    this.opts = opts;
-    this.allow = toBlockList(opts.allowedSources);
+    this.#opts = opts;
+    this.#allow = toBlockList(opts.allowedSources);
   }
 
   get activeCalls(): number {
-    return this.active;
+    return this.#active;
   }
 
   get draining(): boolean {
-    return this.isDraining;
+    return this.#isDraining;
   }
 
   startDraining(): void {
-    this.isDraining = true;
+    this.#isDraining = true;
   }
 
   sourceAllowed(ip: string): boolean {
     const { ip: addr, type } = normaliseIp(ip);
-    return this.allow.check(addr, type);
+    return this.#allow.check(addr, type);
   }
 
   /** Check an INVITE; on success the call counts as active until `release()`. */
   admit(sourceIp: string, now = Date.now()): AdmissionResult {
-    if (this.isDraining) return { admitted: false, status: 503, reason: 'Service Unavailable (draining)', retryAfterSec: 30, why: 'draining' };
-    if (!this.sourceAllowed(sourceIp)) return { admitted: false, status: 403, reason: 'Forbidden', why: 'source_not_allowed' };
-    const src = this.perSource.get(sourceIp) ?? { active: 0, rate: new RateWindow() };
-    const perSourceMax = this.opts.maxConcurrentPerSource ?? 0;
-    if ((this.opts.maxConcurrent > 0 && this.active >= this.opts.maxConcurrent) || (perSourceMax > 0 && src.active >= perSourceMax)) {
-      return { admitted: false, status: 503, reason: 'Service Unavailable (call limit)', retryAfterSec: 5, why: 'concurrency' };
+    if (this.#isDraining)
+      return {
+        admitted: false,
+        status: 503,
+        reason: 'Service Unavailable (draining)',
+        retryAfterSec: 30,
+        why: 'draining',
+      };
+    if (!this.sourceAllowed(sourceIp))
+      return { admitted: false, status: 403, reason: 'Forbidden', why: 'source_not_allowed' };
+    const src = this.#perSource.get(sourceIp) ?? { active: 0, rate: new RateWindow() };
+    const perSourceMax = this.#opts.maxConcurrentPerSource ?? 0;
+    if (
+      (this.#opts.maxConcurrent > 0 && this.#active >= this.#opts.maxConcurrent) ||
+      (perSourceMax > 0 && src.active >= perSourceMax)
+    ) {
+      return {
+        admitted: false,
+        status: 503,
+        reason: 'Service Unavailable (call limit)',
+        retryAfterSec: 5,
+        why: 'concurrency',
+      };
     }
-    const perSourceRate = this.opts.maxCallsPerSecondPerSource ?? 0;
-    if ((perSourceRate > 0 && !src.rate.tryTake(perSourceRate, now)) || (this.opts.maxCallsPerSecond > 0 && !this.rate.tryTake(this.opts.maxCallsPerSecond, now))) {
-      return { admitted: false, status: 503, reason: 'Service Unavailable (rate limit)', retryAfterSec: 1, why: 'rate' };
+    const perSourceRate = this.#opts.maxCallsPerSecondPerSource ?? 0;
+    if (
+      (perSourceRate > 0 && !src.rate.tryTake(perSourceRate, now)) ||
+      (this.#opts.maxCallsPerSecond > 0 && !this.#rate.tryTake(this.#opts.maxCallsPerSecond, now))
+    ) {
+      return {
+        admitted: false,
+        status: 503,
+        reason: 'Service Unavailable (rate limit)',
+        retryAfterSec: 1,
+        why: 'rate',
+      };
     }
-    this.active++;
+    this.#active++;
     src.active++;
-    this.perSource.set(sourceIp, src);
+    this.#perSource.set(sourceIp, src);
     return { admitted: true };
   }
 
   release(sourceIp: string): void {
-    if (this.active > 0) this.active--;
-    const src = this.perSource.get(sourceIp);
+    if (this.#active > 0) this.#active--;
+    const src = this.#perSource.get(sourceIp);
     if (!src) return;
     if (src.active > 0) src.active--;
-    if (src.active === 0 && src.rate.empty) this.perSource.delete(sourceIp);
+    if (src.active === 0 && src.rate.empty) this.#perSource.delete(sourceIp);
   }
 }

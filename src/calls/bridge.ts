@@ -20,12 +20,27 @@ function relay(from: Dialog, to: Dialog, log: Logger, direction: string, onRefre
 }
 
 /** Send one in-dialog request on to the other leg and answer it with the other leg's final response. */
-function relayRequest(req: InDialogRequest, to: Dialog, log: Logger, direction: string, onRefresh?: RefreshListener): void {
+function relayRequest(
+  req: InDialogRequest,
+  to: Dialog,
+  log: Logger,
+  direction: string,
+  onRefresh?: RefreshListener,
+): void {
   log.info({ method: req.method, direction }, 'relaying in-dialog request');
-  to.request(req.method, { body: req.body, contentType: req.contentType, headers: passThroughDialogHeaders(req.headers()) })
+  to.request(req.method, {
+    body: req.body,
+    contentType: req.contentType,
+    headers: passThroughDialogHeaders(req.headers()),
+  })
     .then((res) => {
       if (res.status >= 200 && res.status < 300 && REFRESHES.has(req.method)) onRefresh?.(res.headers());
-      req.respond(res.status, { reason: res.reason, body: res.body, contentType: res.contentType, headers: passThroughDialogHeaders(res.headers()) });
+      req.respond(res.status, {
+        reason: res.reason,
+        body: res.body,
+        contentType: res.contentType,
+        headers: passThroughDialogHeaders(res.headers()),
+      });
     })
     .catch((err: unknown) => {
       const status = err instanceof SipError ? err.status : 500;
@@ -39,7 +54,10 @@ function relayRequest(req: InDialogRequest, to: Dialog, log: Logger, direction: 
  * them to yet, so they wait (answering them ourselves would break a re-INVITE). `flush` relays them once the PBX
  * dialog exists; `reject` answers them when the call never got bridged.
  */
-export function holdEarlyRequests(telnyx: Dialog): { flush(pbx: Dialog, log: Logger, onRefresh?: RefreshListener): void; reject(): void } {
+export function holdEarlyRequests(telnyx: Dialog): {
+  flush(pbx: Dialog, log: Logger, onRefresh?: RefreshListener): void;
+  reject(): void;
+} {
   const held: InDialogRequest[] = [];
   telnyx.onRequest((req) => held.push(req));
   return {

@@ -31,21 +31,21 @@ export interface CallManagerDeps {
 }
 
 export class CallManager {
-  private readonly deps: CallManagerDeps;
-  private readonly active = new Set<CallSession>();
-  private idleWaiters: Array<() => void> = [];
+  readonly #deps: CallManagerDeps;
+  readonly #active = new Set<CallSession>();
+  #idleWaiters: Array<() => void> = [];
 
   constructor(deps: CallManagerDeps) {
-    this.deps = deps;
+    this.#deps = deps;
     deps.engine.onInvite((call) => this.handle(call));
   }
 
   get activeCalls(): number {
-    return this.active.size;
+    return this.#active.size;
   }
 
   handle(call: InboundCall): void {
-    const { admission, logger, pbxAuth } = this.deps;
+    const { admission, logger, pbxAuth } = this.#deps;
     if (pbxAuth && admission.sourceAllowed(call.source.address)) {
       const auth = pbxAuth.check(call);
       if (!auth.ok) {
@@ -60,68 +60,106 @@ export class CallManager {
       const headers: HeaderList = verdict.retryAfterSec ? [['Retry-After', String(verdict.retryAfterSec)]] : [];
       call.reject(verdict.status, { reason: verdict.reason, headers });
       logger.warn(
-        { callId: call.callId, source: call.source.address, why: verdict.why, status: verdict.status, userAgent: call.header('User-Agent') },
+        {
+          callId: call.callId,
+          source: call.source.address,
+          why: verdict.why,
+          status: verdict.status,
+          userAgent: call.header('User-Agent'),
+        },
         'INVITE refused at admission',
       );
-      const summary: CallSummary = { callId: call.callId, route: 'rejected', rule: '', durationMs: 0, endReason: verdict.why, sipStatus: verdict.status };
+      const summary: CallSummary = {
+        callId: call.callId,
+        route: 'rejected',
+        rule: '',
+        durationMs: 0,
+        endReason: verdict.why,
+        sipStatus: verdict.status,
+      };
       logger.info(summary, 'call summary');
-      this.record(call, undefined);
-      this.deps.recorder?.callEnded(call.callId, { reason: verdict.why, sipStatus: verdict.status, route: 'rejected' });
-      this.deps.onSummary?.(summary);
+      this.#record(call, undefined);
+      this.#deps.recorder?.callEnded(call.callId, {
+        reason: verdict.why,
+        sipStatus: verdict.status,
+        route: 'rejected',
+      });
+      this.#deps.onSummary?.(summary);
       return;
     }
-    const decision = matchRoute(this.deps.rules(), {
+    const decision = matchRoute(this.#deps.rules(), {
       called: call.calledUser,
       calling: call.callingUser,
       sourceIp: call.source.address,
       headers: (name) => call.header(name),
     });
-    logger.info({ callId: call.callId, from: call.callingUser, to: call.calledUser, source: call.source.address, rule: decision.ruleName, mode: decision.mode }, 'new call');
-    this.record(call, decision.ruleName);
-    const recorder = this.deps.recorder;
+    logger.info(
+      {
+        callId: call.callId,
+        from: call.callingUser,
+        to: call.calledUser,
+        source: call.source.address,
+        rule: decision.ruleName,
+        mode: decision.mode,
+      },
+      'new call',
+    );
+    this.#record(call, decision.ruleName);
+    const recorder = this.#deps.recorder;
     const session = new CallSession(call, decision, {
-      config: this.deps.config,
+      config: this.#deps.config,
       logger,
-      engine: this.deps.engine,
-      kallglot: this.deps.kallglot,
-      sessionEnder: this.deps.sessionEnder,
+      engine: this.#deps.engine,
+      kallglot: this.#deps.kallglot,
+      sessionEnder: this.#deps.sessionEnder,
       hooks: {
         sessionCreated: (callId, sessionId) => {
           recorder?.update(callId, { sessionId });
           recorder?.commitNow?.(); // on disk before the outbound INVITE: a crash now must not leak the session
-          this.deps.onSessionCreated?.(callId, sessionId);
+          this.#deps.onSessionCreated?.(callId, sessionId);
         },
         update: (callId, patch) => recorder?.update(callId, patch),
       },
       onFinished: (summary) => {
-        if (this.active.delete(session)) admission.release(call.source.address);
+        if (this.#active.delete(session)) admission.release(call.source.address);
         recorder?.callEnded(summary.callId, {
-          reason: summary.endReason, sipStatus: summary.sipStatus, route: summary.route, fallbackReason: summary.fallbackReason,
-          sessionId: summary.sessionId, telnyxUri: summary.telnyxUri, rule: summary.rule,
+          reason: summary.endReason,
+          sipStatus: summary.sipStatus,
+          route: summary.route,
+          fallbackReason: summary.fallbackReason,
+          sessionId: summary.sessionId,
+          telnyxUri: summary.telnyxUri,
+          rule: summary.rule,
         });
-        this.deps.onSummary?.(summary);
-        if (this.active.size === 0) for (const w of this.idleWaiters.splice(0)) w();
+        this.#deps.onSummary?.(summary);
+        if (this.#active.size === 0) for (const w of this.#idleWaiters.splice(0)) w();
       },
     });
-    this.active.add(session);
+    this.#active.add(session);
     void session.run();
   }
 
-  private record(call: InboundCall, rule: string | undefined): void {
+  #record(call: InboundCall, rule: string | undefined): void {
     try {
-      this.deps.recorder?.callStarted({ callId: call.callId, pbxSource: call.source.address, from: call.callingUser, to: call.calledUser, rule });
+      this.#deps.recorder?.callStarted({
+        callId: call.callId,
+        pbxSource: call.source.address,
+        from: call.callingUser,
+        to: call.calledUser,
+        rule,
+      });
     } catch (err) {
       // The registry failing must not fail the call: log loudly, keep serving.
-      this.deps.logger.error({ err, callId: call.callId }, 'call registry write failed');
+      this.#deps.logger.error({ err, callId: call.callId }, 'call registry write failed');
     }
   }
 
   /** Resolves when no call is active, or after timeoutMs (returns false then). */
   waitIdle(timeoutMs: number): Promise<boolean> {
-    if (this.active.size === 0) return Promise.resolve(true);
+    if (this.#active.size === 0) return Promise.resolve(true);
     return new Promise((resolve) => {
       const timer = setTimeout(() => resolve(false), timeoutMs);
-      this.idleWaiters.push(() => {
+      this.#idleWaiters.push(() => {
         clearTimeout(timer);
         resolve(true);
       });
@@ -129,6 +167,6 @@ export class CallManager {
   }
 
   hangUpAll(why: GatewayHangup): void {
-    for (const s of [...this.active]) s.hangUpBoth(why);
+    for (const s of [...this.#active]) s.hangUpBoth(why);
   }
 }

@@ -14,11 +14,23 @@ import type { KallglotSession, EndReason } from '../kallglot/types.ts';
 import type { RouteDecision, TranslatedDecision } from '../routing/types.ts';
 import { onSessionFailure } from '../sessions/failure-policy.ts';
 import { sessionRequest } from '../sessions/request.ts';
-import { SipError, type Dialog, type DialogEnd, type InboundCall, type OutboundInviteOptions, type SipEngine } from '../sip/port.ts';
+import {
+  SipError,
+  type Dialog,
+  type DialogEnd,
+  type InboundCall,
+  type OutboundInviteOptions,
+  type SipEngine,
+} from '../sip/port.ts';
 import { bridgeInDialogRequests, holdEarlyRequests } from './bridge.ts';
 import {
-  callerFailure, fillUriTemplate, isFinalFailure, passThroughEndHeaders, passThroughInviteHeaders,
-  sessionTimerAnswer, sessionTimerHeaders,
+  callerFailure,
+  fillUriTemplate,
+  isFinalFailure,
+  passThroughEndHeaders,
+  passThroughInviteHeaders,
+  sessionTimerAnswer,
+  sessionTimerHeaders,
 } from './policy.ts';
 import { GATEWAY_HANGUPS, type CallDeps, type CallRoute, type CallSummary, type GatewayHangup } from './types.ts';
 import type { HeaderList } from '../sip/port.ts';
@@ -36,174 +48,190 @@ interface LegOptions {
 }
 
 export class CallSession {
-  private readonly call: InboundCall;
-  private readonly deps: CallDeps;
-  private readonly decision: RouteDecision;
-  private log: Logger;
-  private readonly startedAt = Date.now();
-  private cancelled = false;
-  private finished = false;
-  private session: KallglotSession | undefined;
-  private currentLeg: { cancel(): void } | undefined;
-  private pbxDialog: Dialog | undefined;
-  private telnyxDialog: Dialog | undefined;
-  private route: CallRoute = 'rejected';
-  private fallbackReason: string | undefined;
-  private answeredAt: number | undefined;
-  private telnyxUri: string | undefined;
-  private maxDurationTimer: NodeJS.Timeout | undefined;
-  private sessionTimerWatchdog: NodeJS.Timeout | undefined;
+  readonly #call: InboundCall;
+  readonly #deps: CallDeps;
+  readonly #decision: RouteDecision;
+  #log: Logger;
+  readonly #startedAt = Date.now();
+  #cancelled = false;
+  #finished = false;
+  #session: KallglotSession | undefined;
+  #currentLeg: { cancel(): void } | undefined;
+  #pbxDialog: Dialog | undefined;
+  #telnyxDialog: Dialog | undefined;
+  #route: CallRoute = 'rejected';
+  #fallbackReason: string | undefined;
+  #answeredAt: number | undefined;
+  #telnyxUri: string | undefined;
+  #maxDurationTimer: NodeJS.Timeout | undefined;
+  #sessionTimerWatchdog: NodeJS.Timeout | undefined;
 
   constructor(call: InboundCall, decision: RouteDecision, deps: CallDeps) {
-    this.call = call;
-    this.decision = decision;
-    this.deps = deps;
-    this.log = deps.logger.child({ callId: call.callId });
-    call.onCancel(() => this.onCallerCancel());
+    this.#call = call;
+    this.#decision = decision;
+    this.#deps = deps;
+    this.#log = deps.logger.child({ callId: call.callId });
+    call.onCancel(() => this.#onCallerCancel());
   }
 
   async run(): Promise<void> {
     try {
-      if (this.decision.mode === 'bypass') {
-        await this.direct('bypass', 'bypass');
+      if (this.#decision.mode === 'bypass') {
+        await this.#direct('bypass', 'bypass');
         return;
       }
-      await this.translated(this.decision);
+      await this.#translated(this.#decision);
     } catch (err) {
-      this.log.error({ err }, 'call failed unexpectedly');
-      this.call.reject(500, { reason: 'Server Internal Error' });
-      this.finish({ reason: 'error', detail: 'internal_error', status: 500 });
+      this.#log.error({ err }, 'call failed unexpectedly');
+      this.#call.reject(500, { reason: 'Server Internal Error' });
+      this.#finish({ reason: 'error', detail: 'internal_error', status: 500 });
     }
   }
 
-  private get engine(): SipEngine {
-    return this.deps.engine;
+  get #engine(): SipEngine {
+    return this.#deps.engine;
   }
 
-  private async translated(decision: TranslatedDecision): Promise<void> {
-    const { config } = this.deps;
-    const { callId, callingUser: from, calledUser: to } = this.call;
+  async #translated(decision: TranslatedDecision): Promise<void> {
+    const { config } = this.#deps;
+    const { callId, callingUser: from, calledUser: to } = this.#call;
     let session: KallglotSession;
     try {
-      session = await this.deps.kallglot.createSession(
-        sessionRequest(decision, { channel: 'sip', callId, from, to, pbxSource: this.call.source.address }),
+      session = await this.#deps.kallglot.createSession(
+        sessionRequest(decision, { channel: 'sip', callId, from, to, pbxSource: this.#call.source.address }),
       );
     } catch (err) {
-      if (this.cancelled || this.finished) return; // finished: hung up (drain/shutdown) while we waited
+      if (this.#cancelled || this.#finished) return; // finished: hung up (drain/shutdown) while we waited
       const next = onSessionFailure(err, config.calls.rateLimitPolicy);
-      this.log.warn({ err, action: next.action }, 'Kallglot session could not be created');
+      this.#log.warn({ err, action: next.action }, 'Kallglot session could not be created');
       if (next.action === 'busy') {
         const status = config.calls.busyStatus;
-        const headers: HeaderList = status === 503 && next.retryAfterSec ? [['Retry-After', String(next.retryAfterSec)]] : [];
-        this.call.reject(status, { reason: status === 486 ? 'Busy Here' : 'Service Unavailable', headers });
-        this.finish({ reason: 'rejected', detail: `kallglot_${next.reason}`, status });
+        const headers: HeaderList =
+          status === 503 && next.retryAfterSec ? [['Retry-After', String(next.retryAfterSec)]] : [];
+        this.#call.reject(status, { reason: status === 486 ? 'Busy Here' : 'Service Unavailable', headers });
+        this.#finish({ reason: 'rejected', detail: `kallglot_${next.reason}`, status });
         return;
       }
-      await this.direct('fallback', `kallglot_${next.reason}`);
+      await this.#direct('fallback', `kallglot_${next.reason}`);
       return;
     }
-    this.session = session;
-    this.log = this.log.child({ sessionId: session.id }); // from here on every line of the call names its session
-    this.log.info('Kallglot session created');
-    this.deps.hooks?.sessionCreated?.(this.call.callId, session.id);
-    if (this.cancelled || this.finished) {
+    this.#session = session;
+    this.#log = this.#log.child({ sessionId: session.id }); // from here on every line of the call names its session
+    this.#log.info('Kallglot session created');
+    this.#deps.hooks?.sessionCreated?.(this.#call.callId, session.id);
+    if (this.#cancelled || this.#finished) {
       // finish() ran before the session existed (CANCEL, or hangUpBoth on drain/shutdown): end the late session.
-      this.endSession(this.cancelled ? 'agent_hangup' : 'completed', this.cancelled ? 'caller_cancelled' : 'finished_during_create');
+      this.#endSession(
+        this.#cancelled ? 'agent_hangup' : 'completed',
+        this.#cancelled ? 'caller_cancelled' : 'finished_during_create',
+      );
       return;
     }
-    const uri = fillUriTemplate(config.telnyx.translatedUriTemplate, this.templateValues({ session_id: session.id }));
-    this.route = 'translated';
-    const outcome = await this.leg({
+    const uri = fillUriTemplate(config.telnyx.translatedUriTemplate, this.#templateValues({ session_id: session.id }));
+    this.#route = 'translated';
+    const outcome = await this.#leg({
       uri,
       extraHeaders: [['X-Kallglot-Session-Id', session.id]],
       lastRoute: false,
       timeoutMs: config.calls.translatedLegTimeoutSec * 1000,
     });
     if (outcome.answered) {
-      await this.bridge(outcome.dialog, 'translated');
+      await this.#bridge(outcome.dialog, 'translated');
       return;
     }
-    if (this.cancelled || this.finished) return; // finish() ran from the cancel or hang-up path: no fallback
+    if (this.#cancelled || this.#finished) return; // finish() ran from the cancel or hang-up path: no fallback
     if (isFinalFailure(outcome.status)) {
-      this.endSession('completed', `translated_leg_${outcome.status}`);
-      this.call.reject(outcome.status, { reason: outcome.reason });
-      this.route = 'translated';
-      this.finish({ reason: 'rejected', detail: `translated_leg_${outcome.status}`, status: outcome.status });
+      this.#endSession('completed', `translated_leg_${outcome.status}`);
+      this.#call.reject(outcome.status, { reason: outcome.reason });
+      this.#route = 'translated';
+      this.#finish({ reason: 'rejected', detail: `translated_leg_${outcome.status}`, status: outcome.status });
       return;
     }
-    this.endSession('error', `translated_leg_failed_${outcome.status}`);
-    await this.direct('fallback', `translated_leg_${outcome.status}`);
+    this.#endSession('error', `translated_leg_failed_${outcome.status}`);
+    await this.#direct('fallback', `translated_leg_${outcome.status}`);
   }
 
-  private async direct(route: 'fallback' | 'bypass', why: string): Promise<void> {
-    this.route = route;
-    this.fallbackReason = route === 'fallback' ? why : undefined;
-    if (route === 'fallback') this.log.warn({ why }, 'falling back to the untranslated direct route');
-    const uri = fillUriTemplate(this.deps.config.telnyx.directUriTemplate, this.templateValues({}));
-    const outcome = await this.leg({ uri, lastRoute: true });
+  async #direct(route: 'fallback' | 'bypass', why: string): Promise<void> {
+    this.#route = route;
+    this.#fallbackReason = route === 'fallback' ? why : undefined;
+    if (route === 'fallback') this.#log.warn({ why }, 'falling back to the untranslated direct route');
+    const uri = fillUriTemplate(this.#deps.config.telnyx.directUriTemplate, this.#templateValues({}));
+    const outcome = await this.#leg({ uri, lastRoute: true });
     if (outcome.answered) {
-      await this.bridge(outcome.dialog, route);
+      await this.#bridge(outcome.dialog, route);
       return;
     }
-    if (this.cancelled) return;
+    if (this.#cancelled) return;
     const toCaller = callerFailure(outcome.status, outcome.reason);
-    this.call.reject(toCaller.status, { reason: toCaller.reason });
-    this.finish({ reason: 'rejected', detail: `direct_leg_${outcome.status}`, status: toCaller.status });
+    this.#call.reject(toCaller.status, { reason: toCaller.reason });
+    this.#finish({ reason: 'rejected', detail: `direct_leg_${outcome.status}`, status: toCaller.status });
   }
 
-  private templateValues(extra: Record<string, string>): Record<string, string> {
-    return { domain: this.deps.config.telnyx.sipDomain, called: this.call.calledUser, calling: this.call.callingUser, ...extra };
+  #templateValues(extra: Record<string, string>): Record<string, string> {
+    return {
+      domain: this.#deps.config.telnyx.sipDomain,
+      called: this.#call.calledUser,
+      calling: this.#call.callingUser,
+      ...extra,
+    };
   }
 
   /** One outbound INVITE toward Telnyx. Early media is relayed only when this is the last possible route. */
-  private async leg({ uri, extraHeaders = [], lastRoute, timeoutMs }: LegOptions): Promise<LegOutcome> {
-    const { telnyx } = this.deps.config;
-    this.telnyxUri = uri;
-    this.deps.hooks?.update?.(this.call.callId, { telnyxUri: uri, route: this.route });
+  async #leg({ uri, extraHeaders = [], lastRoute, timeoutMs }: LegOptions): Promise<LegOutcome> {
+    const { telnyx } = this.#deps.config;
+    this.#telnyxUri = uri;
+    this.#deps.hooks?.update?.(this.#call.callId, { telnyxUri: uri, route: this.#route });
     const opts: OutboundInviteOptions = {
       uri,
       proxy: telnyx.outboundProxy || undefined,
       transport: telnyx.sipTransport,
-      from: { uri: `sip:${this.call.callingUser || 'anonymous'}@${telnyx.sipDomain}`, displayName: displayNameOf(this.call.from) },
-      headers: [...passThroughInviteHeaders(this.call.headers()), ...sessionTimerHeaders(this.call.headers()).headers, ...extraHeaders],
-      body: this.call.body,
-      contentType: this.call.contentType,
+      from: {
+        uri: `sip:${this.#call.callingUser || 'anonymous'}@${telnyx.sipDomain}`,
+        displayName: displayNameOf(this.#call.from),
+      },
+      headers: [
+        ...passThroughInviteHeaders(this.#call.headers()),
+        ...sessionTimerHeaders(this.#call.headers()).headers,
+        ...extraHeaders,
+      ],
+      body: this.#call.body,
+      contentType: this.#call.contentType,
       auth: telnyx.sipUsername ? { username: telnyx.sipUsername, password: telnyx.sipPassword } : undefined,
       timeoutMs,
-      maxForwards: nextMaxForwards(this.call.header('Max-Forwards')),
+      maxForwards: nextMaxForwards(this.#call.header('Max-Forwards')),
     };
-    const out = this.engine.invite(opts);
-    this.currentLeg = out;
+    const out = this.#engine.invite(opts);
+    this.#currentLeg = out;
     let ringingSent = false;
     out.onProvisional((p) => {
-      if (this.cancelled) return;
+      if (this.#cancelled) return;
       if (lastRoute) {
-        this.call.sendProvisional(p.status, { reason: p.reason, body: p.body, contentType: p.contentType });
+        this.#call.sendProvisional(p.status, { reason: p.reason, body: p.body, contentType: p.contentType });
       } else if (!ringingSent) {
         ringingSent = true;
-        this.call.sendProvisional(180, { reason: 'Ringing' });
+        this.#call.sendProvisional(180, { reason: 'Ringing' });
       }
     });
-    this.log.info({ uri, lastRoute }, 'outbound INVITE');
+    this.#log.info({ uri, lastRoute }, 'outbound INVITE');
     try {
       const dialog = await out.result;
-      this.currentLeg = undefined;
+      this.#currentLeg = undefined;
       return { answered: true, dialog };
     } catch (err) {
-      this.currentLeg = undefined;
+      this.#currentLeg = undefined;
       const e = err instanceof SipError ? err : new SipError(500, 'Server Internal Error');
-      this.log.info({ uri, status: e.status, reason: e.reason }, 'outbound leg failed');
+      this.#log.info({ uri, status: e.status, reason: e.reason }, 'outbound leg failed');
       return { answered: false, status: e.status, reason: e.reason };
     }
   }
 
-  private async bridge(telnyx: Dialog, route: CallRoute): Promise<void> {
-    this.route = route;
-    this.telnyxDialog = telnyx;
+  async #bridge(telnyx: Dialog, route: CallRoute): Promise<void> {
+    this.#route = route;
+    this.#telnyxDialog = telnyx;
     // Register before awaiting the PBX's ACK: a BYE from Telnyx in that window must still end the call.
-    telnyx.onEnd((end) => this.onLegEnded('telnyx', end));
+    telnyx.onEnd((end) => this.#onLegEnded('telnyx', end));
     const early = holdEarlyRequests(telnyx);
-    if (this.cancelled) {
+    if (this.#cancelled) {
       // CANCEL crossed the 200: the engine already answered 487 to the PBX.
       early.reject();
       void telnyx.bye({ headers: [['Reason', 'SIP;cause=487;text="Caller cancelled"']] });
@@ -212,26 +240,30 @@ export class CallSession {
     const timers = sessionTimerAnswer(telnyx.remoteHeaders ?? []);
     let pbx: Dialog;
     try {
-      pbx = await this.call.answer({ body: telnyx.remoteBody, contentType: telnyx.remoteContentType, headers: timers.headers });
+      pbx = await this.#call.answer({
+        body: telnyx.remoteBody,
+        contentType: telnyx.remoteContentType,
+        headers: timers.headers,
+      });
     } catch (err) {
-      this.log.warn({ err }, 'PBX leg could not be confirmed');
+      this.#log.warn({ err }, 'PBX leg could not be confirmed');
       early.reject();
       void telnyx.bye({ headers: [['Reason', 'SIP;cause=408;text="No ACK from caller"']] });
-      this.finish({ reason: 'error', detail: 'pbx_no_ack', status: 408 });
+      this.#finish({ reason: 'error', detail: 'pbx_no_ack', status: 408 });
       return;
     }
-    this.pbxDialog = pbx;
-    this.answeredAt = Date.now();
-    this.deps.hooks?.update?.(this.call.callId, { answerAt: this.answeredAt, route });
-    pbx.onEnd((end) => this.onLegEnded('pbx', end));
-    if (pbx.ended && !this.finished) {
+    this.#pbxDialog = pbx;
+    this.#answeredAt = Date.now();
+    this.#deps.hooks?.update?.(this.#call.callId, { answerAt: this.#answeredAt, route });
+    pbx.onEnd((end) => this.#onLegEnded('pbx', end));
+    if (pbx.ended && !this.#finished) {
       // The PBX's BYE overtook its ACK: the dialog ended before we could subscribe (the embedded engine never calls
       // a late onEnd handler), so treat it as the PBX hanging up now.
       early.reject();
-      this.onLegEnded('pbx', { by: 'remote', headers: [] });
+      this.#onLegEnded('pbx', { by: 'remote', headers: [] });
       return;
     }
-    if (this.finished || telnyx.ended) {
+    if (this.#finished || telnyx.ended) {
       early.reject();
       void pbx.bye();
       return;
@@ -240,83 +272,87 @@ export class CallSession {
     // Each refresh's 2xx renegotiates: a new interval, or none (timers then off, RFC 4028 §7.2: stop watching).
     const armSessionTimer = (refreshAnswer?: HeaderList): void => {
       if (refreshAnswer) sessionTimer = sessionTimerAnswer(refreshAnswer).intervalSec;
-      clearTimeout(this.sessionTimerWatchdog);
-      if (!sessionTimer || this.finished) return;
+      clearTimeout(this.#sessionTimerWatchdog);
+      if (!sessionTimer || this.#finished) return;
       // No refresh within the interval: both ends lost each other (RFC 4028 §10); a BYE must have been lost.
-      this.sessionTimerWatchdog = setTimeout(() => this.hangUpBoth('session_timer_expired'), sessionTimer * 1000);
-      this.sessionTimerWatchdog.unref();
+      this.#sessionTimerWatchdog = setTimeout(() => this.hangUpBoth('session_timer_expired'), sessionTimer * 1000);
+      this.#sessionTimerWatchdog.unref();
     };
     armSessionTimer();
-    bridgeInDialogRequests(pbx, telnyx, this.log, armSessionTimer);
-    early.flush(pbx, this.log, armSessionTimer);
-    const maxSec = this.deps.config.calls.maxCallDurationSec;
+    bridgeInDialogRequests(pbx, telnyx, this.#log, armSessionTimer);
+    early.flush(pbx, this.#log, armSessionTimer);
+    const maxSec = this.#deps.config.calls.maxCallDurationSec;
     if (maxSec > 0) {
-      this.maxDurationTimer = setTimeout(() => this.hangUpBoth('max_call_duration'), maxSec * 1000);
-      this.maxDurationTimer.unref();
+      this.#maxDurationTimer = setTimeout(() => this.hangUpBoth('max_call_duration'), maxSec * 1000);
+      this.#maxDurationTimer.unref();
     }
-    this.log.info({ route, sessionId: this.session?.id }, 'call answered and bridged');
+    this.#log.info({ route, sessionId: this.#session?.id }, 'call answered and bridged');
   }
 
-  private onLegEnded(side: 'pbx' | 'telnyx', end: DialogEnd): void {
-    const other = side === 'pbx' ? this.telnyxDialog : this.pbxDialog;
+  #onLegEnded(side: 'pbx' | 'telnyx', end: DialogEnd): void {
+    const other = side === 'pbx' ? this.#telnyxDialog : this.#pbxDialog;
     if (end.by === 'remote' && other && !other.ended) void other.bye({ headers: passThroughEndHeaders(end.headers) });
     if (end.by === 'local') return; // we initiated it; finish() already ran
-    this.finish({ reason: side === 'pbx' ? 'agent_hangup' : 'customer_hangup', detail: `bye_from_${side}`, status: 200 });
+    this.#finish({
+      reason: side === 'pbx' ? 'agent_hangup' : 'customer_hangup',
+      detail: `bye_from_${side}`,
+      status: 200,
+    });
   }
 
   /** Gateway-initiated end of an answered call (max duration, drain timeout, shutdown). */
   hangUpBoth(why: GatewayHangup): void {
     const reason: EndReason = GATEWAY_HANGUPS[why];
     // finish() unlinks the dialogs and the pending leg: take them first, or no BYE/CANCEL would ever be sent.
-    const { pbxDialog, telnyxDialog, currentLeg } = this;
-    this.finish({ reason, detail: why, status: 200 });
+    const [pbxDialog, telnyxDialog, currentLeg] = [this.#pbxDialog, this.#telnyxDialog, this.#currentLeg];
+    this.#finish({ reason, detail: why, status: 200 });
     void pbxDialog?.bye({ headers: [['Reason', `SIP;cause=200;text="${why}"`]] });
     void telnyxDialog?.bye({ headers: [['Reason', `SIP;cause=200;text="${why}"`]] });
-    if (!this.answeredAt) {
+    if (!this.#answeredAt) {
       currentLeg?.cancel();
-      this.call.reject(503, { reason: 'Service Unavailable' });
+      this.#call.reject(503, { reason: 'Service Unavailable' });
     }
   }
 
-  private onCallerCancel(): void {
-    if (this.cancelled) return;
-    this.cancelled = true;
-    this.log.info('caller cancelled');
+  #onCallerCancel(): void {
+    if (this.#cancelled) return;
+    this.#cancelled = true;
+    this.#log.info('caller cancelled');
     // The create request (if in flight) is not aborted: Kallglot might still create the session and we would never
     // learn its id. It finishes within its deadline and translated() then ends the session it got.
-    this.currentLeg?.cancel();
-    this.finish({ reason: 'agent_hangup', detail: 'caller_cancelled', status: 487 });
+    this.#currentLeg?.cancel();
+    this.#finish({ reason: 'agent_hangup', detail: 'caller_cancelled', status: 487 });
   }
 
-  private endSession(reason: EndReason, detail: string): void {
-    if (!this.session) return;
-    this.deps.sessionEnder.end(this.session.id, reason, detail, this.call.callId);
+  #endSession(reason: EndReason, detail: string): void {
+    if (!this.#session) return;
+    this.#deps.sessionEnder.end(this.#session.id, reason, detail, this.#call.callId);
   }
 
-  private finish(end: { reason: EndReason | 'rejected'; detail: string; status: number }): void {
-    if (this.finished) return;
-    this.finished = true;
-    clearTimeout(this.maxDurationTimer);
-    clearTimeout(this.sessionTimerWatchdog);
-    this.endSession(end.reason === 'rejected' ? 'error' : end.reason, end.detail);
+  #finish(end: { reason: EndReason | 'rejected'; detail: string; status: number }): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    clearTimeout(this.#maxDurationTimer);
+    clearTimeout(this.#sessionTimerWatchdog);
+    this.#endSession(end.reason === 'rejected' ? 'error' : end.reason, end.detail);
     const summary: CallSummary = {
-      callId: this.call.callId,
-      route: this.route,
-      fallbackReason: this.fallbackReason,
-      sessionId: this.session?.id,
-      telnyxUri: this.telnyxUri,
-      rule: this.decision.ruleName,
-      setupMs: this.answeredAt ? this.answeredAt - this.startedAt : undefined,
-      durationMs: this.answeredAt ? Date.now() - this.answeredAt : 0,
+      callId: this.#call.callId,
+      route: this.#route,
+      fallbackReason: this.#fallbackReason,
+      sessionId: this.#session?.id,
+      telnyxUri: this.#telnyxUri,
+      rule: this.#decision.ruleName,
+      setupMs: this.#answeredAt ? this.#answeredAt - this.#startedAt : undefined,
+      durationMs: this.#answeredAt ? Date.now() - this.#answeredAt : 0,
       endReason: end.detail,
       sipStatus: end.status,
     };
-    this.log.info({ ...summary, callId: undefined }, 'call summary'); // callId is already bound to this logger
+    this.#log.info({ ...summary, callId: undefined }, 'call summary'); // callId is already bound to this logger
     // Unlink both halves so nothing keeps the other alive (peers' classic B2BUA leak).
-    this.pbxDialog = undefined;
-    this.telnyxDialog = undefined;
-    this.currentLeg = undefined;
-    this.deps.onFinished(summary);
+    this.#pbxDialog = undefined;
+    this.#telnyxDialog = undefined;
+    this.#currentLeg = undefined;
+    this.#deps.onFinished(summary);
   }
 }
 

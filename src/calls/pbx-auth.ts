@@ -6,7 +6,9 @@ import { DigestServer } from '../sip/syntax/digest.ts';
 import type { InboundCall } from '../sip/port.ts';
 import type { HeaderList } from '../sip/port.ts';
 
-export type PbxAuthResult = { ok: true; username: string } | { ok: false; status: 407; headers: HeaderList; why: string };
+export type PbxAuthResult =
+  | { ok: true; username: string }
+  | { ok: false; status: 407; headers: HeaderList; why: string };
 
 /** "user:password,user2:password2" → map. A password may contain ':' (split at the first one). */
 export function parseUserList(entries: string[]): Map<string, string> {
@@ -20,21 +22,21 @@ export function parseUserList(entries: string[]): Map<string, string> {
 }
 
 export class PbxAuthenticator {
-  private readonly server: DigestServer;
+  readonly #server: DigestServer;
 
   constructor(realm: string, users: Map<string, string>) {
-    this.server = new DigestServer({ realm, users: (name) => users.get(name), algorithm: 'MD5' });
+    this.#server = new DigestServer({ realm, users: (name) => users.get(name), algorithm: 'MD5' });
   }
 
   check(call: InboundCall): PbxAuthResult {
     const credentials = call.header('Proxy-Authorization');
-    if (!credentials) return this.challenge(false, 'no_credentials');
-    const verdict = this.server.verify(credentials, 'INVITE');
+    if (!credentials) return this.#challenge(false, 'no_credentials');
+    const verdict = this.#server.verify(credentials, 'INVITE');
     if (verdict.ok) return { ok: true, username: verdict.username };
-    return this.challenge(verdict.stale === true, verdict.reason);
+    return this.#challenge(verdict.stale === true, verdict.reason);
   }
 
-  private challenge(stale: boolean, why: string): PbxAuthResult {
-    return { ok: false, status: 407, headers: [['Proxy-Authenticate', this.server.challenge({ stale })]], why };
+  #challenge(stale: boolean, why: string): PbxAuthResult {
+    return { ok: false, status: 407, headers: [['Proxy-Authenticate', this.#server.challenge({ stale })]], why };
   }
 }

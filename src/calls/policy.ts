@@ -51,7 +51,10 @@ export function passThroughInviteHeaders(headers: HeaderList): HeaderList {
 export function sessionTimerHeaders(headers: HeaderList): { intervalSec?: number; headers: HeaderList } {
   const se = sessionExpires(headers);
   if (!se) return { headers: [] };
-  const out: Array<[string, string]> = [['Session-Expires', se.value], ['Supported', 'timer']];
+  const out: Array<[string, string]> = [
+    ['Session-Expires', se.value],
+    ['Supported', 'timer'],
+  ];
   const minSe = headerValue(headers, 'min-se');
   if (minSe) out.push(['Min-SE', minSe.trim()]);
   return { intervalSec: se.intervalSec, headers: out };
@@ -77,8 +80,9 @@ function headerValue(headers: HeaderList, lowerName: string): string | undefined
 /** Session-Expires (or its compact form `x`) with a positive delta-seconds, else undefined. */
 function sessionExpires(headers: HeaderList): { value: string; intervalSec: number } | undefined {
   const value = headerValue(headers, 'session-expires') ?? headerValue(headers, 'x');
-  const intervalSec = value ? Number.parseInt(value, 10) : NaN;
-  return Number.isFinite(intervalSec) && intervalSec > 0 ? { value: value!.trim(), intervalSec } : undefined;
+  if (value === undefined) return undefined;
+  const intervalSec = Number.parseInt(value, 10);
+  return Number.isFinite(intervalSec) && intervalSec > 0 ? { value: value.trim(), intervalSec } : undefined;
 }
 
 /** Headers copied on BYE/CANCEL between legs. */
@@ -90,7 +94,11 @@ export function passThroughEndHeaders(headers: HeaderList): HeaderList {
 export function passThroughDialogHeaders(headers: HeaderList): HeaderList {
   const out: Array<[string, string]> = [];
   for (const [n, v] of headers) {
-    if (/^(x-|event$|subscription-state$|info-package$|content-disposition$|allow-events$|reason$|refer-to$|referred-by$|session-expires$|min-se$)/i.test(n)) {
+    if (
+      /^(x-|event$|subscription-state$|info-package$|content-disposition$|allow-events$|reason$|refer-to$|referred-by$|session-expires$|min-se$)/i.test(
+        n,
+      )
+    ) {
       out.push([n, v]);
     } else if (/^(require|supported)$/i.test(n) && /\btimer\b/i.test(v)) {
       // Session-timer refreshes must keep their negotiation end to end (RFC 4028 §7); other option tags (100rel…)

@@ -10,7 +10,18 @@ import type { CallPatch, NewCall } from '../registry/call-registry.ts';
 export interface CallRecorder {
   callStarted(c: NewCall): boolean;
   update(callId: string, patch: CallPatch): void;
-  callEnded(callId: string, end: { reason: string; sipStatus?: number; route?: string; fallbackReason?: string; sessionId?: string; telnyxUri?: string; rule?: string }): boolean;
+  callEnded(
+    callId: string,
+    end: {
+      reason: string;
+      sipStatus?: number;
+      route?: string;
+      fallbackReason?: string;
+      sessionId?: string;
+      telnyxUri?: string;
+      rule?: string;
+    },
+  ): boolean;
   commitNow?(): void;
 }
 

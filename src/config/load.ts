@@ -101,10 +101,14 @@ export function loadConfig(opts: LoadConfigOptions = {}): GatewayConfig {
   if (!config.sip.publicAddress) config.sip.publicAddress = defaultPublicAddress(config.sip.host);
   if (!config.instanceId) config.instanceId = `${os.hostname()}:${config.sip.port}`;
   if (config.telnyx.sipUsername && !config.telnyx.sipPassword) {
-    throw new ConfigError('invalid configuration: telnyx.sipPassword (TELNYX_SIP_PASSWORD) is required when telnyx.sipUsername is set');
+    throw new ConfigError(
+      'invalid configuration: telnyx.sipPassword (TELNYX_SIP_PASSWORD) is required when telnyx.sipUsername is set',
+    );
   }
   if (config.kallglot.apiUrl && !config.kallglot.apiKey) {
-    throw new ConfigError('invalid configuration: kallglot.apiKey (KALLGLOT_API_KEY) is required when kallglot.apiUrl is set');
+    throw new ConfigError(
+      'invalid configuration: kallglot.apiKey (KALLGLOT_API_KEY) is required when kallglot.apiUrl is set',
+    );
   }
   return config;
 }

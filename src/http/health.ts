@@ -26,6 +26,9 @@ export function registerHealthRoutes(http: HttpServer, src: HealthSource): void 
   }));
   http.route('GET', '/readyz', () => {
     const ready = src.sipListening() && !src.draining();
-    return { status: ready ? 200 : 503, body: { ready, draining: src.draining(), sipListening: src.sipListening(), activeCalls: src.activeCalls() } };
+    return {
+      status: ready ? 200 : 503,
+      body: { ready, draining: src.draining(), sipListening: src.sipListening(), activeCalls: src.activeCalls() },
+    };
   });
 }

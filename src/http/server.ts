@@ -33,49 +33,50 @@ interface Route {
 const MAX_BODY = 1024 * 1024;
 
 export class HttpServer {
-  private readonly routes: Route[] = [];
-  private server: http.Server | undefined;
-  private readonly logger: Logger;
+  readonly #routes: Route[] = [];
+  #server: http.Server | undefined;
+  readonly #logger: Logger;
 
   constructor(logger: Logger) {
-    this.logger = logger;
+    this.#logger = logger;
   }
 
   /** Register a route; `:name` segments become params. */
   route(method: string, path: string, handler: HttpHandler): this {
-    this.routes.push({ method, parts: path.split('/').filter(Boolean), handler });
+    this.#routes.push({ method, parts: path.split('/').filter(Boolean), handler });
     return this;
   }
 
   async listen(port: number, host: string): Promise<number> {
-    this.server = http.createServer((req, res) => void this.handle(req, res));
-    this.server.keepAliveTimeout = 65_000;
+    const server = http.createServer((req, res) => void this.#handle(req, res));
+    this.#server = server;
+    server.keepAliveTimeout = 65_000;
     await new Promise<void>((resolve, reject) => {
-      this.server!.once('error', reject);
-      this.server!.listen(port, host, () => resolve());
+      server.once('error', reject);
+      server.listen(port, host, () => resolve());
     });
-    return (this.server.address() as AddressInfo).port;
+    return (server.address() as AddressInfo).port;
   }
 
   async close(): Promise<void> {
-    const server = this.server;
+    const server = this.#server;
     if (!server) return;
-    this.server = undefined;
+    this.#server = undefined;
     await new Promise<void>((resolve) => {
       server.close(() => resolve());
       server.closeAllConnections();
     });
   }
 
-  private match(method: string, path: string): { route: Route; params: Record<string, string> } | 'method' | undefined {
+  #match(method: string, path: string): { route: Route; params: Record<string, string> } | 'method' | undefined {
     const parts = path.split('/').filter(Boolean);
     let pathMatched = false;
-    for (const route of this.routes) {
+    for (const route of this.#routes) {
       if (route.parts.length !== parts.length) continue;
       const params: Record<string, string> = {};
       const ok = route.parts.every((p, i) => {
         if (p.startsWith(':')) {
-          params[p.slice(1)] = decodeURIComponent(parts[i]!);
+          params[p.slice(1)] = decodeURIComponent(parts[i]);
           return true;
         }
         return p === parts[i];
@@ -87,20 +88,25 @@ export class HttpServer {
     return pathMatched ? 'method' : undefined;
   }
 
-  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  async #handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost');
     try {
-      const found = this.match(req.method ?? 'GET', url.pathname);
+      const found = this.#match(req.method ?? 'GET', url.pathname);
       if (found === undefined) return send(res, { status: 404, body: { error: 'not_found' } });
       if (found === 'method') return send(res, { status: 405, body: { error: 'method_not_allowed' } });
       const rawBody = await readBody(req);
       if (rawBody === undefined) return send(res, { status: 413, body: { error: 'body_too_large' } });
       const out = await found.route.handler({
-        method: req.method ?? 'GET', path: url.pathname, query: url.searchParams, headers: req.headers, rawBody, params: found.params,
+        method: req.method ?? 'GET',
+        path: url.pathname,
+        query: url.searchParams,
+        headers: req.headers,
+        rawBody,
+        params: found.params,
       });
       send(res, out);
     } catch (err) {
-      this.logger.error({ err, path: url.pathname }, 'http handler failed');
+      this.#logger.error({ err, path: url.pathname }, 'http handler failed');
       if (!res.headersSent) send(res, { status: 500, body: { error: 'internal_error' } });
     }
   }

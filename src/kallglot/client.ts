@@ -107,7 +107,12 @@ export class KallglotClient {
   }
 
   async getSession(id: string, opts: RequestOptions = {}): Promise<KallglotSession> {
-    const spec: CallSpec = { op: 'get', method: 'GET', path: `/sessions/${encodeURIComponent(id)}`, deadlineMs: this.#endDeadlineMs };
+    const spec: CallSpec = {
+      op: 'get',
+      method: 'GET',
+      path: `/sessions/${encodeURIComponent(id)}`,
+      deadlineMs: this.#endDeadlineMs,
+    };
     if (opts.signal !== undefined) spec.signal = opts.signal;
     return this.#call(spec);
   }
@@ -142,14 +147,27 @@ export class KallglotClient {
       let err: KallglotError;
       try {
         const session = await this.#attempt(spec, Math.min(this.#requestTimeoutMs, remaining));
-        this.#logger?.debug({ op: spec.op, attempt, sessionId: session.id, ms: Math.round(performance.now() - started) }, 'kallglot request ok');
+        this.#logger?.debug(
+          { op: spec.op, attempt, sessionId: session.id, ms: Math.round(performance.now() - started) },
+          'kallglot request ok',
+        );
         this.#onAttempt?.(spec.op, 200, (performance.now() - started) / 1000);
         return session;
       } catch (e) {
-        err = e instanceof KallglotError ? e : new KallglotError(String(e), { code: LOCAL_ERROR_CODES.networkError, cause: e });
+        err =
+          e instanceof KallglotError
+            ? e
+            : new KallglotError(String(e), { code: LOCAL_ERROR_CODES.networkError, cause: e });
       }
       this.#logger?.debug(
-        { op: spec.op, attempt, status: err.status, code: err.code, requestId: err.requestId, ms: Math.round(performance.now() - started) },
+        {
+          op: spec.op,
+          attempt,
+          status: err.status,
+          code: err.code,
+          requestId: err.requestId,
+          ms: Math.round(performance.now() - started),
+        },
         'kallglot request failed',
       );
       this.#onAttempt?.(spec.op, err.status ?? err.code, (performance.now() - started) / 1000);
@@ -205,9 +223,14 @@ export class KallglotClient {
         throw new KallglotError(`Kallglot ${spec.op} aborted by caller`, { code: LOCAL_ERROR_CODES.aborted, cause: e });
       }
       if (timeout.signal.aborted) {
-        throw new KallglotError(`Kallglot ${spec.op} attempt timed out after ${Math.round(timeoutMs)} ms`, { code: LOCAL_ERROR_CODES.timeout });
+        throw new KallglotError(`Kallglot ${spec.op} attempt timed out after ${Math.round(timeoutMs)} ms`, {
+          code: LOCAL_ERROR_CODES.timeout,
+        });
       }
-      throw new KallglotError(`Kallglot ${spec.op} network error: ${errorMessage(e)}`, { code: LOCAL_ERROR_CODES.networkError, cause: e });
+      throw new KallglotError(`Kallglot ${spec.op} network error: ${errorMessage(e)}`, {
+        code: LOCAL_ERROR_CODES.networkError,
+        cause: e,
+      });
     } finally {
       clearTimeout(timer);
     }
@@ -244,7 +267,8 @@ function errorFromResponse(
   const body = isObject(parsed) && isObject(parsed.error) ? parsed.error : undefined;
   const code = typeof body?.code === 'string' && body.code !== '' ? body.code : `http_${status}`;
   const message = typeof body?.message === 'string' ? body.message : `HTTP ${status}`;
-  const requestId = header(headers, 'x-request-id') ?? (typeof body?.request_id === 'string' ? body.request_id : undefined);
+  const requestId =
+    header(headers, 'x-request-id') ?? (typeof body?.request_id === 'string' ? body.request_id : undefined);
   let retryAfterMs = parseRetryAfter(header(headers, 'retry-after'));
   if (retryAfterMs === undefined && typeof body?.retry_after === 'number' && body.retry_after >= 0) {
     retryAfterMs = body.retry_after * 1000;

@@ -61,7 +61,8 @@ export function parseFailureSpec(value: unknown): FailureSpec | string {
   const nat = (name: string, min: number, max: number): number | string | undefined => {
     const x = v[name];
     if (x === undefined || x === null) return undefined;
-    if (typeof x !== 'number' || !Number.isInteger(x) || x < min || x > max) return `${name} must be an integer in ${min}..${max}`;
+    if (typeof x !== 'number' || !Number.isInteger(x) || x < min || x > max)
+      return `${name} must be an integer in ${min}..${max}`;
     return x;
   };
   const status = nat('status', 100, 599);
@@ -104,7 +105,9 @@ export class FailureRules {
 
   /** The first rule for this endpoint with uses left, consuming one use. */
   take(endpoint: SandboxEndpoint): FailureSpec | undefined {
-    const rule = this.#rules.find((r) => r.remaining > 0 && (r.spec.endpoint === 'any' || r.spec.endpoint === endpoint));
+    const rule = this.#rules.find(
+      (r) => r.remaining > 0 && (r.spec.endpoint === 'any' || r.spec.endpoint === endpoint),
+    );
     if (rule === undefined) return undefined;
     rule.remaining -= 1;
     if (rule.remaining <= 0) this.#rules = this.#rules.filter((r) => r !== rule);

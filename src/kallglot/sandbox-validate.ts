@@ -42,7 +42,8 @@ export interface ValidCreate {
 
 export function validateCreate(body: Record<string, unknown>): ValidCreate {
   // Current docs: `provider` is response-only; requests select telephony with `routing`.
-  if (body.provider !== undefined) throw new HttpError(400, 'invalid_provider', 'Use routing, not provider, in requests', 'provider');
+  if (body.provider !== undefined)
+    throw new HttpError(400, 'invalid_provider', 'Use routing, not provider, in requests', 'provider');
   if (body.mode === undefined) throw new HttpError(400, 'missing_required_field', 'mode is required', 'mode');
   if (typeof body.mode !== 'string' || !(SESSION_MODES as readonly string[]).includes(body.mode)) {
     throw new HttpError(400, 'invalid_mode', `mode must be one of ${SESSION_MODES.join(', ')}`, 'mode');
@@ -55,20 +56,35 @@ export function validateCreate(body: Record<string, unknown>): ValidCreate {
   }
   const routing = optionalObject(body, 'routing');
   if (routing !== undefined) {
-    if (routing.type !== undefined && routing.type !== 'sip') throw new HttpError(400, 'invalid_field_value', 'routing.type must be sip', 'routing.type');
+    if (routing.type !== undefined && routing.type !== 'sip')
+      throw new HttpError(400, 'invalid_field_value', 'routing.type must be sip', 'routing.type');
     if (routing.direction !== undefined && routing.direction !== 'inbound' && routing.direction !== 'outbound') {
-      throw new HttpError(400, 'invalid_field_value', 'routing.direction must be inbound or outbound', 'routing.direction');
+      throw new HttpError(
+        400,
+        'invalid_field_value',
+        'routing.direction must be inbound or outbound',
+        'routing.direction',
+      );
     }
-    if (routing.phone_number !== undefined && (typeof routing.phone_number !== 'string' || !/^\+[1-9]\d{1,14}$/.test(routing.phone_number))) {
+    if (
+      routing.phone_number !== undefined &&
+      (typeof routing.phone_number !== 'string' || !/^\+[1-9]\d{1,14}$/.test(routing.phone_number))
+    ) {
       throw new HttpError(400, 'invalid_field_value', 'routing.phone_number must be E.164', 'routing.phone_number');
     }
     if (routing.connection_id !== undefined && typeof routing.connection_id !== 'string') {
-      throw new HttpError(400, 'invalid_field_value', 'routing.connection_id must be a string', 'routing.connection_id');
+      throw new HttpError(
+        400,
+        'invalid_field_value',
+        'routing.connection_id must be a string',
+        'routing.connection_id',
+      );
     }
   }
   const recording = optionalObject(body, 'recording');
   if (recording !== undefined) {
-    if (typeof recording.enabled !== 'boolean') throw new HttpError(400, 'invalid_field_value', 'recording.enabled must be a boolean', 'recording.enabled');
+    if (typeof recording.enabled !== 'boolean')
+      throw new HttpError(400, 'invalid_field_value', 'recording.enabled must be a boolean', 'recording.enabled');
     if (recording.channels !== undefined && recording.channels !== 'dual') {
       throw new HttpError(400, 'invalid_field_value', 'recording.channels must be dual', 'recording.channels');
     }

@@ -160,7 +160,8 @@ export class KallglotSandbox {
     if (path.startsWith('/_sandbox/')) return this.#control(method, path, rawBody, res);
 
     const endpoint = routeOf(method, path);
-    if (endpoint === undefined) return this.#sendError(res, 404, 'resource_not_found', `No route for ${method} ${path}`);
+    if (endpoint === undefined)
+      return this.#sendError(res, 404, 'resource_not_found', `No route for ${method} ${path}`);
     if (endpoint.name === 'create') this.#stats.createRequests += 1;
     else if (endpoint.name === 'end') this.#stats.endRequests += 1;
     else this.#stats.getRequests += 1;
@@ -181,7 +182,8 @@ export class KallglotSandbox {
       this.#authenticate(req);
       if (endpoint.name === 'create') return this.#create(req, rawBody, res);
       const stored = this.#sessions.get(endpoint.id ?? '');
-      if (stored === undefined) throw new HttpError(404, 'resource_not_found', `No such session: ${endpoint.id ?? ''}`, 'id');
+      if (stored === undefined)
+        throw new HttpError(404, 'resource_not_found', `No such session: ${endpoint.id ?? ''}`, 'id');
       if (endpoint.name === 'end') this.#end(stored, rawBody);
       this.#sendJson(res, 200, this.#sessionJson(stored));
     } catch (e) {
@@ -222,7 +224,8 @@ export class KallglotSandbox {
           throw new HttpError(409, 'idempotency_key_reused', 'Idempotency-Key was used with a different request body');
         }
         res.setHeader('idempotent-replayed', 'true');
-        return this.#sendJson(res, 201, this.#sessionJson(existing));
+        this.#sendJson(res, 201, this.#sessionJson(existing));
+        return;
       }
     }
     const credits = this.#opts.credits ?? Number.POSITIVE_INFINITY;
@@ -304,22 +307,35 @@ export class KallglotSandbox {
       try {
         parsed = JSON.parse(rawBody);
       } catch {
-        return this.#sendError(res, 400, 'invalid_request', 'body must be JSON');
+        this.#sendError(res, 400, 'invalid_request', 'body must be JSON');
+        return;
       }
       const spec = parseFailureSpec(parsed);
-      if (typeof spec === 'string') return this.#sendError(res, 400, 'invalid_request', spec);
+      if (typeof spec === 'string') {
+        this.#sendError(res, 400, 'invalid_request', spec);
+        return;
+      }
       this.injectFailure(spec);
-      return this.#sendJson(res, 200, { ok: true });
+      this.#sendJson(res, 200, { ok: true });
+      return;
     }
     if (route === 'DELETE /_sandbox/failures') {
       this.clearFailures();
-      return this.#sendJson(res, 200, { ok: true });
+      this.#sendJson(res, 200, { ok: true });
+      return;
     }
-    if (route === 'GET /_sandbox/sessions') return this.#sendJson(res, 200, this.sessions());
-    if (route === 'GET /_sandbox/stats') return this.#sendJson(res, 200, this.stats());
+    if (route === 'GET /_sandbox/sessions') {
+      this.#sendJson(res, 200, this.sessions());
+      return;
+    }
+    if (route === 'GET /_sandbox/stats') {
+      this.#sendJson(res, 200, this.stats());
+      return;
+    }
     if (route === 'POST /_sandbox/reset') {
       this.reset();
-      return this.#sendJson(res, 200, { ok: true });
+      this.#sendJson(res, 200, { ok: true });
+      return;
     }
     this.#sendError(res, 404, 'resource_not_found', `No sandbox control route ${route}`);
   }
@@ -332,10 +348,24 @@ export class KallglotSandbox {
       res.writeHead(status, { 'content-type': 'text/plain' }).end(f.rawBody);
       return;
     }
-    this.#sendError(res, status, f.code ?? errorDefaults(status).code, errorDefaults(status).message, undefined, f.retryAfterSec);
+    this.#sendError(
+      res,
+      status,
+      f.code ?? errorDefaults(status).code,
+      errorDefaults(status).message,
+      undefined,
+      f.retryAfterSec,
+    );
   }
 
-  #sendError(res: ServerResponse, status: number, code: string, message: string, param?: string, retryAfter?: number): void {
+  #sendError(
+    res: ServerResponse,
+    status: number,
+    code: string,
+    message: string,
+    param?: string,
+    retryAfter?: number,
+  ): void {
     const error: Record<string, unknown> = {
       type: errorDefaults(status).type,
       code,

@@ -8,7 +8,21 @@ import type { HttpServer } from '../http/server.ts';
 
 const PREFIX = 'kallglot_gateway_';
 
-const SIP_METHODS = new Set(['INVITE', 'ACK', 'BYE', 'CANCEL', 'OPTIONS', 'REGISTER', 'PRACK', 'UPDATE', 'INFO', 'REFER', 'NOTIFY', 'SUBSCRIBE', 'MESSAGE']);
+const SIP_METHODS = new Set([
+  'INVITE',
+  'ACK',
+  'BYE',
+  'CANCEL',
+  'OPTIONS',
+  'REGISTER',
+  'PRACK',
+  'UPDATE',
+  'INFO',
+  'REFER',
+  'NOTIFY',
+  'SUBSCRIBE',
+  'MESSAGE',
+]);
 
 export interface MetricsOptions {
   /** Current number of active calls, read at scrape time. Can also be set later with setActiveCallsSource. */
@@ -31,7 +45,12 @@ export class Metrics {
   constructor(opts: MetricsOptions = {}) {
     this.#activeCalls = opts.activeCalls ?? (() => 0);
     const registers = [this.#registry];
-    this.#calls = new Counter({ name: `${PREFIX}calls_total`, help: 'Finished calls by route and result', labelNames: ['route', 'result'], registers });
+    this.#calls = new Counter({
+      name: `${PREFIX}calls_total`,
+      help: 'Finished calls by route and result',
+      labelNames: ['route', 'result'],
+      registers,
+    });
     const active = (): number => this.#activeCalls();
     new Gauge({
       name: `${PREFIX}active_calls`,
@@ -61,8 +80,17 @@ export class Metrics {
       buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10],
       registers,
     });
-    this.#sip = new Counter({ name: `${PREFIX}sip_messages_total`, help: 'SIP messages by direction and method or status', labelNames: ['direction', 'method'], registers });
-    this.#parseErrors = new Counter({ name: `${PREFIX}sip_parse_errors_total`, help: 'Unparseable SIP messages', registers });
+    this.#sip = new Counter({
+      name: `${PREFIX}sip_messages_total`,
+      help: 'SIP messages by direction and method or status',
+      labelNames: ['direction', 'method'],
+      registers,
+    });
+    this.#parseErrors = new Counter({
+      name: `${PREFIX}sip_parse_errors_total`,
+      help: 'Unparseable SIP messages',
+      registers,
+    });
     this.#webhookFailures = new Counter({
       name: `${PREFIX}webhook_verification_failures_total`,
       help: 'Webhooks rejected because their signature, timestamp or headers did not verify',
@@ -91,7 +119,10 @@ export class Metrics {
 
   /** statusOrCode: the HTTP status, or the client's local code (timeout, network_error, …) when there was none. */
   kallglotRequest(op: 'create' | 'get' | 'end', statusOrCode: number | string, seconds: number): void {
-    this.#kallglotRequests.inc({ op, status: typeof statusOrCode === 'number' ? String(statusOrCode) : word(statusOrCode) });
+    this.#kallglotRequests.inc({
+      op,
+      status: typeof statusOrCode === 'number' ? String(statusOrCode) : word(statusOrCode),
+    });
     if (Number.isFinite(seconds) && seconds >= 0) this.#kallglotSeconds.observe({ op }, seconds);
   }
 
@@ -114,7 +145,11 @@ export class Metrics {
 }
 
 export function registerMetricsRoute(http: HttpServer, metrics: Metrics): void {
-  http.route('GET', '/metrics', async () => ({ status: 200, body: await metrics.render(), contentType: metrics.contentType }));
+  http.route('GET', '/metrics', async () => ({
+    status: 200,
+    body: await metrics.render(),
+    contentType: metrics.contentType,
+  }));
 }
 
 function sipLabel(v: string | number): string {

@@ -88,25 +88,36 @@ export class CallRegistry {
   readonly owner = randomUUID();
   /** The instance identity (INSTANCE_ID) recorded on every call row. */
   readonly instanceId: string;
-  private readonly db: DatabaseSync;
-  private readonly stmts: Statements;
-  private readonly updateStmts = new Map<string, StatementSync>();
-  private readonly onError: (err: unknown) => void;
-  private inTransaction = false;
-  private closed = false;
+  readonly #db: DatabaseSync;
+  readonly #stmts: Statements;
+  readonly #updateStmts = new Map<string, StatementSync>();
+  readonly #onError: (err: unknown) => void;
+  #inTransaction = false;
+  #closed = false;
 
   constructor(dataDir: string, opts: { onError?: (err: unknown) => void; instanceId?: string } = {}) {
-    this.db = openDatabase(dataDir);
+    this.#db = openDatabase(dataDir);
     this.instanceId = opts.instanceId ?? 'local';
-    this.onError = opts.onError ?? ((err) => process.emitWarning(`call registry commit failed: ${String(err)}`));
-    this.stmts = prepareStatements(this.db);
+    this.#onError = opts.onError ?? ((err) => process.emitWarning(`call registry commit failed: ${String(err)}`));
+    this.#stmts = prepareStatements(this.#db);
   }
 
   /** Record a new call. Returns false when the id is already known (a duplicate webhook, a retransmission). */
   callStarted(c: NewCall, now = Date.now()): boolean {
-    this.begin();
-    const r = this.stmts.insert.run(c.callId, c.kind ?? 'sip', c.pbxSource ?? null, c.from ?? null, c.to ?? null, c.rule ?? null,
-      c.route ?? null, this.owner, this.instanceId, now, c.clientState ?? null);
+    this.#begin();
+    const r = this.#stmts.insert.run(
+      c.callId,
+      c.kind ?? 'sip',
+      c.pbxSource ?? null,
+      c.from ?? null,
+      c.to ?? null,
+      c.rule ?? null,
+      c.route ?? null,
+      this.owner,
+      this.instanceId,
+      now,
+      c.clientState ?? null,
+    );
     return Number(r.changes) > 0;
   }
 
@@ -114,104 +125,141 @@ export class CallRegistry {
     const keys = (Object.keys(patch) as Array<keyof CallPatch>).filter((k) => patch[k] !== undefined);
     if (keys.length === 0) return;
     const cacheKey = keys.join(',');
-    let stmt = this.updateStmts.get(cacheKey);
+    let stmt = this.#updateStmts.get(cacheKey);
     if (!stmt) {
-      stmt = this.db.prepare(`UPDATE calls SET ${keys.map((k) => `${PATCH_COLUMNS[k]} = ?`).join(', ')} WHERE call_id = ?`);
-      this.updateStmts.set(cacheKey, stmt);
+      stmt = this.#db.prepare(
+        `UPDATE calls SET ${keys.map((k) => `${PATCH_COLUMNS[k]} = ?`).join(', ')} WHERE call_id = ?`,
+      );
+      this.#updateStmts.set(cacheKey, stmt);
     }
-    this.begin();
+    this.#begin();
     stmt.run(...keys.map((k) => patch[k] as string | number), callId);
   }
 
-  callEnded(callId: string, end: { reason: string; sipStatus?: number; route?: string; fallbackReason?: string; sessionId?: string; telnyxUri?: string; rule?: string }, now = Date.now()): boolean {
-    this.begin();
-    const r = this.stmts.end.run(now, end.reason, end.sipStatus ?? null, end.route ?? null, end.fallbackReason ?? null,
-      end.sessionId ?? null, end.telnyxUri ?? null, end.rule ?? null, callId);
+  callEnded(
+    callId: string,
+    end: {
+      reason: string;
+      sipStatus?: number;
+      route?: string;
+      fallbackReason?: string;
+      sessionId?: string;
+      telnyxUri?: string;
+      rule?: string;
+    },
+    now = Date.now(),
+  ): boolean {
+    this.#begin();
+    const r = this.#stmts.end.run(
+      now,
+      end.reason,
+      end.sipStatus ?? null,
+      end.route ?? null,
+      end.fallbackReason ?? null,
+      end.sessionId ?? null,
+      end.telnyxUri ?? null,
+      end.rule ?? null,
+      callId,
+    );
     return Number(r.changes) > 0;
   }
 
   get(callId: string): CallRow | undefined {
-    return this.stmts.get.get(callId) as CallRow | undefined;
+    return this.#stmts.get.get(callId) as CallRow | undefined;
   }
 
   bySession(sessionId: string): CallRow | undefined {
-    return this.stmts.bySession.get(sessionId) as CallRow | undefined;
+    return this.#stmts.bySession.get(sessionId) as CallRow | undefined;
   }
 
   active(): CallRow[] {
-    return this.stmts.active.all() as unknown as CallRow[];
+    return this.#stmts.active.all() as unknown as CallRow[];
   }
 
   recent(limit = 100): CallRow[] {
-    return this.stmts.recent.all(limit) as unknown as CallRow[];
+    return this.#stmts.recent.all(limit) as unknown as CallRow[];
   }
 
   /** Calls left 'active' by a previous process (crash, kill -9). */
   orphans(): CallRow[] {
-    return this.stmts.orphans.all(this.owner) as unknown as CallRow[];
+    return this.#stmts.orphans.all(this.owner) as unknown as CallRow[];
   }
 
-  addPendingEnd(sessionId: string, callId: string | undefined, reason: EndReason, detail?: string, now = Date.now()): void {
-    this.begin();
-    this.stmts.addPending.run(sessionId, callId ?? null, reason, detail ?? null, now);
-    this.stmts.endStatus.run('pending', sessionId);
+  addPendingEnd(
+    sessionId: string,
+    callId: string | undefined,
+    reason: EndReason,
+    detail?: string,
+    now = Date.now(),
+  ): void {
+    this.#begin();
+    this.#stmts.addPending.run(sessionId, callId ?? null, reason, detail ?? null, now);
+    this.#stmts.endStatus.run('pending', sessionId);
   }
 
   pendingEnds(): PendingEnd[] {
-    return this.stmts.pending.all() as unknown as PendingEnd[];
+    return this.#stmts.pending.all() as unknown as PendingEnd[];
   }
 
   endAttemptFailed(sessionId: string, error: string): void {
-    this.begin();
-    this.stmts.attempt.run(error.slice(0, 500), sessionId);
+    this.#begin();
+    this.#stmts.attempt.run(error.slice(0, 500), sessionId);
   }
 
   sessionEndConfirmed(sessionId: string, status: 'ended' | 'not_found'): void {
-    this.begin();
-    this.stmts.donePending.run(sessionId);
-    this.stmts.endStatus.run(status, sessionId);
+    this.#begin();
+    this.#stmts.donePending.run(sessionId);
+    this.#stmts.endStatus.run(status, sessionId);
   }
 
   /** Record a webhook/SIP event; a repeated dedupeKey is ignored (Telnyx retries deliveries). Returns true if new. */
   addEvent(callId: string, type: string, data: unknown, dedupeKey?: string, now = Date.now()): boolean {
-    this.begin();
-    const r = this.stmts.event.run(callId, type, now, dedupeKey ?? null, data === undefined ? null : JSON.stringify(data));
+    this.#begin();
+    const r = this.#stmts.event.run(
+      callId,
+      type,
+      now,
+      dedupeKey ?? null,
+      data === undefined ? null : JSON.stringify(data),
+    );
     return Number(r.changes) > 0;
   }
 
   events(callId: string): Array<{ type: string; at: number; data: unknown }> {
-    return (this.stmts.events.all(callId) as Array<{ type: string; at: number; data: string | null }>).map((e) => ({
-      type: e.type, at: e.at, data: e.data ? JSON.parse(e.data) : null,
+    return (this.#stmts.events.all(callId) as Array<{ type: string; at: number; data: string | null }>).map((e) => ({
+      type: e.type,
+      at: e.at,
+      data: e.data ? JSON.parse(e.data) : null,
     }));
   }
 
   /** Commit the current tick's writes now (used where the next step must not happen before they are on disk). */
   commitNow(): void {
-    if (!this.inTransaction) return;
-    this.inTransaction = false;
+    if (!this.#inTransaction) return;
+    this.#inTransaction = false;
     try {
-      this.db.exec('COMMIT');
+      this.#db.exec('COMMIT');
     } catch (err) {
       try {
-        this.db.exec('ROLLBACK');
+        this.#db.exec('ROLLBACK');
       } catch {
         // the failed COMMIT already ended the transaction
       }
-      this.onError(err);
+      this.#onError(err);
     }
   }
 
   close(): void {
-    if (this.closed) return;
+    if (this.#closed) return;
     this.commitNow();
-    this.closed = true;
-    this.db.close();
+    this.#closed = true;
+    this.#db.close();
   }
 
-  private begin(): void {
-    if (this.inTransaction || this.closed) return;
-    this.db.exec('BEGIN');
-    this.inTransaction = true;
+  #begin(): void {
+    if (this.#inTransaction || this.#closed) return;
+    this.#db.exec('BEGIN');
+    this.#inTransaction = true;
     queueMicrotask(() => this.commitNow());
   }
 }
@@ -232,13 +280,16 @@ function prepareStatements(db: DatabaseSync) {
     active: p(`SELECT * FROM calls WHERE state = 'active' ORDER BY invite_at`),
     orphans: p(`SELECT * FROM calls WHERE state = 'active' AND (owner IS NULL OR owner <> ?)`),
     recent: p('SELECT * FROM calls ORDER BY invite_at DESC LIMIT ?'),
-    addPending: p(`INSERT INTO pending_session_ends (session_id, call_id, reason, detail, requested_at) VALUES (?, ?, ?, ?, ?)
+    addPending:
+      p(`INSERT INTO pending_session_ends (session_id, call_id, reason, detail, requested_at) VALUES (?, ?, ?, ?, ?)
                    ON CONFLICT(session_id) DO NOTHING`),
     pending: p('SELECT * FROM pending_session_ends ORDER BY requested_at'),
     attempt: p('UPDATE pending_session_ends SET attempts = attempts + 1, last_error = ? WHERE session_id = ?'),
     donePending: p('DELETE FROM pending_session_ends WHERE session_id = ?'),
     endStatus: p('UPDATE calls SET session_end_status = ? WHERE session_id = ?'),
-    event: p(`INSERT INTO call_events (call_id, type, at, dedupe_key, data) VALUES (?, ?, ?, ?, ?) ON CONFLICT(dedupe_key) DO NOTHING`),
+    event: p(
+      `INSERT INTO call_events (call_id, type, at, dedupe_key, data) VALUES (?, ?, ?, ?, ?) ON CONFLICT(dedupe_key) DO NOTHING`,
+    ),
     events: p('SELECT type, at, data FROM call_events WHERE call_id = ? ORDER BY id'),
   };
 }

@@ -68,16 +68,22 @@ export function openDatabase(dataDir: string): DatabaseSync {
     fs.mkdirSync(dataDir, { recursive: true });
     fs.accessSync(dataDir, fs.constants.W_OK);
   } catch (err) {
-    throw new RegistryError(`data directory ${path.resolve(dataDir)} is not writable (DATA_DIR): ${(err as Error).message}`);
+    throw new RegistryError(
+      `data directory ${path.resolve(dataDir)} is not writable (DATA_DIR): ${(err as Error).message}`,
+    );
   }
   let db: DatabaseSync;
   try {
     db = new DatabaseSync(file);
-    db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 2000; PRAGMA foreign_keys = ON;');
+    db.exec(
+      'PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 2000; PRAGMA foreign_keys = ON;',
+    );
     const check = db.prepare('PRAGMA quick_check').get() as { quick_check?: string } | undefined;
     if (check && check.quick_check !== 'ok') throw new Error(`integrity check failed: ${String(check.quick_check)}`);
   } catch (err) {
-    throw new RegistryError(`call registry ${file} cannot be opened (corrupt or unreadable?): ${(err as Error).message}`);
+    throw new RegistryError(
+      `call registry ${file} cannot be opened (corrupt or unreadable?): ${(err as Error).message}`,
+    );
   }
   migrate(db, file);
   return db;
@@ -87,12 +93,14 @@ function migrate(db: DatabaseSync, file: string): void {
   const row = db.prepare('PRAGMA user_version').get() as { user_version: number };
   const current = row.user_version;
   if (current > MIGRATIONS.length) {
-    throw new RegistryError(`call registry ${file} has schema version ${current}, newer than this gateway supports (${MIGRATIONS.length})`);
+    throw new RegistryError(
+      `call registry ${file} has schema version ${current}, newer than this gateway supports (${MIGRATIONS.length})`,
+    );
   }
   for (let v = current; v < MIGRATIONS.length; v++) {
     try {
       db.exec('BEGIN');
-      db.exec(MIGRATIONS[v]!);
+      db.exec(MIGRATIONS[v]);
       db.exec(`PRAGMA user_version = ${v + 1}`);
       db.exec('COMMIT');
     } catch (err) {

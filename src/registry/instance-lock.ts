@@ -49,6 +49,7 @@ export class InstanceLock {
   readonly holder: LockHolder;
   #db: DatabaseSync | undefined;
 
+  // biome-ignore lint/style/useConsistentMemberAccessibility: a private constructor has no #-form; acquire() is the only way in
   private constructor(dataDir: string, holder: LockHolder, db: DatabaseSync) {
     this.dataDir = dataDir;
     this.holder = holder;

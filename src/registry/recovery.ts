@@ -8,7 +8,11 @@ import type { Logger } from '../logger.ts';
 import type { SessionEnder } from '../sessions/ender.ts';
 import type { CallRegistry } from './call-registry.ts';
 
-export function recoverOrphans(registry: CallRegistry, ender: SessionEnder, logger: Logger): { orphans: number; pendingEnds: number } {
+export function recoverOrphans(
+  registry: CallRegistry,
+  ender: SessionEnder,
+  logger: Logger,
+): { orphans: number; pendingEnds: number } {
   // Only SIP calls die with this process. TeXML and Call Control calls run at Telnyx with media going straight to
   // Kallglot: they survive a gateway restart, and their call.hangup webhook ends their sessions.
   const orphans = registry.orphans().filter((row) => row.kind === 'sip');
@@ -18,7 +22,12 @@ export function recoverOrphans(registry: CallRegistry, ender: SessionEnder, logg
     }
     registry.callEnded(row.call_id, { reason: 'gateway_restart' });
     logger.warn(
-      { callId: row.call_id, sessionId: row.session_id, leftBy: row.instance_id, since: new Date(row.invite_at).toISOString() },
+      {
+        callId: row.call_id,
+        sessionId: row.session_id,
+        leftBy: row.instance_id,
+        since: new Date(row.invite_at).toISOString(),
+      },
       'orphaned call from a previous run closed',
     );
   }

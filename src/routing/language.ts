@@ -10,9 +10,9 @@ const LANGUAGE_RE = /^([a-z]{2,3})(?:-([a-z]{4}))?(?:-([a-z]{2}|\d{3}))?$/i;
 export function canonicalLanguage(code: string): string | undefined {
   const m = LANGUAGE_RE.exec(code.trim());
   if (!m) return undefined;
-  const [, lang, script, region] = m;
-  let out = lang!.toLowerCase();
-  if (script) out += `-${script[0]!.toUpperCase()}${script.slice(1).toLowerCase()}`;
+  const [, lang = '', script, region] = m;
+  let out = lang.toLowerCase();
+  if (script) out += `-${script[0].toUpperCase()}${script.slice(1).toLowerCase()}`;
   if (region) out += `-${region.toUpperCase()}`;
   return out;
 }
@@ -25,8 +25,8 @@ export function parseLanguagePair(value: string): { source: string; target: stri
   const v = value.trim();
   const parts = v.includes(':') ? v.split(':') : v.split('-');
   if (parts.length !== 2) return undefined;
-  const source = canonicalLanguage(parts[0]!);
-  const target = canonicalLanguage(parts[1]!);
+  const source = canonicalLanguage(parts[0]);
+  const target = canonicalLanguage(parts[1]);
   if (!source || !target || source === target) return undefined;
   return { source, target };
 }

@@ -8,12 +8,33 @@ import { LineCounter, parseDocument, type YAMLMap } from 'yaml';
 import { compileCidrs, parseCidr, type ParsedCidr } from './cidr.ts';
 import { canonicalLanguage } from './language.ts';
 import { child, DocReader, RulesError, type Ctx, type Entry, type Section } from './reader.ts';
-import { DEFAULT_RULE_NAME, MODES, type CompiledMatch, type DefaultRoute, type Greeting, type Mode, type NumberMatcher, type Rule, type RuleSet, type ValueMatcher } from './types.ts';
+import {
+  DEFAULT_RULE_NAME,
+  MODES,
+  type CompiledMatch,
+  type DefaultRoute,
+  type Greeting,
+  type Mode,
+  type NumberMatcher,
+  type Rule,
+  type RuleSet,
+  type ValueMatcher,
+} from './types.ts';
 
 export { RulesError };
 
 const TOP_KEYS = ['rules', 'default'] as const;
-const RULE_KEYS = ['name', 'match', 'mode', 'source_language', 'target_language', 'languages_from_header', 'metadata', 'recording', 'greeting'] as const;
+const RULE_KEYS = [
+  'name',
+  'match',
+  'mode',
+  'source_language',
+  'target_language',
+  'languages_from_header',
+  'metadata',
+  'recording',
+  'greeting',
+] as const;
 const DEFAULT_KEYS = ['mode', 'source_language', 'target_language', 'metadata', 'recording', 'greeting'] as const;
 const MATCH_KEYS = ['called', 'calling', 'source', 'trunk', 'header'] as const;
 const REGEX_KEYS = ['regex'] as const;
@@ -52,7 +73,7 @@ export function parseRules(text: string, file: string): RuleSet {
   if (parseError) {
     const pos = parseError.linePos?.[0];
     // The library appends " at line N, column M:" plus a code frame; we report the position ourselves.
-    const reason = parseError.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+    const reason = parseError.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
     throw new RulesError({ file, reason: `syntax error: ${reason}`, line: pos?.line, column: pos?.col });
   }
   const r: DocReader = new DocReader(file, text, doc, lines); // annotated: lets r.fail() narrow
@@ -62,7 +83,8 @@ export function parseRules(text: string, file: string): RuleSet {
   const entries = r.entries(root, top, TOP_KEYS);
 
   const defaultEntry = entries.get('default');
-  if (!defaultEntry) r.fail(root, child(top, 'default'), 'missing required key "default" (the route for calls no rule matches)');
+  if (!defaultEntry)
+    r.fail(root, child(top, 'default'), 'missing required key "default" (the route for calls no rule matches)');
   const defaultRoute = parseDefault(r, defaultEntry);
 
   const rules: Rule[] = [];
@@ -71,7 +93,7 @@ export function parseRules(text: string, file: string): RuleSet {
   if (rulesEntry && !r.isEmpty(rulesEntry)) {
     const seq = r.seq(rulesEntry.value, child(top, 'rules'));
     const firstIndexByName = new Map<string, number>();
-    seq.items.forEach((item, index) => rules.push(parseRule(r, item, index, firstIndexByName)));
+    for (const [index, item] of seq.items.entries()) rules.push(parseRule(r, item, index, firstIndexByName));
   }
   return { file, rules, default: defaultRoute };
 }
@@ -85,15 +107,18 @@ function parseRule(r: DocReader, node: unknown, index: number, firstIndexByName:
   if (entry) {
     const name = r.string(entry, child(ctx, 'name')).trim();
     section.name = name;
-    if (name === DEFAULT_RULE_NAME) r.fail(entry.value, child(ctx, 'name'), `"${DEFAULT_RULE_NAME}" is reserved for the default route`);
+    if (name === DEFAULT_RULE_NAME)
+      r.fail(entry.value, child(ctx, 'name'), `"${DEFAULT_RULE_NAME}" is reserved for the default route`);
     const first = firstIndexByName.get(name);
-    if (first !== undefined) r.fail(entry.value, child(ctx, 'name'), `duplicate rule name "${name}" (already used by rules[${first}])`);
+    if (first !== undefined)
+      r.fail(entry.value, child(ctx, 'name'), `duplicate rule name "${name}" (already used by rules[${first}])`);
     firstIndexByName.set(name, index);
   }
   const e = r.entries(map, ctx, RULE_KEYS);
   if (!section.name) r.fail(map, child(ctx, 'name'), 'missing required key "name"');
   const matchEntry = e.get('match');
-  if (!matchEntry) r.fail(map, child(ctx, 'match'), 'missing required key "match" (use "match: {}" to match every call)');
+  if (!matchEntry)
+    r.fail(map, child(ctx, 'match'), 'missing required key "match" (use "match: {}" to match every call)');
 
   const mode = parseMode(r, map, e, ctx);
   const langs = parseLanguages(r, map, e, ctx, mode);
@@ -137,7 +162,8 @@ function parseMode(r: DocReader, map: YAMLMap, e: Map<string, Entry>, ctx: Ctx):
   const entry = e.get('mode');
   if (!entry) return r.fail(map, c, `missing required key "mode" (one of ${MODES.join(', ')})`);
   const mode = r.string(entry, c);
-  if (!(MODES as readonly string[]).includes(mode)) r.fail(entry.value, c, `"${mode}" is not a mode; use one of ${MODES.join(', ')}`);
+  if (!(MODES as readonly string[]).includes(mode))
+    r.fail(entry.value, c, `"${mode}" is not a mode; use one of ${MODES.join(', ')}`);
   return mode as Mode;
 }
 
@@ -153,13 +179,20 @@ function parseLanguages(r: DocReader, map: YAMLMap, e: Map<string, Entry>, ctx: 
   if (src) out.sourceLanguage = language(r, src, child(ctx, 'source_language'));
   if (dst) out.targetLanguage = language(r, dst, child(ctx, 'target_language'));
   if (mode !== 'bypass' && out.sourceLanguage && out.sourceLanguage === out.targetLanguage) {
-    r.fail(dst!.value ?? map, child(ctx, 'target_language'), `source_language and target_language are both "${out.sourceLanguage}"`);
+    r.fail(
+      dst?.value ?? map,
+      child(ctx, 'target_language'),
+      `source_language and target_language are both "${out.sourceLanguage}"`,
+    );
   }
   return out;
 }
 
 function requireLanguages(r: DocReader, map: YAMLMap, ctx: Ctx, langs: Languages): void {
-  for (const [key, value] of [['source_language', langs.sourceLanguage], ['target_language', langs.targetLanguage]] as const) {
+  for (const [key, value] of [
+    ['source_language', langs.sourceLanguage],
+    ['target_language', langs.targetLanguage],
+  ] as const) {
     if (!value) r.fail(map, child(ctx, key), `missing required key "${key}" (required unless mode is bypass)`);
   }
 }
@@ -167,12 +200,17 @@ function requireLanguages(r: DocReader, map: YAMLMap, ctx: Ctx, langs: Languages
 function language(r: DocReader, entry: Entry, ctx: Ctx): string {
   const raw = r.string(entry, ctx);
   const code = canonicalLanguage(raw);
-  if (!code) return r.fail(entry.value, ctx, `"${raw}" is not a valid language code (expected e.g. de, en, pt-BR, zh-Hans)`);
+  if (!code)
+    return r.fail(entry.value, ctx, `"${raw}" is not a valid language code (expected e.g. de, en, pt-BR, zh-Hans)`);
   return code;
 }
 
 /** metadata, recording, greeting: shared by rules and the default. */
-function common(r: DocReader, e: Map<string, Entry>, ctx: Ctx): { metadata: Record<string, string>; recording: boolean; greeting?: Greeting } {
+function common(
+  r: DocReader,
+  e: Map<string, Entry>,
+  ctx: Ctx,
+): { metadata: Record<string, string>; recording: boolean; greeting?: Greeting } {
   const metadata: Record<string, string> = {};
   const m = e.get('metadata');
   if (m && !r.isEmpty(m)) {
@@ -191,7 +229,11 @@ function common(r: DocReader, e: Map<string, Entry>, ctx: Ctx): { metadata: Reco
   const lang = ge.get('language');
   if (!text) r.fail(gmap, child(gc, 'text'), 'missing required key "text"');
   if (!lang) r.fail(gmap, child(gc, 'language'), 'missing required key "language"');
-  return { metadata, recording, greeting: { text: r.string(text, child(gc, 'text')), language: language(r, lang, child(gc, 'language')) } };
+  return {
+    metadata,
+    recording,
+    greeting: { text: r.string(text, child(gc, 'text')), language: language(r, lang, child(gc, 'language')) },
+  };
 }
 
 function parseMatch(r: DocReader, entry: Entry, ctx: Ctx): CompiledMatch {
@@ -233,7 +275,11 @@ function numberMatcher(r: DocReader, entry: Entry, ctx: Ctx): NumberMatcher {
   const raw = r.string(entry, ctx);
   const prefix = normaliseNumber(raw);
   if (!NUMBER_PREFIX.test(prefix)) {
-    r.fail(entry.value, ctx, `"${raw}" is not a number prefix (digits with an optional leading +, e.g. "+49"); use { regex: ... } for patterns`);
+    r.fail(
+      entry.value,
+      ctx,
+      `"${raw}" is not a number prefix (digits with an optional leading +, e.g. "+49"); use { regex: ... } for patterns`,
+    );
   }
   return { kind: 'prefix', prefix };
 }
@@ -254,7 +300,11 @@ function regex(r: DocReader, entry: Entry, ctx: Ctx): RegExp {
   try {
     return new RegExp(source);
   } catch (err) {
-    return r.fail(re.value, rc, `invalid regular expression: ${(err as Error).message.replace(/^Invalid regular expression: /, '')}`);
+    return r.fail(
+      re.value,
+      rc,
+      `invalid regular expression: ${(err as Error).message.replace(/^Invalid regular expression: /, '')}`,
+    );
   }
 }
 
@@ -265,7 +315,12 @@ function cidrList(r: DocReader, entry: Entry, ctx: Ctx): ParsedCidr[] {
   } else {
     const seq = r.seq(entry.value ?? entry.keyNode, ctx, 'a CIDR string or a list of CIDRs');
     if (seq.items.length === 0) r.fail(seq, ctx, 'must list at least one CIDR');
-    seq.items.forEach((item, i) => items.push({ entry: { key: entry.key, keyNode: entry.keyNode, value: item as Entry['value'] }, ctx: child(ctx, i) }));
+    seq.items.forEach((item, i) => {
+      items.push({
+        entry: { key: entry.key, keyNode: entry.keyNode, value: item as Entry['value'] },
+        ctx: child(ctx, i),
+      });
+    });
   }
   return items.map(({ entry: it, ctx: c }) => {
     const parsed = parseCidr(r.string(it, c));

@@ -11,7 +11,17 @@
 import { cidrContains } from './cidr.ts';
 import { parseLanguagePair } from './language.ts';
 import { normaliseNumber } from './load.ts';
-import { DEFAULT_RULE_NAME, type CallInfo, type CompiledMatch, type Greeting, type NumberMatcher, type RouteDecision, type Rule, type RuleSet, type ValueMatcher } from './types.ts';
+import {
+  DEFAULT_RULE_NAME,
+  type CallInfo,
+  type CompiledMatch,
+  type Greeting,
+  type NumberMatcher,
+  type RouteDecision,
+  type Rule,
+  type RuleSet,
+  type ValueMatcher,
+} from './types.ts';
 
 export type { CallInfo, RouteDecision };
 

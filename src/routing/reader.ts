@@ -3,7 +3,18 @@
  * the file, the rule (index and name) or `default`, the dotted key and the line/column from the yaml library's
  * node ranges — an operator editing routing rules at 3 a.m. should not have to bisect the file.
  */
-import { isAlias, isMap, isScalar, isSeq, type Document, type LineCounter, type Node as YamlNode, type Pair, type YAMLMap, type YAMLSeq } from 'yaml';
+import {
+  isAlias,
+  isMap,
+  isScalar,
+  isSeq,
+  type Document,
+  type LineCounter,
+  type Node as YamlNode,
+  type Pair,
+  type YAMLMap,
+  type YAMLSeq,
+} from 'yaml';
 
 /** Which part of the file a diagnostic is about. */
 export type Section = { kind: 'rule'; index: number; name?: string } | { kind: 'default' } | { kind: 'top' };
@@ -51,7 +62,8 @@ function formatRulesError(d: RulesErrorDetails): string {
   let where = `routing rules ${d.file}`;
   if (d.line !== undefined) where += `, line ${d.line}${d.column !== undefined ? `, column ${d.column}` : ''}`;
   const parts: string[] = [];
-  if (d.ruleIndex !== undefined) parts.push(`rules[${d.ruleIndex}]${d.ruleName !== undefined ? ` ("${d.ruleName}")` : ''}`);
+  if (d.ruleIndex !== undefined)
+    parts.push(`rules[${d.ruleIndex}]${d.ruleName !== undefined ? ` ("${d.ruleName}")` : ''}`);
   if (d.key) parts.push(`key "${d.key}"`);
   return `${where}: ${parts.length ? `${parts.join(', ')}: ` : ''}${d.reason}`;
 }
@@ -129,7 +141,8 @@ export class DocReader {
     const out = new Map<string, Entry>();
     for (const item of map.items as Array<Pair<unknown, unknown>>) {
       const entry = this.entryOf(item);
-      if (!entry) return this.fail(item.key, ctx, `keys must be strings, got ${this.source(item.key) || String(item.key)}`);
+      if (!entry)
+        return this.fail(item.key, ctx, `keys must be strings, got ${this.source(item.key) || String(item.key)}`);
       if (allowed && !allowed.includes(entry.key)) {
         this.fail(entry.keyNode, child(ctx, entry.key), `unknown key "${entry.key}" (allowed: ${allowed.join(', ')})`);
       }

@@ -47,7 +47,10 @@ export class RoutingStore extends EventEmitter<RoutingStoreEvents> {
     const rules = parseRules(text, this.path);
     this.#lastText = text;
     this.#rules = rules;
-    this.#logger.info({ file: this.path, rules: rules.rules.length, defaultMode: rules.default.mode }, 'routing rules loaded');
+    this.#logger.info(
+      { file: this.path, rules: rules.rules.length, defaultMode: rules.default.mode },
+      'routing rules loaded',
+    );
     return rules;
   }
 
@@ -78,7 +81,10 @@ export class RoutingStore extends EventEmitter<RoutingStoreEvents> {
     this.#watcher = fs.watch(dir, { persistent: false }, () => this.#schedule());
     this.#watcher.on('error', (err) => {
       // e.g. the directory was removed; reload() (SIGHUP) still works, and a restart re-establishes the watch.
-      this.#logger.error({ err, dir }, 'routing rules watcher failed; file changes are no longer picked up (SIGHUP still reloads)');
+      this.#logger.error(
+        { err, dir },
+        'routing rules watcher failed; file changes are no longer picked up (SIGHUP still reloads)',
+      );
       this.#watcher?.close();
       this.#watcher = undefined;
     });
@@ -117,13 +123,19 @@ export class RoutingStore extends EventEmitter<RoutingStoreEvents> {
       return this.#failed(err as Error);
     }
     this.#rules = rules;
-    this.#logger.info({ file: this.path, rules: rules.rules.length, defaultMode: rules.default.mode }, 'routing rules reloaded');
+    this.#logger.info(
+      { file: this.path, rules: rules.rules.length, defaultMode: rules.default.mode },
+      'routing rules reloaded',
+    );
     this.emit('reloaded', rules);
     return true;
   }
 
   #failed(err: Error): false {
-    this.#logger.error({ err, file: this.path, keptRules: this.#rules?.rules.length }, 'routing rules reload failed; keeping the previous rules');
+    this.#logger.error(
+      { err, file: this.path, keptRules: this.#rules?.rules.length },
+      'routing rules reload failed; keeping the previous rules',
+    );
     this.emit('reloadFailed', err);
     return false;
   }

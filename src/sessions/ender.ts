@@ -27,18 +27,24 @@ export interface SessionEnderOptions {
 }
 
 export class SessionEnder {
-  private readonly api: SessionEndApi;
-  private readonly logger: Logger;
-  private readonly opts: Required<Omit<SessionEnderOptions, 'onEnded' | 'store'>> & Pick<SessionEnderOptions, 'onEnded' | 'store'>;
-  private readonly requested = new Set<string>();
-  private readonly inFlight = new Map<string, Promise<void>>();
-  private readonly timers = new Set<NodeJS.Timeout>();
-  private stopped = false;
+  readonly #api: SessionEndApi;
+  readonly #logger: Logger;
+  readonly #opts: Required<Omit<SessionEnderOptions, 'onEnded' | 'store'>> &
+    Pick<SessionEnderOptions, 'onEnded' | 'store'>;
+  readonly #requested = new Set<string>();
+  readonly #inFlight = new Map<string, Promise<void>>();
+  readonly #timers = new Set<NodeJS.Timeout>();
+  #stopped = false;
 
   constructor(api: SessionEndApi, logger: Logger, opts: SessionEnderOptions = {}) {
-    this.api = api;
-    this.logger = logger;
-    this.opts = { baseDelayMs: opts.baseDelayMs ?? 500, maxDelayMs: opts.maxDelayMs ?? 30_000, onEnded: opts.onEnded, store: opts.store };
+    this.#api = api;
+    this.#logger = logger;
+    this.#opts = {
+      baseDelayMs: opts.baseDelayMs ?? 500,
+      maxDelayMs: opts.maxDelayMs ?? 30_000,
+      onEnded: opts.onEnded,
+      store: opts.store,
+    };
   }
 
   /**
@@ -46,32 +52,35 @@ export class SessionEnder {
    * persisted before the first attempt, so it survives an API outage and a restart (see resumePending).
    */
   end(sessionId: string, reason: EndReason, detail?: string, callId?: string): void {
-    if (this.requested.has(sessionId)) return;
-    this.requested.add(sessionId);
-    this.opts.store?.addPendingEnd(sessionId, callId, reason, detail);
-    this.logger.info({ sessionId, reason, detail, callId }, 'ending Kallglot session');
-    this.inFlight.set(sessionId, this.attempt(sessionId, reason, 0));
+    if (this.#requested.has(sessionId)) return;
+    this.#requested.add(sessionId);
+    this.#opts.store?.addPendingEnd(sessionId, callId, reason, detail);
+    this.#logger.info({ sessionId, reason, detail, callId }, 'ending Kallglot session');
+    this.#inFlight.set(sessionId, this.#attempt(sessionId, reason, 0));
   }
 
   /** Restart the ends a previous process persisted but never saw confirmed. Returns how many. */
   resumePending(): number {
-    const rows = this.opts.store?.pendingEnds() ?? [];
+    const rows = this.#opts.store?.pendingEnds() ?? [];
     for (const row of rows) {
-      if (this.requested.has(row.session_id)) continue;
-      this.requested.add(row.session_id);
-      this.logger.info({ sessionId: row.session_id, reason: row.reason, callId: row.call_id }, 'resuming pending Kallglot session end');
-      this.inFlight.set(row.session_id, this.attempt(row.session_id, asEndReason(row.reason), 0));
+      if (this.#requested.has(row.session_id)) continue;
+      this.#requested.add(row.session_id);
+      this.#logger.info(
+        { sessionId: row.session_id, reason: row.reason, callId: row.call_id },
+        'resuming pending Kallglot session end',
+      );
+      this.#inFlight.set(row.session_id, this.#attempt(row.session_id, asEndReason(row.reason), 0));
     }
     return rows.length;
   }
 
   pending(): number {
-    return this.inFlight.size;
+    return this.#inFlight.size;
   }
 
   /** Wait for pending ends (bounded); used on shutdown. */
   async flush(timeoutMs: number): Promise<boolean> {
-    const all = Promise.all([...this.inFlight.values()]).then(() => true);
+    const all = Promise.all([...this.#inFlight.values()]).then(() => true);
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<boolean>((resolve) => {
       timer = setTimeout(() => resolve(false), timeoutMs);
@@ -82,45 +91,51 @@ export class SessionEnder {
   }
 
   stop(): void {
-    this.stopped = true;
-    for (const t of this.timers) clearTimeout(t);
-    this.timers.clear();
+    this.#stopped = true;
+    for (const t of this.#timers) clearTimeout(t);
+    this.#timers.clear();
   }
 
-  private async attempt(sessionId: string, reason: EndReason, n: number): Promise<void> {
+  async #attempt(sessionId: string, reason: EndReason, n: number): Promise<void> {
     try {
-      await this.api.endSession(sessionId, reason);
-      this.inFlight.delete(sessionId);
-      this.opts.store?.sessionEndConfirmed(sessionId, 'ended');
-      this.opts.onEnded?.(sessionId, reason, 'ended');
+      await this.#api.endSession(sessionId, reason);
+      this.#inFlight.delete(sessionId);
+      this.#opts.store?.sessionEndConfirmed(sessionId, 'ended');
+      this.#opts.onEnded?.(sessionId, reason, 'ended');
       return;
     } catch (err) {
       if (isKallglotError(err) && err.status === 404) {
-        this.inFlight.delete(sessionId);
-        this.opts.store?.sessionEndConfirmed(sessionId, 'not_found');
-        this.opts.onEnded?.(sessionId, reason, 'not_found');
+        this.#inFlight.delete(sessionId);
+        this.#opts.store?.sessionEndConfirmed(sessionId, 'not_found');
+        this.#opts.onEnded?.(sessionId, reason, 'not_found');
         return;
       }
-      this.opts.store?.endAttemptFailed(sessionId, err instanceof Error ? err.message : String(err));
-      if (this.stopped) {
-        this.logger.error({ sessionId, reason, err }, 'Kallglot session end still pending at shutdown (persisted; retried at next start)');
-        this.inFlight.delete(sessionId);
+      this.#opts.store?.endAttemptFailed(sessionId, err instanceof Error ? err.message : String(err));
+      if (this.#stopped) {
+        this.#logger.error(
+          { sessionId, reason, err },
+          'Kallglot session end still pending at shutdown (persisted; retried at next start)',
+        );
+        this.#inFlight.delete(sessionId);
         return;
       }
-      const delay = Math.min(this.opts.maxDelayMs, this.opts.baseDelayMs * 2 ** n) * (0.5 + Math.random() / 2);
-      this.logger.warn({ sessionId, attempt: n + 1, retryInMs: Math.round(delay), err }, 'ending Kallglot session failed; will retry');
+      const delay = Math.min(this.#opts.maxDelayMs, this.#opts.baseDelayMs * 2 ** n) * (0.5 + Math.random() / 2);
+      this.#logger.warn(
+        { sessionId, attempt: n + 1, retryInMs: Math.round(delay), err },
+        'ending Kallglot session failed; will retry',
+      );
       await new Promise<void>((resolve) => {
         const t = setTimeout(() => {
-          this.timers.delete(t);
+          this.#timers.delete(t);
           resolve();
         }, delay);
-        this.timers.add(t);
+        this.#timers.add(t);
       });
-      if (this.stopped) {
-        this.inFlight.delete(sessionId);
+      if (this.#stopped) {
+        this.#inFlight.delete(sessionId);
         return;
       }
-      return this.attempt(sessionId, reason, n + 1);
+      return this.#attempt(sessionId, reason, n + 1);
     }
   }
 }

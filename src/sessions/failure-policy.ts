@@ -13,7 +13,11 @@ export function onSessionFailure(err: unknown, rateLimitPolicy: 'fallback' | 'bu
   const reason = isKallglotError(err) ? err.code : 'kallglot_error';
   if (isRateLimited(err) && rateLimitPolicy === 'busy') {
     const retryAfterMs = isKallglotError(err) ? err.retryAfterMs : undefined;
-    return { action: 'busy', reason, retryAfterSec: retryAfterMs ? Math.max(1, Math.ceil(retryAfterMs / 1000)) : undefined };
+    return {
+      action: 'busy',
+      reason,
+      retryAfterSec: retryAfterMs ? Math.max(1, Math.ceil(retryAfterMs / 1000)) : undefined,
+    };
   }
   return { action: 'fallback', reason };
 }

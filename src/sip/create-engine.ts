@@ -9,7 +9,11 @@ export interface SipTrafficObserver {
   parseError(): void;
 }
 
-export async function createEngine(config: GatewayConfig, logger: Logger, observer?: SipTrafficObserver): Promise<SipEngine> {
+export async function createEngine(
+  config: GatewayConfig,
+  logger: Logger,
+  observer?: SipTrafficObserver,
+): Promise<SipEngine> {
   if (config.sip.engine === 'drachtio') {
     const { DrachtioEngine } = await import('./drachtio/engine.ts');
     return new DrachtioEngine(config, logger);

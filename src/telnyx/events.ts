@@ -72,7 +72,8 @@ export class TelnyxEventProcessor {
     const callId = row?.call_id ?? ev.callControlId;
     if (!callId) return { handled: ev.eventType, ignored: 'no_call_control_id' };
     const dedupeKey = `telnyx:${ev.id ?? `${callId}:${ev.eventType}:${ev.occurredAt ?? ''}`}`;
-    if (!registry.addEvent(callId, ev.eventType, eventData(ev), dedupeKey)) return { handled: ev.eventType, callId, duplicate: true };
+    if (!registry.addEvent(callId, ev.eventType, eventData(ev), dedupeKey))
+      return { handled: ev.eventType, callId, duplicate: true };
 
     switch (ev.eventType) {
       case 'call.hangup':
@@ -101,7 +102,12 @@ export class TelnyxEventProcessor {
     const callSid = params.CallSid;
     const status = (params.CallStatus ?? '').toLowerCase();
     if (!callSid || !status) return { handled: 'texml.status', ignored: 'missing_call_sid_or_status' };
-    const data = compact({ status, hangup_cause: params.HangupCause, hangup_source: params.HangupSource, sequence: params.SequenceNumber });
+    const data = compact({
+      status,
+      hangup_cause: params.HangupCause,
+      hangup_source: params.HangupSource,
+      sequence: params.SequenceNumber,
+    });
     if (!this.#d.registry.addEvent(callSid, `texml.${status}`, data, `texml-status:${callSid}:${status}`)) {
       return { handled: `texml.${status}`, callId: callSid, duplicate: true };
     }
@@ -119,19 +125,27 @@ export class TelnyxEventProcessor {
     if (sessionId) {
       // SessionEnder ignores repeats within this process; the registry's end status covers a restart in between.
       const already = registry.bySession(sessionId)?.session_end_status;
-      if (!already) sessionEnder.end(sessionId, endReasonForHangup(cause), `telnyx_hangup_${cause ?? 'unknown'}`, callId);
+      if (!already)
+        sessionEnder.end(sessionId, endReasonForHangup(cause), `telnyx_hangup_${cause ?? 'unknown'}`, callId);
     }
     const ended = registry.callEnded(callId, { reason: cause ?? 'hangup', ...(sessionId ? { sessionId } : {}) });
     logger.info({ callId, sessionId, cause, ended }, 'telnyx call hung up');
     this.#d.hooks?.hungUp?.(callId, sessionId);
   }
 
-  #answered(callId: string, row: CallRow | undefined, occurredAt: string | undefined, callControlId: string | undefined, state: ClientState | undefined): void {
+  #answered(
+    callId: string,
+    row: CallRow | undefined,
+    occurredAt: string | undefined,
+    callControlId: string | undefined,
+    state: ClientState | undefined,
+  ): void {
     const { registry } = this.#d;
     if (row && row.answer_at === null) registry.update(callId, { answerAt: parseTime(occurredAt) });
     if (state?.stream !== 'answer' || !state.session_id || !callControlId) return;
     // Answered after the hangup (out of order): nothing to stream to.
-    const over = (registry.get(callId)?.state === 'ended') || registry.events(callId).some((e) => e.type === 'call.hangup');
+    const over =
+      registry.get(callId)?.state === 'ended' || registry.events(callId).some((e) => e.type === 'call.hangup');
     if (over) return;
     this.#d.hooks?.answeredWithoutStream?.(callControlId, state.session_id);
   }

@@ -65,7 +65,10 @@ export class TelnyxOutbound {
     const { config, registry, sessionEnder } = this.#d;
     const telnyx = this.#d.telnyx;
     if (!telnyx || !config.telnyx.connectionId) {
-      return { status: 503, body: { error: 'telnyx_not_configured', message: 'set TELNYX_API_KEY and TELNYX_CONNECTION_ID' } };
+      return {
+        status: 503,
+        body: { error: 'telnyx_not_configured', message: 'set TELNYX_API_KEY and TELNYX_CONNECTION_ID' },
+      };
     }
     const input = parseOutbound(req.rawBody);
     if (typeof input === 'string') return { status: 400, body: { error: 'invalid_request', message: input } };
@@ -87,8 +90,13 @@ export class TelnyxOutbound {
       log.warn({ err }, 'Kallglot session could not be created for an outbound call');
       const code = isKallglotError(err) ? err.code : 'kallglot_error';
       if (isRateLimited(err)) {
-        const retry = isKallglotError(err) && err.retryAfterMs ? Math.max(1, Math.ceil(err.retryAfterMs / 1000)) : undefined;
-        return { status: 429, body: { error: 'kallglot_rate_limited', code }, ...(retry ? { headers: { 'retry-after': String(retry) } } : {}) };
+        const retry =
+          isKallglotError(err) && err.retryAfterMs ? Math.max(1, Math.ceil(err.retryAfterMs / 1000)) : undefined;
+        return {
+          status: 429,
+          body: { error: 'kallglot_rate_limited', code },
+          ...(retry ? { headers: { 'retry-after': String(retry) } } : {}),
+        };
       }
       return { status: 502, body: { error: 'kallglot_unavailable', code } };
     }
@@ -99,7 +107,11 @@ export class TelnyxOutbound {
     }
 
     const onAnswer = config.telnyx.streamOnAnswer;
-    const clientState = encodeClientState({ session_id: session.id, call_id: callRef, stream: onAnswer ? 'answer' : 'dial' } satisfies ClientState);
+    const clientState = encodeClientState({
+      session_id: session.id,
+      call_id: callRef,
+      stream: onAnswer ? 'answer' : 'dial',
+    } satisfies ClientState);
     const params: Telnyx.CallDialParams = {
       connection_id: config.telnyx.connectionId,
       to: input.to,
@@ -131,12 +143,21 @@ export class TelnyxOutbound {
       return { status: 502, body: { error: 'dial_failed', session_id: session.id } };
     }
 
-    registry.callStarted({ callId: callControlId, kind: 'call_control', from: input.from, to: input.to, rule: 'api', route: 'translated', clientState });
+    registry.callStarted({
+      callId: callControlId,
+      kind: 'call_control',
+      from: input.from,
+      to: input.to,
+      rule: 'api',
+      route: 'translated',
+      clientState,
+    });
     registry.update(callControlId, { sessionId: session.id });
     // Webhooks can beat the dial response; a hangup seen before the row existed could not mark it ended.
     const early = registry.events(callControlId).find((e) => e.type === 'call.hangup');
     if (early) {
-      const cause = isObject(early.data) && typeof early.data.hangup_cause === 'string' ? early.data.hangup_cause : 'hangup';
+      const cause =
+        isObject(early.data) && typeof early.data.hangup_cause === 'string' ? early.data.hangup_cause : 'hangup';
       registry.callEnded(callControlId, { reason: cause, sessionId: session.id });
       this.#streams.delete(session.id);
     }
@@ -171,7 +192,10 @@ export class TelnyxOutbound {
       stream_url: stream.url,
       stream_track: 'both_tracks',
       stream_auth_token: stream.token,
-      custom_parameters: [{ name: 'token', value: stream.token }, { name: 'session_id', value: sessionId }],
+      custom_parameters: [
+        { name: 'token', value: stream.token },
+        { name: 'session_id', value: sessionId },
+      ],
       // Telnyx ignores a repeated command_id for the call: a redelivered answered cannot start a second stream.
       command_id: `stream-${sessionId}`,
     };
@@ -187,7 +211,9 @@ export class TelnyxOutbound {
     logger.error({ err: describeTelnyxError(err), callControlId, sessionId }, 'starting the stream failed; hanging up');
     this.#streams.delete(sessionId);
     try {
-      registry.addEvent(callControlId, 'stream_start_failed', { message: err instanceof Error ? err.message : String(err) });
+      registry.addEvent(callControlId, 'stream_start_failed', {
+        message: err instanceof Error ? err.message : String(err),
+      });
       sessionEnder.end(sessionId, 'error', 'stream_start_failed', callControlId);
       await this.#d.telnyx?.calls.actions.hangup(callControlId, {});
     } catch (e) {
@@ -210,10 +236,14 @@ function parseOutbound(raw: Buffer): OutboundRequest | string {
   if (typeof from !== 'string' || !NUMBER_OR_SIP.test(from)) return 'from must be an E.164 number (+…) or a sip: URI';
   const out: OutboundRequest = { to, from, mode: 'bidirectional_translation' };
   if (mode !== undefined) {
-    if (mode !== 'bidirectional_translation' && mode !== 'assistive_translation') return 'mode must be bidirectional_translation or assistive_translation';
+    if (mode !== 'bidirectional_translation' && mode !== 'assistive_translation')
+      return 'mode must be bidirectional_translation or assistive_translation';
     out.mode = mode satisfies SessionMode;
   }
-  for (const [key, field] of [['source_language', 'sourceLanguage'], ['target_language', 'targetLanguage']] as const) {
+  for (const [key, field] of [
+    ['source_language', 'sourceLanguage'],
+    ['target_language', 'targetLanguage'],
+  ] as const) {
     const v = body[key];
     if (v === undefined) continue;
     const code = typeof v === 'string' ? canonicalLanguage(v) : undefined;

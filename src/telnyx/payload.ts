@@ -87,9 +87,9 @@ export function userPart(address: string): string {
   const m = /^sips?:([^@;>]+)@/i.exec(address.trim().replace(/^<|>$/g, ''));
   if (!m) return address.trim();
   try {
-    return decodeURIComponent(m[1]!);
+    return decodeURIComponent(m[1]);
   } catch {
-    return m[1]!;
+    return m[1];
   }
 }
 

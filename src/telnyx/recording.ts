@@ -31,7 +31,12 @@ export function texmlRecording(registry: CallRegistry, params: Params): Recordin
   if (!callId || !status) return { error: 'missing_call_sid_or_status' };
   const url = params.RecordingUrl || undefined;
   const key = `texml-recording:${callId}:${params.RecordingSid ?? ''}:${status}`;
-  const fresh = registry.addEvent(callId, `recording.${status}`, { status, url, recording_sid: params.RecordingSid }, key);
+  const fresh = registry.addEvent(
+    callId,
+    `recording.${status}`,
+    { status, url, recording_sid: params.RecordingSid },
+    key,
+  );
   if (fresh) recordRecording(registry, callId, url, status);
   return { callId, status, duplicate: !fresh };
 }

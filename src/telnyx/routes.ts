@@ -61,7 +61,9 @@ export function registerTelnyxRoutes(http: HttpServer, deps: TelnyxRouteDeps): T
   const { config, logger, registry, metrics } = deps;
   const log = logger.child({ component: 'telnyx' });
   // A malformed key is a start-up error (thrown here); a missing one leaves the webhooks refusing everything.
-  const verifier = config.telnyx.publicKey ? new TelnyxSignatureVerifier(config.telnyx.publicKey, config.telnyx.webhookToleranceSec) : undefined;
+  const verifier = config.telnyx.publicKey
+    ? new TelnyxSignatureVerifier(config.telnyx.publicKey, config.telnyx.webhookToleranceSec)
+    : undefined;
   if (!verifier) log.warn('TELNYX_PUBLIC_KEY is not set: every Telnyx webhook will be refused (503)');
 
   const outbound = new TelnyxOutbound({ ...deps, logger: log, telnyx: createTelnyxClient(config) });

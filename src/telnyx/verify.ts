@@ -24,7 +24,9 @@ export function parseTelnyxPublicKey(base64Key: string): crypto.KeyObject {
   const trimmed = base64Key.trim();
   const raw = Buffer.from(trimmed, 'base64');
   if (raw.length !== 32 || !/^[A-Za-z0-9+/]+={0,2}$/.test(trimmed)) {
-    throw new Error('telnyx.publicKey (TELNYX_PUBLIC_KEY) must be the base64 Ed25519 public key from the Telnyx portal (32 bytes)');
+    throw new Error(
+      'telnyx.publicKey (TELNYX_PUBLIC_KEY) must be the base64 Ed25519 public key from the Telnyx portal (32 bytes)',
+    );
   }
   return crypto.createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: raw.toString('base64url') }, format: 'jwk' });
 }

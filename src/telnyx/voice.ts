@@ -44,7 +44,12 @@ export class TexmlVoice {
     const { registry, logger } = this.#d;
     const log = logger.child({ callSid });
     // TeXML carries no PBX source address or SIP headers, so rules on `source`/`header` never match here.
-    const decision = matchRoute(this.#d.rules(), { called: userPart(to), calling: userPart(from), sourceIp: '', headers: () => undefined });
+    const decision = matchRoute(this.#d.rules(), {
+      called: userPart(to),
+      calling: userPart(from),
+      sourceIp: '',
+      headers: () => undefined,
+    });
     registry.callStarted({ callId: callSid, kind: 'texml', from, to, rule: decision.ruleName });
     const direct = this.#d.config.telnyx.directNumber || to;
 
@@ -66,7 +71,9 @@ export class TexmlVoice {
         return xml(rejectBusyTexml());
       }
       registry.update(callSid, { route: 'fallback', fallbackReason });
-      return xml(direct ? dialTexml(direct, { unavailable: true, language: decision.greeting?.language }) : hangupTexml());
+      return xml(
+        direct ? dialTexml(direct, { unavailable: true, language: decision.greeting?.language }) : hangupTexml(),
+      );
     }
 
     const stream = session.stream;
@@ -74,7 +81,9 @@ export class TexmlVoice {
       // A session we cannot connect to is useless and billed: end it and treat the call like any Kallglot failure.
       this.#d.sessionEnder.end(session.id, 'error', 'session_without_stream', callSid);
       registry.update(callSid, { sessionId: session.id, route: 'fallback', fallbackReason: 'kallglot_no_stream' });
-      return xml(direct ? dialTexml(direct, { unavailable: true, language: decision.greeting?.language }) : hangupTexml());
+      return xml(
+        direct ? dialTexml(direct, { unavailable: true, language: decision.greeting?.language }) : hangupTexml(),
+      );
     }
     registry.update(callSid, { sessionId: session.id, route: 'translated' });
     // The caller may have hung up while the session was being created; the status webhook found no session then.
@@ -83,13 +92,15 @@ export class TexmlVoice {
       return xml(hangupTexml());
     }
     log.info({ sessionId: session.id, rule: decision.ruleName }, 'texml call connected to Kallglot');
-    return xml(streamTexml({
-      greeting: decision.greeting,
-      recordingCallback: decision.recording ? this.#callbackUrl(RECORDING_PATH) : undefined,
-      streamUrl: stream.url,
-      token: stream.token,
-      sessionId: session.id,
-    }));
+    return xml(
+      streamTexml({
+        greeting: decision.greeting,
+        recordingCallback: decision.recording ? this.#callbackUrl(RECORDING_PATH) : undefined,
+        streamUrl: stream.url,
+        token: stream.token,
+        sessionId: session.id,
+      }),
+    );
   }
 
   #createSession(decision: TranslatedDecision, callSid: string, from: string, to: string): Promise<KallglotSession> {

@@ -3,7 +3,11 @@ import { Admission } from '../../src/calls/admission.ts';
 
 describe('Admission', () => {
   it('allows only configured sources (IPv4, IPv6, IPv4-mapped)', () => {
-    const a = new Admission({ allowedSources: ['10.0.0.0/8', '2001:db8::/32', '192.168.1.5'], maxConcurrent: 0, maxCallsPerSecond: 0 });
+    const a = new Admission({
+      allowedSources: ['10.0.0.0/8', '2001:db8::/32', '192.168.1.5'],
+      maxConcurrent: 0,
+      maxCallsPerSecond: 0,
+    });
     expect(a.admit('10.1.2.3')).toEqual({ admitted: true });
     expect(a.admit('::ffff:10.9.9.9')).toEqual({ admitted: true });
     expect(a.admit('2001:db8::1')).toEqual({ admitted: true });
@@ -30,13 +34,24 @@ describe('Admission', () => {
   });
 
   it('applies per-source limits without affecting other sources', () => {
-    const a = new Admission({ allowedSources: ['10.0.0.0/8'], maxConcurrent: 10, maxCallsPerSecond: 0, maxConcurrentPerSource: 1, maxCallsPerSecondPerSource: 0 });
+    const a = new Admission({
+      allowedSources: ['10.0.0.0/8'],
+      maxConcurrent: 10,
+      maxCallsPerSecond: 0,
+      maxConcurrentPerSource: 1,
+      maxCallsPerSecondPerSource: 0,
+    });
     expect(a.admit('10.0.0.1').admitted).toBe(true);
     expect(a.admit('10.0.0.1')).toMatchObject({ admitted: false, why: 'concurrency' });
     expect(a.admit('10.0.0.2').admitted).toBe(true);
     a.release('10.0.0.1');
     expect(a.admit('10.0.0.1').admitted).toBe(true);
-    const r = new Admission({ allowedSources: ['10.0.0.0/8'], maxConcurrent: 0, maxCallsPerSecond: 0, maxCallsPerSecondPerSource: 2 });
+    const r = new Admission({
+      allowedSources: ['10.0.0.0/8'],
+      maxConcurrent: 0,
+      maxCallsPerSecond: 0,
+      maxCallsPerSecondPerSource: 2,
+    });
     expect(r.admit('10.0.0.1', 5000).admitted).toBe(true);
     expect(r.admit('10.0.0.1', 5001).admitted).toBe(true);
     expect(r.admit('10.0.0.1', 5002)).toMatchObject({ admitted: false, why: 'rate' });

@@ -13,7 +13,14 @@ import { loadConfig, type GatewayConfig } from '../../src/config/load.ts';
 import type { CreateSessionInput, EndReason, KallglotSession } from '../../src/kallglot/types.ts';
 import { loadRules } from '../../src/routing/load.ts';
 import type { RuleSet } from '../../src/routing/types.ts';
-import { deferred, FakeEngine, settle, type Deferred, type FakeInboundCall, type FakeOutboundCall } from './fake-engine.ts';
+import {
+  deferred,
+  FakeEngine,
+  settle,
+  type Deferred,
+  type FakeInboundCall,
+  type FakeOutboundCall,
+} from './fake-engine.ts';
 
 export const SHIPPED_RULES = loadRules(fileURLToPath(new URL('../../config/routing.yaml', import.meta.url)));
 
@@ -44,7 +51,12 @@ export interface Harness {
 export function harness(env: Record<string, string> = {}, rules: RuleSet = SHIPPED_RULES): Harness {
   const logger = pino({ level: 'silent' });
   const config = loadConfig({
-    env: { LOG_LEVEL: 'silent', SIP_PUBLIC_ADDRESS: '127.0.0.1', PBX_ALLOWED_SOURCES: '127.0.0.0/8,10.20.0.0/16', ...env },
+    env: {
+      LOG_LEVEL: 'silent',
+      SIP_PUBLIC_ADDRESS: '127.0.0.1',
+      PBX_ALLOWED_SOURCES: '127.0.0.0/8,10.20.0.0/16',
+      ...env,
+    },
   });
   const engine = new FakeEngine();
   const creates: Harness['creates'] = [];
@@ -73,7 +85,13 @@ export function harness(env: Record<string, string> = {}, rules: RuleSet = SHIPP
     },
   });
   return {
-    engine, manager, admission, config, creates, ends, summaries,
+    engine,
+    manager,
+    admission,
+    config,
+    creates,
+    ends,
+    summaries,
     async createOk(id, n = creates.length - 1) {
       const c = creates[n];
       if (!c) throw new Error(`no createSession #${n}`);

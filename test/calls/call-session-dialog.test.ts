@@ -13,7 +13,11 @@ const HOLD_SDP = Buffer.from('v=0\r\no=pbx 1 2 IN IP4 127.0.0.1\r\na=sendonly\r\
 const HOLD_ANSWER = Buffer.from('v=0\r\no=telnyx 7 8 IN IP4 192.0.2.7\r\na=recvonly\r\n');
 
 /** A translated call up to the Telnyx 200 (PBX answered, its ACK still pending). */
-async function answeredNotAcked(h: Harness, telnyx200: MessageInit = {}, pbxInit = {}): Promise<{ pbx: FakeInboundCall; tel: ReturnType<ReturnType<Harness['invite']>['answer']> }> {
+async function answeredNotAcked(
+  h: Harness,
+  telnyx200: MessageInit = {},
+  pbxInit = {},
+): Promise<{ pbx: FakeInboundCall; tel: ReturnType<ReturnType<Harness['invite']>['answer']> }> {
   const pbx = await h.call(pbxInit);
   await h.createOk('ses_1');
   const tel = h.invite(0).answer({ body: TELNYX_SDP, contentType: SDP, ...telnyx200 });
@@ -41,13 +45,39 @@ describe('CallSession: in-dialog relay', () => {
   it('relays a PBX re-INVITE to Telnyx with its body and returns the Telnyx answer', async () => {
     const h = harness();
     const { tel, pbxDlg } = await bridged(h);
-    const req = pbxDlg.receive('INVITE', { body: HOLD_SDP, contentType: SDP, headers: [['X-Hold', '1'], ['Via', 'v'], ['Contact', 'c']] });
+    const req = pbxDlg.receive('INVITE', {
+      body: HOLD_SDP,
+      contentType: SDP,
+      headers: [
+        ['X-Hold', '1'],
+        ['Via', 'v'],
+        ['Contact', 'c'],
+      ],
+    });
     expect(tel.sent).toHaveLength(1);
-    expect(tel.sent[0]).toMatchObject({ method: 'INVITE', body: HOLD_SDP, contentType: SDP, headers: [['X-Hold', '1']] });
+    expect(tel.sent[0]).toMatchObject({
+      method: 'INVITE',
+      body: HOLD_SDP,
+      contentType: SDP,
+      headers: [['X-Hold', '1']],
+    });
     expect(req.responses).toEqual([]);
-    tel.sent[0]!.reply(200, { body: HOLD_ANSWER, contentType: SDP, headers: [['X-Resp', 'y'], ['Contact', 'z']] });
+    tel.sent[0]!.reply(200, {
+      body: HOLD_ANSWER,
+      contentType: SDP,
+      headers: [
+        ['X-Resp', 'y'],
+        ['Contact', 'z'],
+      ],
+    });
     await settle();
-    expect(req.final).toEqual({ status: 200, reason: 'OK', body: HOLD_ANSWER, contentType: SDP, headers: [['X-Resp', 'y']] });
+    expect(req.final).toEqual({
+      status: 200,
+      reason: 'OK',
+      body: HOLD_ANSWER,
+      contentType: SDP,
+      headers: [['X-Resp', 'y']],
+    });
 
     const info = pbxDlg.receive('INFO', { body: Buffer.from('Signal=5'), contentType: 'application/dtmf-relay' });
     tel.sent[1]!.fail(new SipError(488, 'Not Acceptable Here'));
@@ -148,10 +178,32 @@ describe('CallSession: watchdogs', () => {
   it('session timer: passes Session-Expires both ways and hangs up when no refresh comes', async () => {
     vi.useFakeTimers();
     const h = harness();
-    const pbxHeaders: Array<[string, string]> = [['Call-ID', 'st@pbx'], ['Session-Expires', '1800'], ['Min-SE', '90']];
-    const { pbx, tel, pbxDlg } = await bridged(h, { headers: [['Session-Expires', '2;refresher=uac'], ['Require', 'timer']] }, { headers: pbxHeaders });
-    expect(h.invite(0).opts.headers).toEqual(expect.arrayContaining([['Session-Expires', '1800'], ['Supported', 'timer'], ['Min-SE', '90']]));
-    expect(pbx.answered?.headers).toEqual([['Session-Expires', '2;refresher=uac'], ['Require', 'timer']]);
+    const pbxHeaders: Array<[string, string]> = [
+      ['Call-ID', 'st@pbx'],
+      ['Session-Expires', '1800'],
+      ['Min-SE', '90'],
+    ];
+    const { pbx, tel, pbxDlg } = await bridged(
+      h,
+      {
+        headers: [
+          ['Session-Expires', '2;refresher=uac'],
+          ['Require', 'timer'],
+        ],
+      },
+      { headers: pbxHeaders },
+    );
+    expect(h.invite(0).opts.headers).toEqual(
+      expect.arrayContaining([
+        ['Session-Expires', '1800'],
+        ['Supported', 'timer'],
+        ['Min-SE', '90'],
+      ]),
+    );
+    expect(pbx.answered?.headers).toEqual([
+      ['Session-Expires', '2;refresher=uac'],
+      ['Require', 'timer'],
+    ]);
     vi.advanceTimersByTime(1999);
     expect(tel.byes).toHaveLength(0);
     vi.advanceTimersByTime(1);

@@ -31,18 +31,40 @@ describe('CallSession: translated call', () => {
   it('creates the session, sends the translated INVITE, bridges the SDP and ends on the PBX BYE', async () => {
     const h = harness();
     const pbx = await h.call({
-      callId: 'abc-123@pbx', called: '+33123456', calling: '+4989555', displayName: 'Alice', source: { address: '10.20.1.5' },
+      callId: 'abc-123@pbx',
+      called: '+33123456',
+      calling: '+4989555',
+      displayName: 'Alice',
+      source: { address: '10.20.1.5' },
       headers: [
-        ['Via', 'SIP/2.0/UDP 10.20.1.5:5060;branch=z9hG4bKx'], ['From', '"Alice" <sip:+4989555@pbx>;tag=1'],
-        ['To', '<sip:+33123456@gw>'], ['Call-ID', 'abc-123@pbx'], ['CSeq', '1 INVITE'], ['Contact', '<sip:pbx@10.20.1.5>'],
-        ['Max-Forwards', '12'], ['X-Ticket', '42'], ['P-Asserted-Identity', '<sip:+4989555@pbx>'], ['X-Kallglot-Session-Id', 'spoofed'],
+        ['Via', 'SIP/2.0/UDP 10.20.1.5:5060;branch=z9hG4bKx'],
+        ['From', '"Alice" <sip:+4989555@pbx>;tag=1'],
+        ['To', '<sip:+33123456@gw>'],
+        ['Call-ID', 'abc-123@pbx'],
+        ['CSeq', '1 INVITE'],
+        ['Contact', '<sip:pbx@10.20.1.5>'],
+        ['Max-Forwards', '12'],
+        ['X-Ticket', '42'],
+        ['P-Asserted-Identity', '<sip:+4989555@pbx>'],
+        ['X-Kallglot-Session-Id', 'spoofed'],
       ],
     });
     expect(h.creates).toHaveLength(1);
     expect(h.creates[0]!.input).toEqual({
-      mode: 'assistive_translation', sourceLanguage: 'fr', targetLanguage: 'de', routing: { type: 'sip' },
+      mode: 'assistive_translation',
+      sourceLanguage: 'fr',
+      targetLanguage: 'de',
+      routing: { type: 'sip' },
       recording: { enabled: true, channels: 'dual' },
-      metadata: { site: 'lyon', cost_center: '4711', sip_call_id: 'abc-123@pbx', from: '+4989555', to: '+33123456', pbx_source: '10.20.1.5', rule: 'lyon-branch' },
+      metadata: {
+        site: 'lyon',
+        cost_center: '4711',
+        sip_call_id: 'abc-123@pbx',
+        from: '+4989555',
+        to: '+33123456',
+        pbx_source: '10.20.1.5',
+        rule: 'lyon-branch',
+      },
       idempotencyKey: 'sip-abc-123@pbx',
     });
     expect(h.engine.invites).toHaveLength(0);
@@ -50,14 +72,22 @@ describe('CallSession: translated call', () => {
     await h.createOk('ses_1');
     const out = h.invite(0);
     expect(out.opts).toMatchObject({
-      uri: 'sip:ses_1@sip.telnyx.com', body: PBX_SDP, contentType: SDP, timeoutMs: 60_000,
+      uri: 'sip:ses_1@sip.telnyx.com',
+      body: PBX_SDP,
+      contentType: SDP,
+      timeoutMs: 60_000,
       maxForwards: 11, // the caller's value minus one: a routing loop through the gateway still ends
       from: { uri: 'sip:+4989555@sip.telnyx.com', displayName: 'Alice' },
     });
     expect(out.opts.proxy).toBeUndefined();
     expect(out.opts.auth).toBeUndefined();
-    expect(out.opts.headers).toEqual([['X-Ticket', '42'], ['P-Asserted-Identity', '<sip:+4989555@pbx>'], ['X-Kallglot-Session-Id', 'ses_1']]);
-    for (const n of ['via', 'contact', 'call-id', 'from', 'to', 'cseq']) expect(names(out.opts.headers)).not.toContain(n);
+    expect(out.opts.headers).toEqual([
+      ['X-Ticket', '42'],
+      ['P-Asserted-Identity', '<sip:+4989555@pbx>'],
+      ['X-Kallglot-Session-Id', 'ses_1'],
+    ]);
+    for (const n of ['via', 'contact', 'call-id', 'from', 'to', 'cseq'])
+      expect(names(out.opts.headers)).not.toContain(n);
 
     const tel = out.answer({ body: TELNYX_SDP, contentType: SDP });
     await settle();
@@ -66,19 +96,32 @@ describe('CallSession: translated call', () => {
     await settle();
     expect(h.ends).toEqual([]);
 
-    pbxDlg.remoteBye([['Reason', 'Q.850;cause=16'], ['Via', 'x']]);
+    pbxDlg.remoteBye([
+      ['Reason', 'Q.850;cause=16'],
+      ['Via', 'x'],
+    ]);
     await settle();
     expect(tel.byes).toEqual([{ headers: [['Reason', 'Q.850;cause=16']] }]);
     expect(pbxDlg.byes).toHaveLength(0);
     expect(h.ends).toEqual([{ id: 'ses_1', reason: 'agent_hangup' }]);
-    expect(h.summaries).toMatchObject([{ route: 'translated', sessionId: 'ses_1', endReason: 'bye_from_pbx', rule: 'lyon-branch' }]);
+    expect(h.summaries).toMatchObject([
+      { route: 'translated', sessionId: 'ses_1', endReason: 'bye_from_pbx', rule: 'lyon-branch' },
+    ]);
     h.assertClean();
   });
 
   it('ends on the Telnyx BYE with customer_hangup; uses the configured proxy and credentials', async () => {
-    const h = harness({ TELNYX_OUTBOUND_PROXY: '192.0.2.1:5080', TELNYX_SIP_USERNAME: 'gw', TELNYX_SIP_PASSWORD: 'pw' });
+    const h = harness({
+      TELNYX_OUTBOUND_PROXY: '192.0.2.1:5080',
+      TELNYX_SIP_USERNAME: 'gw',
+      TELNYX_SIP_PASSWORD: 'pw',
+    });
     const pbx = await h.call();
-    expect(h.creates[0]!.input).toMatchObject({ mode: 'bidirectional_translation', sourceLanguage: 'de', targetLanguage: 'en' });
+    expect(h.creates[0]!.input).toMatchObject({
+      mode: 'bidirectional_translation',
+      sourceLanguage: 'de',
+      targetLanguage: 'en',
+    });
     await h.createOk('ses_2');
     expect(h.invite(0).opts).toMatchObject({ proxy: '192.0.2.1:5080', auth: { username: 'gw', password: 'pw' } });
     const { tel, pbxDlg } = await answerAndHangUp(h, pbx, 0, 'telnyx');
@@ -182,7 +225,9 @@ describe('CallSession: fallback rules', () => {
   it('rate limited with RATE_LIMIT_POLICY=busy → 486, no INVITE', async () => {
     const h = harness({ RATE_LIMIT_POLICY: 'busy' });
     const pbx = await h.call();
-    await h.createFails(new KallglotError('slow down', { status: 429, code: 'rate_limit_exceeded', retryAfterMs: 2500 }));
+    await h.createFails(
+      new KallglotError('slow down', { status: 429, code: 'rate_limit_exceeded', retryAfterMs: 2500 }),
+    );
     expect(pbx.finalResponse).toEqual({ status: 486, reason: 'Busy Here', headers: [] });
     expect(h.engine.invites).toHaveLength(0);
     h.assertClean();
@@ -191,7 +236,9 @@ describe('CallSession: fallback rules', () => {
   it('rate limited with RATE_LIMIT_BUSY_STATUS=503 → 503 with Retry-After', async () => {
     const h = harness({ RATE_LIMIT_POLICY: 'busy', RATE_LIMIT_BUSY_STATUS: '503' });
     const pbx = await h.call();
-    await h.createFails(new KallglotError('slow down', { status: 429, code: 'rate_limit_exceeded', retryAfterMs: 2500 }));
+    await h.createFails(
+      new KallglotError('slow down', { status: 429, code: 'rate_limit_exceeded', retryAfterMs: 2500 }),
+    );
     expect(pbx.finalResponse).toEqual({ status: 503, reason: 'Service Unavailable', headers: [['Retry-After', '3']] });
     expect(h.engine.invites).toHaveLength(0);
     h.assertClean();

@@ -6,9 +6,19 @@
  */
 import {
   SipError,
-  type Dialog, type DialogEnd, type DialogResponse, type EngineStats, type HeaderList, type InboundCall,
-  type InDialogRequest, type OutboundCall, type OutboundInviteOptions, type ProvisionalResponse, type ResponseOptions,
-  type SipEngine, type SipPeer,
+  type Dialog,
+  type DialogEnd,
+  type DialogResponse,
+  type EngineStats,
+  type HeaderList,
+  type InboundCall,
+  type InDialogRequest,
+  type OutboundCall,
+  type OutboundInviteOptions,
+  type ProvisionalResponse,
+  type ResponseOptions,
+  type SipEngine,
+  type SipPeer,
 } from '../../src/sip/port.ts';
 
 export interface Deferred<T> {
@@ -96,9 +106,9 @@ export class FakeDialog implements Dialog {
   /** BYEs actually sent (the first bye() call; later ones are no-ops, as in the engines). */
   readonly byes: Array<{ headers: HeaderList }> = [];
   byeCalls = 0;
-  private isEnded = false;
-  private requestHandler: ((req: InDialogRequest) => void) | undefined;
-  private endHandlers: Array<(end: DialogEnd) => void> = [];
+  #isEnded = false;
+  #requestHandler: ((req: InDialogRequest) => void) | undefined;
+  #endHandlers: Array<(end: DialogEnd) => void> = [];
 
   constructor(callId: string, init: MessageInit = {}) {
     this.id = `dlg-${++dialogSeq}`;
@@ -109,34 +119,35 @@ export class FakeDialog implements Dialog {
   }
 
   get ended(): boolean {
-    return this.isEnded;
+    return this.#isEnded;
   }
 
   /** Replaces the previous handler, like both real adapters. */
   onRequest(cb: (req: InDialogRequest) => void): void {
-    this.requestHandler = cb;
+    this.#requestHandler = cb;
   }
 
   /** Handlers registered after the end are not called (the embedded engine's behaviour). */
   onEnd(cb: (end: DialogEnd) => void): void {
-    this.endHandlers.push(cb);
+    this.#endHandlers.push(cb);
   }
 
   request(method: string, opts: MessageInit = {}): Promise<DialogResponse> {
-    if (this.isEnded) return Promise.reject(new SipError(481, 'Call/Transaction Does Not Exist'));
+    if (this.#isEnded) return Promise.reject(new SipError(481, 'Call/Transaction Does Not Exist'));
     const d = deferred<DialogResponse>();
     this.sent.push({
       method,
       body: opts.body,
       contentType: opts.contentType,
       headers: opts.headers ?? [],
-      reply: (status, init = {}) => d.resolve({
-        status,
-        reason: init.reason ?? (status === 200 ? 'OK' : ''),
-        body: init.body ?? Buffer.alloc(0),
-        contentType: init.contentType,
-        ...headerAccess(init.headers ?? []),
-      }),
+      reply: (status, init = {}) =>
+        d.resolve({
+          status,
+          reason: init.reason ?? (status === 200 ? 'OK' : ''),
+          body: init.body ?? Buffer.alloc(0),
+          contentType: init.contentType,
+          ...headerAccess(init.headers ?? []),
+        }),
       fail: (err) => d.reject(err),
     });
     return d.promise;
@@ -144,30 +155,30 @@ export class FakeDialog implements Dialog {
 
   async bye(opts: { headers?: HeaderList } = {}): Promise<void> {
     this.byeCalls++;
-    if (this.isEnded) return;
+    if (this.#isEnded) return;
     this.byes.push({ headers: opts.headers ?? [] });
-    this.end({ by: 'local', headers: opts.headers ?? [] });
+    this.#end({ by: 'local', headers: opts.headers ?? [] });
   }
 
   /** The peer sends BYE (the engine answers it 200). */
   remoteBye(headers: HeaderList = []): void {
-    if (this.isEnded) return;
-    this.end({ by: 'remote', reason: headerAccess(headers).header('Reason'), headers });
+    if (this.#isEnded) return;
+    this.#end({ by: 'remote', reason: headerAccess(headers).header('Reason'), headers });
   }
 
   /** The peer sends an in-dialog request; answered by the engine when nobody can take it. */
   receive(method: string, init: MessageInit = {}): FakeInDialogRequest {
     const req = new FakeInDialogRequest(method, init);
-    if (this.isEnded) req.respond(481, { reason: 'Call/Transaction Does Not Exist' });
-    else if (!this.requestHandler) req.respond(method === 'OPTIONS' ? 200 : 501);
-    else this.requestHandler(req);
+    if (this.#isEnded) req.respond(481, { reason: 'Call/Transaction Does Not Exist' });
+    else if (!this.#requestHandler) req.respond(method === 'OPTIONS' ? 200 : 501);
+    else this.#requestHandler(req);
     return req;
   }
 
-  private end(end: DialogEnd): void {
-    this.isEnded = true;
-    this.requestHandler = undefined;
-    for (const h of this.endHandlers.splice(0)) h(end);
+  #end(end: DialogEnd): void {
+    this.#isEnded = true;
+    this.#requestHandler = undefined;
+    for (const h of this.#endHandlers.splice(0)) h(end);
   }
 }
 
@@ -202,9 +213,9 @@ export class FakeInboundCall implements InboundCall {
   answerCalls = 0;
   /** The PBX-side dialog, created when answer() is called. */
   dialog: FakeDialog | undefined;
-  private isCancelled = false;
-  private cancelHandlers: Array<(c: { reason?: string }) => void> = [];
-  private ackDeferred: Deferred<Dialog> | undefined;
+  #isCancelled = false;
+  #cancelHandlers: Array<(c: { reason?: string }) => void> = [];
+  #ackDeferred: Deferred<Dialog> | undefined;
 
   constructor(init: InboundInit = {}) {
     this.callId = init.callId ?? `call-${++callSeq}@pbx.test`;
@@ -230,7 +241,7 @@ export class FakeInboundCall implements InboundCall {
   }
 
   get cancelled(): boolean {
-    return this.isCancelled;
+    return this.#isCancelled;
   }
 
   /** The 200's options, once answer() was called. */
@@ -239,8 +250,8 @@ export class FakeInboundCall implements InboundCall {
   }
 
   onCancel(cb: (c: { reason?: string }) => void): void {
-    if (this.isCancelled) queueMicrotask(() => cb({}));
-    else this.cancelHandlers.push(cb);
+    if (this.#isCancelled) queueMicrotask(() => cb({}));
+    else this.#cancelHandlers.push(cb);
   }
 
   sendProvisional(status: number, opts: ResponseOptions = {}): void {
@@ -256,33 +267,39 @@ export class FakeInboundCall implements InboundCall {
   answer(opts: ResponseOptions): Promise<Dialog> {
     this.answerCalls++;
     if (this.finalResponse) {
-      return Promise.reject(new SipError(this.isCancelled ? 487 : 500, this.isCancelled ? 'Request Terminated' : 'Already answered'));
+      return Promise.reject(
+        new SipError(this.#isCancelled ? 487 : 500, this.#isCancelled ? 'Request Terminated' : 'Already answered'),
+      );
     }
     this.finalResponse = { status: 200, ...opts };
-    this.dialog = new FakeDialog(this.callId, { body: this.body, contentType: this.contentType, headers: this.headers() });
-    this.ackDeferred = deferred<Dialog>();
-    return this.ackDeferred.promise;
+    this.dialog = new FakeDialog(this.callId, {
+      body: this.body,
+      contentType: this.contentType,
+      headers: this.headers(),
+    });
+    this.#ackDeferred = deferred<Dialog>();
+    return this.#ackDeferred.promise;
   }
 
   /** The PBX's ACK arrives: answer() resolves with the dialog. */
   ack(): FakeDialog {
-    if (!this.ackDeferred || !this.dialog) throw new Error('ack() before answer()');
-    this.ackDeferred.resolve(this.dialog);
+    if (!this.#ackDeferred || !this.dialog) throw new Error('ack() before answer()');
+    this.#ackDeferred.resolve(this.dialog);
     return this.dialog;
   }
 
   /** No ACK ever comes: answer() rejects (the engine has BYEd the dialog). */
   ackTimeout(): void {
-    if (!this.ackDeferred) throw new Error('ackTimeout() before answer()');
-    this.ackDeferred.reject(new SipError(408, 'ACK Timeout'));
+    if (!this.#ackDeferred) throw new Error('ackTimeout() before answer()');
+    this.#ackDeferred.reject(new SipError(408, 'ACK Timeout'));
   }
 
   /** The PBX sends CANCEL: ignored after a final response, else the engine answers 487 and tells the call logic. */
   cancel(reason?: string): void {
-    if (this.finalResponse || this.isCancelled) return;
-    this.isCancelled = true;
+    if (this.finalResponse || this.#isCancelled) return;
+    this.#isCancelled = true;
     this.reject(487, { reason: 'Request Terminated' });
-    for (const cb of this.cancelHandlers.splice(0)) cb({ reason });
+    for (const cb of this.#cancelHandlers.splice(0)) cb({ reason });
   }
 }
 
@@ -292,14 +309,14 @@ export class FakeOutboundCall implements OutboundCall {
   readonly result: Promise<Dialog>;
   readonly cancelCalls: Array<{ headers?: HeaderList } | undefined> = [];
   dialog: FakeDialog | undefined;
-  private settled = false;
-  private readonly d = deferred<Dialog>();
-  private provisionalHandlers: Array<(res: ProvisionalResponse) => void> = [];
+  #settled = false;
+  readonly #d = deferred<Dialog>();
+  #provisionalHandlers: Array<(res: ProvisionalResponse) => void> = [];
 
   constructor(callId: string, opts: OutboundInviteOptions) {
     this.callId = callId;
     this.opts = opts;
-    this.result = this.d.promise;
+    this.result = this.#d.promise;
   }
 
   header(name: string): string | undefined {
@@ -307,41 +324,44 @@ export class FakeOutboundCall implements OutboundCall {
   }
 
   onProvisional(cb: (res: ProvisionalResponse) => void): void {
-    this.provisionalHandlers.push(cb);
+    this.#provisionalHandlers.push(cb);
   }
 
   /** Telnyx sends a provisional response (180, or 183 with SDP). */
   ring(status = 180, init: MessageInit = {}): void {
-    if (this.settled) return;
+    if (this.#settled) return;
     const p: ProvisionalResponse = {
-      status, reason: init.reason ?? (status === 180 ? 'Ringing' : 'Session Progress'), headers: init.headers ?? [],
-      body: init.body ?? Buffer.alloc(0), contentType: init.contentType,
+      status,
+      reason: init.reason ?? (status === 180 ? 'Ringing' : 'Session Progress'),
+      headers: init.headers ?? [],
+      body: init.body ?? Buffer.alloc(0),
+      contentType: init.contentType,
     };
-    for (const cb of this.provisionalHandlers) cb(p);
+    for (const cb of this.#provisionalHandlers) cb(p);
   }
 
   /** Telnyx answers 200 (ACK sent by the engine): result resolves with a fresh dialog. */
   answer(init: MessageInit = {}): FakeDialog {
-    if (this.settled) throw new Error('outbound INVITE already settled');
-    this.settled = true;
+    if (this.#settled) throw new Error('outbound INVITE already settled');
+    this.#settled = true;
     this.dialog = new FakeDialog(this.callId, { contentType: 'application/sdp', ...init });
-    this.d.resolve(this.dialog);
+    this.#d.resolve(this.dialog);
     return this.dialog;
   }
 
   /** A final failure (or a local one: 408 ring timeout, 503 transport). */
   fail(status: number, reason = 'Failed', headers: HeaderList = []): void {
-    if (this.settled) throw new Error('outbound INVITE already settled');
-    this.settled = true;
-    this.d.reject(new SipError(status, reason, headers));
+    if (this.#settled) throw new Error('outbound INVITE already settled');
+    this.#settled = true;
+    this.#d.reject(new SipError(status, reason, headers));
   }
 
   /** Like the embedded engine: before a final response the result rejects 487 at once; after, a no-op. */
   cancel(opts?: { headers?: HeaderList }): void {
     this.cancelCalls.push(opts);
-    if (this.settled) return;
-    this.settled = true;
-    this.d.reject(new SipError(487, 'Request Terminated'));
+    if (this.#settled) return;
+    this.#settled = true;
+    this.#d.reject(new SipError(487, 'Request Terminated'));
   }
 }
 
@@ -350,20 +370,20 @@ export class FakeEngine implements SipEngine {
   readonly localPort = 5060;
   /** Every outbound INVITE, in order. */
   readonly invites: FakeOutboundCall[] = [];
-  private handler: ((call: InboundCall) => void) | undefined;
+  #handler: ((call: InboundCall) => void) | undefined;
 
   async start(): Promise<void> {}
   async stop(): Promise<void> {}
 
   onInvite(handler: (call: InboundCall) => void): void {
-    this.handler = handler;
+    this.#handler = handler;
   }
 
   /** A new INVITE from the PBX, handed to the call logic. */
   incoming(init: InboundInit = {}): FakeInboundCall {
-    if (!this.handler) throw new Error('no INVITE handler registered');
+    if (!this.#handler) throw new Error('no INVITE handler registered');
     const call = new FakeInboundCall(init);
-    this.handler(call);
+    this.#handler(call);
     return call;
   }
 

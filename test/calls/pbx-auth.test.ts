@@ -26,7 +26,10 @@ function answer(challengeValue: string, username: string, password: string, meth
 describe('parseUserList', () => {
   it('maps user to password for each entry', () => {
     const users = parseUserList(['alice:s3cret', 'bob:pw2']);
-    expect([...users]).toEqual([['alice', 's3cret'], ['bob', 'pw2']]);
+    expect([...users]).toEqual([
+      ['alice', 's3cret'],
+      ['bob', 'pw2'],
+    ]);
     expect(parseUserList([]).size).toBe(0);
   });
 
@@ -68,7 +71,10 @@ describe('PbxAuthenticator.check', () => {
     expect(result).toMatchObject({ ok: false, status: 407, why: 'response mismatch' });
     expect(parseChallenge(challengeOf(result)).realm).toBe(REALM);
     // Another user's password is a wrong password too.
-    expect(auth.check(fakeCall({ 'Proxy-Authorization': answer(value, 'alice', 'hunter2') }))).toMatchObject({ ok: false, status: 407 });
+    expect(auth.check(fakeCall({ 'Proxy-Authorization': answer(value, 'alice', 'hunter2') }))).toMatchObject({
+      ok: false,
+      status: 407,
+    });
   });
 
   it('challenges again for an unknown user', () => {
@@ -83,15 +89,33 @@ describe('PbxAuthenticator.check', () => {
     const challenge = parseChallenge(value);
     const cases = [
       answer(value, 'alice', 's3cret', 'REGISTER'),
-      buildAuthorization({ challenge: { ...challenge, nonce: '18f0000000.AAAAAAAAAAAAAAAAAAAAAA' }, method: 'INVITE', uri: URI, username: 'alice', password: 's3cret' }),
-      buildAuthorization({ challenge: { ...challenge, realm: 'other' }, method: 'INVITE', uri: URI, username: 'alice', password: 's3cret' }),
+      buildAuthorization({
+        challenge: { ...challenge, nonce: '18f0000000.AAAAAAAAAAAAAAAAAAAAAA' },
+        method: 'INVITE',
+        uri: URI,
+        username: 'alice',
+        password: 's3cret',
+      }),
+      buildAuthorization({
+        challenge: { ...challenge, realm: 'other' },
+        method: 'INVITE',
+        uri: URI,
+        username: 'alice',
+        password: 's3cret',
+      }),
       'Basic YWxpY2U6czNjcmV0',
     ];
     for (const credentials of cases) {
-      expect(auth.check(fakeCall({ 'Proxy-Authorization': credentials })), credentials).toMatchObject({ ok: false, status: 407 });
+      expect(auth.check(fakeCall({ 'Proxy-Authorization': credentials })), credentials).toMatchObject({
+        ok: false,
+        status: 407,
+      });
     }
     // A nonce issued by another authenticator (other HMAC key) is not ours either.
     const other = new PbxAuthenticator(REALM, parseUserList(['alice:s3cret']));
-    expect(other.check(fakeCall({ 'Proxy-Authorization': answer(value, 'alice', 's3cret') }))).toMatchObject({ ok: false, why: 'invalid nonce' });
+    expect(other.check(fakeCall({ 'Proxy-Authorization': answer(value, 'alice', 's3cret') }))).toMatchObject({
+      ok: false,
+      why: 'invalid nonce',
+    });
   });
 });

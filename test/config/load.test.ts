@@ -32,7 +32,15 @@ describe('loadConfig', () => {
 
   it('reads env names operators use', () => {
     const c = loadConfig({
-      env: { SIP_PORT: '5070', SIP_TRANSPORTS: 'tcp', HTTP_PORT: '9000', TELNYX_OUTBOUND_PROXY: '127.0.0.1:5080', KALLGLOT_API_URL: 'http://x/v1', KALLGLOT_API_KEY: 'sk_test_1', PBX_ALLOWED_SOURCES: '10.0.0.0/8, 192.168.1.5' },
+      env: {
+        SIP_PORT: '5070',
+        SIP_TRANSPORTS: 'tcp',
+        HTTP_PORT: '9000',
+        TELNYX_OUTBOUND_PROXY: '127.0.0.1:5080',
+        KALLGLOT_API_URL: 'http://x/v1',
+        KALLGLOT_API_KEY: 'sk_test_1',
+        PBX_ALLOWED_SOURCES: '10.0.0.0/8, 192.168.1.5',
+      },
     });
     expect(c.sip.port).toBe(5070);
     expect(c.sip.transports).toEqual(['tcp']);
@@ -82,9 +90,22 @@ describe('loadConfig', () => {
   });
 
   it('never lets secrets reach a log line', () => {
-    const c = loadConfig({ env: { KALLGLOT_API_URL: 'http://x/v1', KALLGLOT_API_KEY: 'sk_live_SECRET1', TELNYX_SIP_USERNAME: 'u', TELNYX_SIP_PASSWORD: 'pw-SECRET2', TELNYX_API_KEY: 'KEY-SECRET3' } });
+    const c = loadConfig({
+      env: {
+        KALLGLOT_API_URL: 'http://x/v1',
+        KALLGLOT_API_KEY: 'sk_live_SECRET1',
+        TELNYX_SIP_USERNAME: 'u',
+        TELNYX_SIP_PASSWORD: 'pw-SECRET2',
+        TELNYX_API_KEY: 'KEY-SECRET3',
+      },
+    });
     let out = '';
-    const sink = new Writable({ write(chunk, _enc, cb) { out += String(chunk); cb(); } });
+    const sink = new Writable({
+      write(chunk, _enc, cb) {
+        out += String(chunk);
+        cb();
+      },
+    });
     const log = createLogger('info', sink);
     log.info({ config: c }, 'raw config object');
     log.info({ config: redactedConfig(c) }, 'redacted copy');
@@ -116,7 +137,12 @@ describe('loadConfig', () => {
     expect(JSON.stringify(redacted)).not.toContain('s3cret');
     expect(c.calls.pbxAuthUsers).toEqual(['alice:s3cret']); // a copy: the running config keeps the password
     let out = '';
-    const sink = new Writable({ write(chunk, _enc, cb) { out += String(chunk); cb(); } });
+    const sink = new Writable({
+      write(chunk, _enc, cb) {
+        out += String(chunk);
+        cb();
+      },
+    });
     createLogger('info', sink).info({ config: redacted }, 'config');
     expect(out).toContain('alice:[redacted]');
     expect(out).not.toContain('s3cret');

@@ -14,7 +14,13 @@ afterEach(async () => {
 });
 
 async function optionsGets200(e: E2eEnv): Promise<void> {
-  const run = e.sipp({ scenario: 'uac-options-expect-200.xml', remote: `127.0.0.1:${e.gw.sipPort}`, localPort: e.uacPort, calls: 1, timeoutSec: 10 });
+  const run = e.sipp({
+    scenario: 'uac-options-expect-200.xml',
+    remote: `127.0.0.1:${e.gw.sipPort}`,
+    localPort: e.uacPort,
+    calls: 1,
+    timeoutSec: 10,
+  });
   const r = await run.done;
   expect(r.exitCode, e.diag(r)).toBe(0);
   const ok = findMessages(r.messages, 'received', 'SIP/2.0 200', 'OPTIONS');
@@ -23,7 +29,11 @@ async function optionsGets200(e: E2eEnv): Promise<void> {
 }
 
 /** Sends one raw datagram to the gateway and resolves with the first reply (or undefined after timeoutMs). */
-async function sendRaw(port: number, build: (localPort: number) => string, timeoutMs = 3000): Promise<string | undefined> {
+async function sendRaw(
+  port: number,
+  build: (localPort: number) => string,
+  timeoutMs = 3000,
+): Promise<string | undefined> {
   const sock = dgram.createSocket('udp4');
   await new Promise<void>((resolve) => sock.bind(0, '127.0.0.1', resolve));
   try {
@@ -47,7 +57,12 @@ describe('admission and out-of-dialog requests', () => {
     const uas = e.sipp({ scenario: 'uas-answer-200-expect-bye.xml', localPort: e.uasPort, calls: 1, timeoutSec: 15 });
     await uas.ready;
     const uacRun = e.sipp({
-      scenario: 'uac-invite-expect-403.xml', remote: `127.0.0.1:${e.gw.sipPort}`, localPort: e.uacPort, service: TRANSLATED_NUMBER, calls: 1, timeoutSec: 10,
+      scenario: 'uac-invite-expect-403.xml',
+      remote: `127.0.0.1:${e.gw.sipPort}`,
+      localPort: e.uacPort,
+      service: TRANSLATED_NUMBER,
+      calls: 1,
+      timeoutSec: 10,
     });
     const uac = await uacRun.done;
     // Leave the gateway time to (wrongly) place an outbound leg before looking at the UAS.
@@ -68,9 +83,14 @@ describe('admission and out-of-dialog requests', () => {
     expect(e.sandbox.stats(), d()).toMatchObject({ created: 0, createRequests: 0, endRequests: 0 });
 
     expect(refused, d()).toMatchObject({ why: 'source_not_allowed', status: 403, source: '127.0.0.1' });
-    expect(e.gw.logs.some((l) => l.msg === 'new call'), d()).toBe(false);
+    expect(
+      e.gw.logs.some((l) => l.msg === 'new call'),
+      d(),
+    ).toBe(false);
     // Refused before any call existed: one summary line says so.
-    expect(e.gw.summaries(), d()).toMatchObject([{ route: 'rejected', endReason: 'source_not_allowed', sipStatus: 403 }]);
+    expect(e.gw.summaries(), d()).toMatchObject([
+      { route: 'rejected', endReason: 'source_not_allowed', sipStatus: 403 },
+    ]);
   }, 60_000);
 
   it('answers an out-of-dialog OPTIONS with 200', async () => {
@@ -110,7 +130,10 @@ describe('admission and out-of-dialog requests', () => {
     // Still serving: the next request is answered normally, and the bad one started nothing.
     await optionsGets200(e);
     expect(e.sandbox.stats().createRequests, d()).toBe(0);
-    expect(e.gw.logs.some((l) => l.msg === 'new call'), d()).toBe(false);
+    expect(
+      e.gw.logs.some((l) => l.msg === 'new call'),
+      d(),
+    ).toBe(false);
     expect(e.gw.summaries(), d()).toHaveLength(0);
   }, 60_000);
 });

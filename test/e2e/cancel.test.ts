@@ -5,7 +5,15 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import {
-  E2E_TIMEOUT_MS, TRANSLATED_URI, header, inviteUris, received, startRig, stopRig, waitForSessionsEnded, waitForSummary,
+  E2E_TIMEOUT_MS,
+  TRANSLATED_URI,
+  header,
+  inviteUris,
+  received,
+  startRig,
+  stopRig,
+  waitForSessionsEnded,
+  waitForSummary,
   type Rig,
 } from './failure-rig.ts';
 import type { SippResult } from '../helpers/sipp.ts';
@@ -16,14 +24,17 @@ afterEach(stopRig);
 function expectPbxCancelled(rig: Rig, pbx: SippResult, telnyx?: SippResult): void {
   expect(pbx.exitCode, rig.diag(pbx, telnyx)).toBe(0);
   const responses = received(pbx).filter((m) => m.status !== undefined && m.status > 100);
-  expect(responses.map((m) => `${m.status} ${m.cseq.replace(/^\d+\s+/, '')}`), rig.diag(pbx, telnyx)).toEqual(
-    expect.arrayContaining(['200 CANCEL', '487 INVITE']),
-  );
+  expect(
+    responses.map((m) => `${m.status} ${m.cseq.replace(/^\d+\s+/, '')}`),
+    rig.diag(pbx, telnyx),
+  ).toEqual(expect.arrayContaining(['200 CANCEL', '487 INVITE']));
   expect(responses.some((m) => m.status === 200 && /INVITE/.test(m.cseq))).toBe(false);
 }
 
 describe('CANCEL from the PBX', () => {
-  it('while Telnyx rings → CANCEL relayed to Telnyx (200 + 487), PBX gets 487, session ended agent_hangup', { timeout: E2E_TIMEOUT_MS }, async () => {
+  it('while Telnyx rings → CANCEL relayed to Telnyx (200 + 487), PBX gets 487, session ended agent_hangup', {
+    timeout: E2E_TIMEOUT_MS,
+  }, async () => {
     const rig = await startRig();
     const uas = await rig.startUas('uas-ring-expect-cancel.xml');
     const pbx = await rig.runPbx('uac-cancel-expect-487.xml');
@@ -38,13 +49,18 @@ describe('CANCEL from the PBX', () => {
     expect(session).toMatchObject({ endReason: 'agent_hangup', endCalls: 1 });
     expect(rig.sandbox.stats()).toMatchObject({ created: 1, ended: 1 });
     expect(summary, rig.diag(pbx, telnyx)).toMatchObject({
-      route: 'translated', sessionId: session.id, endReason: 'caller_cancelled', sipStatus: 487,
+      route: 'translated',
+      sessionId: session.id,
+      endReason: 'caller_cancelled',
+      sipStatus: 487,
     });
     expect(summary.telnyxUri).toMatch(TRANSLATED_URI);
     expect(summary.fallbackReason).toBeUndefined();
   });
 
-  it('while the Kallglot create is in flight → PBX gets 487, no INVITE reaches Telnyx, the late session is ended', { timeout: E2E_TIMEOUT_MS }, async () => {
+  it('while the Kallglot create is in flight → PBX gets 487, no INVITE reaches Telnyx, the late session is ended', {
+    timeout: E2E_TIMEOUT_MS,
+  }, async () => {
     const rig = await startRig();
     rig.sandbox.injectFailure({ endpoint: 'create', latencyMs: 800, times: 1 });
     const uas = await rig.startUas('uas-answer-200-expect-bye.xml');
@@ -67,10 +83,15 @@ describe('CANCEL from the PBX', () => {
     await uas.stop();
     const telnyx = await uas.done;
     expect(inviteUris(telnyx), rig.diag(pbx, telnyx)).toEqual([]);
-    expect(rig.gw.logs.some((l) => l.msg === 'outbound INVITE'), rig.diag(pbx, telnyx)).toBe(false);
+    expect(
+      rig.gw.logs.some((l) => l.msg === 'outbound INVITE'),
+      rig.diag(pbx, telnyx),
+    ).toBe(false);
   });
 
-  it('crossing Telnyx\'s 200 → the gateway ACKs and BYEs the late 200, PBX gets 487, session ended once', { timeout: E2E_TIMEOUT_MS }, async () => {
+  it("crossing Telnyx's 200 → the gateway ACKs and BYEs the late 200, PBX gets 487, session ended once", {
+    timeout: E2E_TIMEOUT_MS,
+  }, async () => {
     const rig = await startRig();
     const uas = await rig.startUas('uas-200-expect-ack-bye.xml');
     const pbx = await rig.runPbx('uac-cancel-expect-487.xml');
@@ -81,7 +102,10 @@ describe('CANCEL from the PBX', () => {
     const [sessions, summary] = await Promise.all([waitForSessionsEnded(rig, 1), waitForSummary(rig)]);
     const session = sessions[0]!;
     const seen = received(telnyx);
-    expect(seen.map((m) => m.method), rig.diag(pbx, telnyx)).toEqual(['INVITE', 'CANCEL', 'ACK', 'BYE']);
+    expect(
+      seen.map((m) => m.method),
+      rig.diag(pbx, telnyx),
+    ).toEqual(['INVITE', 'CANCEL', 'ACK', 'BYE']);
     expect(inviteUris(telnyx)).toEqual([`sip:${session.id}@sip.telnyx.com`]);
     const [invite, , ack, bye] = seen;
     // ACK and BYE belong to the dialog the 200 created (its To tag), and go to its Contact.
@@ -95,7 +119,10 @@ describe('CANCEL from the PBX', () => {
     expect(session).toMatchObject({ endReason: 'agent_hangup', endCalls: 1 });
     expect(rig.sandbox.stats()).toMatchObject({ created: 1, ended: 1 });
     expect(summary, rig.diag(pbx, telnyx)).toMatchObject({
-      route: 'translated', sessionId: session.id, endReason: 'caller_cancelled', sipStatus: 487,
+      route: 'translated',
+      sessionId: session.id,
+      endReason: 'caller_cancelled',
+      sipStatus: 487,
     });
     // Nothing of the abandoned dialog is left in the gateway: one summary, no bridged call.
     expect(rig.gw.summaries()).toHaveLength(1);

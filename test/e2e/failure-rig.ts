@@ -67,7 +67,13 @@ export async function startRig(env: Record<string, string> = {}): Promise<Rig> {
     async runPbx(scenario, opts = {}) {
       const localPort = await freePort('both');
       const run = runSipp({
-        scenario, remote: `127.0.0.1:${gw.sipPort}`, localPort, calls: 1, service: CALLED, timeoutSec: 30, ...opts,
+        scenario,
+        remote: `127.0.0.1:${gw.sipPort}`,
+        localPort,
+        calls: 1,
+        service: CALLED,
+        timeoutSec: 30,
+        ...opts,
       });
       started.sipp.push(run);
       const r = await run.done;
@@ -76,7 +82,10 @@ export async function startRig(env: Record<string, string> = {}): Promise<Rig> {
     },
     diag(...runs) {
       const shown = runs.length > 0 ? runs : results;
-      const logs = gw.logs.slice(-40).map((l) => JSON.stringify(l)).join('\n');
+      const logs = gw.logs
+        .slice(-40)
+        .map((l) => JSON.stringify(l))
+        .join('\n');
       return [
         ...shown.map((r) => (r ? formatSippResult(r, 6000) : '(no SIPp result)')),
         `--- gateway stderr\n${gw.stderr().slice(-2000)}`,
@@ -96,19 +105,30 @@ export async function stopRig(): Promise<void> {
   await s.sandbox?.stop();
 }
 
-export async function waitFor<T>(probe: () => T | undefined | false, timeoutMs: number, what: string, diag?: () => string): Promise<T> {
+export async function waitFor<T>(
+  probe: () => T | undefined | false,
+  timeoutMs: number,
+  what: string,
+  diag?: () => string,
+): Promise<T> {
   const until = Date.now() + timeoutMs;
   for (;;) {
     const v = probe();
     if (v !== undefined && v !== false) return v;
-    if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${diag ? `\n${diag()}` : ''}`);
+    if (Date.now() > until)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${diag ? `\n${diag()}` : ''}`);
     await new Promise((r) => setTimeout(r, 25));
   }
 }
 
 /** The one call summary of the run, once logged. */
 export function waitForSummary(rig: Rig, timeoutMs = 15_000): Promise<LogLine> {
-  return waitFor(() => rig.gw.summaries()[0], timeoutMs, 'the call summary', () => rig.diag());
+  return waitFor(
+    () => rig.gw.summaries()[0],
+    timeoutMs,
+    'the call summary',
+    () => rig.diag(),
+  );
 }
 
 /** Wait until every session the sandbox created has been ended (and there is at least `count`). */
@@ -170,7 +190,9 @@ export function received(r: SippResult | undefined): SeenMessage[] {
 
 /** Request-URIs of the INVITEs SIPp received (retransmissions dropped), in order. */
 export function inviteUris(r: SippResult | undefined): string[] {
-  return received(r).filter((m) => m.method === 'INVITE').map((m) => m.uri!);
+  return received(r)
+    .filter((m) => m.method === 'INVITE')
+    .map((m) => m.uri!);
 }
 
 export function header(msg: SeenMessage, name: string): string | undefined {

@@ -31,7 +31,12 @@ export async function startE2e(env: Record<string, string> = {}): Promise<E2eEnv
   let gw: GatewayProcess;
   try {
     gw = await startGateway({
-      env: { KALLGLOT_API_URL: url, KALLGLOT_API_KEY: 'sk_test_x', TELNYX_OUTBOUND_PROXY: `127.0.0.1:${uasPort}`, ...env },
+      env: {
+        KALLGLOT_API_URL: url,
+        KALLGLOT_API_KEY: 'sk_test_x',
+        TELNYX_OUTBOUND_PROXY: `127.0.0.1:${uasPort}`,
+        ...env,
+      },
     });
   } catch (err) {
     await sandbox.stop();
@@ -52,7 +57,10 @@ export async function startE2e(env: Record<string, string> = {}): Promise<E2eEnv
         ...results.filter((r): r is SippResult => r !== undefined).map((r) => formatSippResult(r, 6000)),
         `--- sandbox sessions\n${JSON.stringify(sandbox.sessions(), null, 1).slice(0, 3000)}`,
         `--- gateway stderr\n${gw.stderr().slice(-2000)}`,
-        `--- last gateway logs\n${gw.logs.slice(-25).map((l) => JSON.stringify(l)).join('\n')}`,
+        `--- last gateway logs\n${gw.logs
+          .slice(-25)
+          .map((l) => JSON.stringify(l))
+          .join('\n')}`,
       ].join('\n');
     },
     async teardown() {
@@ -64,7 +72,11 @@ export async function startE2e(env: Record<string, string> = {}): Promise<E2eEnv
 }
 
 /** Polls `pred` until it returns something truthy; rejects with `what` (evaluated lazily) after timeoutMs. */
-export async function waitFor<T>(pred: () => T | undefined | null | false, timeoutMs: number, what: () => string = () => ''): Promise<T> {
+export async function waitFor<T>(
+  pred: () => T | undefined | null | false,
+  timeoutMs: number,
+  what: () => string = () => '',
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = pred();
@@ -88,15 +100,28 @@ export function sippMessages(log: string | undefined): LoggedMessage[] {
     const m = /^\s*(\w+) message (sent|received)[^\n]*\n\n([\s\S]*)$/.exec(block);
     if (!m) continue;
     const text = m[3]!.replace(/\n+$/, '\n');
-    out.push({ transport: m[1]!, direction: m[2] as 'sent' | 'received', text, startLine: text.split(/\r?\n/, 1)[0]!.trim() });
+    out.push({
+      transport: m[1]!,
+      direction: m[2] as 'sent' | 'received',
+      text,
+      startLine: text.split(/\r?\n/, 1)[0]!.trim(),
+    });
   }
   return out;
 }
 
 /** Messages matching direction and a start-line prefix ('INVITE ', 'SIP/2.0 200', ...) and optionally a CSeq method. */
-export function findMessages(log: string | undefined, direction: 'sent' | 'received', startsWith: string, cseqMethod?: string): LoggedMessage[] {
+export function findMessages(
+  log: string | undefined,
+  direction: 'sent' | 'received',
+  startsWith: string,
+  cseqMethod?: string,
+): LoggedMessage[] {
   return sippMessages(log).filter(
-    (m) => m.direction === direction && m.startLine.startsWith(startsWith) && (cseqMethod === undefined || cseqMethodOf(m.text) === cseqMethod),
+    (m) =>
+      m.direction === direction &&
+      m.startLine.startsWith(startsWith) &&
+      (cseqMethod === undefined || cseqMethodOf(m.text) === cseqMethod),
   );
 }
 
@@ -119,7 +144,10 @@ export function bodyOf(text: string): string {
 
 /** SDP lines starting with one of the prefixes ('o=', 'm=', ...). */
 export function sdpLines(body: string, prefixes: string[]): string[] {
-  return body.split('\n').map((l) => l.trim()).filter((l) => prefixes.some((p) => l.startsWith(p)));
+  return body
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => prefixes.some((p) => l.startsWith(p)));
 }
 
 /** One message per transaction: UDP retransmissions carry the same top Via branch and CSeq. */

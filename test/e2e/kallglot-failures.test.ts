@@ -4,7 +4,14 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import {
-  DIRECT_URI, E2E_TIMEOUT_MS, inviteUris, received, startRig, stopRig, waitForSummary, type Rig,
+  DIRECT_URI,
+  E2E_TIMEOUT_MS,
+  inviteUris,
+  received,
+  startRig,
+  stopRig,
+  waitForSummary,
+  type Rig,
 } from './failure-rig.ts';
 
 afterEach(stopRig);
@@ -24,25 +31,36 @@ async function callCompletesOnDirectRoute(rig: Rig) {
 }
 
 describe('Kallglot create fails: the call takes the direct route', () => {
-  it('500 on every attempt (retried, then given up) → answered untranslated on the direct route', { timeout: E2E_TIMEOUT_MS }, async () => {
+  it('500 on every attempt (retried, then given up) → answered untranslated on the direct route', {
+    timeout: E2E_TIMEOUT_MS,
+  }, async () => {
     const rig = await startRig({ KALLGLOT_RETRIES: '2' });
     rig.sandbox.injectFailure({ endpoint: 'create', status: 500 });
     const { summary } = await callCompletesOnDirectRoute(rig);
     expect(summary, rig.diag()).toMatchObject({
-      route: 'fallback', fallbackReason: 'kallglot_internal_error', telnyxUri: DIRECT_URI, endReason: 'bye_from_pbx', sipStatus: 200,
+      route: 'fallback',
+      fallbackReason: 'kallglot_internal_error',
+      telnyxUri: DIRECT_URI,
+      endReason: 'bye_from_pbx',
+      sipStatus: 200,
     });
     expect(summary.sessionId).toBeUndefined();
     expect(rig.sandbox.stats()).toMatchObject({ createRequests: 3, created: 0, endRequests: 0 });
     expect(rig.sandbox.sessions()).toEqual([]);
   });
 
-  it('create hangs → direct route once KALLGLOT_CREATE_DEADLINE_MS passes, not after the per-request timeout', { timeout: E2E_TIMEOUT_MS }, async () => {
+  it('create hangs → direct route once KALLGLOT_CREATE_DEADLINE_MS passes, not after the per-request timeout', {
+    timeout: E2E_TIMEOUT_MS,
+  }, async () => {
     // The deadline (1 s) is far below one attempt's timeout (10 s): only the deadline can explain a fallback in time.
     const rig = await startRig({ KALLGLOT_CREATE_DEADLINE_MS: '1000', KALLGLOT_REQUEST_TIMEOUT_MS: '10000' });
     rig.sandbox.injectFailure({ endpoint: 'create', hang: true });
     const { summary } = await callCompletesOnDirectRoute(rig);
     expect(summary, rig.diag()).toMatchObject({
-      route: 'fallback', fallbackReason: 'kallglot_deadline_exceeded', telnyxUri: DIRECT_URI, endReason: 'bye_from_pbx',
+      route: 'fallback',
+      fallbackReason: 'kallglot_deadline_exceeded',
+      telnyxUri: DIRECT_URI,
+      endReason: 'bye_from_pbx',
     });
     const newCall = rig.gw.logs.find((l) => l.msg === 'new call')!;
     const fellBack = rig.gw.logs.find((l) => l.msg === 'falling back to the untranslated direct route')!;
@@ -53,12 +71,16 @@ describe('Kallglot create fails: the call takes the direct route', () => {
     expect(rig.sandbox.sessions()).toEqual([]);
   });
 
-  it('402 insufficient_api_credits → direct route at once, the create is not retried', { timeout: E2E_TIMEOUT_MS }, async () => {
+  it('402 insufficient_api_credits → direct route at once, the create is not retried', {
+    timeout: E2E_TIMEOUT_MS,
+  }, async () => {
     const rig = await startRig({ KALLGLOT_RETRIES: '2' });
     rig.sandbox.injectFailure({ endpoint: 'create', status: 402 });
     const { summary } = await callCompletesOnDirectRoute(rig);
     expect(summary, rig.diag()).toMatchObject({
-      route: 'fallback', fallbackReason: 'kallglot_insufficient_api_credits', telnyxUri: DIRECT_URI,
+      route: 'fallback',
+      fallbackReason: 'kallglot_insufficient_api_credits',
+      telnyxUri: DIRECT_URI,
     });
     expect(rig.sandbox.stats()).toMatchObject({ createRequests: 1, created: 0 });
     expect(rig.sandbox.sessions()).toEqual([]);
@@ -73,11 +95,17 @@ describe('Kallglot rate limit (429 rate_limit_exceeded with retry_after)', () =>
     const rig = await startRig({ RATE_LIMIT_POLICY: 'fallback' });
     rig.sandbox.injectFailure(rateLimited);
     const { summary } = await callCompletesOnDirectRoute(rig);
-    expect(summary, rig.diag()).toMatchObject({ route: 'fallback', fallbackReason: 'kallglot_rate_limit_exceeded', telnyxUri: DIRECT_URI });
+    expect(summary, rig.diag()).toMatchObject({
+      route: 'fallback',
+      fallbackReason: 'kallglot_rate_limit_exceeded',
+      telnyxUri: DIRECT_URI,
+    });
     expect(rig.sandbox.stats()).toMatchObject({ createRequests: 1, created: 0 });
   });
 
-  it('RATE_LIMIT_POLICY=busy → the PBX gets 486 and no INVITE reaches Telnyx', { timeout: E2E_TIMEOUT_MS }, async () => {
+  it('RATE_LIMIT_POLICY=busy → the PBX gets 486 and no INVITE reaches Telnyx', {
+    timeout: E2E_TIMEOUT_MS,
+  }, async () => {
     const rig = await startRig({ RATE_LIMIT_POLICY: 'busy' });
     rig.sandbox.injectFailure(rateLimited);
     const uas = await rig.startUas('uas-answer-200-expect-bye.xml');
@@ -88,7 +116,11 @@ describe('Kallglot rate limit (429 rate_limit_exceeded with retry_after)', () =>
     const telnyx = await uas.done;
     expect(inviteUris(telnyx), rig.diag(pbx, telnyx)).toEqual([]);
     expect(rig.gw.logs.some((l) => l.msg === 'outbound INVITE')).toBe(false);
-    expect(summary, rig.diag(pbx)).toMatchObject({ route: 'rejected', endReason: 'kallglot_rate_limit_exceeded', sipStatus: 486 });
+    expect(summary, rig.diag(pbx)).toMatchObject({
+      route: 'rejected',
+      endReason: 'kallglot_rate_limit_exceeded',
+      sipStatus: 486,
+    });
     expect(summary.telnyxUri).toBeUndefined();
     expect(summary.fallbackReason).toBeUndefined();
     const busy = received(pbx).find((m) => m.status === 486)!;
@@ -96,7 +128,9 @@ describe('Kallglot rate limit (429 rate_limit_exceeded with retry_after)', () =>
     expect(rig.sandbox.stats()).toMatchObject({ createRequests: 1, created: 0 });
   });
 
-  it('RATE_LIMIT_POLICY=busy with RATE_LIMIT_BUSY_STATUS=503 → 503 carrying Retry-After', { timeout: E2E_TIMEOUT_MS }, async () => {
+  it('RATE_LIMIT_POLICY=busy with RATE_LIMIT_BUSY_STATUS=503 → 503 carrying Retry-After', {
+    timeout: E2E_TIMEOUT_MS,
+  }, async () => {
     const rig = await startRig({ RATE_LIMIT_POLICY: 'busy', RATE_LIMIT_BUSY_STATUS: '503' });
     rig.sandbox.injectFailure(rateLimited);
     const uas = await rig.startUas('uas-answer-200-expect-bye.xml');
@@ -106,7 +140,11 @@ describe('Kallglot rate limit (429 rate_limit_exceeded with retry_after)', () =>
     await uas.stop();
     const telnyx = await uas.done;
     expect(inviteUris(telnyx), rig.diag(pbx, telnyx)).toEqual([]);
-    expect(summary, rig.diag(pbx)).toMatchObject({ route: 'rejected', endReason: 'kallglot_rate_limit_exceeded', sipStatus: 503 });
+    expect(summary, rig.diag(pbx)).toMatchObject({
+      route: 'rejected',
+      endReason: 'kallglot_rate_limit_exceeded',
+      sipStatus: 503,
+    });
     const unavailable = received(pbx).find((m) => m.status === 503);
     expect(unavailable, rig.diag(pbx)).toBeDefined();
     expect(unavailable!.text).toMatch(/^Retry-After:\s*7\s*$/im);

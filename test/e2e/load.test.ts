@@ -22,7 +22,12 @@ describe('load: 100 translated calls back to back', () => {
   it('completes every call and ends every session exactly once', async () => {
     // LOG_LEVEL info: debug logs of 100 calls would only slow the daemon and the test's log parsing.
     const e = (env = await startE2e({ MAX_CALLS_PER_SECOND: '50', LOG_LEVEL: 'info' }));
-    const uas = e.sipp({ scenario: 'uas-answer-200-expect-bye.xml', localPort: e.uasPort, calls: CALLS, timeoutSec: 45 });
+    const uas = e.sipp({
+      scenario: 'uas-answer-200-expect-bye.xml',
+      localPort: e.uasPort,
+      calls: CALLS,
+      timeoutSec: 45,
+    });
     await uas.ready;
     const startedAt = Date.now();
     const uacRun = e.sipp({
@@ -45,14 +50,21 @@ describe('load: 100 translated calls back to back', () => {
     expect(s.exitCode, d()).toBe(0);
     expect(uac.stdout, d()).toMatch(/Failed call\s+\|\s+0\s+\|\s+0/);
 
-    const stats = await waitFor(() => {
-      const st = e.sandbox.stats();
-      return st.created === CALLS && st.ended === CALLS && st;
-    }, 20_000, () => `stats ${JSON.stringify(e.sandbox.stats())}\n${d()}`);
+    const stats = await waitFor(
+      () => {
+        const st = e.sandbox.stats();
+        return st.created === CALLS && st.ended === CALLS && st;
+      },
+      20_000,
+      () => `stats ${JSON.stringify(e.sandbox.stats())}\n${d()}`,
+    );
     expect(stats.created).toBe(CALLS);
     const sessions = e.sandbox.sessions();
     expect(sessions).toHaveLength(CALLS);
-    expect(sessions.filter((x) => x.endReason !== 'agent_hangup').map((x) => [x.id, x.endReason]), d()).toEqual([]);
+    expect(
+      sessions.filter((x) => x.endReason !== 'agent_hangup').map((x) => [x.id, x.endReason]),
+      d(),
+    ).toEqual([]);
 
     // Every INVITE reaching Telnyx targets its own session, named in both the Request-URI and the header.
     const invites = new Map<string, string>();
@@ -77,7 +89,10 @@ describe('load: 100 translated calls back to back', () => {
     // Late duplicate ends would show up as endCalls > 1.
     await new Promise((res) => setTimeout(res, 500));
     const ends = e.sandbox.sessions().map((x) => x.endCalls);
-    expect(ends.filter((n) => n !== 1), d()).toEqual([]);
+    expect(
+      ends.filter((n) => n !== 1),
+      d(),
+    ).toEqual([]);
     expect(e.sandbox.stats().endRequests).toBe(CALLS);
 
     const setup = summaries.map((x) => Number(x.setupMs)).sort((a, b) => a - b);

@@ -28,7 +28,14 @@ const TRANSLATE_ALL = 'default:\n  mode: bidirectional_translation\n  source_lan
 async function call(e: E2eEnv): Promise<string> {
   const uas = e.sipp({ scenario: 'uas-answer-200-expect-bye.xml', localPort: e.uasPort, calls: 1, timeoutSec: 15 });
   await uas.ready;
-  const uac = await e.sipp({ scenario: 'uac-invite-200-then-bye.xml', remote: `127.0.0.1:${e.gw.sipPort}`, localPort: e.uacPort, service: '+15550100', calls: 1, timeoutSec: 15 }).done;
+  const uac = await e.sipp({
+    scenario: 'uac-invite-200-then-bye.xml',
+    remote: `127.0.0.1:${e.gw.sipPort}`,
+    localPort: e.uacPort,
+    service: '+15550100',
+    calls: 1,
+    timeoutSec: 15,
+  }).done;
   const telnyx = await uas.done;
   expect(uac.exitCode, e.diag(uac, telnyx)).toBe(0);
   expect(telnyx.exitCode, e.diag(uac, telnyx)).toBe(0);
@@ -37,7 +44,9 @@ async function call(e: E2eEnv): Promise<string> {
 }
 
 describe('operations', () => {
-  it('SIGHUP (or the file watcher, whichever comes first) reloads the routing rules; a broken file is refused and the previous rules stay', { timeout: 60_000 }, async () => {
+  it('SIGHUP (or the file watcher, whichever comes first) reloads the routing rules; a broken file is refused and the previous rules stay', {
+    timeout: 60_000,
+  }, async () => {
     const dir = tmpDir();
     const rules = path.join(dir, 'routing.yaml');
     fs.writeFileSync(rules, BYPASS_ALL);
@@ -53,22 +62,40 @@ describe('operations', () => {
     expect(e.sandbox.stats().created).toBe(1);
 
     // A file with an invalid language code: refused with the key named, the translated rules stay in force.
-    fs.writeFileSync(rules, 'default:\n  mode: bidirectional_translation\n  source_language: klingon-xx-yy\n  target_language: en\n');
+    fs.writeFileSync(
+      rules,
+      'default:\n  mode: bidirectional_translation\n  source_language: klingon-xx-yy\n  target_language: en\n',
+    );
     const before = e.gw.logs.length;
     e.gw.signal('SIGHUP');
-    const refused = await waitFor(() => e.gw.logs.slice(before).find((l) => l.level >= 50), 5000, () => e.diag());
+    const refused = await waitFor(
+      () => e.gw.logs.slice(before).find((l) => l.level >= 50),
+      5000,
+      () => e.diag(),
+    );
     expect(JSON.stringify(refused)).toMatch(/source_language/);
     expect(await call(e)).toMatch(/^INVITE sip:sess_/);
     expect(e.sandbox.stats().created).toBe(2);
-    await waitFor(() => e.sandbox.stats().ended === 2 || undefined, 5000, () => e.diag());
+    await waitFor(
+      () => e.sandbox.stats().ended === 2 || undefined,
+      5000,
+      () => e.diag(),
+    );
   });
 
   it('reads a GATEWAY_CONFIG file, with env taking precedence over it', { timeout: 60_000 }, async () => {
     const dir = tmpDir();
     const file = path.join(dir, 'gateway.yaml');
     // The file asks for a different direct-route template and a tiny concurrency limit; env overrides the latter.
-    fs.writeFileSync(file, 'telnyx:\n  directUriTemplate: "sip:direct-{called}@{domain}"\ncalls:\n  maxConcurrent: 0\n');
-    const e = (env = await startE2e({ GATEWAY_CONFIG: file, MAX_CONCURRENT_CALLS: '10', ROUTING_FILE: writeRules(dir, BYPASS_ALL) }));
+    fs.writeFileSync(
+      file,
+      'telnyx:\n  directUriTemplate: "sip:direct-{called}@{domain}"\ncalls:\n  maxConcurrent: 0\n',
+    );
+    const e = (env = await startE2e({
+      GATEWAY_CONFIG: file,
+      MAX_CONCURRENT_CALLS: '10',
+      ROUTING_FILE: writeRules(dir, BYPASS_ALL),
+    }));
     expect(await call(e)).toMatch(/^INVITE sip:direct-\+15550100@sip\.telnyx\.com /);
     const started = await e.gw.waitForLog((l) => l.msg === 'kallglot-sip-gateway started');
     expect((started.config as { calls: { maxConcurrent: number } }).calls.maxConcurrent).toBe(10);

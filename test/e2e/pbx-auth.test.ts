@@ -6,7 +6,15 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { computeDigestResponse, parseAuthorization, parseChallenge } from '../../src/sip/syntax/digest.ts';
 import type { SippResult } from '../helpers/sipp.ts';
-import { TRANSLATED_NUMBER, findMessages, headerOf, startE2e, waitFor, type E2eEnv, type LoggedMessage } from './harness.ts';
+import {
+  TRANSLATED_NUMBER,
+  findMessages,
+  headerOf,
+  startE2e,
+  waitFor,
+  type E2eEnv,
+  type LoggedMessage,
+} from './harness.ts';
 
 const PASSWORD = 's3cret';
 const REALM = 'kallglot-e2e';
@@ -23,7 +31,10 @@ afterEach(async () => {
  * The UAS (Telnyx, always UDP: TELNYX_SIP_TRANSPORT's default) first, then the PBX over `transport`; `password` goes
  * to the scenario's [authentication] through SIPp's -ap.
  */
-async function startCall(e: E2eEnv, o: { uac: string; password?: string; transport?: 'udp' | 'tcp'; extraArgs?: string[] }) {
+async function startCall(
+  e: E2eEnv,
+  o: { uac: string; password?: string; transport?: 'udp' | 'tcp'; extraArgs?: string[] },
+) {
   const uas = e.sipp({ scenario: 'uas-answer-200-expect-bye.xml', localPort: e.uasPort, calls: 1, timeoutSec: 15 });
   await uas.ready;
   const uac = e.sipp({
@@ -69,7 +80,16 @@ function expectCredentialedInvite(e: E2eEnv, uac: SippResult, challenge: LoggedM
   const nonce = parseChallenge(headerOf(challenge.text, 'Proxy-Authenticate')!).nonce;
   expect(cred, d()).toMatchObject({ username: 'alice', realm: REALM, nonce, qop: 'auth', algorithm: 'MD5' });
   const expected = computeDigestResponse({
-    algorithm: 'MD5', username: 'alice', realm: REALM, password, nonce, method: 'INVITE', uri: cred.uri, qop: 'auth', nc: cred.nc, cnonce: cred.cnonce,
+    algorithm: 'MD5',
+    username: 'alice',
+    realm: REALM,
+    password,
+    nonce,
+    method: 'INVITE',
+    uri: cred.uri,
+    qop: 'auth',
+    nc: cred.nc,
+    cnonce: cred.cnonce,
   });
   expect(cred.response, d()).toBe(expected);
 }
@@ -93,45 +113,57 @@ async function expectNoCall(e: E2eEnv, uas: ReturnType<E2eEnv['sipp']>, uac: Sip
   expect(findMessages(telnyx.messages, 'received', ''), d()).toHaveLength(0);
   expect(e.sandbox.stats(), d()).toMatchObject({ created: 0, createRequests: 0 });
   expect(e.gw.summaries(), d()).toHaveLength(0);
-  expect(e.gw.logs.filter((l) => l.msg === 'new call'), d()).toHaveLength(0);
+  expect(
+    e.gw.logs.filter((l) => l.msg === 'new call'),
+    d(),
+  ).toHaveLength(0);
 }
 
 describe('digest authentication of the PBX', () => {
-  it.each(['udp', 'tcp'] as const)('PBX answers the 407 with valid credentials (over %s): call translated and completed', async (transport) => {
-    const e = (env = await startE2e(AUTH_ENV));
-    const { uas, uac } = await startCall(e, { uac: AUTH_UAC, password: PASSWORD, transport });
-    if (uac.exitCode !== 0) setTimeout(() => void uas.stop(), 1000);
-    const telnyx = await uas.done;
-    const d = () => e.diag(uac, telnyx);
-    expect(uac.exitCode, d()).toBe(0);
-    expect(telnyx.exitCode, d()).toBe(0);
+  it.each(['udp', 'tcp'] as const)(
+    'PBX answers the 407 with valid credentials (over %s): call translated and completed',
+    async (transport) => {
+      const e = (env = await startE2e(AUTH_ENV));
+      const { uas, uac } = await startCall(e, { uac: AUTH_UAC, password: PASSWORD, transport });
+      if (uac.exitCode !== 0) setTimeout(() => void uas.stop(), 1000);
+      const telnyx = await uas.done;
+      const d = () => e.diag(uac, telnyx);
+      expect(uac.exitCode, d()).toBe(0);
+      expect(telnyx.exitCode, d()).toBe(0);
 
-    const [challenge] = expectChallenges(e, uac, 1);
-    expectCredentialedInvite(e, uac, challenge!, PASSWORD);
-    expect(findMessages(uac.messages, 'received', 'SIP/2.0 200', 'INVITE'), d()).toHaveLength(1);
-    expect(challengeLogs(e), d()).toHaveLength(1);
-    expect(challengeLogs(e)[0], d()).toMatchObject({ why: 'no_credentials' });
+      const [challenge] = expectChallenges(e, uac, 1);
+      expectCredentialedInvite(e, uac, challenge!, PASSWORD);
+      expect(findMessages(uac.messages, 'received', 'SIP/2.0 200', 'INVITE'), d()).toHaveLength(1);
+      expect(challengeLogs(e), d()).toHaveLength(1);
+      expect(challengeLogs(e)[0], d()).toMatchObject({ why: 'no_credentials' });
 
-    const ended = await waitFor(() => e.sandbox.stats().ended === 1 && e.sandbox.sessions(), 10_000, d);
-    expect(e.sandbox.stats(), d()).toMatchObject({ created: 1, createRequests: 1 });
-    const session = ended[0]!;
-    expect(session.metadata, d()).toMatchObject({ rule: 'german-numbers', to: TRANSLATED_NUMBER });
+      const ended = await waitFor(() => e.sandbox.stats().ended === 1 && e.sandbox.sessions(), 10_000, d);
+      expect(e.sandbox.stats(), d()).toMatchObject({ created: 1, createRequests: 1 });
+      const session = ended[0]!;
+      expect(session.metadata, d()).toMatchObject({ rule: 'german-numbers', to: TRANSLATED_NUMBER });
 
-    // Only the authenticated INVITE crossed the gateway, and the PBX's credentials stayed on the PBX leg.
-    const invites = findMessages(telnyx.messages, 'received', 'INVITE ');
-    expect(invites, d()).toHaveLength(1);
-    expect(invites[0]!.startLine, d()).toBe(`INVITE sip:${session.id}@sip.telnyx.com SIP/2.0`);
-    expect(headerOf(invites[0]!.text, 'Proxy-Authorization'), d()).toBeUndefined();
-    expect(findMessages(telnyx.messages, 'received', 'BYE '), d()).toHaveLength(1);
+      // Only the authenticated INVITE crossed the gateway, and the PBX's credentials stayed on the PBX leg.
+      const invites = findMessages(telnyx.messages, 'received', 'INVITE ');
+      expect(invites, d()).toHaveLength(1);
+      expect(invites[0]!.startLine, d()).toBe(`INVITE sip:${session.id}@sip.telnyx.com SIP/2.0`);
+      expect(headerOf(invites[0]!.text, 'Proxy-Authorization'), d()).toBeUndefined();
+      expect(findMessages(telnyx.messages, 'received', 'BYE '), d()).toHaveLength(1);
 
-    const summary = await e.gw.waitForLog((l) => l.msg === 'call summary', 5000);
-    expect(e.gw.summaries(), d()).toHaveLength(1);
-    expect(summary, d()).toMatchObject({ route: 'translated', sessionId: session.id, endReason: 'bye_from_pbx', sipStatus: 200 });
-    // An end retried late would bump endCalls after the first look; give it a moment to show up.
-    await new Promise((r) => setTimeout(r, 300));
-    expect(e.sandbox.sessions()[0]!.endCalls, d()).toBe(1);
-    expectPasswordNeverLogged(e);
-  }, 60_000);
+      const summary = await e.gw.waitForLog((l) => l.msg === 'call summary', 5000);
+      expect(e.gw.summaries(), d()).toHaveLength(1);
+      expect(summary, d()).toMatchObject({
+        route: 'translated',
+        sessionId: session.id,
+        endReason: 'bye_from_pbx',
+        sipStatus: 200,
+      });
+      // An end retried late would bump endCalls after the first look; give it a moment to show up.
+      await new Promise((r) => setTimeout(r, 300));
+      expect(e.sandbox.sessions()[0]!.endCalls, d()).toBe(1);
+      expectPasswordNeverLogged(e);
+    },
+    60_000,
+  );
 
   it('PBX without credentials: 407 with a Digest challenge, no session, nothing sent to Telnyx', async () => {
     const e = (env = await startE2e(AUTH_ENV));
@@ -139,7 +171,11 @@ describe('digest authentication of the PBX', () => {
     expect(uac.exitCode, e.diag(uac)).toBe(0);
     expectChallenges(e, uac, 1);
     expect(findMessages(uac.messages, 'sent', 'ACK '), e.diag(uac)).toHaveLength(1);
-    await waitFor(() => challengeLogs(e).length === 1, 5000, () => e.diag(uac));
+    await waitFor(
+      () => challengeLogs(e).length === 1,
+      5000,
+      () => e.diag(uac),
+    );
     expect(challengeLogs(e)[0], e.diag(uac)).toMatchObject({ why: 'no_credentials' });
     await expectNoCall(e, uas, uac);
     expectPasswordNeverLogged(e);
@@ -150,7 +186,11 @@ describe('digest authentication of the PBX', () => {
     // "-default_behaviors all,-bye": SIPp would otherwise send a BYE for the call it aborts, a request outside any
     // dialog that is no part of what is tested (the gateway answers it 481).
     const e = (env = await startE2e(AUTH_ENV));
-    const { uas, uac } = await startCall(e, { uac: AUTH_UAC, password: 'not-the-password', extraArgs: ['-default_behaviors', 'all,-bye'] });
+    const { uas, uac } = await startCall(e, {
+      uac: AUTH_UAC,
+      password: 'not-the-password',
+      extraArgs: ['-default_behaviors', 'all,-bye'],
+    });
     const d = () => e.diag(uac);
     expect(uac.exitCode, d()).toBe(1);
     expect(uac.stopped, d()).toBe(false);
@@ -163,7 +203,10 @@ describe('digest authentication of the PBX', () => {
     expect(findMessages(uac.messages, 'received', 'SIP/2.0 200'), d()).toHaveLength(0);
     expect(findMessages(uac.messages, 'sent', 'ACK '), d()).toHaveLength(2); // one per 407: both transactions closed
     await waitFor(() => challengeLogs(e).length === 2, 5000, d);
-    expect(challengeLogs(e).map((l) => l.why), d()).toEqual(['no_credentials', 'response mismatch']);
+    expect(
+      challengeLogs(e).map((l) => l.why),
+      d(),
+    ).toEqual(['no_credentials', 'response mismatch']);
     await expectNoCall(e, uas, uac);
     expectPasswordNeverLogged(e);
   }, 60_000);

@@ -7,7 +7,16 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { SippResult } from '../helpers/sipp.ts';
-import { TRANSLATED_NUMBER, findMessages, headerOf, startE2e, waitFor, type E2eEnv, type LoggedMessage, unique } from './harness.ts';
+import {
+  TRANSLATED_NUMBER,
+  findMessages,
+  headerOf,
+  startE2e,
+  waitFor,
+  type E2eEnv,
+  type LoggedMessage,
+  unique,
+} from './harness.ts';
 
 const TEST_TIMEOUT_MS = 60_000;
 const SIPP_TIMEOUT_SEC = 20;
@@ -18,8 +27,12 @@ afterEach(async () => {
   env = undefined;
 });
 
-
-async function startCall(e: E2eEnv, uasScenario: string, uacScenario: string, uac: { durationMs?: number; headers?: Record<string, string> } = {}) {
+async function startCall(
+  e: E2eEnv,
+  uasScenario: string,
+  uacScenario: string,
+  uac: { durationMs?: number; headers?: Record<string, string> } = {},
+) {
   const uas = e.sipp({ scenario: uasScenario, localPort: e.uasPort, calls: 1, timeoutSec: SIPP_TIMEOUT_SEC });
   await uas.ready;
   const pbx = e.sipp({
@@ -37,10 +50,14 @@ async function startCall(e: E2eEnv, uasScenario: string, uacScenario: string, ua
 
 /** The single Kallglot session once it was ended, then a short settle to catch a second end call. */
 async function endedSession(e: E2eEnv, d: () => string) {
-  const [session] = await waitFor(() => {
-    const s = e.sandbox.sessions();
-    return s.length === 1 && s[0]!.endCalls > 0 ? s : undefined;
-  }, 10_000, d);
+  const [session] = await waitFor(
+    () => {
+      const s = e.sandbox.sessions();
+      return s.length === 1 && s[0]!.endCalls > 0 ? s : undefined;
+    },
+    10_000,
+    d,
+  );
   await new Promise((res) => setTimeout(res, 500));
   expect(e.sandbox.sessions()[0]!.endCalls, d()).toBe(1);
   expect(e.sandbox.stats(), d()).toMatchObject({ created: 1, ended: 1 });
@@ -63,10 +80,16 @@ function initial200(pbx: SippResult, d: () => string): LoggedMessage {
 }
 
 describe('RFC 4028 session timers', () => {
-  it('refreshes stop: after the 2xx interval the gateway BYEs both legs and ends the session with reason timeout', { timeout: TEST_TIMEOUT_MS }, async () => {
+  it('refreshes stop: after the 2xx interval the gateway BYEs both legs and ends the session with reason timeout', {
+    timeout: TEST_TIMEOUT_MS,
+  }, async () => {
     const e = (env = await startE2e());
     // Neither side ever refreshes or hangs up: only the gateway's BYE ends these scenarios (else exit 255 on -timeout).
-    const { pbxResult, uasResult, d } = await startCall(e, 'uas-answer-200-session-timer-expect-bye.xml', 'uac-invite-session-timer-expect-bye.xml');
+    const { pbxResult, uasResult, d } = await startCall(
+      e,
+      'uas-answer-200-session-timer-expect-bye.xml',
+      'uac-invite-session-timer-expect-bye.xml',
+    );
     expect(pbxResult.exitCode, d()).toBe(0);
     expect(uasResult.exitCode, d()).toBe(0);
 
@@ -92,11 +115,16 @@ describe('RFC 4028 session timers', () => {
     expect(e.gw.summaries(), d()).toHaveLength(1);
   });
 
-  it('refreshes keep the call up: re-INVITEs every 1.5 s re-arm the watchdog until the PBX hangs up at ~4.5 s', { timeout: TEST_TIMEOUT_MS }, async () => {
+  it('refreshes keep the call up: re-INVITEs every 1.5 s re-arm the watchdog until the PBX hangs up at ~4.5 s', {
+    timeout: TEST_TIMEOUT_MS,
+  }, async () => {
     const e = (env = await startE2e());
     // Pauses of 1.5 s: refreshes at ~1.5 s and ~3 s, BYE at ~4.5 s, i.e. > 3 s after the 200 but < 3 s after a refresh.
     const { pbxResult, uasResult, d } = await startCall(
-      e, 'uas-answer-200-session-timer-refreshes-expect-bye.xml', 'uac-invite-session-timer-refresh-twice-then-bye.xml', { durationMs: 1500 },
+      e,
+      'uas-answer-200-session-timer-refreshes-expect-bye.xml',
+      'uac-invite-session-timer-refresh-twice-then-bye.xml',
+      { durationMs: 1500 },
     );
     expect(pbxResult.exitCode, d()).toBe(0);
     expect(uasResult.exitCode, d()).toBe(0);
@@ -127,13 +155,20 @@ describe('RFC 4028 session timers', () => {
     expect(session, d()).toMatchObject({ id: summary.sessionId, endReason: 'agent_hangup' });
   });
 
-  it('no timers in the far end\'s 2xx: the gateway does not hang up; the PBX does at ~4 s', { timeout: TEST_TIMEOUT_MS }, async () => {
+  it("no timers in the far end's 2xx: the gateway does not hang up; the PBX does at ~4 s", {
+    timeout: TEST_TIMEOUT_MS,
+  }, async () => {
     const e = (env = await startE2e());
     // The PBX asks for 3 s: were that interval used without Telnyx's agreement, the gateway would cut at ~3 s.
-    const { pbxResult, uasResult, d } = await startCall(e, 'uas-answer-200-expect-bye.xml', 'uac-invite-200-then-bye.xml', {
-      durationMs: 4000,
-      headers: { 'Session-Expires': '3;refresher=uac', Supported: 'timer' },
-    });
+    const { pbxResult, uasResult, d } = await startCall(
+      e,
+      'uas-answer-200-expect-bye.xml',
+      'uac-invite-200-then-bye.xml',
+      {
+        durationMs: 4000,
+        headers: { 'Session-Expires': '3;refresher=uac', Supported: 'timer' },
+      },
+    );
     expect(pbxResult.exitCode, d()).toBe(0);
     expect(uasResult.exitCode, d()).toBe(0);
 

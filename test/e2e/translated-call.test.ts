@@ -5,7 +5,15 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { SippResult } from '../helpers/sipp.ts';
 import {
-  BYPASS_NUMBER, TRANSLATED_NUMBER, bodyOf, findMessages, headerOf, sdpLines, startE2e, waitFor, type E2eEnv,
+  BYPASS_NUMBER,
+  TRANSLATED_NUMBER,
+  bodyOf,
+  findMessages,
+  headerOf,
+  sdpLines,
+  startE2e,
+  waitFor,
+  type E2eEnv,
 } from './harness.ts';
 
 let env: E2eEnv | undefined;
@@ -19,7 +27,17 @@ interface CallRun {
   uas: SippResult;
 }
 
-async function placeCall(e: E2eEnv, o: { uac: string; uas: string; service: string; transport?: 'udp' | 'tcp'; durationMs?: number; uasDurationMs?: number }): Promise<CallRun> {
+async function placeCall(
+  e: E2eEnv,
+  o: {
+    uac: string;
+    uas: string;
+    service: string;
+    transport?: 'udp' | 'tcp';
+    durationMs?: number;
+    uasDurationMs?: number;
+  },
+): Promise<CallRun> {
   const uas = e.sipp({ scenario: o.uas, localPort: e.uasPort, calls: 1, timeoutSec: 15, durationMs: o.uasDurationMs });
   await uas.ready;
   const uac = e.sipp({
@@ -57,7 +75,12 @@ function expectSdpPassThrough(e: E2eEnv, r: CallRun): void {
   expect(bodyOf(gotAnswer!.text), d()).toBe(bodyOf(sentAnswer!.text));
 }
 
-async function expectTranslatedCall(e: E2eEnv, r: CallRun, sessionReason: string, summaryReason: string): Promise<void> {
+async function expectTranslatedCall(
+  e: E2eEnv,
+  r: CallRun,
+  sessionReason: string,
+  summaryReason: string,
+): Promise<void> {
   const d = () => e.diag(r.uac, r.uas);
   expect(r.uac.exitCode, d()).toBe(0);
   expect(r.uas.exitCode, d()).toBe(0);
@@ -94,35 +117,57 @@ async function expectTranslatedCall(e: E2eEnv, r: CallRun, sessionReason: string
 }
 
 describe('translated call through the gateway', () => {
-  it.each(['udp', 'tcp'] as const)('PBX hangs up (PBX over %s): session ended agent_hangup, SDP unchanged', async (transport) => {
-    env = await startE2e();
-    const r = await placeCall(env, {
-      uac: 'uac-invite-200-then-bye.xml', uas: 'uas-answer-200-expect-bye.xml', service: TRANSLATED_NUMBER, transport, durationMs: 200,
-    });
-    await expectTranslatedCall(env, r, 'agent_hangup', 'bye_from_pbx');
-    expectSdpPassThrough(env, r);
-    // The PBX leg really used the transport asked for, and the BYE crossed the gateway to Telnyx.
-    expect(findMessages(r.uac.messages, 'sent', 'INVITE ')[0]!.transport, env.diag(r.uac)).toBe(transport.toUpperCase());
-    expect(findMessages(r.uas.messages, 'received', 'BYE ')).toHaveLength(1);
-  }, 60_000);
+  it.each(['udp', 'tcp'] as const)(
+    'PBX hangs up (PBX over %s): session ended agent_hangup, SDP unchanged',
+    async (transport) => {
+      env = await startE2e();
+      const r = await placeCall(env, {
+        uac: 'uac-invite-200-then-bye.xml',
+        uas: 'uas-answer-200-expect-bye.xml',
+        service: TRANSLATED_NUMBER,
+        transport,
+        durationMs: 200,
+      });
+      await expectTranslatedCall(env, r, 'agent_hangup', 'bye_from_pbx');
+      expectSdpPassThrough(env, r);
+      // The PBX leg really used the transport asked for, and the BYE crossed the gateway to Telnyx.
+      expect(findMessages(r.uac.messages, 'sent', 'INVITE ')[0]!.transport, env.diag(r.uac)).toBe(
+        transport.toUpperCase(),
+      );
+      expect(findMessages(r.uas.messages, 'received', 'BYE ')).toHaveLength(1);
+    },
+    60_000,
+  );
 
-  it.each(['udp', 'tcp'] as const)('Telnyx hangs up (PBX over %s): BYE relayed to the PBX, session ended customer_hangup', async (transport) => {
-    env = await startE2e();
-    const r = await placeCall(env, {
-      uac: 'uac-invite-200-expect-bye.xml', uas: 'uas-answer-200-then-bye.xml', service: TRANSLATED_NUMBER, transport, uasDurationMs: 200,
-    });
-    await expectTranslatedCall(env, r, 'customer_hangup', 'bye_from_telnyx');
-    expectSdpPassThrough(env, r);
-    const byes = findMessages(r.uac.messages, 'received', 'BYE ');
-    expect(byes, env.diag(r.uac, r.uas)).toHaveLength(1);
-    expect(byes[0]!.transport, env.diag(r.uac, r.uas)).toBe(transport.toUpperCase());
-  }, 60_000);
+  it.each(['udp', 'tcp'] as const)(
+    'Telnyx hangs up (PBX over %s): BYE relayed to the PBX, session ended customer_hangup',
+    async (transport) => {
+      env = await startE2e();
+      const r = await placeCall(env, {
+        uac: 'uac-invite-200-expect-bye.xml',
+        uas: 'uas-answer-200-then-bye.xml',
+        service: TRANSLATED_NUMBER,
+        transport,
+        uasDurationMs: 200,
+      });
+      await expectTranslatedCall(env, r, 'customer_hangup', 'bye_from_telnyx');
+      expectSdpPassThrough(env, r);
+      const byes = findMessages(r.uac.messages, 'received', 'BYE ');
+      expect(byes, env.diag(r.uac, r.uas)).toHaveLength(1);
+      expect(byes[0]!.transport, env.diag(r.uac, r.uas)).toBe(transport.toUpperCase());
+    },
+    60_000,
+  );
 });
 
 describe('bypass call through the gateway', () => {
   it('dial 112: straight to Telnyx, no Kallglot session, SDP unchanged', async () => {
     const e = (env = await startE2e());
-    const r = await placeCall(e, { uac: 'uac-invite-200-then-bye.xml', uas: 'uas-answer-200-expect-bye.xml', service: BYPASS_NUMBER });
+    const r = await placeCall(e, {
+      uac: 'uac-invite-200-then-bye.xml',
+      uas: 'uas-answer-200-expect-bye.xml',
+      service: BYPASS_NUMBER,
+    });
     const d = () => e.diag(r.uac, r.uas);
     expect(r.uac.exitCode, d()).toBe(0);
     expect(r.uas.exitCode, d()).toBe(0);
@@ -135,7 +180,11 @@ describe('bypass call through the gateway', () => {
 
     const summary = await e.gw.waitForLog((l) => l.msg === 'call summary', 5000);
     expect(summary, d()).toMatchObject({
-      route: 'bypass', telnyxUri: `sip:${BYPASS_NUMBER}@sip.telnyx.com`, endReason: 'bye_from_pbx', sipStatus: 200, rule: 'emergency-bypass',
+      route: 'bypass',
+      telnyxUri: `sip:${BYPASS_NUMBER}@sip.telnyx.com`,
+      endReason: 'bye_from_pbx',
+      sipStatus: 200,
+      rule: 'emergency-bypass',
     });
     expect(summary.sessionId, d()).toBeUndefined();
     expect(summary.fallbackReason, d()).toBeUndefined();

@@ -73,7 +73,7 @@ export async function startGateway(opts: StartGatewayOptions = {}): Promise<Gate
   let buf = '';
   child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
     buf += chunk;
-    let idx;
+    let idx: number;
     while ((idx = buf.indexOf('\n')) >= 0) {
       const line = buf.slice(0, idx);
       buf = buf.slice(idx + 1);
@@ -105,9 +105,19 @@ export async function startGateway(opts: StartGatewayOptions = {}): Promise<Gate
     if (found) return Promise.resolve(found);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
-        reject(new Error(`log line not seen within ${timeoutMs} ms; stderr: ${stderr.slice(-2000)}; last logs: ${JSON.stringify(logs.slice(-5))}`));
+        reject(
+          new Error(
+            `log line not seen within ${timeoutMs} ms; stderr: ${stderr.slice(-2000)}; last logs: ${JSON.stringify(logs.slice(-5))}`,
+          ),
+        );
       }, timeoutMs);
-      waiters.push({ pred, resolve: (l) => { clearTimeout(timer); resolve(l); } });
+      waiters.push({
+        pred,
+        resolve: (l) => {
+          clearTimeout(timer);
+          resolve(l);
+        },
+      });
     });
   };
 

@@ -22,7 +22,13 @@ async function uasAndUac(opts: {
 }) {
   const uasPort = await freePort('both');
   const uacPort = await freePort('both');
-  const uas = start({ scenario: opts.uasScenario, localPort: uasPort, transport: opts.transport, calls: opts.calls, timeoutSec: 15 });
+  const uas = start({
+    scenario: opts.uasScenario,
+    localPort: uasPort,
+    transport: opts.transport,
+    calls: opts.calls,
+    timeoutSec: 15,
+  });
   await uas.ready;
   const uac = start({
     scenario: 'uac-invite-200-then-bye.xml',
@@ -42,7 +48,11 @@ async function uasAndUac(opts: {
 
 describe.each(['udp', 'tcp'] as const)('SIPp UAC against SIPp UAS over %s', (transport) => {
   it('completes 5 calls on both sides with the default variables', async () => {
-    const { uac, uas, uasPort } = await uasAndUac({ transport, uasScenario: 'uas-answer-200-expect-bye.xml', calls: 5 });
+    const { uac, uas, uasPort } = await uasAndUac({
+      transport,
+      uasScenario: 'uas-answer-200-expect-bye.xml',
+      calls: 5,
+    });
     expect(uac.exitCode, formatSippResult(uac)).toBe(0);
     expect(uas.exitCode, formatSippResult(uas)).toBe(0);
     expect(uac.messages).toContain('INVITE sip:');
@@ -52,7 +62,9 @@ describe.each(['udp', 'tcp'] as const)('SIPp UAC against SIPp UAS over %s', (tra
     expect(uac.messages).toContain('From: <sip:sipp@127.0.0.1:');
     expect(uac.messages).not.toContain('X-Kallglot-Languages');
     // In-dialog requests go to the UAS Contact, carrying its transport.
-    expect(count(uac.messages, `BYE sip:uas@127.0.0.1:${uasPort};transport=${transport.toUpperCase()} SIP/2.0`)).toBeGreaterThanOrEqual(5);
+    expect(
+      count(uac.messages, `BYE sip:uas@127.0.0.1:${uasPort};transport=${transport.toUpperCase()} SIP/2.0`),
+    ).toBeGreaterThanOrEqual(5);
     expect(count(uas.messages, 'SIP/2.0 180 Ringing')).toBeGreaterThanOrEqual(5);
     expect(uas.messages).toContain('c=IN IP4 127.0.0.1');
   });

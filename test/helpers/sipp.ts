@@ -121,16 +121,25 @@ export function buildSippArgs(opts: SippOptions, logDir: string): string[] {
   const args: string[] = [];
   if (role === 'uac') args.push(opts.remote!);
   args.push(
-    '-sf', scenarioPath(opts.scenario),
-    '-i', '127.0.0.1',
+    '-sf',
+    scenarioPath(opts.scenario),
+    '-i',
+    '127.0.0.1',
     '-bind_local', // listen on 127.0.0.1 only, the address freePort() checked
-    '-p', String(opts.localPort),
-    '-t', opts.transport === 'tcp' ? 't1' : 'u1',
+    '-p',
+    String(opts.localPort),
+    '-t',
+    opts.transport === 'tcp' ? 't1' : 'u1',
     '-nostdin',
-    '-timeout', `${opts.timeoutSec ?? 20}s`,
+    '-timeout',
+    `${opts.timeoutSec ?? 20}s`,
     '-timeout_error',
-    '-trace_msg', '-message_file', path.join(logDir, 'messages.log'),
-    '-trace_err', '-error_file', path.join(logDir, 'errors.log'),
+    '-trace_msg',
+    '-message_file',
+    path.join(logDir, 'messages.log'),
+    '-trace_err',
+    '-error_file',
+    path.join(logDir, 'errors.log'),
   );
   if (opts.calls !== undefined) args.push('-m', String(opts.calls));
   if (opts.rate !== undefined) args.push('-r', String(opts.rate));
@@ -141,7 +150,9 @@ export function buildSippArgs(opts: SippOptions, logDir: string): string[] {
   for (const [k, v] of Object.entries(opts.keys ?? {})) args.push('-key', k, v);
   const vars = { ...opts.vars };
   if (opts.headers && Object.keys(opts.headers).length > 0) {
-    vars.extra_headers = Object.entries(opts.headers).map(([k, v]) => `\r\n${k}: ${v}`).join('');
+    vars.extra_headers = Object.entries(opts.headers)
+      .map(([k, v]) => `\r\n${k}: ${v}`)
+      .join('');
   }
   for (const [k, v] of Object.entries(vars)) args.push('-set', k, v);
   args.push(...(opts.extraArgs ?? []));
@@ -181,10 +192,13 @@ export function runSipp(opts: SippOptions): SippRun {
   running.add(entry);
 
   // Backstop in case SIPp ignores its own -timeout (e.g. wedged on a socket).
-  const watchdog = setTimeout(() => {
-    stopped = true;
-    killGroup(pid, 'SIGKILL');
-  }, ((opts.timeoutSec ?? 20) + 10) * 1000);
+  const watchdog = setTimeout(
+    () => {
+      stopped = true;
+      killGroup(pid, 'SIGKILL');
+    },
+    ((opts.timeoutSec ?? 20) + 10) * 1000,
+  );
 
   const done = new Promise<SippResult>((resolve) => {
     const finish = (code: number | null, signal: NodeJS.Signals | null): void => {
@@ -241,7 +255,8 @@ export function runSipp(opts: SippOptions): SippRun {
 
 /** Human-readable dump of a run for assertion messages. */
 export function formatSippResult(r: SippResult, maxChars = 8000): string {
-  const tail = (s: string | undefined): string => (s && s.length > maxChars ? `…${s.slice(-maxChars)}` : (s ?? '(none)'));
+  const tail = (s: string | undefined): string =>
+    s && s.length > maxChars ? `…${s.slice(-maxChars)}` : (s ?? '(none)');
   return [
     `sipp ${r.args.join(' ')}`,
     `exit ${r.exitCode}${r.signal ? ` (${r.signal})` : ''}${r.stopped ? ' [stopped by the harness]' : ''}`,

@@ -100,7 +100,12 @@ describe('KallglotClient against the sandbox: success paths', () => {
     );
     const [record] = sandbox.sessions();
     expect(record?.id).toBe(s.id);
-    expect(record?.routing).toEqual({ type: 'sip', connection_id: 'pcon_123', direction: 'outbound', phone_number: '+4930555' });
+    expect(record?.routing).toEqual({
+      type: 'sip',
+      connection_id: 'pcon_123',
+      direction: 'outbound',
+      phone_number: '+4930555',
+    });
     expect(record?.sourceLanguage).toBe('de');
     expect(record?.targetLanguage).toBe('en-US');
   });
@@ -217,7 +222,12 @@ describe('KallglotClient against the sandbox: errors', () => {
     sandbox.injectFailure({ endpoint: 'create', status: 429, retryAfterSec: 5 });
     const started = Date.now();
     const err = await rejection(client({ createDeadlineMs: 2000 }).createSession(input()));
-    expect(err).toMatchObject({ status: 429, code: 'rate_limit_exceeded', type: 'rate_limit_error', retryAfterMs: 5000 });
+    expect(err).toMatchObject({
+      status: 429,
+      code: 'rate_limit_exceeded',
+      type: 'rate_limit_error',
+      retryAfterMs: 5000,
+    });
     expect(isRateLimited(err)).toBe(true);
     expect(Date.now() - started).toBeLessThan(2000);
     expect(sandbox.stats().createRequests).toBe(1);
@@ -255,7 +265,9 @@ describe('KallglotClient against the sandbox: errors', () => {
   it('a hung create times out per attempt and settles by the create deadline', async () => {
     sandbox.injectFailure({ endpoint: 'create', hang: true });
     const started = Date.now();
-    const err = await rejection(client({ requestTimeoutMs: 300, retries: 10, createDeadlineMs: 1000 }).createSession(input()));
+    const err = await rejection(
+      client({ requestTimeoutMs: 300, retries: 10, createDeadlineMs: 1000 }).createSession(input()),
+    );
     const elapsed = Date.now() - started;
     expect(err.code).toBe('timeout');
     expect(err.status).toBeUndefined();

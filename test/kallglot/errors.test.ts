@@ -31,9 +31,22 @@ describe('Kallglot error predicates', () => {
   });
 
   it('keep the error fields', () => {
-    const e = new KallglotError('m', { status: 429, code: 'rate_limit_exceeded', type: 'rate_limit_error', requestId: 'req_1', retryAfterMs: 2000 });
+    const e = new KallglotError('m', {
+      status: 429,
+      code: 'rate_limit_exceeded',
+      type: 'rate_limit_error',
+      requestId: 'req_1',
+      retryAfterMs: 2000,
+    });
     expect(e).toBeInstanceOf(Error);
-    expect(e).toMatchObject({ name: 'KallglotError', status: 429, code: 'rate_limit_exceeded', type: 'rate_limit_error', requestId: 'req_1', retryAfterMs: 2000 });
+    expect(e).toMatchObject({
+      name: 'KallglotError',
+      status: 429,
+      code: 'rate_limit_exceeded',
+      type: 'rate_limit_error',
+      requestId: 'req_1',
+      retryAfterMs: 2000,
+    });
   });
 });
 

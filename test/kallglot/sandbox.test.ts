@@ -11,6 +11,7 @@ const AUTH = { authorization: 'Bearer sk_test_sandbox', 'content-type': 'applica
 interface Json {
   status: number;
   headers: Headers;
+  // biome-ignore lint/suspicious/noExplicitAny: JSON bodies of every endpoint, read field by field by the assertions
   body: any;
 }
 
@@ -61,12 +62,29 @@ describe('sandbox-main in a separate process, driven by the /_sandbox control AP
   });
 
   it('starts empty and reports sessions and stats', async () => {
-    expect((await call(`${control}/stats`)).body).toEqual({ created: 0, ended: 0, createRequests: 0, endRequests: 0, getRequests: 0 });
-    const created = await post(`${api}/sessions`, { mode: 'ai_agent', source_language: 'fr', metadata: { callId: 'c1' } }, { ...AUTH, 'idempotency-key': 'idem-1' });
+    expect((await call(`${control}/stats`)).body).toEqual({
+      created: 0,
+      ended: 0,
+      createRequests: 0,
+      endRequests: 0,
+      getRequests: 0,
+    });
+    const created = await post(
+      `${api}/sessions`,
+      { mode: 'ai_agent', source_language: 'fr', metadata: { callId: 'c1' } },
+      { ...AUTH, 'idempotency-key': 'idem-1' },
+    );
     expect(created.status).toBe(201);
     const sessions = (await call(`${control}/sessions`)).body;
     expect(sessions).toHaveLength(1);
-    expect(sessions[0]).toMatchObject({ id: created.body.id, mode: 'ai_agent', sourceLanguage: 'fr', metadata: { callId: 'c1' }, idempotencyKey: 'idem-1', endCalls: 0 });
+    expect(sessions[0]).toMatchObject({
+      id: created.body.id,
+      mode: 'ai_agent',
+      sourceLanguage: 'fr',
+      metadata: { callId: 'c1' },
+      idempotencyKey: 'idem-1',
+      endCalls: 0,
+    });
     expect((await call(`${control}/stats`)).body).toMatchObject({ created: 1, createRequests: 1 });
   });
 
@@ -130,14 +148,26 @@ describe('KallglotSandbox API behaviour (in process)', () => {
   });
 
   it('validates mode, languages and rejects a provider object in requests', async () => {
-    expect((await post(`${api}/sessions`, {})).body.error).toMatchObject({ code: 'missing_required_field', param: 'mode' });
+    expect((await post(`${api}/sessions`, {})).body.error).toMatchObject({
+      code: 'missing_required_field',
+      param: 'mode',
+    });
     expect((await post(`${api}/sessions`, { mode: 'x' })).body.error.code).toBe('invalid_mode');
-    expect((await post(`${api}/sessions`, { mode: 'ai_agent', target_language: 'EN' })).body.error.code).toBe('invalid_language_code');
-    expect((await post(`${api}/sessions`, { mode: 'ai_agent', source_language: 'de-DE', target_language: 'en' })).status).toBe(201);
-    const provider = await post(`${api}/sessions`, { mode: 'ai_agent', provider: { type: 'telnyx', sip_uri: 'sip:x' } });
+    expect((await post(`${api}/sessions`, { mode: 'ai_agent', target_language: 'EN' })).body.error.code).toBe(
+      'invalid_language_code',
+    );
+    expect(
+      (await post(`${api}/sessions`, { mode: 'ai_agent', source_language: 'de-DE', target_language: 'en' })).status,
+    ).toBe(201);
+    const provider = await post(`${api}/sessions`, {
+      mode: 'ai_agent',
+      provider: { type: 'telnyx', sip_uri: 'sip:x' },
+    });
     expect(provider.status).toBe(400);
     expect(provider.body.error.code).toBe('invalid_provider');
-    expect((await call(`${api}/sessions`, { method: 'POST', headers: AUTH, body: 'not json' })).body.error.code).toBe('invalid_request');
+    expect((await call(`${api}/sessions`, { method: 'POST', headers: AUTH, body: 'not json' })).body.error.code).toBe(
+      'invalid_request',
+    );
   });
 
   it('replays the same session for a repeated Idempotency-Key and refuses it for a different body', async () => {
@@ -151,7 +181,11 @@ describe('KallglotSandbox API behaviour (in process)', () => {
   });
 
   it('gets, ends idempotently, and 404s unknown ids with the error shape', async () => {
-    const { body: s } = await post(`${api}/sessions`, { mode: 'bidirectional_translation', source_language: 'de', target_language: 'en' });
+    const { body: s } = await post(`${api}/sessions`, {
+      mode: 'bidirectional_translation',
+      source_language: 'de',
+      target_language: 'en',
+    });
     expect(s).toMatchObject({ object: 'session', status: 'created', mode: 'bidirectional_translation' });
     expect(s.stream.url).toBe(`${api.replace('http:', 'ws:')}/sessions/${s.id}/connect`);
     expect((await call(`${api}/sessions/${s.id}`, { headers: AUTH })).body).toEqual(s);

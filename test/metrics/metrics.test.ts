@@ -95,8 +95,16 @@ describe('Gateway wiring (in-process)', () => {
     const key = generateSigningKey();
     const config = loadConfig({
       env: {
-        SIP_HOST: '127.0.0.1', SIP_PORT: '0', SIP_PUBLIC_ADDRESS: '127.0.0.1', SIP_TRANSPORTS: 'udp', HTTP_HOST: '127.0.0.1', HTTP_PORT: '0',
-        DATA_DIR: path.join(dir, 'data'), ROUTING_FILE: rulesFile, TELNYX_PUBLIC_KEY: key.publicKeyBase64, LOG_LEVEL: 'silent',
+        SIP_HOST: '127.0.0.1',
+        SIP_PORT: '0',
+        SIP_PUBLIC_ADDRESS: '127.0.0.1',
+        SIP_TRANSPORTS: 'udp',
+        HTTP_HOST: '127.0.0.1',
+        HTTP_PORT: '0',
+        DATA_DIR: path.join(dir, 'data'),
+        ROUTING_FILE: rulesFile,
+        TELNYX_PUBLIC_KEY: key.publicKeyBase64,
+        LOG_LEVEL: 'silent',
       },
     });
     const gw = new Gateway(config, pino({ level: 'silent' }));
@@ -108,14 +116,20 @@ describe('Gateway wiring (in-process)', () => {
     const form = { 'content-type': 'application/x-www-form-urlencoded' };
     const refused = await fetch(`${base}/webhooks/telnyx/voice`, { method: 'POST', headers: form, body });
     expect(refused.status).toBe(401);
-    const ok = await fetch(`${base}/webhooks/telnyx/voice`, { method: 'POST', headers: { ...form, ...signHeaders(key, body) }, body });
+    const ok = await fetch(`${base}/webhooks/telnyx/voice`, {
+      method: 'POST',
+      headers: { ...form, ...signHeaders(key, body) },
+      body,
+    });
     expect(ok.status).toBe(200);
     const xml = parseXml(await ok.text());
     expect(xml.children.map((c) => c.name)).toEqual(['Connect']);
     expect(xml.children[0]!.children[0]!.attrs.track).toBe('both_tracks');
 
     const metrics = await (await fetch(`${base}/metrics`)).text();
-    expect(sample(metrics, 'kallglot_gateway_webhook_verification_failures_total{path="/webhooks/telnyx/voice"}')).toBe(1);
+    expect(sample(metrics, 'kallglot_gateway_webhook_verification_failures_total{path="/webhooks/telnyx/voice"}')).toBe(
+      1,
+    );
     expect(sample(metrics, 'kallglot_gateway_active_calls')).toBe(0);
     expect(metrics).toMatch(/^process_resident_memory_bytes /m);
   });

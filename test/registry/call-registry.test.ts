@@ -19,7 +19,9 @@ afterEach(() => {
 describe('CallRegistry', () => {
   it('records a call through its life and reads it back', () => {
     const reg = new CallRegistry(tmpDir());
-    expect(reg.callStarted({ callId: 'c1', pbxSource: '10.0.0.1', from: '+1555', to: '+4930', rule: 'german' }, 1000)).toBe(true);
+    expect(
+      reg.callStarted({ callId: 'c1', pbxSource: '10.0.0.1', from: '+1555', to: '+4930', rule: 'german' }, 1000),
+    ).toBe(true);
     expect(reg.callStarted({ callId: 'c1' })).toBe(false);
     reg.update('c1', { sessionId: 'sess_1', telnyxUri: 'sip:sess_1@sip.telnyx.com', route: 'translated' });
     reg.update('c1', { answerAt: 1500 });
@@ -27,7 +29,16 @@ describe('CallRegistry', () => {
     expect(reg.callEnded('c1', { reason: 'bye_from_pbx', sipStatus: 200 }, 9000)).toBe(true);
     expect(reg.callEnded('c1', { reason: 'again' })).toBe(false);
     const row = reg.get('c1')!;
-    expect(row).toMatchObject({ state: 'ended', session_id: 'sess_1', route: 'translated', answer_at: 1500, end_at: 9000, end_reason: 'bye_from_pbx', sip_status: 200, from_user: '+1555' });
+    expect(row).toMatchObject({
+      state: 'ended',
+      session_id: 'sess_1',
+      route: 'translated',
+      answer_at: 1500,
+      end_at: 9000,
+      end_reason: 'bye_from_pbx',
+      sip_status: 200,
+      from_user: '+1555',
+    });
     expect(reg.bySession('sess_1')?.call_id).toBe('c1');
     expect(reg.active()).toEqual([]);
     reg.close();
@@ -43,7 +54,9 @@ describe('CallRegistry', () => {
     a.endAttemptFailed('sess_2', 'http 503');
     a.close();
     const b = new CallRegistry(dir);
-    expect(b.pendingEnds()).toMatchObject([{ session_id: 'sess_2', reason: 'agent_hangup', attempts: 1, last_error: 'http 503' }]);
+    expect(b.pendingEnds()).toMatchObject([
+      { session_id: 'sess_2', reason: 'agent_hangup', attempts: 1, last_error: 'http 503' },
+    ]);
     expect(b.get('c2')?.session_end_status).toBe('pending');
     b.sessionEndConfirmed('sess_2', 'ended');
     expect(b.pendingEnds()).toEqual([]);

@@ -40,30 +40,33 @@ function parseError(text: string): RulesError {
 
 describe('loadRules: valid files', () => {
   it('loads and compiles a YAML file with every kind of key', () => {
-    const file = tmpFile('routing.yaml', yaml(
-      'rules:',
-      '  - name: emergency',
-      '    match: { called: { regex: "^(112|911)$" } }',
-      '    mode: bypass',
-      '  - name: german',
-      '    match:',
-      '      called: "+49 (30)"',
-      '      calling: { regex: "^\\\\+1" }',
-      '      source: [10.0.0.0/8, "2001:db8::/32", 192.168.1.7]',
-      '      trunk: telnyx-main',
-      '      header: { name: X-Kallglot-Languages, value: { regex: "^de" } }',
-      '    mode: assistive_translation',
-      '    source_language: PT-br',
-      '    target_language: zh-hans',
-      '    metadata: { tenant: acme, cost_center: "4711" }',
-      '    recording: true',
-      '    greeting: { text: Hallo, language: de }',
-      '  - name: from-header',
-      '    match: {}',
-      '    mode: bidirectional_translation',
-      '    languages_from_header: X-Kallglot-Languages',
-      ...DEFAULT,
-    ));
+    const file = tmpFile(
+      'routing.yaml',
+      yaml(
+        'rules:',
+        '  - name: emergency',
+        '    match: { called: { regex: "^(112|911)$" } }',
+        '    mode: bypass',
+        '  - name: german',
+        '    match:',
+        '      called: "+49 (30)"',
+        '      calling: { regex: "^\\\\+1" }',
+        '      source: [10.0.0.0/8, "2001:db8::/32", 192.168.1.7]',
+        '      trunk: telnyx-main',
+        '      header: { name: X-Kallglot-Languages, value: { regex: "^de" } }',
+        '    mode: assistive_translation',
+        '    source_language: PT-br',
+        '    target_language: zh-hans',
+        '    metadata: { tenant: acme, cost_center: "4711" }',
+        '    recording: true',
+        '    greeting: { text: Hallo, language: de }',
+        '  - name: from-header',
+        '    match: {}',
+        '    mode: bidirectional_translation',
+        '    languages_from_header: X-Kallglot-Languages',
+        ...DEFAULT,
+      ),
+    );
     const rs = loadRules(file);
     expect(rs.file).toBe(file);
     expect(rs.rules.map((r) => r.name)).toEqual(['emergency', 'german', 'from-header']);
@@ -85,16 +88,32 @@ describe('loadRules: valid files', () => {
     expect(german!.greeting).toEqual({ text: 'Hallo', language: 'de' });
     expect(fromHeader!.languagesFromHeader).toBe('x-kallglot-languages');
     expect(fromHeader!.recording).toBe(false);
-    expect(rs.default).toEqual({ mode: 'bidirectional_translation', sourceLanguage: 'en', targetLanguage: 'de', metadata: {}, recording: false });
+    expect(rs.default).toEqual({
+      mode: 'bidirectional_translation',
+      sourceLanguage: 'en',
+      targetLanguage: 'de',
+      metadata: {},
+      recording: false,
+    });
   });
 
   it('loads JSON, with line numbers in its errors too', () => {
-    const good = tmpFile('routing.json', JSON.stringify({ rules: [{ name: 'a', match: { called: '+1' }, mode: 'bypass' }], default: { mode: 'bypass' } }, null, 2));
+    const good = tmpFile(
+      'routing.json',
+      JSON.stringify(
+        { rules: [{ name: 'a', match: { called: '+1' }, mode: 'bypass' }], default: { mode: 'bypass' } },
+        null,
+        2,
+      ),
+    );
     const rs = loadRules(good);
     expect(rs.rules[0]!.match.called).toEqual({ kind: 'prefix', prefix: '+1' });
     expect(rs.default.mode).toBe('bypass');
 
-    const bad = tmpFile('bad.json', JSON.stringify({ rules: [{ name: 'a', match: {}, mode: 'translate' }], default: { mode: 'bypass' } }, null, 2));
+    const bad = tmpFile(
+      'bad.json',
+      JSON.stringify({ rules: [{ name: 'a', match: {}, mode: 'translate' }], default: { mode: 'bypass' } }, null, 2),
+    );
     const err = errorOf(() => loadRules(bad));
     expect(err.line).toBe(6);
     expect(err.key).toBe('mode');
@@ -119,41 +138,92 @@ describe('loadRules: valid files', () => {
 
 describe('loadRules: errors name file, rule, key and line', () => {
   it('rejects an unknown key in a rule', () => {
-    const err = parseError(yaml('rules:', '  - name: a', '    match: {}', '    mode: bypass', '    recordings: true', ...DEFAULT));
-    expect(err).toMatchObject({ line: 5, ruleIndex: 0, ruleName: 'a', key: 'recordings', file: '/etc/gw/routing.yaml' });
-    expect(err.message).toMatch(/^routing rules \/etc\/gw\/routing\.yaml, line 5, column 5: rules\[0\] \("a"\), key "recordings": unknown key/);
+    const err = parseError(
+      yaml('rules:', '  - name: a', '    match: {}', '    mode: bypass', '    recordings: true', ...DEFAULT),
+    );
+    expect(err).toMatchObject({
+      line: 5,
+      ruleIndex: 0,
+      ruleName: 'a',
+      key: 'recordings',
+      file: '/etc/gw/routing.yaml',
+    });
+    expect(err.message).toMatch(
+      /^routing rules \/etc\/gw\/routing\.yaml, line 5, column 5: rules\[0\] \("a"\), key "recordings": unknown key/,
+    );
   });
 
   it('rejects unknown keys in match, at top level, and in default', () => {
-    expect(parseError(yaml('rules:', '  - name: a', '    match: { dialed: "+1" }', '    mode: bypass', ...DEFAULT))).toMatchObject({ line: 3, key: 'match.dialed' });
+    expect(
+      parseError(yaml('rules:', '  - name: a', '    match: { dialed: "+1" }', '    mode: bypass', ...DEFAULT)),
+    ).toMatchObject({ line: 3, key: 'match.dialed' });
     expect(parseError(yaml('rule: []', ...DEFAULT))).toMatchObject({ line: 1, key: 'rule', ruleIndex: undefined });
     expect(parseError(yaml(...DEFAULT, '  colour: blue'))).toMatchObject({ line: 5, key: 'default.colour' });
   });
 
   it('rejects a duplicate rule name, pointing at the second one', () => {
-    const err = parseError(yaml('rules:', '  - name: a', '    match: {}', '    mode: bypass', '  - name: a', '    match: {}', '    mode: bypass', ...DEFAULT));
+    const err = parseError(
+      yaml(
+        'rules:',
+        '  - name: a',
+        '    match: {}',
+        '    mode: bypass',
+        '  - name: a',
+        '    match: {}',
+        '    mode: bypass',
+        ...DEFAULT,
+      ),
+    );
     expect(err).toMatchObject({ line: 5, ruleIndex: 1, ruleName: 'a', key: 'name' });
     expect(err.reason).toMatch(/duplicate rule name "a" \(already used by rules\[0\]\)/);
   });
 
   it('rejects the reserved name "default" and a missing name', () => {
-    expect(parseError(yaml('rules:', '  - name: default', '    match: {}', '    mode: bypass', ...DEFAULT)).reason).toMatch(/reserved/);
-    expect(parseError(yaml('rules:', '  - match: {}', '    mode: bypass', ...DEFAULT))).toMatchObject({ line: 2, ruleIndex: 0, key: 'name' });
+    expect(
+      parseError(yaml('rules:', '  - name: default', '    match: {}', '    mode: bypass', ...DEFAULT)).reason,
+    ).toMatch(/reserved/);
+    expect(parseError(yaml('rules:', '  - match: {}', '    mode: bypass', ...DEFAULT))).toMatchObject({
+      line: 2,
+      ruleIndex: 0,
+      key: 'name',
+    });
   });
 
   it('rejects an invalid regex', () => {
-    const err = parseError(yaml('rules:', '  - name: r', '    match:', '      called: { regex: "^(49" }', '    mode: bypass', ...DEFAULT));
+    const err = parseError(
+      yaml('rules:', '  - name: r', '    match:', '      called: { regex: "^(49" }', '    mode: bypass', ...DEFAULT),
+    );
     expect(err).toMatchObject({ line: 4, ruleName: 'r', key: 'match.called.regex' });
     expect(err.reason).toMatch(/invalid regular expression/);
   });
 
   it('rejects invalid CIDRs, naming the list element', () => {
-    const prefix = parseError(yaml('rules:', '  - name: c', '    match:', '      source:', '        - 10.0.0.0/8', '        - 10.0.0.0/33', '    mode: bypass', ...DEFAULT));
+    const prefix = parseError(
+      yaml(
+        'rules:',
+        '  - name: c',
+        '    match:',
+        '      source:',
+        '        - 10.0.0.0/8',
+        '        - 10.0.0.0/33',
+        '    mode: bypass',
+        ...DEFAULT,
+      ),
+    );
     expect(prefix).toMatchObject({ line: 6, key: 'match.source[1]' });
     expect(prefix.reason).toMatch(/invalid CIDR: prefix length "33"/);
-    expect(parseError(yaml('rules:', '  - name: c', '    match: { source: 300.1.1.1/8 }', '    mode: bypass', ...DEFAULT)).reason).toMatch(/not an IPv4 or IPv6 address/);
-    expect(parseError(yaml('rules:', '  - name: c', '    match: { source: "2001:db8::/129" }', '    mode: bypass', ...DEFAULT)).reason).toMatch(/0 to 128/);
-    expect(parseError(yaml('rules:', '  - name: c', '    match: { source: [] }', '    mode: bypass', ...DEFAULT)).reason).toMatch(/at least one/);
+    expect(
+      parseError(yaml('rules:', '  - name: c', '    match: { source: 300.1.1.1/8 }', '    mode: bypass', ...DEFAULT))
+        .reason,
+    ).toMatch(/not an IPv4 or IPv6 address/);
+    expect(
+      parseError(
+        yaml('rules:', '  - name: c', '    match: { source: "2001:db8::/129" }', '    mode: bypass', ...DEFAULT),
+      ).reason,
+    ).toMatch(/0 to 128/);
+    expect(
+      parseError(yaml('rules:', '  - name: c', '    match: { source: [] }', '    mode: bypass', ...DEFAULT)).reason,
+    ).toMatch(/at least one/);
   });
 
   it('rejects a missing default', () => {
@@ -170,33 +240,91 @@ describe('loadRules: errors name file, rule, key and line', () => {
   });
 
   it('rejects bad and missing language codes', () => {
-    const bad = parseError(yaml('rules:', '  - name: l', '    match: {}', '    mode: bidirectional_translation', '    source_language: german', '    target_language: en', ...DEFAULT));
+    const bad = parseError(
+      yaml(
+        'rules:',
+        '  - name: l',
+        '    match: {}',
+        '    mode: bidirectional_translation',
+        '    source_language: german',
+        '    target_language: en',
+        ...DEFAULT,
+      ),
+    );
     expect(bad).toMatchObject({ line: 5, key: 'source_language' });
     expect(bad.reason).toMatch(/not a valid language code/);
-    const missing = parseError(yaml('rules:', '  - name: l', '    match: {}', '    mode: assistive_translation', '    source_language: de', ...DEFAULT));
+    const missing = parseError(
+      yaml(
+        'rules:',
+        '  - name: l',
+        '    match: {}',
+        '    mode: assistive_translation',
+        '    source_language: de',
+        ...DEFAULT,
+      ),
+    );
     expect(missing).toMatchObject({ line: 2, key: 'target_language' });
-    expect(parseError(yaml('default:', '  mode: bidirectional_translation', '  source_language: en'))).toMatchObject({ key: 'default.target_language' });
-    expect(parseError(yaml('default:', '  mode: bypass', '  greeting: { text: hi, language: english }'))).toMatchObject({ line: 3, key: 'default.greeting.language' });
-    const same = parseError(yaml('default:', '  mode: bidirectional_translation', '  source_language: de', '  target_language: DE'));
+    expect(parseError(yaml('default:', '  mode: bidirectional_translation', '  source_language: en'))).toMatchObject({
+      key: 'default.target_language',
+    });
+    expect(parseError(yaml('default:', '  mode: bypass', '  greeting: { text: hi, language: english }'))).toMatchObject(
+      { line: 3, key: 'default.greeting.language' },
+    );
+    const same = parseError(
+      yaml('default:', '  mode: bidirectional_translation', '  source_language: de', '  target_language: DE'),
+    );
     expect(same.reason).toMatch(/both "de"/);
   });
 
   it('rejects languages_from_header combined with fixed languages or bypass, and bad header names', () => {
-    expect(parseError(yaml('rules:', '  - name: h', '    match: {}', '    mode: bidirectional_translation', '    languages_from_header: X-L', '    source_language: de', ...DEFAULT)))
-      .toMatchObject({ line: 5, key: 'languages_from_header' });
-    expect(parseError(yaml('rules:', '  - name: h', '    match: {}', '    mode: bypass', '    languages_from_header: X-L', ...DEFAULT)).reason).toMatch(/bypass/);
-    expect(parseError(yaml('rules:', '  - name: h', '    match: { header: { name: "X Bad" } }', '    mode: bypass', ...DEFAULT))).toMatchObject({ line: 3, key: 'match.header.name' });
+    expect(
+      parseError(
+        yaml(
+          'rules:',
+          '  - name: h',
+          '    match: {}',
+          '    mode: bidirectional_translation',
+          '    languages_from_header: X-L',
+          '    source_language: de',
+          ...DEFAULT,
+        ),
+      ),
+    ).toMatchObject({ line: 5, key: 'languages_from_header' });
+    expect(
+      parseError(
+        yaml(
+          'rules:',
+          '  - name: h',
+          '    match: {}',
+          '    mode: bypass',
+          '    languages_from_header: X-L',
+          ...DEFAULT,
+        ),
+      ).reason,
+    ).toMatch(/bypass/);
+    expect(
+      parseError(
+        yaml('rules:', '  - name: h', '    match: { header: { name: "X Bad" } }', '    mode: bypass', ...DEFAULT),
+      ),
+    ).toMatchObject({ line: 3, key: 'match.header.name' });
   });
 
   it('explains that an unquoted +49 is a number in YAML', () => {
-    const err = parseError(yaml('rules:', '  - name: n', '    match:', '      called: +49', '    mode: bypass', ...DEFAULT));
+    const err = parseError(
+      yaml('rules:', '  - name: n', '    match:', '      called: +49', '    mode: bypass', ...DEFAULT),
+    );
     expect(err).toMatchObject({ line: 4, key: 'match.called' });
     expect(err.reason).toMatch(/YAML reads \+49 as a number; quote it: "\+49"/);
   });
 
   it('rejects non-numeric prefixes, non-string metadata and non-boolean recording', () => {
-    expect(parseError(yaml('rules:', '  - name: n', '    match: { called: "+49x" }', '    mode: bypass', ...DEFAULT)).reason).toMatch(/not a number prefix/);
-    expect(parseError(yaml(...DEFAULT, '  metadata:', '    tenant: 42'))).toMatchObject({ line: 6, key: 'default.metadata.tenant' });
+    expect(
+      parseError(yaml('rules:', '  - name: n', '    match: { called: "+49x" }', '    mode: bypass', ...DEFAULT)).reason,
+    ).toMatch(/not a number prefix/);
+    expect(parseError(yaml(...DEFAULT, '  metadata:', '    tenant: 42'))).toMatchObject({
+      line: 6,
+      key: 'default.metadata.tenant',
+    });
     expect(parseError(yaml(...DEFAULT, '  recording: yes'))).toMatchObject({ line: 5, key: 'default.recording' });
   });
 

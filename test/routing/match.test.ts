@@ -21,31 +21,45 @@ function call(over: Partial<Omit<CallInfo, 'headers'>> & { headers?: Record<stri
   };
 }
 
-const translate = (from: string, to: string): string => `    mode: bidirectional_translation\n    source_language: ${from}\n    target_language: ${to}`;
+const translate = (from: string, to: string): string =>
+  `    mode: bidirectional_translation\n    source_language: ${from}\n    target_language: ${to}`;
 
 describe('matchRoute', () => {
   it('falls back to the default with ruleName "default"', () => {
     const rs = rules(`  - name: de\n    match: { called: "+49" }\n${translate('de', 'en')}`);
     expect(matchRoute(rs, call({ called: '+33123' }))).toEqual({
-      ruleName: 'default', mode: 'bidirectional_translation', sourceLanguage: 'en', targetLanguage: 'de', metadata: {}, recording: false,
+      ruleName: 'default',
+      mode: 'bidirectional_translation',
+      sourceLanguage: 'en',
+      targetLanguage: 'de',
+      metadata: {},
+      recording: false,
     });
   });
 
   it('uses the first matching rule in file order', () => {
-    const rs = rules([
-      `  - name: berlin\n    match: { called: "+4930" }\n${translate('de', 'fr')}`,
-      `  - name: germany\n    match: { called: "+49" }\n${translate('de', 'en')}`,
-      `  - name: berlin-again\n    match: { called: "+4930" }\n${translate('de', 'es')}`,
-    ].join('\n'));
+    const rs = rules(
+      [
+        `  - name: berlin\n    match: { called: "+4930" }\n${translate('de', 'fr')}`,
+        `  - name: germany\n    match: { called: "+49" }\n${translate('de', 'en')}`,
+        `  - name: berlin-again\n    match: { called: "+4930" }\n${translate('de', 'es')}`,
+      ].join('\n'),
+    );
     expect(matchRoute(rs, call({ called: '+4930123456' })).ruleName).toBe('berlin');
-    expect(matchRoute(rs, call({ called: '+4989123456' }))).toMatchObject({ ruleName: 'germany', sourceLanguage: 'de', targetLanguage: 'en' });
+    expect(matchRoute(rs, call({ called: '+4989123456' }))).toMatchObject({
+      ruleName: 'germany',
+      sourceLanguage: 'de',
+      targetLanguage: 'en',
+    });
   });
 
   it('matches called/calling prefixes after removing visual separators, but nothing more', () => {
-    const rs = rules([
-      `  - name: called\n    match: { called: "+49 30" }\n${translate('de', 'en')}`,
-      `  - name: calling\n    match: { calling: "+1 (555)" }\n${translate('en', 'de')}`,
-    ].join('\n'));
+    const rs = rules(
+      [
+        `  - name: called\n    match: { called: "+49 30" }\n${translate('de', 'en')}`,
+        `  - name: calling\n    match: { calling: "+1 (555)" }\n${translate('en', 'de')}`,
+      ].join('\n'),
+    );
     expect(matchRoute(rs, call({ called: '+49 (30) 123-45.67' })).ruleName).toBe('called');
     expect(matchRoute(rs, call({ called: '004930123' })).ruleName).toBe('calling'); // +49 is not 0049
     expect(matchRoute(rs, call({ called: '+331', calling: '+1-555-0100' })).ruleName).toBe('calling');
@@ -60,17 +74,26 @@ describe('matchRoute', () => {
   });
 
   it('bypasses emergency numbers without languages, ahead of broader rules', () => {
-    const rs = rules([
-      '  - name: emergency\n    match: { called: { regex: "^(112|911)$" } }\n    mode: bypass\n    source_language: de',
-      `  - name: all\n    match: {}\n${translate('de', 'en')}`,
-    ].join('\n'));
-    expect(matchRoute(rs, call({ called: '112' }))).toEqual({ ruleName: 'emergency', mode: 'bypass', metadata: {}, recording: false });
+    const rs = rules(
+      [
+        '  - name: emergency\n    match: { called: { regex: "^(112|911)$" } }\n    mode: bypass\n    source_language: de',
+        `  - name: all\n    match: {}\n${translate('de', 'en')}`,
+      ].join('\n'),
+    );
+    expect(matchRoute(rs, call({ called: '112' }))).toEqual({
+      ruleName: 'emergency',
+      mode: 'bypass',
+      metadata: {},
+      recording: false,
+    });
     expect(matchRoute(rs, call({ called: '911' })).mode).toBe('bypass');
     expect(matchRoute(rs, call({ called: '1120' })).ruleName).toBe('all');
   });
 
   it('matches IPv4 and IPv6 source CIDRs, including IPv4-mapped and zoned addresses', () => {
-    const rs = rules(`  - name: branch\n    match:\n      source: [10.20.0.0/16, "2001:db8:20::/48", "fe80::/10"]\n${translate('fr', 'de')}`);
+    const rs = rules(
+      `  - name: branch\n    match:\n      source: [10.20.0.0/16, "2001:db8:20::/48", "fe80::/10"]\n${translate('fr', 'de')}`,
+    );
     for (const ip of ['10.20.3.4', '::ffff:10.20.3.4', '2001:db8:20:ffff::1', 'fe80::1%eth0']) {
       expect(matchRoute(rs, call({ sourceIp: ip })).ruleName, ip).toBe('branch');
     }
@@ -93,11 +116,13 @@ describe('matchRoute', () => {
   });
 
   it('matches header presence, exact value and regex, with case-insensitive names', () => {
-    const rs = rules([
-      `  - name: exact\n    match: { header: { name: x-tenant, value: acme } }\n${translate('de', 'en')}`,
-      `  - name: regex\n    match: { header: { name: X-Tenant, value: { regex: "^beta-\\\\d+$" } } }\n${translate('de', 'fr')}`,
-      `  - name: present\n    match: { header: { name: X-Priority } }\n${translate('de', 'es')}`,
-    ].join('\n'));
+    const rs = rules(
+      [
+        `  - name: exact\n    match: { header: { name: x-tenant, value: acme } }\n${translate('de', 'en')}`,
+        `  - name: regex\n    match: { header: { name: X-Tenant, value: { regex: "^beta-\\\\d+$" } } }\n${translate('de', 'fr')}`,
+        `  - name: present\n    match: { header: { name: X-Priority } }\n${translate('de', 'es')}`,
+      ].join('\n'),
+    );
     expect(matchRoute(rs, call({ headers: { 'X-Tenant': ' acme ' } })).ruleName).toBe('exact');
     expect(matchRoute(rs, call({ headers: { 'x-tenant': 'beta-12' } })).ruleName).toBe('regex');
     expect(matchRoute(rs, call({ headers: { 'x-tenant': 'beta-x' } })).ruleName).toBe('default');
@@ -106,7 +131,9 @@ describe('matchRoute', () => {
   });
 
   it('requires every condition of a rule to hold', () => {
-    const rs = rules(`  - name: combo\n    match:\n      called: "+49"\n      source: 10.0.0.0/8\n      trunk: main\n      header: { name: X-Tenant, value: acme }\n${translate('de', 'en')}`);
+    const rs = rules(
+      `  - name: combo\n    match:\n      called: "+49"\n      source: 10.0.0.0/8\n      trunk: main\n      header: { name: X-Tenant, value: acme }\n${translate('de', 'en')}`,
+    );
     const ok = { called: '+4930', sourceIp: '10.1.1.1', trunk: 'main', headers: { 'X-Tenant': 'acme' } };
     expect(matchRoute(rs, call(ok)).ruleName).toBe('combo');
     expect(matchRoute(rs, call({ ...ok, called: '+4330' })).ruleName).toBe('default');
@@ -116,16 +143,27 @@ describe('matchRoute', () => {
   });
 
   it('takes languages from a header; a missing or invalid value makes the rule not match', () => {
-    const rs = rules([
-      '  - name: hdr\n    match: {}\n    mode: assistive_translation\n    languages_from_header: X-Kallglot-Languages\n    metadata: { via: header }',
-      `  - name: next\n    match: { called: "+1" }\n${translate('en', 'es')}`,
-    ].join('\n'));
+    const rs = rules(
+      [
+        '  - name: hdr\n    match: {}\n    mode: assistive_translation\n    languages_from_header: X-Kallglot-Languages\n    metadata: { via: header }',
+        `  - name: next\n    match: { called: "+1" }\n${translate('en', 'es')}`,
+      ].join('\n'),
+    );
     const withLangs = (v: string) => matchRoute(rs, call({ headers: { 'X-Kallglot-Languages': v } }));
     expect(withLangs('de-en')).toEqual({
-      ruleName: 'hdr', mode: 'assistive_translation', sourceLanguage: 'de', targetLanguage: 'en', metadata: { via: 'header' }, recording: false,
+      ruleName: 'hdr',
+      mode: 'assistive_translation',
+      sourceLanguage: 'de',
+      targetLanguage: 'en',
+      metadata: { via: 'header' },
+      recording: false,
     });
     expect(withLangs(' DE:EN ')).toMatchObject({ ruleName: 'hdr', sourceLanguage: 'de', targetLanguage: 'en' });
-    expect(withLangs('pt-br:zh-hans')).toMatchObject({ ruleName: 'hdr', sourceLanguage: 'pt-BR', targetLanguage: 'zh-Hans' });
+    expect(withLangs('pt-br:zh-hans')).toMatchObject({
+      ruleName: 'hdr',
+      sourceLanguage: 'pt-BR',
+      targetLanguage: 'zh-Hans',
+    });
     for (const bad of ['pt-BR-en', 'de', 'de-de', 'german-english', 'de:en:fr', '']) {
       expect(withLangs(bad).ruleName, bad).toBe('next');
     }
@@ -137,13 +175,22 @@ describe('matchRoute', () => {
       `  - name: rec\n    match: {}\n${translate('de', 'en')}\n    recording: true\n    metadata: { tenant: acme }\n    greeting: { text: Hallo, language: de }`,
     );
     const a = matchRoute(rs, call());
-    expect(a).toMatchObject({ recording: true, metadata: { tenant: 'acme' }, greeting: { text: 'Hallo', language: 'de' } });
+    expect(a).toMatchObject({
+      recording: true,
+      metadata: { tenant: 'acme' },
+      greeting: { text: 'Hallo', language: 'de' },
+    });
     a.metadata.callId = 'x';
     expect(matchRoute(rs, call()).metadata).toEqual({ tenant: 'acme' });
   });
 
   it('returns a bypass default without languages', () => {
     const rs = rules('  []', 'default:\n  mode: bypass\n  metadata: { reason: no-rule }\n  recording: true\n');
-    expect(matchRoute(rs, call())).toEqual({ ruleName: 'default', mode: 'bypass', metadata: { reason: 'no-rule' }, recording: true });
+    expect(matchRoute(rs, call())).toEqual({
+      ruleName: 'default',
+      mode: 'bypass',
+      metadata: { reason: 'no-rule' },
+      recording: true,
+    });
   });
 });

@@ -21,7 +21,12 @@ afterEach(() => {
   for (const c of cleanups.splice(0).reverse()) c();
 });
 
-function setup(initial = rulesYaml('a')): { file: string; dir: string; store: RoutingStore; logs: Array<Record<string, unknown>> } {
+function setup(initial = rulesYaml('a')): {
+  file: string;
+  dir: string;
+  store: RoutingStore;
+  logs: Array<Record<string, unknown>>;
+} {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kg-routing-store-'));
   cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
   const file = path.join(dir, 'routing.yaml');

@@ -12,7 +12,10 @@ function memoryStore(): PendingEndStore & { rows: Map<string, { reason: string; 
     addPendingEnd: (id, _call, reason) => void (rows.has(id) || rows.set(id, { reason, attempts: 0 })),
     endAttemptFailed: (id) => void (rows.get(id)!.attempts += 1),
     sessionEndConfirmed: (id, status) => void (rows.get(id)!.status = status),
-    pendingEnds: () => [...rows].filter(([, r]) => !r.status).map(([id, r]) => ({ session_id: id, call_id: null, reason: r.reason, detail: null })),
+    pendingEnds: () =>
+      [...rows]
+        .filter(([, r]) => !r.status)
+        .map(([id, r]) => ({ session_id: id, call_id: null, reason: r.reason, detail: null })),
   };
 }
 
@@ -24,7 +27,7 @@ describe('SessionEnder', () => {
     ender.end('s1', 'error');
     ender.end('s2', 'customer_hangup');
     expect(await ender.flush(1000)).toBe(true);
-    expect(calls.sort()).toEqual(['s1:agent_hangup', 's2:customer_hangup']);
+    expect(calls.sort((a, b) => a.localeCompare(b))).toEqual(['s1:agent_hangup', 's2:customer_hangup']);
   });
 
   it('retries until the API succeeds and persists the outcome', async () => {
@@ -32,7 +35,12 @@ describe('SessionEnder', () => {
     let calls = 0;
     const store = memoryStore();
     const ender = new SessionEnder(
-      { endSession: async () => { calls++; if (failures-- > 0) throw new KallglotError('down', { status: 503, code: 'service_unavailable' }); } },
+      {
+        endSession: async () => {
+          calls++;
+          if (failures-- > 0) throw new KallglotError('down', { status: 503, code: 'service_unavailable' });
+        },
+      },
       logger,
       { store, baseDelayMs: 5, maxDelayMs: 20 },
     );
@@ -46,7 +54,16 @@ describe('SessionEnder', () => {
   it('treats 404 as already gone and stops', async () => {
     let calls = 0;
     const store = memoryStore();
-    const ender = new SessionEnder({ endSession: async () => { calls++; throw new KallglotError('nf', { status: 404, code: 'not_found' }); } }, logger, { store });
+    const ender = new SessionEnder(
+      {
+        endSession: async () => {
+          calls++;
+          throw new KallglotError('nf', { status: 404, code: 'not_found' });
+        },
+      },
+      logger,
+      { store },
+    );
     ender.end('s4', 'completed');
     await ender.flush(1000);
     expect(calls).toBe(1);
@@ -57,7 +74,9 @@ describe('SessionEnder', () => {
     const store = memoryStore();
     store.addPendingEnd('s5', undefined, 'agent_hangup');
     const ended: string[] = [];
-    const ender = new SessionEnder({ endSession: async (id, reason) => void ended.push(`${id}:${reason}`) }, logger, { store });
+    const ender = new SessionEnder({ endSession: async (id, reason) => void ended.push(`${id}:${reason}`) }, logger, {
+      store,
+    });
     expect(ender.resumePending()).toBe(1);
     await ender.flush(1000);
     expect(ended).toEqual(['s5:agent_hangup']);

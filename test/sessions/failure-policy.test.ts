@@ -11,5 +11,4 @@ describe('session failure policy', () => {
     expect(onSessionFailure(credits, 'busy')).toEqual({ action: 'fallback', reason: 'insufficient_api_credits' });
     expect(onSessionFailure(new Error('boom'), 'busy')).toEqual({ action: 'fallback', reason: 'kallglot_error' });
   });
-
 });

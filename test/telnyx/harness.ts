@@ -25,7 +25,8 @@ import type { RuleSet } from '../../src/routing/types.ts';
 
 export const ADMIN_TOKEN = 'admin-test-token';
 export const TELNYX_API_KEY = 'KEY_test_telnyx';
-export const DEFAULT_RULES = 'default:\n  mode: bidirectional_translation\n  source_language: de\n  target_language: en\n';
+export const DEFAULT_RULES =
+  'default:\n  mode: bidirectional_translation\n  source_language: de\n  target_language: en\n';
 
 /** An Ed25519 key pair, the public half exported the way the Telnyx portal shows it (base64 of the raw 32 bytes). */
 export interface SigningKey {
@@ -40,7 +41,11 @@ export function generateSigningKey(): SigningKey {
 }
 
 /** Telnyx's signature headers over `<timestamp>|<raw body>`. */
-export function signHeaders(key: SigningKey, body: string | Buffer, timestamp = Math.floor(Date.now() / 1000)): Record<string, string> {
+export function signHeaders(
+  key: SigningKey,
+  body: string | Buffer,
+  timestamp = Math.floor(Date.now() / 1000),
+): Record<string, string> {
   const bytes = Buffer.concat([Buffer.from(`${timestamp}|`), Buffer.isBuffer(body) ? body : Buffer.from(body)]);
   return {
     'telnyx-signature-ed25519': crypto.sign(null, bytes, key.privateKey).toString('base64'),
@@ -66,7 +71,11 @@ export interface Harness {
   metrics: Metrics;
   routes: TelnyxRoutes;
   /** POST a signed webhook (form-encoded when `body` is a record of strings, JSON otherwise). */
-  webhook(path: string, body: Record<string, string> | object | string, opts?: { headers?: Record<string, string>; form?: boolean }): Promise<Response>;
+  webhook(
+    path: string,
+    body: Record<string, string> | object | string,
+    opts?: { headers?: Record<string, string>; form?: boolean },
+  ): Promise<Response>;
   close(): Promise<void>;
 }
 
@@ -86,7 +95,14 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     },
   });
   const logger = pino({ level: 'silent' });
-  const kallglot = new KallglotClient({ baseUrl: kallglotUrl, apiKey: 'sk_test_x', requestTimeoutMs: 1000, retries: 0, createDeadlineMs: 2000, endDeadlineMs: 2000 });
+  const kallglot = new KallglotClient({
+    baseUrl: kallglotUrl,
+    apiKey: 'sk_test_x',
+    requestTimeoutMs: 1000,
+    retries: 0,
+    createDeadlineMs: 2000,
+    endDeadlineMs: 2000,
+  });
   const registry = new CallRegistry(dataDir);
   const sessionEnder = new SessionEnder(kallglot, logger, { store: registry, baseDelayMs: 20, maxDelayMs: 100 });
   const rules: RuleSet = parseRules(opts.rules ?? DEFAULT_RULES, 'test-rules.yaml');
@@ -94,15 +110,36 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   const metrics = new Metrics({ defaultMetrics: false });
   registerMetricsRoute(http, metrics);
   const sessions = opts.wrapKallglot ? opts.wrapKallglot(kallglot) : kallglot;
-  const routes = registerTelnyxRoutes(http, { config, logger, registry, kallglot: sessions, sessionEnder, rules: () => rules, metrics });
+  const routes = registerTelnyxRoutes(http, {
+    config,
+    logger,
+    registry,
+    kallglot: sessions,
+    sessionEnder,
+    rules: () => rules,
+    metrics,
+  });
   const port = await http.listen(0, '127.0.0.1');
   const url = `http://127.0.0.1:${port}`;
 
   return {
-    url, config, key, sandbox, registry, metrics, routes,
+    url,
+    config,
+    key,
+    sandbox,
+    registry,
+    metrics,
+    routes,
     async webhook(p, body, o = {}) {
-      const form = o.form ?? (typeof body === 'object' && Object.values(body).every((v) => typeof v === 'string') && !('data' in body));
-      const text = typeof body === 'string' ? body : form ? new URLSearchParams(body as Record<string, string>).toString() : JSON.stringify(body);
+      const form =
+        o.form ??
+        (typeof body === 'object' && Object.values(body).every((v) => typeof v === 'string') && !('data' in body));
+      const text =
+        typeof body === 'string'
+          ? body
+          : form
+            ? new URLSearchParams(body as Record<string, string>).toString()
+            : JSON.stringify(body);
       const headers = {
         'content-type': form ? 'application/x-www-form-urlencoded' : 'application/json',
         ...signHeaders(key, text),
@@ -124,8 +161,15 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
 }
 
 /** A Call Control webhook envelope. */
-export function callEvent(eventType: string, payload: Record<string, unknown>, id: string = crypto.randomUUID()): object {
-  return { data: { record_type: 'event', id, event_type: eventType, occurred_at: new Date().toISOString(), payload }, meta: { attempt: 1 } };
+export function callEvent(
+  eventType: string,
+  payload: Record<string, unknown>,
+  id: string = crypto.randomUUID(),
+): object {
+  return {
+    data: { record_type: 'event', id, event_type: eventType, occurred_at: new Date().toISOString(), payload },
+    meta: { attempt: 1 },
+  };
 }
 
 export function clientState(o: object): string {
@@ -152,7 +196,9 @@ export function parseXml(text: string): XmlEl {
   const walk = (n: DomNode): XmlEl => {
     const attrs: Record<string, string> = {};
     for (const a of Array.from(n.attributes ?? [])) attrs[a.name] = a.value;
-    const children = Array.from(n.childNodes).filter((c) => c.nodeType === 1).map(walk);
+    const children = Array.from(n.childNodes)
+      .filter((c) => c.nodeType === 1)
+      .map(walk);
     return { name: n.nodeName, attrs, text: n.textContent ?? '', children };
   };
   return walk(create(text).root().node as unknown as DomNode);

@@ -42,14 +42,29 @@ class FakeTelnyx {
     for await (const c of req) chunks.push(c as Buffer);
     const text = Buffer.concat(chunks).toString('utf8');
     const body = text ? (JSON.parse(text) as Record<string, unknown>) : {};
-    this.requests.push({ method: req.method ?? '', path: decodeURIComponent(req.url ?? ''), headers: req.headers, body });
+    this.requests.push({
+      method: req.method ?? '',
+      path: decodeURIComponent(req.url ?? ''),
+      headers: req.headers,
+      body,
+    });
     const json = (status: number, payload: unknown): void => {
       res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(payload));
     };
     if (req.method === 'POST' && req.url === '/v2/calls') {
       if (this.beforeDialReply) await this.beforeDialReply(body);
-      if (this.dialStatus !== 200) return json(this.dialStatus, { errors: [{ code: '10015', title: 'Invalid destination' }] });
-      return json(200, { data: { call_control_id: this.callControlId, call_leg_id: 'leg-1', call_session_id: 'cs-1', is_alive: false, record_type: 'call', client_state: body.client_state } });
+      if (this.dialStatus !== 200)
+        return json(this.dialStatus, { errors: [{ code: '10015', title: 'Invalid destination' }] });
+      return json(200, {
+        data: {
+          call_control_id: this.callControlId,
+          call_leg_id: 'leg-1',
+          call_session_id: 'cs-1',
+          is_alive: false,
+          record_type: 'call',
+          client_state: body.client_state,
+        },
+      });
     }
     if (req.method === 'POST' && /^\/v2\/calls\/[^/]+\/actions\/(streaming_start|hangup)$/.test(req.url ?? '')) {
       return json(200, { data: { result: 'ok' } });
@@ -67,12 +82,21 @@ afterEach(async () => {
   fake = undefined;
 });
 
-async function setup(env: Record<string, string> = {}, opts: HarnessOptions = {}): Promise<{ hh: Harness; fk: FakeTelnyx }> {
+async function setup(
+  env: Record<string, string> = {},
+  opts: HarnessOptions = {},
+): Promise<{ hh: Harness; fk: FakeTelnyx }> {
   fake = new FakeTelnyx();
   await fake.start();
   h = await startHarness({
     ...opts,
-    env: { TELNYX_API_KEY, TELNYX_CONNECTION_ID: 'conn-123', TELNYX_BASE_URL: fake.url, PUBLIC_BASE_URL: 'https://gw.example.com', ...env },
+    env: {
+      TELNYX_API_KEY,
+      TELNYX_CONNECTION_ID: 'conn-123',
+      TELNYX_BASE_URL: fake.url,
+      PUBLIC_BASE_URL: 'https://gw.example.com',
+      ...env,
+    },
   });
   return { hh: h, fk: fake };
 }
@@ -86,7 +110,8 @@ async function dial(hh: Harness, body: unknown, token = ADMIN_TOKEN): Promise<Re
 }
 
 const CALL = { to: '+4930123456', from: '+4940999888', source_language: 'de', target_language: 'en' };
-const decode = (b64: unknown): Record<string, unknown> => JSON.parse(Buffer.from(String(b64), 'base64').toString('utf8')) as Record<string, unknown>;
+const decode = (b64: unknown): Record<string, unknown> =>
+  JSON.parse(Buffer.from(String(b64), 'base64').toString('utf8')) as Record<string, unknown>;
 
 describe('POST /calls (outbound translated call via Call Control)', () => {
   it('creates the session, dials with the stream, records the call, then handles answered and hangup webhooks', async () => {
@@ -96,7 +121,12 @@ describe('POST /calls (outbound translated call via Call Control)', () => {
     const out = (await res.json()) as { call_control_id: string; session_id: string; call_ref: string };
     expect(out.call_control_id).toBe('v3:out-cc-1');
     const session = hh.sandbox.sessions().find((s) => s.id === out.session_id)!;
-    expect(session).toMatchObject({ mode: 'bidirectional_translation', sourceLanguage: 'de', targetLanguage: 'en', routing: { phone_number: '+4940999888' } });
+    expect(session).toMatchObject({
+      mode: 'bidirectional_translation',
+      sourceLanguage: 'de',
+      targetLanguage: 'en',
+      routing: { phone_number: '+4940999888' },
+    });
 
     const [req] = fk.of('/v2/calls');
     expect(req!.headers.authorization).toBe(`Bearer ${TELNYX_API_KEY}`);
@@ -110,7 +140,14 @@ describe('POST /calls (outbound translated call via Call Control)', () => {
     expect(b.webhook_url).toBe('https://gw.example.com/webhooks/telnyx/outbound');
     expect(decode(b.client_state)).toEqual({ session_id: out.session_id, call_id: out.call_ref, stream: 'dial' });
 
-    expect(hh.registry.get('v3:out-cc-1')).toMatchObject({ kind: 'call_control', session_id: out.session_id, route: 'translated', state: 'active', to_user: '+4930123456', client_state: b.client_state });
+    expect(hh.registry.get('v3:out-cc-1')).toMatchObject({
+      kind: 'call_control',
+      session_id: out.session_id,
+      route: 'translated',
+      state: 'active',
+      to_user: '+4930123456',
+      client_state: b.client_state,
+    });
 
     const cs = String(b.client_state);
     const answered = callEvent('call.answered', { call_control_id: 'v3:out-cc-1', client_state: cs }, 'ev-a');
@@ -119,7 +156,11 @@ describe('POST /calls (outbound translated call via Call Control)', () => {
     expect(fk.of('/actions/streaming_start')).toHaveLength(0); // the dial already carried the stream
     expect(hh.registry.get('v3:out-cc-1')!.answer_at).not.toBeNull();
 
-    const hangup = callEvent('call.hangup', { call_control_id: 'v3:out-cc-1', client_state: cs, hangup_cause: 'normal_clearing' }, 'ev-h');
+    const hangup = callEvent(
+      'call.hangup',
+      { call_control_id: 'v3:out-cc-1', client_state: cs, hangup_cause: 'normal_clearing' },
+      'ev-h',
+    );
     expect((await hh.webhook('/webhooks/telnyx/outbound', hangup)).status).toBe(200);
     expect((await hh.webhook('/webhooks/telnyx/outbound', hangup)).status).toBe(200);
     await waitFor(() => hh.registry.get('v3:out-cc-1')!.session_end_status === 'ended', 'session end confirmed');
@@ -134,7 +175,11 @@ describe('POST /calls (outbound translated call via Call Control)', () => {
     expect(b.stream_url).toBeUndefined();
     expect(b.stream_track).toBeUndefined();
     expect(decode(b.client_state)).toMatchObject({ stream: 'answer' });
-    const answered = callEvent('call.answered', { call_control_id: 'v3:out-cc-1', client_state: b.client_state }, 'ev-a2');
+    const answered = callEvent(
+      'call.answered',
+      { call_control_id: 'v3:out-cc-1', client_state: b.client_state },
+      'ev-a2',
+    );
     await hh.webhook('/webhooks/telnyx/outbound', answered);
     await hh.webhook('/webhooks/telnyx/outbound', answered); // redelivery
     await hh.routes.outbound.idle();
@@ -144,7 +189,10 @@ describe('POST /calls (outbound translated call via Call Control)', () => {
     expect(starts[0]!.body).toMatchObject({
       stream_url: `${hh.sandbox.url.replace(/^http/, 'ws')}/sessions/${out.session_id}/connect`,
       stream_track: 'both_tracks',
-      custom_parameters: [{ name: 'token', value: expect.stringMatching(/^kst_/) }, { name: 'session_id', value: out.session_id }],
+      custom_parameters: [
+        { name: 'token', value: expect.stringMatching(/^kst_/) },
+        { name: 'session_id', value: out.session_id },
+      ],
     });
   });
 
@@ -152,8 +200,14 @@ describe('POST /calls (outbound translated call via Call Control)', () => {
     const { hh, fk } = await setup({ TELNYX_STREAM_ON_ANSWER: 'true' });
     const out = (await (await dial(hh, CALL)).json()) as { session_id: string };
     const cs = fk.of('/v2/calls')[0]!.body.client_state;
-    await hh.webhook('/webhooks/telnyx/outbound', callEvent('call.hangup', { call_control_id: 'v3:out-cc-1', client_state: cs, hangup_cause: 'user_busy' }));
-    await hh.webhook('/webhooks/telnyx/outbound', callEvent('call.answered', { call_control_id: 'v3:out-cc-1', client_state: cs }));
+    await hh.webhook(
+      '/webhooks/telnyx/outbound',
+      callEvent('call.hangup', { call_control_id: 'v3:out-cc-1', client_state: cs, hangup_cause: 'user_busy' }),
+    );
+    await hh.webhook(
+      '/webhooks/telnyx/outbound',
+      callEvent('call.answered', { call_control_id: 'v3:out-cc-1', client_state: cs }),
+    );
     await hh.routes.outbound.idle();
     expect(fk.of('/actions/streaming_start')).toHaveLength(0);
     await waitFor(() => hh.sandbox.stats().ended === 1, 'session ended');
@@ -163,13 +217,24 @@ describe('POST /calls (outbound translated call via Call Control)', () => {
   it('handles a hangup webhook that arrives before the dial response', async () => {
     const { hh, fk } = await setup();
     fk.beforeDialReply = async (body) => {
-      const res = await hh.webhook('/webhooks/telnyx/outbound', callEvent('call.hangup', { call_control_id: 'v3:out-cc-1', client_state: body.client_state, hangup_cause: 'call_rejected' }));
+      const res = await hh.webhook(
+        '/webhooks/telnyx/outbound',
+        callEvent('call.hangup', {
+          call_control_id: 'v3:out-cc-1',
+          client_state: body.client_state,
+          hangup_cause: 'call_rejected',
+        }),
+      );
       expect(res.status).toBe(200);
     };
     const res = await dial(hh, CALL);
     expect(res.status).toBe(201);
     const out = (await res.json()) as { session_id: string };
-    expect(hh.registry.get('v3:out-cc-1')).toMatchObject({ state: 'ended', end_reason: 'call_rejected', session_id: out.session_id });
+    expect(hh.registry.get('v3:out-cc-1')).toMatchObject({
+      state: 'ended',
+      end_reason: 'call_rejected',
+      session_id: out.session_id,
+    });
     await waitFor(() => hh.sandbox.stats().ended === 1, 'session ended');
     expect(hh.sandbox.sessions()[0]!.endCalls).toBe(1);
   });
@@ -217,7 +282,10 @@ describe('POST /calls (outbound translated call via Call Control)', () => {
     const { hh, fk } = await setup({ TELNYX_STREAM_ON_ANSWER: 'true' });
     // A call whose stream details are not in memory (as after a restart) and whose session Kallglot no longer knows.
     const cs = clientState({ session_id: 'sess_missing', call_id: 'ref-1', stream: 'answer' });
-    await hh.webhook('/webhooks/telnyx/outbound', callEvent('call.answered', { call_control_id: 'v3:out-cc-2', client_state: cs }));
+    await hh.webhook(
+      '/webhooks/telnyx/outbound',
+      callEvent('call.answered', { call_control_id: 'v3:out-cc-2', client_state: cs }),
+    );
     await hh.routes.outbound.idle();
     expect(hh.sandbox.stats().getRequests).toBe(1);
     expect(fk.of('/actions/streaming_start')).toHaveLength(0);

@@ -19,20 +19,29 @@ async function texmlCall(hh: Harness, sid: string): Promise<string> {
   return sessionId!;
 }
 
-const endCalls = (hh: Harness, sessionId: string): number => hh.sandbox.sessions().find((s) => s.id === sessionId)!.endCalls;
+const endCalls = (hh: Harness, sessionId: string): number =>
+  hh.sandbox.sessions().find((s) => s.id === sessionId)!.endCalls;
 const sandboxSession = (hh: Harness, sessionId: string) => hh.sandbox.sessions().find((s) => s.id === sessionId)!;
 
-async function post(hh: Harness, body: object | Record<string, string> | string, path = '/webhooks/telnyx/status'): Promise<Record<string, unknown>> {
+async function post(
+  hh: Harness,
+  body: object | Record<string, string> | string,
+  path = '/webhooks/telnyx/status',
+): Promise<Record<string, unknown>> {
   const res = await hh.webhook(path, body);
   expect(res.status).toBe(200);
   return (await res.json()) as Record<string, unknown>;
 }
 
 describe('POST /webhooks/telnyx/status', () => {
-  it('call.hangup ends the call\'s session exactly once under duplicate deliveries', async () => {
+  it("call.hangup ends the call's session exactly once under duplicate deliveries", async () => {
     const hh = (h = await startHarness());
     const sessionId = await texmlCall(hh, 'v3:c1');
-    const hangup = callEvent('call.hangup', { call_control_id: 'v3:c1', call_session_id: 'cs-1', hangup_cause: 'normal_clearing', hangup_source: 'caller' }, 'ev-hangup-1');
+    const hangup = callEvent(
+      'call.hangup',
+      { call_control_id: 'v3:c1', call_session_id: 'cs-1', hangup_cause: 'normal_clearing', hangup_source: 'caller' },
+      'ev-hangup-1',
+    );
     expect(await post(hh, hangup)).toEqual({ handled: 'call.hangup', callId: 'v3:c1' });
     expect(await post(hh, hangup)).toEqual({ handled: 'call.hangup', callId: 'v3:c1', duplicate: true });
     expect(await post(hh, hangup)).toMatchObject({ duplicate: true });
@@ -54,7 +63,12 @@ describe('POST /webhooks/telnyx/status', () => {
     await waitFor(() => hh.registry.get('v3:c2')!.session_end_status === 'ended', 'session end confirmed');
     expect(endCalls(hh, sessionId)).toBe(1);
     expect(hh.registry.get('v3:c2')!.state).toBe('ended');
-    expect(hh.registry.events('v3:c2').map((e) => e.type)).toEqual(['call.hangup', 'streaming.stopped', 'call.answered', 'streaming.started']);
+    expect(hh.registry.events('v3:c2').map((e) => e.type)).toEqual([
+      'call.hangup',
+      'streaming.stopped',
+      'call.answered',
+      'streaming.started',
+    ]);
     expect(hh.registry.events('v3:c2')[1]!.data).toMatchObject({ stream_id: 'st-1' });
   });
 
@@ -62,7 +76,18 @@ describe('POST /webhooks/telnyx/status', () => {
     const hh = (h = await startHarness());
     const sessionId = await texmlCall(hh, 'v3:c3');
     // A Call Control event on a different leg id, correlated only by our client_state.
-    await post(hh, callEvent('call.hangup', { call_control_id: 'v3:other-leg', client_state: clientState({ session_id: sessionId }), hangup_cause: 'user_busy' }, 'ev-3'));
+    await post(
+      hh,
+      callEvent(
+        'call.hangup',
+        {
+          call_control_id: 'v3:other-leg',
+          client_state: clientState({ session_id: sessionId }),
+          hangup_cause: 'user_busy',
+        },
+        'ev-3',
+      ),
+    );
     await post(hh, { CallSid: 'v3:c3', CallStatus: 'completed', HangupCause: 'normal_clearing', AccountSid: 'a' });
     await waitFor(() => hh.registry.get('v3:c3')!.session_end_status === 'ended', 'session end confirmed');
     expect(endCalls(hh, sessionId)).toBe(1);
@@ -73,7 +98,10 @@ describe('POST /webhooks/telnyx/status', () => {
   it('a TeXML status callback (form-encoded) ends the session; redelivery is ignored', async () => {
     const hh = (h = await startHarness());
     const sessionId = await texmlCall(hh, 'v3:c4');
-    expect(await post(hh, { CallSid: 'v3:c4', CallStatus: 'in-progress', Timestamp: '2024-01-15T10:30:00Z' })).toEqual({ handled: 'texml.in-progress', callId: 'v3:c4' });
+    expect(await post(hh, { CallSid: 'v3:c4', CallStatus: 'in-progress', Timestamp: '2024-01-15T10:30:00Z' })).toEqual({
+      handled: 'texml.in-progress',
+      callId: 'v3:c4',
+    });
     expect(hh.registry.get('v3:c4')!.answer_at).toBe(Date.parse('2024-01-15T10:30:00Z'));
     await post(hh, { CallSid: 'v3:c4', CallStatus: 'no-answer' });
     expect(await post(hh, { CallSid: 'v3:c4', CallStatus: 'no-answer' })).toMatchObject({ duplicate: true });
@@ -130,8 +158,13 @@ describe('POST /webhooks/telnyx/status', () => {
 
   it('acknowledges events for unknown calls and unrecognised bodies without acting', async () => {
     const hh = (h = await startHarness());
-    expect(await post(hh, callEvent('call.initiated', { call_control_id: 'v3:unknown' }))).toEqual({ handled: 'call.initiated', callId: 'v3:unknown' });
-    expect(await post(hh, callEvent('call.hangup', { hangup_cause: 'normal_clearing' }))).toMatchObject({ ignored: 'no_call_control_id' });
+    expect(await post(hh, callEvent('call.initiated', { call_control_id: 'v3:unknown' }))).toEqual({
+      handled: 'call.initiated',
+      callId: 'v3:unknown',
+    });
+    expect(await post(hh, callEvent('call.hangup', { hangup_cause: 'normal_clearing' }))).toMatchObject({
+      ignored: 'no_call_control_id',
+    });
     expect(await post(hh, '{"hello":"world"}')).toMatchObject({ ignored: 'unrecognised_body' });
     expect(hh.sandbox.stats().endRequests).toBe(0);
   });
@@ -154,17 +187,39 @@ describe('POST /webhooks/telnyx/recording', () => {
   it('stores a TeXML recording URL and status against the call, once', async () => {
     const hh = (h = await startHarness());
     await texmlCall(hh, 'v3:r1');
-    const body = { CallSid: 'v3:r1', RecordingSid: 'rec-1', RecordingStatus: 'completed', RecordingUrl: 'https://rec.example/r1.mp3' };
-    expect(await post(hh, body, '/webhooks/telnyx/recording')).toEqual({ callId: 'v3:r1', status: 'completed', duplicate: false });
+    const body = {
+      CallSid: 'v3:r1',
+      RecordingSid: 'rec-1',
+      RecordingStatus: 'completed',
+      RecordingUrl: 'https://rec.example/r1.mp3',
+    };
+    expect(await post(hh, body, '/webhooks/telnyx/recording')).toEqual({
+      callId: 'v3:r1',
+      status: 'completed',
+      duplicate: false,
+    });
     expect(await post(hh, body, '/webhooks/telnyx/recording')).toMatchObject({ duplicate: true });
-    expect(hh.registry.get('v3:r1')).toMatchObject({ recording_url: 'https://rec.example/r1.mp3', recording_status: 'completed' });
+    expect(hh.registry.get('v3:r1')).toMatchObject({
+      recording_url: 'https://rec.example/r1.mp3',
+      recording_status: 'completed',
+    });
   });
 
   it('stores call.recording.saved URLs (Call Control)', async () => {
     const hh = (h = await startHarness());
     await texmlCall(hh, 'v3:r2');
-    await post(hh, callEvent('call.recording.saved', { call_control_id: 'v3:r2', recording_urls: { mp3: 'https://rec.example/r2.mp3', wav: 'https://rec.example/r2.wav' } }), '/webhooks/telnyx/recording');
-    expect(hh.registry.get('v3:r2')).toMatchObject({ recording_url: 'https://rec.example/r2.mp3', recording_status: 'completed' });
+    await post(
+      hh,
+      callEvent('call.recording.saved', {
+        call_control_id: 'v3:r2',
+        recording_urls: { mp3: 'https://rec.example/r2.mp3', wav: 'https://rec.example/r2.wav' },
+      }),
+      '/webhooks/telnyx/recording',
+    );
+    expect(hh.registry.get('v3:r2')).toMatchObject({
+      recording_url: 'https://rec.example/r2.mp3',
+      recording_status: 'completed',
+    });
   });
 
   it('answers 400 to a recording callback without CallSid', async () => {

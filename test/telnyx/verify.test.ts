@@ -22,13 +22,22 @@ describe('TelnyxSignatureVerifier', () => {
 
   it('rejects a signature made with another key', () => {
     const other = generateSigningKey();
-    expect(verifier.verify(Buffer.from(BODY), signHeaders(other, BODY))).toEqual({ ok: false, reason: 'bad_signature' });
+    expect(verifier.verify(Buffer.from(BODY), signHeaders(other, BODY))).toEqual({
+      ok: false,
+      reason: 'bad_signature',
+    });
   });
 
   it('rejects a timestamp outside the tolerance, in the past and in the future', () => {
     const now = Math.floor(Date.now() / 1000);
-    expect(verifier.verify(Buffer.from(BODY), signHeaders(key, BODY, now - 301))).toEqual({ ok: false, reason: 'stale_timestamp' });
-    expect(verifier.verify(Buffer.from(BODY), signHeaders(key, BODY, now + 301))).toEqual({ ok: false, reason: 'stale_timestamp' });
+    expect(verifier.verify(Buffer.from(BODY), signHeaders(key, BODY, now - 301))).toEqual({
+      ok: false,
+      reason: 'stale_timestamp',
+    });
+    expect(verifier.verify(Buffer.from(BODY), signHeaders(key, BODY, now + 301))).toEqual({
+      ok: false,
+      reason: 'stale_timestamp',
+    });
     expect(verifier.verify(Buffer.from(BODY), signHeaders(key, BODY, now - 290)).ok).toBe(true);
   });
 
@@ -42,11 +51,25 @@ describe('TelnyxSignatureVerifier', () => {
   it('rejects missing headers, a non-numeric timestamp and a malformed signature', () => {
     const h = signHeaders(key, BODY);
     expect(verifier.verify(Buffer.from(BODY), {})).toEqual({ ok: false, reason: 'missing_headers' });
-    expect(verifier.verify(Buffer.from(BODY), { 'telnyx-timestamp': h['telnyx-timestamp']! })).toEqual({ ok: false, reason: 'missing_headers' });
-    expect(verifier.verify(Buffer.from(BODY), { 'telnyx-signature-ed25519': h['telnyx-signature-ed25519']! })).toEqual({ ok: false, reason: 'missing_headers' });
-    expect(verifier.verify(Buffer.from(BODY), { ...h, 'telnyx-timestamp': '12e3' })).toEqual({ ok: false, reason: 'bad_timestamp' });
-    expect(verifier.verify(Buffer.from(BODY), { ...h, 'telnyx-signature-ed25519': Buffer.alloc(32).toString('base64') })).toEqual({ ok: false, reason: 'bad_signature' });
-    expect(verifier.verify(Buffer.from(BODY), { ...h, 'telnyx-signature-ed25519': 'not base64!' })).toEqual({ ok: false, reason: 'bad_signature' });
+    expect(verifier.verify(Buffer.from(BODY), { 'telnyx-timestamp': h['telnyx-timestamp']! })).toEqual({
+      ok: false,
+      reason: 'missing_headers',
+    });
+    expect(verifier.verify(Buffer.from(BODY), { 'telnyx-signature-ed25519': h['telnyx-signature-ed25519']! })).toEqual({
+      ok: false,
+      reason: 'missing_headers',
+    });
+    expect(verifier.verify(Buffer.from(BODY), { ...h, 'telnyx-timestamp': '12e3' })).toEqual({
+      ok: false,
+      reason: 'bad_timestamp',
+    });
+    expect(
+      verifier.verify(Buffer.from(BODY), { ...h, 'telnyx-signature-ed25519': Buffer.alloc(32).toString('base64') }),
+    ).toEqual({ ok: false, reason: 'bad_signature' });
+    expect(verifier.verify(Buffer.from(BODY), { ...h, 'telnyx-signature-ed25519': 'not base64!' })).toEqual({
+      ok: false,
+      reason: 'bad_signature',
+    });
   });
 
   it('verifies over the bytes, so a body that is not valid UTF-8 still verifies exactly', () => {
@@ -63,7 +86,9 @@ describe('TelnyxSignatureVerifier', () => {
     await expect(new TelnyxWebhook(key.publicKeyBase64).verify(BODY, headers)).resolves.toBeUndefined();
     expect(verifier.verify(Buffer.from(BODY), headers).ok).toBe(true);
     const tampered = `${BODY} `;
-    await expect(new TelnyxWebhook(key.publicKeyBase64).verify(tampered, headers)).rejects.toBeInstanceOf(TelnyxWebhookVerificationError);
+    await expect(new TelnyxWebhook(key.publicKeyBase64).verify(tampered, headers)).rejects.toBeInstanceOf(
+      TelnyxWebhookVerificationError,
+    );
     expect(verifier.verify(Buffer.from(tampered), headers).ok).toBe(false);
   });
 

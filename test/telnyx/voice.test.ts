@@ -14,7 +14,13 @@ async function start(opts: HarnessOptions = {}): Promise<Harness> {
 }
 
 const call = (sid: string, over: Record<string, string> = {}): Record<string, string> => ({
-  AccountSid: 'acc-1', CallSid: sid, From: '+4930111222', To: '+4940333444', CallStatus: 'ringing', Direction: 'inbound', ...over,
+  AccountSid: 'acc-1',
+  CallSid: sid,
+  From: '+4930111222',
+  To: '+4940333444',
+  CallStatus: 'ringing',
+  Direction: 'inbound',
+  ...over,
 });
 
 async function voice(hh: Harness, body: Record<string, string>, form = true): Promise<{ res: Response; xml: XmlEl }> {
@@ -33,7 +39,10 @@ function expectStream(xml: XmlEl, session: { id: string }, hh: Harness): void {
   const sandboxSession = hh.sandbox.sessions().find((s) => s.id === session.id)!;
   expect(stream.attrs.url).toBe(`${hh.sandbox.url.replace(/^http/, 'ws')}/sessions/${sandboxSession.id}/connect`);
   expect(stream.attrs.track).toBe('both_tracks');
-  expect(stream.children.map((p) => [p.name, p.attrs.name])).toEqual([['Parameter', 'token'], ['Parameter', 'session_id']]);
+  expect(stream.children.map((p) => [p.name, p.attrs.name])).toEqual([
+    ['Parameter', 'token'],
+    ['Parameter', 'session_id'],
+  ]);
   expect(stream.children[0]!.attrs.value).toMatch(/^kst_/);
   expect(stream.children[1]!.attrs.value).toBe(session.id);
 }
@@ -52,7 +61,14 @@ describe('POST /webhooks/telnyx/voice (TeXML)', () => {
     expect([s.sourceLanguage, s.targetLanguage]).toEqual(['de', 'en']);
     expectStream(xml, s, hh);
     const row = hh.registry.get('v3:call-1')!;
-    expect(row).toMatchObject({ kind: 'texml', session_id: s.id, route: 'translated', state: 'active', from_user: '+4930111222', to_user: '+4940333444' });
+    expect(row).toMatchObject({
+      kind: 'texml',
+      session_id: s.id,
+      route: 'translated',
+      state: 'active',
+      from_user: '+4930111222',
+      to_user: '+4940333444',
+    });
   });
 
   it('accepts a JSON body and a redelivered Voice URL request reuses the same session (idempotency key)', async () => {
@@ -111,7 +127,10 @@ default:
   });
 
   it('uses a relative recording callback when PUBLIC_BASE_URL is not set', async () => {
-    const hh = await start({ rules: 'default:\n  mode: bidirectional_translation\n  source_language: de\n  target_language: en\n  recording: true\n' });
+    const hh = await start({
+      rules:
+        'default:\n  mode: bidirectional_translation\n  source_language: de\n  target_language: en\n  recording: true\n',
+    });
     const { xml } = await voice(hh, call('v3:call-5'));
     expect(xml.children[0]!.children[0]!.attrs.recordingStatusCallback).toBe('/webhooks/telnyx/recording');
   });
@@ -123,7 +142,11 @@ default:
     expect(names(xml)).toEqual(['Say', 'Dial']);
     expect(xml.children[0]!.text).toMatch(/translation is currently unavailable/i);
     expect(xml.children[1]!.text).toBe('+4940999000');
-    expect(hh.registry.get('v3:call-6')).toMatchObject({ route: 'fallback', fallback_reason: 'kallglot_internal_error', session_id: null });
+    expect(hh.registry.get('v3:call-6')).toMatchObject({
+      route: 'fallback',
+      fallback_reason: 'kallglot_internal_error',
+      session_id: null,
+    });
   });
 
   it('falls back to dialling the called number when DIRECT_NUMBER is not set', async () => {
@@ -140,7 +163,11 @@ default:
     const { xml } = await voice(hh, call('v3:call-8'));
     expect(names(xml)).toEqual(['Reject']);
     expect(xml.children[0]!.attrs).toEqual({ reason: 'busy' });
-    expect(hh.registry.get('v3:call-8')).toMatchObject({ state: 'ended', route: 'rejected', fallback_reason: 'kallglot_rate_limit_exceeded' });
+    expect(hh.registry.get('v3:call-8')).toMatchObject({
+      state: 'ended',
+      route: 'rejected',
+      fallback_reason: 'kallglot_rate_limit_exceeded',
+    });
   });
 
   it('falls back (not busy) on rate_limit_exceeded with the default policy', async () => {
@@ -151,7 +178,9 @@ default:
   });
 
   it('bypass rules dial the direct number without creating a session', async () => {
-    const rules = 'rules:\n  - name: emergency\n    match: { called: { regex: "^112$" } }\n    mode: bypass\n' + 'default:\n  mode: bidirectional_translation\n  source_language: de\n  target_language: en\n';
+    const rules =
+      'rules:\n  - name: emergency\n    match: { called: { regex: "^112$" } }\n    mode: bypass\n' +
+      'default:\n  mode: bidirectional_translation\n  source_language: de\n  target_language: en\n';
     const hh = await start({ rules, env: { DIRECT_NUMBER: '+4940999000' } });
     const { xml } = await voice(hh, call('v3:call-10', { To: 'sip:112@example.sip.telnyx.com' }));
     expect(names(xml)).toEqual(['Dial']);

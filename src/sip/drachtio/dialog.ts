@@ -6,13 +6,26 @@
 import type { Logger } from '../../logger.ts';
 import type { Dialog, DialogEnd, DialogResponse, HeaderList, InDialogRequest, SipBody } from '../port.ts';
 import { SipError } from '../port.ts';
-import { bodyOf, contentTypeHeader, fromSrfHeaders, headerAccessOf, sendResponse, toSipError, toSrfHeaders } from './messages.ts';
+import {
+  bodyOf,
+  contentTypeHeader,
+  fromSrfHeaders,
+  headerAccessOf,
+  sendResponse,
+  toSipError,
+  toSrfHeaders,
+} from './messages.ts';
 import type { SrfDialog, SrfIncomingRequest, SrfMessage, SrfResponseMessage, SrfServerResponse } from './srf-types.ts';
 
 /** drachtio-srf Dialog events for in-dialog requests, and the SIP method each stands for ('modify' is a re-INVITE). */
 const REQUEST_EVENTS = [
-  ['modify', 'INVITE'], ['update', 'UPDATE'], ['info', 'INFO'], ['refer', 'REFER'],
-  ['notify', 'NOTIFY'], ['message', 'MESSAGE'], ['options', 'OPTIONS'],
+  ['modify', 'INVITE'],
+  ['update', 'UPDATE'],
+  ['info', 'INFO'],
+  ['refer', 'REFER'],
+  ['notify', 'NOTIFY'],
+  ['message', 'MESSAGE'],
+  ['options', 'OPTIONS'],
 ] as const;
 
 /** Requests whose 2xx must carry our Contact (target refresh); drachtio-srf adds it itself only when it answers. */
@@ -28,33 +41,33 @@ export class DrachtioDialog implements Dialog {
   readonly callId: string;
   readonly remoteBody: Buffer;
   readonly remoteContentType: string | undefined;
-  private readonly dlg: SrfDialog;
-  private readonly hooks: DrachtioDialogHooks;
-  private requestHandler: ((req: InDialogRequest) => void) | undefined;
-  private endHandlers: Array<(end: DialogEnd) => void> = [];
-  private endInfo: DialogEnd | undefined;
+  readonly #dlg: SrfDialog;
+  readonly #hooks: DrachtioDialogHooks;
+  #requestHandler: ((req: InDialogRequest) => void) | undefined;
+  #endHandlers: Array<(end: DialogEnd) => void> = [];
+  #endInfo: DialogEnd | undefined;
 
   constructor(dlg: SrfDialog, remoteContentType: string | undefined, hooks: DrachtioDialogHooks) {
-    this.dlg = dlg;
-    this.hooks = hooks;
+    this.#dlg = dlg;
+    this.#hooks = hooks;
     this.callId = dlg.sip.callId;
     this.id = dlg.id || `${dlg.sip.callId};${dlg.sip.localTag};${dlg.sip.remoteTag}`;
     this.remoteBody = Buffer.from(dlg.remote.sdp ?? '', 'utf8');
     this.remoteContentType = remoteContentType ?? (this.remoteBody.length ? 'application/sdp' : undefined);
     for (const [event, method] of REQUEST_EVENTS) {
-      dlg.on(event, (req: SrfIncomingRequest, res: SrfServerResponse) => this.handleRequest(method, req, res));
+      dlg.on(event, (req: SrfIncomingRequest, res: SrfServerResponse) => this.#handleRequest(method, req, res));
     }
     dlg.on('destroy', (bye?: SrfMessage) => {
-      this.finish({ by: 'remote', reason: bye?.get('Reason') ?? undefined, headers: fromSrfHeaders(bye?.headers) });
+      this.#finish({ by: 'remote', reason: bye?.get('Reason') ?? undefined, headers: fromSrfHeaders(bye?.headers) });
     });
   }
 
   get ended(): boolean {
-    return this.endInfo !== undefined;
+    return this.#endInfo !== undefined;
   }
 
   onRequest(cb: (req: InDialogRequest) => void): void {
-    this.requestHandler = cb;
+    this.#requestHandler = cb;
   }
 
   /**
@@ -62,9 +75,9 @@ export class DrachtioDialog implements Dialog {
    * created when the 200 is sent, and a BYE can overtake the ACK event before the call logic has subscribed.
    */
   onEnd(cb: (end: DialogEnd) => void): void {
-    const end = this.endInfo;
-    if (end) queueMicrotask(() => this.runEndHandler(cb, end));
-    else this.endHandlers.push(cb);
+    const end = this.#endInfo;
+    if (end) queueMicrotask(() => this.#runEndHandler(cb, end));
+    else this.#endHandlers.push(cb);
   }
 
   request(method: string, opts: SipBody & { headers?: HeaderList } = {}): Promise<DialogResponse> {
@@ -75,13 +88,13 @@ export class DrachtioDialog implements Dialog {
       try {
         // The callback form: it is called for every response, so provisional ones (100 Trying to a re-INVITE)
         // can be skipped; the promise form would settle on the first of them. drachtio-srf ACKs a re-INVITE's 2xx.
-        this.dlg.request({ method: method.toUpperCase(), headers, body }, (err, res) => {
+        this.#dlg.request({ method: method.toUpperCase(), headers, body }, (err, res) => {
           if (err) reject(toSipError(err));
           else if (res && res.status >= 200) resolve(wrapResponse(res));
         });
       } catch (err) {
         // drachtio-srf asserts the method is a known SIP method, synchronously.
-        this.hooks.logger.warn({ err, method, callId: this.callId }, 'in-dialog request refused by drachtio-srf');
+        this.#hooks.logger.warn({ err, method, callId: this.callId }, 'in-dialog request refused by drachtio-srf');
         reject(toSipError(err));
       }
     });
@@ -90,21 +103,21 @@ export class DrachtioDialog implements Dialog {
   async bye(opts: { headers?: HeaderList } = {}): Promise<void> {
     if (this.ended) return;
     // drachtio-srf removes its listeners on destroy() and never emits 'destroy' for a BYE we send: end it here.
-    this.finish({ by: 'local', headers: opts.headers ?? [] });
+    this.#finish({ by: 'local', headers: opts.headers ?? [] });
     try {
-      await this.dlg.destroy({ headers: toSrfHeaders(opts.headers) });
+      await this.#dlg.destroy({ headers: toSrfHeaders(opts.headers) });
     } catch (err) {
-      this.hooks.logger.warn({ err, callId: this.callId }, 'BYE could not be sent');
+      this.#hooks.logger.warn({ err, callId: this.callId }, 'BYE could not be sent');
     }
   }
 
-  private handleRequest(method: string, req: SrfIncomingRequest, res: SrfServerResponse): void {
-    const { logger } = this.hooks;
+  #handleRequest(method: string, req: SrfIncomingRequest, res: SrfServerResponse): void {
+    const { logger } = this.#hooks;
     if (this.ended) {
       sendResponse(res, 481, {}, {}, logger);
       return;
     }
-    const handler = this.requestHandler;
+    const handler = this.#requestHandler;
     if (!handler) {
       // Same answer as the embedded engine when nobody listens.
       sendResponse(res, method === 'OPTIONS' ? 200 : 501, {}, {}, logger);
@@ -119,28 +132,29 @@ export class DrachtioDialog implements Dialog {
       respond: (status, opts = {}) => {
         if (answered) return;
         if (status >= 200) answered = true;
-        const contact = this.dlg.local?.contact;
-        const extra: Record<string, string> = status >= 200 && status < 300 && TARGET_REFRESH.has(method) && contact ? { Contact: contact } : {};
+        const contact = this.#dlg.local?.contact;
+        const extra: Record<string, string> =
+          status >= 200 && status < 300 && TARGET_REFRESH.has(method) && contact ? { Contact: contact } : {};
         sendResponse(res, status, opts, extra, logger);
       },
     });
   }
 
-  private finish(end: DialogEnd): void {
-    if (this.endInfo) return;
-    this.endInfo = end;
-    this.requestHandler = undefined;
-    this.hooks.removeDialog(this);
-    const handlers = this.endHandlers;
-    this.endHandlers = [];
-    for (const h of handlers) this.runEndHandler(h, end);
+  #finish(end: DialogEnd): void {
+    if (this.#endInfo) return;
+    this.#endInfo = end;
+    this.#requestHandler = undefined;
+    this.#hooks.removeDialog(this);
+    const handlers = this.#endHandlers;
+    this.#endHandlers = [];
+    for (const h of handlers) this.#runEndHandler(h, end);
   }
 
-  private runEndHandler(h: (end: DialogEnd) => void, end: DialogEnd): void {
+  #runEndHandler(h: (end: DialogEnd) => void, end: DialogEnd): void {
     try {
       h(end);
     } catch (err) {
-      this.hooks.logger.error({ err, callId: this.callId }, 'dialog end handler threw');
+      this.#hooks.logger.error({ err, callId: this.callId }, 'dialog end handler threw');
     }
   }
 }

@@ -7,7 +7,14 @@
 import Srf from 'drachtio-srf';
 import type { GatewayConfig } from '../../config/load.ts';
 import type { Logger } from '../../logger.ts';
-import { ALLOWED_METHODS, type EngineStats, type InboundCall, type OutboundCall, type OutboundInviteOptions, type SipEngine } from '../port.ts';
+import {
+  ALLOWED_METHODS,
+  type EngineStats,
+  type InboundCall,
+  type OutboundCall,
+  type OutboundInviteOptions,
+  type SipEngine,
+} from '../port.ts';
 import { getTag } from '../syntax/address.ts';
 import type { DrachtioDialog } from './dialog.ts';
 import { DrachtioInboundCall } from './inbound.ts';
@@ -21,99 +28,99 @@ const CONNECT_TIMEOUT_MS = 5_000;
 
 export class DrachtioEngine implements SipEngine {
   readonly kind = 'drachtio' as const;
-  private readonly config: GatewayConfig;
-  private readonly logger: Logger;
-  private readonly srf: SrfLike;
-  private inviteHandler: ((call: InboundCall) => void) | undefined;
-  private inviteRouted = false;
-  private connected = false;
-  private sipPort = 0;
-  private readonly dialogs = new Set<DrachtioDialog>();
+  readonly #config: GatewayConfig;
+  readonly #logger: Logger;
+  readonly #srf: SrfLike;
+  #inviteHandler: ((call: InboundCall) => void) | undefined;
+  #inviteRouted = false;
+  #connected = false;
+  #sipPort = 0;
+  readonly #dialogs = new Set<DrachtioDialog>();
   /** INVITEs without a final response yet, both directions. */
-  private readonly pendingInbound = new Set<DrachtioInboundCall>();
-  private readonly pendingOutbound = new Set<DrachtioOutboundCall>();
+  readonly #pendingInbound = new Set<DrachtioInboundCall>();
+  readonly #pendingOutbound = new Set<DrachtioOutboundCall>();
 
   constructor(config: GatewayConfig, logger: Logger, srfFactory: SrfFactory = () => new Srf() as unknown as SrfLike) {
-    this.config = config;
-    this.logger = logger;
-    this.srf = srfFactory();
+    this.#config = config;
+    this.#logger = logger;
+    this.#srf = srfFactory();
     // An 'error' event without a listener would crash the process; drachtio-srf reconnects by itself.
-    this.srf.on('error', (err: Error) => {
-      if (this.connected) this.logger.error({ err }, 'drachtio-server connection error');
+    this.#srf.on('error', (err: Error) => {
+      if (this.#connected) this.#logger.error({ err }, 'drachtio-server connection error');
     });
-    this.srf.on('connect', (err: Error | null | undefined, hostport?: string) => {
+    this.#srf.on('connect', (err: Error | null | undefined, hostport?: string) => {
       if (err) return;
-      this.connected = true;
-      this.sipPort = sipPortOf(hostport) ?? this.sipPort;
+      this.#connected = true;
+      this.#sipPort = sipPortOf(hostport) ?? this.#sipPort;
     });
     // Keep-alive OPTIONS from the PBX trunk, answered like the embedded engine does (routes registered before the
     // connection are sent to drachtio-server once it is up; in-dialog OPTIONS go to the dialog first).
-    this.srf.options((req, res) => this.safely(() => this.answerOptions(req, res)));
-    this.srf.on('reconnecting', (info?: { attempt?: number }) => {
-      if (this.connected) this.logger.warn({ attempt: info?.attempt }, 'reconnecting to drachtio-server');
+    this.#srf.options((req, res) => this.#safely(() => this.#answerOptions(req, res)));
+    this.#srf.on('reconnecting', (info?: { attempt?: number }) => {
+      if (this.#connected) this.#logger.warn({ attempt: info?.attempt }, 'reconnecting to drachtio-server');
     });
   }
 
   /** The SIP port drachtio-server listens on (from its hostport at connect), else the configured one. */
   get localPort(): number {
-    return this.sipPort || this.config.sip.port;
+    return this.#sipPort || this.#config.sip.port;
   }
 
   async start(): Promise<void> {
-    const { host, port, secret } = this.config.drachtio;
+    const { host, port, secret } = this.#config.drachtio;
     const where = `drachtio-server at ${host}:${port}`;
     await new Promise<void>((resolve, reject) => {
       const cleanup = () => {
         clearTimeout(timer);
-        this.srf.removeListener('connect', onConnect);
-        this.srf.removeListener('error', onError);
+        this.#srf.removeListener('connect', onConnect);
+        this.#srf.removeListener('error', onError);
       };
       const fail = (why: string, socket?: unknown) => {
         cleanup();
-        this.disconnect(socket);
+        this.#disconnect(socket);
         reject(new Error(`cannot connect to ${where}: ${why}`));
       };
       const onConnect = (err: Error | null | undefined, hostport?: string) => {
         if (err) return fail(err.message);
         cleanup();
-        this.logger.info({ drachtio: `${host}:${port}`, sip: hostport }, 'connected to drachtio-server');
+        this.#logger.info({ drachtio: `${host}:${port}`, sip: hostport }, 'connected to drachtio-server');
         resolve();
       };
       // drachtio-srf passes the failed socket along: the only handle that stops its reconnect loop for a connection
       // that never came up (a bare disconnect() needs a connected socket).
       const onError = (err: Error, socket?: unknown) => fail(err.message, socket);
       const timer = setTimeout(() => fail(`no connection within ${CONNECT_TIMEOUT_MS / 1000} s`), CONNECT_TIMEOUT_MS);
-      this.srf.on('connect', onConnect);
-      this.srf.on('error', onError);
-      this.srf.connect({ host, port, secret });
+      this.#srf.on('connect', onConnect);
+      this.#srf.on('error', onError);
+      this.#srf.connect({ host, port, secret });
     });
   }
 
   async stop(): Promise<void> {
-    this.disconnect();
+    this.#disconnect();
   }
 
   onInvite(handler: (call: InboundCall) => void): void {
-    this.inviteHandler = handler;
-    if (this.inviteRouted) return;
+    this.#inviteHandler = handler;
+    if (this.#inviteRouted) return;
     // Registering asks drachtio-server to route INVITEs to us; do it once, the handler can be swapped.
-    this.inviteRouted = true;
-    this.srf.invite((req, res) => this.safely(() => this.newInvite(req, res)));
+    this.#inviteRouted = true;
+    this.#srf.invite((req, res) => this.#safely(() => this.#newInvite(req, res)));
   }
 
   invite(opts: OutboundInviteOptions): OutboundCall {
     let done = false;
-    const call = new DrachtioOutboundCall(this.srf, opts, {
-      logger: this.logger,
-      addDialog: (d) => void this.dialogs.add(d),
-      removeDialog: (d) => void this.dialogs.delete(d),
+    const call = new DrachtioOutboundCall(this.#srf, opts, {
+      logger: this.#logger,
+      addDialog: (d) => void this.#dialogs.add(d),
+      removeDialog: (d) => void this.#dialogs.delete(d),
       completed: (c) => {
         done = true;
-        this.pendingOutbound.delete(c);
+        this.#pendingOutbound.delete(c);
       },
     });
     // createUAC can refuse synchronously, in which case the call is already complete.
-    if (!done) this.pendingOutbound.add(call);
+    if (!done) this.#pendingOutbound.add(call);
     return call;
   }
 
@@ -126,52 +133,63 @@ export class DrachtioEngine implements SipEngine {
       messagesIn: 0,
       messagesOut: 0,
       parseErrors: 0,
-      activeDialogs: this.dialogs.size,
-      activeTransactions: this.pendingInbound.size + this.pendingOutbound.size,
+      activeDialogs: this.#dialogs.size,
+      activeTransactions: this.#pendingInbound.size + this.#pendingOutbound.size,
     };
   }
 
-  private newInvite(req: SrfIncomingRequest, res: SrfServerResponse): void {
+  #newInvite(req: SrfIncomingRequest, res: SrfServerResponse): void {
     // An INVITE with a To-tag that matched no drachtio-srf dialog (the dialog middleware runs first).
     if (getTag(req.get('To') ?? '')) {
-      sendResponse(res, 481, { reason: 'Call/Transaction Does Not Exist' }, {}, this.logger);
+      sendResponse(res, 481, { reason: 'Call/Transaction Does Not Exist' }, {}, this.#logger);
       return;
     }
-    const handler = this.inviteHandler;
+    const handler = this.#inviteHandler;
     if (!handler) {
-      sendResponse(res, 503, { reason: 'Service Unavailable', headers: [['Retry-After', '5']] }, {}, this.logger);
+      sendResponse(res, 503, { reason: 'Service Unavailable', headers: [['Retry-After', '5']] }, {}, this.#logger);
       return;
     }
-    const call = new DrachtioInboundCall(this.srf, req, res, {
-      logger: this.logger,
-      addDialog: (d) => void this.dialogs.add(d),
-      removeDialog: (d) => void this.dialogs.delete(d),
-      completed: (c) => void this.pendingInbound.delete(c),
+    const call = new DrachtioInboundCall(this.#srf, req, res, {
+      logger: this.#logger,
+      addDialog: (d) => void this.#dialogs.add(d),
+      removeDialog: (d) => void this.#dialogs.delete(d),
+      completed: (c) => void this.#pendingInbound.delete(c),
     });
-    this.pendingInbound.add(call);
+    this.#pendingInbound.add(call);
     handler(call);
   }
 
-  private answerOptions(_req: SrfIncomingRequest, res: SrfServerResponse): void {
-    sendResponse(res, 200, { headers: [['Allow', ALLOWED_METHODS], ['Accept', 'application/sdp']] }, {}, this.logger);
+  #answerOptions(_req: SrfIncomingRequest, res: SrfServerResponse): void {
+    sendResponse(
+      res,
+      200,
+      {
+        headers: [
+          ['Allow', ALLOWED_METHODS],
+          ['Accept', 'application/sdp'],
+        ],
+      },
+      {},
+      this.#logger,
+    );
   }
 
-  private disconnect(socket?: unknown): void {
-    this.connected = false;
+  #disconnect(socket?: unknown): void {
+    this.#connected = false;
     try {
-      this.srf.disconnect(socket);
+      this.#srf.disconnect(socket);
     } catch (err) {
       // No socket to close: never connected and no failed socket either (the connect timed out). drachtio-srf may
       // keep retrying in the background; start() has failed, and the daemon exits on that.
-      this.logger.debug({ err }, 'drachtio disconnect without a socket');
+      this.#logger.debug({ err }, 'drachtio disconnect without a socket');
     }
   }
 
-  private safely(fn: () => void): void {
+  #safely(fn: () => void): void {
     try {
       fn();
     } catch (err) {
-      this.logger.error({ err }, 'drachtio request handler failed');
+      this.#logger.error({ err }, 'drachtio request handler failed');
     }
   }
 }

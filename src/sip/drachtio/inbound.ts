@@ -10,7 +10,15 @@ import { SipError } from '../port.ts';
 import { parseNameAddr } from '../syntax/address.ts';
 import { parseUri } from '../syntax/uri.ts';
 import { DrachtioDialog, type DrachtioDialogHooks } from './dialog.ts';
-import { bodyOf, contentTypeHeader, headerAccessOf, sendResponse, toSipError, toSrfHeaders, transportOf } from './messages.ts';
+import {
+  bodyOf,
+  contentTypeHeader,
+  headerAccessOf,
+  sendResponse,
+  toSipError,
+  toSrfHeaders,
+  transportOf,
+} from './messages.ts';
 import type { SrfDialog, SrfIncomingRequest, SrfLike, SrfMessage, SrfServerResponse } from './srf-types.ts';
 
 /**
@@ -39,21 +47,21 @@ export class DrachtioInboundCall implements InboundCall {
   readonly contentType: string | undefined;
   readonly header: (name: string) => string | undefined;
   readonly headers: () => HeaderList;
-  private readonly srf: SrfLike;
-  private readonly req: SrfIncomingRequest;
-  private readonly res: SrfServerResponse;
-  private readonly hooks: InboundHooks;
-  private readonly logger: Logger;
-  private state: State = 'pending';
-  private isCancelled = false;
-  private cancelHandlers: Array<(c: { reason?: string }) => void> = [];
+  readonly #srf: SrfLike;
+  readonly #req: SrfIncomingRequest;
+  readonly #res: SrfServerResponse;
+  readonly #hooks: InboundHooks;
+  readonly #logger: Logger;
+  #state: State = 'pending';
+  #isCancelled = false;
+  #cancelHandlers: Array<(c: { reason?: string }) => void> = [];
 
   constructor(srf: SrfLike, req: SrfIncomingRequest, res: SrfServerResponse, hooks: InboundHooks) {
-    this.srf = srf;
-    this.req = req;
-    this.res = res;
-    this.hooks = hooks;
-    this.logger = hooks.logger;
+    this.#srf = srf;
+    this.#req = req;
+    this.#res = res;
+    this.#hooks = hooks;
+    this.#logger = hooks.logger;
     this.callId = req.get('Call-ID') ?? '';
     this.requestUri = req.uri;
     this.from = req.get('From') ?? '';
@@ -66,39 +74,39 @@ export class DrachtioInboundCall implements InboundCall {
     const access = headerAccessOf(req);
     this.header = access.header;
     this.headers = access.headers;
-    req.on('cancel', (cancel?: SrfMessage) => this.handleCancel(cancel));
+    req.on('cancel', (cancel?: SrfMessage) => this.#handleCancel(cancel));
   }
 
   get cancelled(): boolean {
-    return this.isCancelled;
+    return this.#isCancelled;
   }
 
   onCancel(cb: (c: { reason?: string }) => void): void {
-    if (this.isCancelled) queueMicrotask(() => cb({}));
-    else this.cancelHandlers.push(cb);
+    if (this.#isCancelled) queueMicrotask(() => cb({}));
+    else this.#cancelHandlers.push(cb);
   }
 
   sendProvisional(status: number, opts: ResponseOptions = {}): void {
-    if (this.state !== 'pending' || this.isCancelled || status < 101 || status > 199) return;
-    sendResponse(this.res, status, opts, {}, this.logger);
+    if (this.#state !== 'pending' || this.#isCancelled || status < 101 || status > 199) return;
+    sendResponse(this.#res, status, opts, {}, this.#logger);
   }
 
   reject(status: number, opts: ResponseOptions = {}): void {
-    if (this.state !== 'pending' || this.isCancelled) return;
-    this.state = 'rejected';
-    sendResponse(this.res, status, opts, {}, this.logger);
-    this.hooks.completed(this);
+    if (this.#state !== 'pending' || this.#isCancelled) return;
+    this.#state = 'rejected';
+    sendResponse(this.#res, status, opts, {}, this.#logger);
+    this.#hooks.completed(this);
   }
 
   async answer(opts: ResponseOptions = {}): Promise<Dialog> {
-    if (this.state !== 'pending' || this.isCancelled) {
-      throw new SipError(this.isCancelled ? 487 : 500, this.isCancelled ? 'Request Terminated' : 'Already answered');
+    if (this.#state !== 'pending' || this.#isCancelled) {
+      throw new SipError(this.#isCancelled ? 487 : 500, this.#isCancelled ? 'Request Terminated' : 'Already answered');
     }
-    this.state = 'answering';
-    this.hooks.completed(this);
+    this.#state = 'answering';
+    this.#hooks.completed(this);
     let dlg: SrfDialog;
     try {
-      dlg = await this.srf.createUAS(this.req, this.res, {
+      dlg = await this.#srf.createUAS(this.#req, this.#res, {
         localSdp: opts.body?.length ? opts.body.toString('utf8') : '',
         headers: toSrfHeaders(opts.headers, contentTypeHeader(opts.body, opts.contentType)),
       });
@@ -106,22 +114,22 @@ export class DrachtioInboundCall implements InboundCall {
       // A CANCEL that overtook the 200 makes drachtio-srf reject with 487.
       throw toSipError(err);
     }
-    this.state = 'answered';
-    const dialog = new DrachtioDialog(dlg, this.contentType, this.hooks);
-    this.hooks.addDialog(dialog);
-    return this.confirmed(dlg, dialog);
+    this.#state = 'answered';
+    const dialog = new DrachtioDialog(dlg, this.contentType, this.#hooks);
+    this.#hooks.addDialog(dialog);
+    return this.#confirmed(dlg, dialog);
   }
 
-  private handleCancel(cancel: SrfMessage | undefined): void {
+  #handleCancel(cancel: SrfMessage | undefined): void {
     // drachtio-srf only emits 'cancel' while the INVITE has no final response on the wire, so 'answering' counts.
-    if (this.isCancelled || this.state === 'rejected' || this.state === 'answered') return;
-    this.isCancelled = true;
-    if (this.state === 'pending') this.hooks.completed(this);
+    if (this.#isCancelled || this.#state === 'rejected' || this.#state === 'answered') return;
+    this.#isCancelled = true;
+    if (this.#state === 'pending') this.#hooks.completed(this);
     const reason = cancel?.get('Reason') ?? undefined;
-    for (const cb of this.cancelHandlers.splice(0)) cb({ reason });
+    for (const cb of this.#cancelHandlers.splice(0)) cb({ reason });
   }
 
-  private confirmed(dlg: SrfDialog, dialog: DrachtioDialog): Promise<Dialog> {
+  #confirmed(dlg: SrfDialog, dialog: DrachtioDialog): Promise<Dialog> {
     return new Promise<Dialog>((resolve, reject) => {
       const cleanup = () => {
         clearTimeout(timer);
@@ -141,7 +149,7 @@ export class DrachtioInboundCall implements InboundCall {
       };
       const timer = setTimeout(() => {
         cleanup();
-        this.logger.warn({ callId: this.callId }, 'no ACK event from drachtio-srf; treating the dialog as confirmed');
+        this.#logger.warn({ callId: this.callId }, 'no ACK event from drachtio-srf; treating the dialog as confirmed');
         resolve(dialog);
       }, ACK_WAIT_MS);
       timer.unref();

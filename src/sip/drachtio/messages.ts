@@ -9,8 +9,23 @@ import type { SrfHeaders, SrfMessage, SrfServerResponse } from './srf-types.ts';
 
 /** Headers drachtio-server owns (or we set explicitly); callers' copies are dropped, as the embedded engine does. */
 const ENGINE_HEADERS = new Set([
-  'via', 'from', 'to', 'call-id', 'cseq', 'contact', 'content-length', 'content-type', 'record-route', 'route',
-  'max-forwards', 'authorization', 'proxy-authorization', 'www-authenticate', 'proxy-authenticate', 'user-agent', 'server',
+  'via',
+  'from',
+  'to',
+  'call-id',
+  'cseq',
+  'contact',
+  'content-length',
+  'content-type',
+  'record-route',
+  'route',
+  'max-forwards',
+  'authorization',
+  'proxy-authorization',
+  'www-authenticate',
+  'proxy-authenticate',
+  'user-agent',
+  'server',
 ]);
 
 /**
@@ -64,9 +79,16 @@ export function contentTypeHeader(body: Buffer | undefined, contentType: string 
  * to the class code (400, 500, ...) with the caller's reason so the peer still gets a final answer.
  */
 export function sendResponse(
-  res: SrfServerResponse, status: number, opts: ResponseOptions, extra: SrfHeaders, logger: Logger,
+  res: SrfServerResponse,
+  status: number,
+  opts: ResponseOptions,
+  extra: SrfHeaders,
+  logger: Logger,
 ): void {
-  const payload = { headers: toSrfHeaders(opts.headers, { ...extra, ...contentTypeHeader(opts.body, opts.contentType) }), body: opts.body?.length ? opts.body.toString('utf8') : undefined };
+  const payload = {
+    headers: toSrfHeaders(opts.headers, { ...extra, ...contentTypeHeader(opts.body, opts.contentType) }),
+    body: opts.body?.length ? opts.body.toString('utf8') : undefined,
+  };
   const send = (code: number) => (opts.reason ? res.send(code, opts.reason, payload) : res.send(code, payload));
   try {
     send(status);

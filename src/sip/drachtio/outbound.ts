@@ -11,7 +11,12 @@ import { DrachtioDialog, type DrachtioDialogHooks } from './dialog.ts';
 import { bodyOf, contentTypeHeader, fromSrfHeaders, toSipError, toSrfHeaders } from './messages.ts';
 import { quoteDisplayName } from '../syntax/address.ts';
 import type {
-  SrfDeferredAck, SrfDialog, SrfLike, SrfResponseMessage, SrfSentRequest, SrfUacOptions,
+  SrfDeferredAck,
+  SrfDialog,
+  SrfLike,
+  SrfResponseMessage,
+  SrfSentRequest,
+  SrfUacOptions,
 } from './srf-types.ts';
 
 export interface OutboundHooks extends DrachtioDialogHooks {
@@ -26,53 +31,56 @@ function formatAddress(a: { uri: string; displayName?: string }): string {
 
 export class DrachtioOutboundCall implements OutboundCall {
   readonly result: Promise<Dialog>;
-  private readonly opts: OutboundInviteOptions;
-  private readonly hooks: OutboundHooks;
-  private readonly logger: Logger;
-  private provisionalHandlers: Array<(res: ProvisionalResponse) => void> = [];
-  private resolveResult!: (d: Dialog) => void;
-  private rejectResult!: (e: SipError) => void;
-  private settled = false;
-  private finalReceived = false;
+  readonly #opts: OutboundInviteOptions;
+  readonly #hooks: OutboundHooks;
+  readonly #logger: Logger;
+  #provisionalHandlers: Array<(res: ProvisionalResponse) => void> = [];
+  #resolveResult!: (d: Dialog) => void;
+  #rejectResult!: (e: SipError) => void;
+  #settled = false;
+  #finalReceived = false;
   /** Why we gave up before a final response; a 2xx after that is BYEd. */
-  private abandoned: 'cancel' | 'timeout' | undefined;
-  private sentRequest: SrfSentRequest | undefined;
-  private cancelSent = false;
-  private cancelHeaders: HeaderList | undefined;
-  private ringTimer: NodeJS.Timeout | undefined;
+  #abandoned: 'cancel' | 'timeout' | undefined;
+  #sentRequest: SrfSentRequest | undefined;
+  #cancelSent = false;
+  #cancelHeaders: HeaderList | undefined;
+  #ringTimer: NodeJS.Timeout | undefined;
 
   constructor(srf: SrfLike, opts: OutboundInviteOptions, hooks: OutboundHooks) {
-    this.opts = opts;
-    this.hooks = hooks;
-    this.logger = hooks.logger;
+    this.#opts = opts;
+    this.#hooks = hooks;
+    this.#logger = hooks.logger;
     this.result = new Promise<Dialog>((resolve, reject) => {
-      this.resolveResult = resolve;
-      this.rejectResult = reject;
+      this.#resolveResult = resolve;
+      this.#rejectResult = reject;
     });
     // Callers may attach handlers later; never let a rejection be reported as unhandled.
     this.result.catch(() => undefined);
     if (opts.timeoutMs) {
-      this.ringTimer = setTimeout(() => this.abandon('timeout', new SipError(408, 'Request Timeout')), opts.timeoutMs);
+      this.#ringTimer = setTimeout(
+        () => this.#abandon('timeout', new SipError(408, 'Request Timeout')),
+        opts.timeoutMs,
+      );
     }
-    this.launch(srf);
+    this.#launch(srf);
   }
 
   /** drachtio-server picks the Call-ID; it is known once the INVITE went out (cbRequest), '' before. */
   get callId(): string {
-    return this.sentRequest?.get('Call-ID') ?? '';
+    return this.#sentRequest?.get('Call-ID') ?? '';
   }
 
   onProvisional(cb: (res: ProvisionalResponse) => void): void {
-    this.provisionalHandlers.push(cb);
+    this.#provisionalHandlers.push(cb);
   }
 
   cancel(opts: { headers?: HeaderList } = {}): void {
-    this.cancelHeaders = opts.headers;
-    this.abandon('cancel', new SipError(487, 'Request Terminated'));
+    this.#cancelHeaders = opts.headers;
+    this.#abandon('cancel', new SipError(487, 'Request Terminated'));
   }
 
-  private launch(srf: SrfLike): void {
-    const { opts } = this;
+  #launch(srf: SrfLike): void {
+    const opts = this.#opts;
     const tcp = opts.transport === 'tcp';
     const body = opts.body ?? Buffer.alloc(0);
     const uacOpts: SrfUacOptions = {
@@ -90,36 +98,39 @@ export class DrachtioOutboundCall implements OutboundCall {
     if (opts.proxy) uacOpts.proxy = `sip:${opts.proxy}${tcp ? ';transport=tcp' : ''}`;
     if (opts.auth) uacOpts.auth = { username: opts.auth.username, password: opts.auth.password };
     // Without a proxy, drachtio-server takes the transport from the Request-URI.
-    const uri = !opts.proxy && tcp && !/;transport=/i.test(opts.uri) && !opts.uri.includes('?') ? `${opts.uri};transport=tcp` : opts.uri;
+    const uri =
+      !opts.proxy && tcp && !/;transport=/i.test(opts.uri) && !opts.uri.includes('?')
+        ? `${opts.uri};transport=tcp`
+        : opts.uri;
     let pending: Promise<SrfDialog | SrfDeferredAck>;
     try {
       pending = srf.createUAC(uri, uacOpts, {
-        cbRequest: (err, req) => this.handleSent(err, req),
-        cbProvisional: (res) => this.handleProvisional(res),
+        cbRequest: (err, req) => this.#handleSent(err, req),
+        cbProvisional: (res) => this.#handleProvisional(res),
       });
     } catch (err) {
-      this.logger.warn({ err, uri }, 'drachtio-srf refused the INVITE');
-      this.finalReceived = true;
-      this.fail(toSipError(err));
+      this.#logger.warn({ err, uri }, 'drachtio-srf refused the INVITE');
+      this.#finalReceived = true;
+      this.#fail(toSipError(err));
       return;
     }
     pending.then(
-      (answered) => this.handleAnswer(answered),
+      (answered) => this.#handleAnswer(answered),
       (err: unknown) => {
-        this.finalReceived = true;
-        this.fail(toSipError(err));
+        this.#finalReceived = true;
+        this.#fail(toSipError(err));
       },
     );
   }
 
-  private handleSent(err: unknown, req: SrfSentRequest | undefined): void {
+  #handleSent(err: unknown, req: SrfSentRequest | undefined): void {
     if (err || !req) return; // createUAC rejects as well; that settles the call
-    this.sentRequest = req;
-    if (this.abandoned) this.sendCancel();
+    this.#sentRequest = req;
+    if (this.#abandoned) this.#sendCancel();
   }
 
-  private handleProvisional(res: SrfResponseMessage): void {
-    if (res.status <= 100 || this.abandoned || this.settled) return;
+  #handleProvisional(res: SrfResponseMessage): void {
+    if (res.status <= 100 || this.#abandoned || this.#settled) return;
     const p: ProvisionalResponse = {
       status: res.status,
       reason: res.reason ?? '',
@@ -127,61 +138,61 @@ export class DrachtioOutboundCall implements OutboundCall {
       body: bodyOf(res),
       contentType: res.get('Content-Type') ?? undefined,
     };
-    for (const cb of this.provisionalHandlers) cb(p);
+    for (const cb of this.#provisionalHandlers) cb(p);
   }
 
-  private async handleAnswer(answered: SrfDialog | SrfDeferredAck): Promise<void> {
-    this.finalReceived = true;
-    clearTimeout(this.ringTimer);
-    this.hooks.completed(this);
+  async #handleAnswer(answered: SrfDialog | SrfDeferredAck): Promise<void> {
+    this.#finalReceived = true;
+    clearTimeout(this.#ringTimer);
+    this.#hooks.completed(this);
     let dlg: SrfDialog;
     try {
       // A Dialog has an `ack` method too (drachtio-srf adds one per SIP method), so tell them apart by `sip`.
       dlg = 'sip' in answered ? answered : await answered.ack();
     } catch (err) {
-      this.logger.warn({ err }, 'cannot confirm the answered INVITE');
-      this.fail(toSipError(err));
+      this.#logger.warn({ err }, 'cannot confirm the answered INVITE');
+      this.#fail(toSipError(err));
       return;
     }
-    if (this.abandoned) {
+    if (this.#abandoned) {
       // The CANCEL/200 race or a 2xx after the ring timeout: nobody waits for this dialog.
-      this.logger.info({ callId: dlg.sip.callId, why: this.abandoned }, 'unwanted 2xx: BYE');
+      this.#logger.info({ callId: dlg.sip.callId, why: this.#abandoned }, 'unwanted 2xx: BYE');
       dlg.destroy({ headers: { Reason: 'SIP;cause=487;text="Request Terminated"' } }).catch((err: unknown) => {
-        this.logger.warn({ err, callId: dlg.sip.callId }, 'BYE of an unwanted 2xx failed');
+        this.#logger.warn({ err, callId: dlg.sip.callId }, 'BYE of an unwanted 2xx failed');
       });
       return;
     }
-    const dialog = new DrachtioDialog(dlg, dlg.res?.get('Content-Type') ?? undefined, this.hooks);
-    this.hooks.addDialog(dialog);
-    this.settled = true;
-    this.resolveResult(dialog);
+    const dialog = new DrachtioDialog(dlg, dlg.res?.get('Content-Type') ?? undefined, this.#hooks);
+    this.#hooks.addDialog(dialog);
+    this.#settled = true;
+    this.#resolveResult(dialog);
   }
 
-  private abandon(why: 'cancel' | 'timeout', err: SipError): void {
-    if (this.finalReceived || this.abandoned) return;
-    this.abandoned = why;
-    this.fail(err);
-    this.sendCancel();
+  #abandon(why: 'cancel' | 'timeout', err: SipError): void {
+    if (this.#finalReceived || this.#abandoned) return;
+    this.#abandoned = why;
+    this.#fail(err);
+    this.#sendCancel();
   }
 
-  private sendCancel(): void {
-    if (this.cancelSent || this.finalReceived || !this.sentRequest) return;
-    this.cancelSent = true;
-    const headers = toSrfHeaders((this.cancelHeaders ?? []).filter(([n]) => /^(reason|x-)/i.test(n)));
+  #sendCancel(): void {
+    if (this.#cancelSent || this.#finalReceived || !this.#sentRequest) return;
+    this.#cancelSent = true;
+    const headers = toSrfHeaders((this.#cancelHeaders ?? []).filter(([n]) => /^(reason|x-)/i.test(n)));
     try {
-      this.sentRequest.cancel({ headers }, (err) => {
-        if (err) this.logger.warn({ err, callId: this.callId }, 'CANCEL failed');
+      this.#sentRequest.cancel({ headers }, (err) => {
+        if (err) this.#logger.warn({ err, callId: this.callId }, 'CANCEL failed');
       });
     } catch (err) {
-      this.logger.warn({ err, callId: this.callId }, 'CANCEL could not be sent');
+      this.#logger.warn({ err, callId: this.callId }, 'CANCEL could not be sent');
     }
   }
 
-  private fail(err: SipError): void {
-    this.hooks.completed(this);
-    if (this.settled) return;
-    this.settled = true;
-    clearTimeout(this.ringTimer);
-    this.rejectResult(err);
+  #fail(err: SipError): void {
+    this.#hooks.completed(this);
+    if (this.#settled) return;
+    this.#settled = true;
+    clearTimeout(this.#ringTimer);
+    this.#rejectResult(err);
   }
 }

@@ -8,6 +8,7 @@
 /** drachtio keeps headers as one string per (lower-cased) name; repeated headers are comma-joined. */
 export type SrfHeaders = Record<string, string>;
 
+// biome-ignore lint/suspicious/noExplicitAny: drachtio-srf's emitters pass event-specific arguments; each use site narrows them
 export type Listener = (...args: any[]) => void;
 
 export interface SrfMessage {
@@ -97,6 +98,10 @@ export interface SrfLike {
   removeListener(event: string, listener: Listener): unknown;
   invite(handler: SrfRequestHandler): unknown;
   options(handler: SrfRequestHandler): unknown;
-  createUAS(req: SrfIncomingRequest, res: SrfServerResponse, opts: { localSdp: string; headers: SrfHeaders }): Promise<SrfDialog>;
+  createUAS(
+    req: SrfIncomingRequest,
+    res: SrfServerResponse,
+    opts: { localSdp: string; headers: SrfHeaders },
+  ): Promise<SrfDialog>;
   createUAC(uri: string, opts: SrfUacOptions, callbacks: SrfUacCallbacks): Promise<SrfDialog | SrfDeferredAck>;
 }

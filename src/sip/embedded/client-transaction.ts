@@ -35,121 +35,127 @@ export class ClientTransaction {
   readonly dest: SipEndpoint;
   readonly method: string;
   readonly isInvite: boolean;
-  private currentState: ClientTransactionState;
-  private readonly handler: ClientTransactionHandler;
-  private readonly ctx: TransactionContext;
-  private readonly timers = new TimerSet();
-  private ack: SipRequest | undefined;
+  #currentState: ClientTransactionState;
+  readonly #handler: ClientTransactionHandler;
+  readonly #ctx: TransactionContext;
+  readonly #timers = new TimerSet();
+  #ack: SipRequest | undefined;
 
-  constructor(id: string, request: SipRequest, dest: SipEndpoint, handler: ClientTransactionHandler, ctx: TransactionContext) {
+  constructor(
+    id: string,
+    request: SipRequest,
+    dest: SipEndpoint,
+    handler: ClientTransactionHandler,
+    ctx: TransactionContext,
+  ) {
     this.id = id;
     this.request = request;
     this.dest = dest;
     this.method = request.method;
     this.isInvite = request.method === 'INVITE';
-    this.currentState = this.isInvite ? 'calling' : 'trying';
-    this.handler = handler;
-    this.ctx = ctx;
+    this.#currentState = this.isInvite ? 'calling' : 'trying';
+    this.#handler = handler;
+    this.#ctx = ctx;
   }
 
   get state(): ClientTransactionState {
-    return this.currentState;
+    return this.#currentState;
   }
 
   /** True once a 1xx arrived: RFC 3261 §9.1 says a CANCEL must not be sent before that. */
   get provisionalReceived(): boolean {
-    return this.currentState !== 'calling' && this.currentState !== 'trying';
+    return this.#currentState !== 'calling' && this.#currentState !== 'trying';
   }
 
-  private get reliable(): boolean {
+  get #reliable(): boolean {
     return this.dest.transport === 'tcp';
   }
 
   /** Send the request and arm the retransmit (A/E, UDP only) and timeout (B/F) timers. Called by the layer. */
   start(): void {
-    const t = this.ctx.timers;
-    this.ctx.send(this.request, this.dest);
-    if (this.currentState === 'terminated') return; // a synchronous transport error already ended us
-    if (!this.reliable) this.scheduleRetransmit(this.isInvite ? t.A : t.E);
-    this.timers.set('timeout', this.isInvite ? t.B : t.F, () => {
-      this.ctx.stat('timeouts');
+    const t = this.#ctx.timers;
+    this.#ctx.send(this.request, this.dest);
+    if (this.#currentState === 'terminated') return; // a synchronous transport error already ended us
+    if (!this.#reliable) this.#scheduleRetransmit(this.isInvite ? t.A : t.E);
+    this.#timers.set('timeout', this.isInvite ? t.B : t.F, () => {
+      this.#ctx.stat('timeouts');
       this.terminate();
-      this.call('onTimeout', () => this.handler.onTimeout());
+      this.#call('onTimeout', () => this.#handler.onTimeout());
     });
   }
 
-  private scheduleRetransmit(interval: number): void {
-    this.timers.set('retransmit', interval, () => {
-      const s = this.currentState;
+  #scheduleRetransmit(interval: number): void {
+    this.#timers.set('retransmit', interval, () => {
+      const s = this.#currentState;
       if (s !== 'calling' && s !== 'trying' && s !== 'proceeding') return;
-      this.ctx.stat('retransmissions');
-      this.ctx.send(this.request, this.dest);
-      const t = this.ctx.timers;
+      this.#ctx.stat('retransmissions');
+      this.#ctx.send(this.request, this.dest);
+      const t = this.#ctx.timers;
       // Timer A doubles without a cap; timer E doubles up to T2, and is T2 flat once a provisional arrived.
       const next = this.isInvite ? interval * 2 : s === 'proceeding' ? t.T2 : Math.min(interval * 2, t.T2);
-      this.scheduleRetransmit(next);
+      this.#scheduleRetransmit(next);
     });
   }
 
   /** A response matched this transaction (§17.1.3). */
   receive(res: SipResponse): void {
-    const s = this.currentState;
+    const s = this.#currentState;
     if (s === 'calling' || s === 'trying' || s === 'proceeding') {
-      if (res.status < 200) this.onProvisional(res);
-      else if (this.isInvite) this.onInviteFinal(res);
-      else this.onNonInviteFinal(res);
+      if (res.status < 200) this.#onProvisional(res);
+      else if (this.isInvite) this.#onInviteFinal(res);
+      else this.#onNonInviteFinal(res);
       return;
     }
     if (s === 'accepted') {
       // RFC 6026 §8.4: 2xx retransmissions and forked 2xx go to the TU, which ACKs them end to end.
-      if (res.status >= 200 && res.status < 300) this.deliver(res);
-      else this.ctx.stat('absorbed');
+      if (res.status >= 200 && res.status < 300) this.#deliver(res);
+      else this.#ctx.stat('absorbed');
       return;
     }
     if (s === 'completed') {
-      this.ctx.stat('absorbed');
+      this.#ctx.stat('absorbed');
       // §17.1.1.2: a retransmitted non-2xx final means our ACK got lost; send it again.
-      if (this.isInvite && res.status >= 300 && this.ack) this.ctx.send(this.ack, this.dest);
+      if (this.isInvite && res.status >= 300 && this.#ack) this.#ctx.send(this.#ack, this.dest);
     }
   }
 
-  private onProvisional(res: SipResponse): void {
+  #onProvisional(res: SipResponse): void {
     if (this.isInvite) {
       // §17.1.1.2: no more INVITE retransmissions once the UAS answered; timer B only matters in Calling.
-      this.timers.clear('retransmit');
-      this.timers.clear('timeout');
+      this.#timers.clear('retransmit');
+      this.#timers.clear('timeout');
     }
-    this.currentState = 'proceeding';
-    this.deliver(res);
+    this.#currentState = 'proceeding';
+    this.#deliver(res);
   }
 
-  private onInviteFinal(res: SipResponse): void {
-    const t = this.ctx.timers;
-    this.timers.clearAll();
+  #onInviteFinal(res: SipResponse): void {
+    const t = this.#ctx.timers;
+    this.#timers.clearAll();
     if (res.status < 300) {
-      this.currentState = 'accepted';
-      this.timers.set('M', t.M, () => this.terminate());
-      this.deliver(res);
+      this.#currentState = 'accepted';
+      this.#timers.set('M', t.M, () => this.terminate());
+      this.#deliver(res);
       return;
     }
-    this.currentState = 'completed';
+    this.#currentState = 'completed';
     try {
-      this.ack = buildNon2xxAck(this.request, res);
-      this.ctx.send(this.ack, this.dest);
+      this.#ack = buildNon2xxAck(this.request, res);
+      this.#ctx.send(this.#ack, this.dest);
     } catch (err) {
-      this.ctx.logger.warn({ err, status: res.status }, 'could not build ACK for non-2xx final response');
+      this.#ctx.logger.warn({ err, status: res.status }, 'could not build ACK for non-2xx final response');
     }
-    this.deliver(res);
-    if (this.reliable) this.terminate();
-    else if (this.currentState === 'completed') this.timers.set('D', t.D, () => this.terminate());
+    this.#deliver(res);
+    if (this.#reliable) this.terminate();
+    else if (this.#currentState === 'completed') this.#timers.set('D', t.D, () => this.terminate());
   }
 
-  private onNonInviteFinal(res: SipResponse): void {
-    this.timers.clearAll();
-    this.currentState = 'completed';
-    this.deliver(res);
-    if (this.reliable) this.terminate();
-    else if (this.currentState === 'completed') this.timers.set('K', this.ctx.timers.K, () => this.terminate());
+  #onNonInviteFinal(res: SipResponse): void {
+    this.#timers.clearAll();
+    this.#currentState = 'completed';
+    this.#deliver(res);
+    if (this.#reliable) this.terminate();
+    else if (this.#currentState === 'completed') this.#timers.set('K', this.#ctx.timers.K, () => this.terminate());
   }
 
   /**
@@ -157,40 +163,40 @@ export class ClientTransaction {
    * and the transaction is dropped, so a UAS that never answers the CANCEL cannot leak it.
    */
   cancelSent(): void {
-    if (!this.isInvite || (this.currentState !== 'calling' && this.currentState !== 'proceeding')) return;
-    if (this.timers.has('timeout')) return; // timer B (same 64*T1) is still running in Calling
-    this.timers.set('timeout', 64 * this.ctx.timers.T1, () => {
-      this.ctx.stat('timeouts');
+    if (!this.isInvite || (this.#currentState !== 'calling' && this.#currentState !== 'proceeding')) return;
+    if (this.#timers.has('timeout')) return; // timer B (same 64*T1) is still running in Calling
+    this.#timers.set('timeout', 64 * this.#ctx.timers.T1, () => {
+      this.#ctx.stat('timeouts');
       this.terminate();
-      this.call('onTimeout', () => this.handler.onTimeout());
+      this.#call('onTimeout', () => this.#handler.onTimeout());
     });
   }
 
   /** The transport failed to deliver our request (§17.1.4). */
   transportError(): void {
-    const s = this.currentState;
+    const s = this.#currentState;
     if (s !== 'calling' && s !== 'trying' && s !== 'proceeding') return;
     this.terminate();
-    this.call('onTransportError', () => this.handler.onTransportError());
+    this.#call('onTransportError', () => this.#handler.onTransportError());
   }
 
   /** Drop the transaction without telling the TU (used by the layer's stop() and by the TU giving up). */
   terminate(): void {
-    if (this.currentState === 'terminated') return;
-    this.currentState = 'terminated';
-    this.timers.clearAll();
-    this.ctx.terminated(this.id, this);
+    if (this.#currentState === 'terminated') return;
+    this.#currentState = 'terminated';
+    this.#timers.clearAll();
+    this.#ctx.terminated(this.id, this);
   }
 
-  private deliver(res: SipResponse): void {
-    this.call('onResponse', () => this.handler.onResponse(res));
+  #deliver(res: SipResponse): void {
+    this.#call('onResponse', () => this.#handler.onResponse(res));
   }
 
-  private call(what: string, fn: () => void): void {
+  #call(what: string, fn: () => void): void {
     try {
       fn();
     } catch (err) {
-      this.ctx.logger.error({ err, method: this.method, callback: what }, 'client transaction handler threw');
+      this.#ctx.logger.error({ err, method: this.method, callback: what }, 'client transaction handler threw');
     }
   }
 }

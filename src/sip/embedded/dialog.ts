@@ -3,14 +3,28 @@
  * route set and the remote target), receives them in CSeq order, answers BYE itself, retransmits 2xx to a
  * re-INVITE until the ACK arrives, and ACKs 2xx to re-INVITEs it sent.
  */
-import type { Dialog, DialogEnd, DialogResponse, HeaderList, InDialogRequest, ResponseOptions, SipBody } from '../port.ts';
+import type {
+  Dialog,
+  DialogEnd,
+  DialogResponse,
+  HeaderList,
+  InDialogRequest,
+  ResponseOptions,
+  SipBody,
+} from '../port.ts';
 import { SipError } from '../port.ts';
 import { parseNameAddr } from '../syntax/address.ts';
 import { parseCSeq } from './cseq.ts';
-import { type SipEndpoint, type SipRequest, type SipResponse, type SipTransportName } from './message.ts';
+import type { SipEndpoint, SipRequest, SipResponse, SipTransportName } from './message.ts';
 import type { ServerTransaction } from './transaction.ts';
 import {
-  buildRequest, contactValue, headerAccess, passThroughHeaders, transactWithAuth, type Credentials, type UaContext,
+  buildRequest,
+  contactValue,
+  headerAccess,
+  passThroughHeaders,
+  transactWithAuth,
+  type Credentials,
+  type UaContext,
 } from './ua-core.ts';
 
 export interface DialogState {
@@ -43,18 +57,18 @@ const TARGET_REFRESH = new Set(['INVITE', 'UPDATE']);
 
 export class EmbeddedDialog implements Dialog {
   readonly id: string;
-  private readonly ctx: UaContext;
-  private readonly state: DialogState;
-  private readonly resolveNextHop: (uri: string, transport: SipTransportName) => Promise<SipEndpoint>;
-  private readonly onGone: (d: EmbeddedDialog) => void;
-  private requestHandler: ((req: InDialogRequest) => void) | undefined;
-  private endHandlers: Array<(end: DialogEnd) => void> = [];
-  private pendingAcks = new Map<number, () => void>();
-  private lastAck: { cseq: number; ack: SipRequest; dest: SipEndpoint } | undefined;
-  private isEnded = false;
+  readonly #ctx: UaContext;
+  readonly #state: DialogState;
+  readonly #resolveNextHop: (uri: string, transport: SipTransportName) => Promise<SipEndpoint>;
+  readonly #onGone: (d: EmbeddedDialog) => void;
+  #requestHandler: ((req: InDialogRequest) => void) | undefined;
+  #endHandlers: Array<(end: DialogEnd) => void> = [];
+  #pendingAcks = new Map<number, () => void>();
+  #lastAck: { cseq: number; ack: SipRequest; dest: SipEndpoint } | undefined;
+  #isEnded = false;
   /** An INVITE transaction in progress on this dialog, sent by us / by the peer (RFC 3261 §14: one at a time). */
-  private inviteOut = false;
-  private inviteIn = false;
+  #inviteOut = false;
+  #inviteIn = false;
 
   constructor(
     ctx: UaContext,
@@ -62,55 +76,77 @@ export class EmbeddedDialog implements Dialog {
     resolveNextHop: (uri: string, transport: SipTransportName) => Promise<SipEndpoint>,
     onGone: (d: EmbeddedDialog) => void,
   ) {
-    this.ctx = ctx;
-    this.state = state;
-    this.resolveNextHop = resolveNextHop;
-    this.onGone = onGone;
+    this.#ctx = ctx;
+    this.#state = state;
+    this.#resolveNextHop = resolveNextHop;
+    this.#onGone = onGone;
     this.id = dialogKey(state.callId, state.localTag, state.remoteTag);
   }
 
-  get callId(): string { return this.state.callId; }
-  get remoteTag(): string { return this.state.remoteTag; }
-  get remoteBody(): Buffer { return this.state.remoteBody; }
-  get remoteContentType(): string | undefined { return this.state.remoteContentType; }
-  get remoteHeaders(): HeaderList | undefined { return this.state.remoteHeaders; }
-  get ended(): boolean { return this.isEnded; }
+  get callId(): string {
+    return this.#state.callId;
+  }
+  get remoteTag(): string {
+    return this.#state.remoteTag;
+  }
+  get remoteBody(): Buffer {
+    return this.#state.remoteBody;
+  }
+  get remoteContentType(): string | undefined {
+    return this.#state.remoteContentType;
+  }
+  get remoteHeaders(): HeaderList | undefined {
+    return this.#state.remoteHeaders;
+  }
+  get ended(): boolean {
+    return this.#isEnded;
+  }
 
-  onRequest(cb: (req: InDialogRequest) => void): void { this.requestHandler = cb; }
-  onEnd(cb: (end: DialogEnd) => void): void { this.endHandlers.push(cb); }
+  onRequest(cb: (req: InDialogRequest) => void): void {
+    this.#requestHandler = cb;
+  }
+  onEnd(cb: (end: DialogEnd) => void): void {
+    this.#endHandlers.push(cb);
+  }
 
   async request(method: string, opts: SipBody & { headers?: HeaderList } = {}): Promise<DialogResponse> {
-    if (this.isEnded) throw new SipError(481, 'Call/Transaction Does Not Exist');
+    if (this.#isEnded) throw new SipError(481, 'Call/Transaction Does Not Exist');
     const isInvite = method === 'INVITE';
     // §14.1: no new re-INVITE while one is in progress in either direction; the asker gets 491 and retries later.
-    if (isInvite && (this.inviteOut || this.inviteIn)) throw new SipError(491, 'Request Pending');
-    if (isInvite) this.inviteOut = true;
+    if (isInvite && (this.#inviteOut || this.#inviteIn)) throw new SipError(491, 'Request Pending');
+    if (isInvite) this.#inviteOut = true;
     let response: SipResponse;
     let request: SipRequest;
     try {
-      const req = this.build(method, opts);
-      const dest = await this.destination();
-      ({ response, request } = await transactWithAuth(this.ctx, req, dest, this.state.auth, () => ++this.state.localCSeq));
+      const req = this.#build(method, opts);
+      const dest = await this.#destination();
+      ({ response, request } = await transactWithAuth(
+        this.#ctx,
+        req,
+        dest,
+        this.#state.auth,
+        () => ++this.#state.localCSeq,
+      ));
     } finally {
-      if (isInvite) this.inviteOut = false;
+      if (isInvite) this.#inviteOut = false;
     }
-    const dest = await this.destination();
+    const dest = await this.#destination();
     if (method === 'INVITE' && response.status >= 200 && response.status < 300) {
-      this.refreshTarget(response);
-      this.sendAck(parseCSeq(request.headers.get('CSeq') ?? '').seq, dest);
+      this.#refreshTarget(response);
+      this.#sendAck(parseCSeq(request.headers.get('CSeq') ?? '').seq, dest);
     }
     return wrapResponse(response);
   }
 
   async bye(opts: { headers?: HeaderList } = {}): Promise<void> {
-    if (this.isEnded) return;
-    const req = this.build('BYE', opts);
-    this.finish({ by: 'local', headers: opts.headers ?? [] });
+    if (this.#isEnded) return;
+    const req = this.#build('BYE', opts);
+    this.#finish({ by: 'local', headers: opts.headers ?? [] });
     try {
-      const dest = await this.destination();
-      await transactWithAuth(this.ctx, req, dest, this.state.auth, () => ++this.state.localCSeq);
+      const dest = await this.#destination();
+      await transactWithAuth(this.#ctx, req, dest, this.#state.auth, () => ++this.#state.localCSeq);
     } catch (err) {
-      this.ctx.logger.warn({ err, callId: this.callId }, 'BYE could not be sent');
+      this.#ctx.logger.warn({ err, callId: this.callId }, 'BYE could not be sent');
     }
   }
 
@@ -118,40 +154,46 @@ export class EmbeddedDialog implements Dialog {
   handleRequest(req: SipRequest, tx: ServerTransaction | null): void {
     if (req.method === 'ACK') {
       const seq = safeCSeq(req);
-      this.pendingAcks.get(seq)?.();
-      this.pendingAcks.delete(seq);
+      this.#pendingAcks.get(seq)?.();
+      this.#pendingAcks.delete(seq);
       return;
     }
     if (!tx) return;
     const seq = safeCSeq(req);
-    if (seq <= this.state.remoteCSeq && req.method !== 'CANCEL') {
-      tx.respond(this.ctx.tx.buildResponse(req, 500, 'Server Internal Error', { headers: [['Retry-After', '1']] }));
+    if (seq <= this.#state.remoteCSeq && req.method !== 'CANCEL') {
+      tx.respond(this.#ctx.tx.buildResponse(req, 500, 'Server Internal Error', { headers: [['Retry-After', '1']] }));
       return;
     }
-    this.state.remoteCSeq = seq;
+    this.#state.remoteCSeq = seq;
     if (req.method === 'BYE') {
-      tx.respond(this.ctx.tx.buildResponse(req, 200, 'OK'));
-      this.finish({ by: 'remote', reason: req.headers.get('Reason'), headers: req.headers.lines() });
+      tx.respond(this.#ctx.tx.buildResponse(req, 200, 'OK'));
+      this.#finish({ by: 'remote', reason: req.headers.get('Reason'), headers: req.headers.lines() });
       return;
     }
-    if (this.isEnded) {
-      tx.respond(this.ctx.tx.buildResponse(req, 481, 'Call/Transaction Does Not Exist'));
+    if (this.#isEnded) {
+      tx.respond(this.#ctx.tx.buildResponse(req, 481, 'Call/Transaction Does Not Exist'));
       return;
     }
-    if (!this.requestHandler) {
+    if (!this.#requestHandler) {
       const status = req.method === 'OPTIONS' ? 200 : 501;
-      tx.respond(this.ctx.tx.buildResponse(req, status));
+      tx.respond(this.#ctx.tx.buildResponse(req, status));
       return;
     }
     if (req.method === 'INVITE') {
       // Glare (§14.2): our own re-INVITE is pending → 491; a second one from the peer before we answered → 500.
-      if (this.inviteOut) return tx.respond(this.ctx.tx.buildResponse(req, 491, 'Request Pending'));
-      if (this.inviteIn) return tx.respond(this.ctx.tx.buildResponse(req, 500, 'Server Internal Error', { headers: [['Retry-After', '1']] }));
-      this.inviteIn = true;
+      if (this.#inviteOut) {
+        tx.respond(this.#ctx.tx.buildResponse(req, 491, 'Request Pending'));
+        return;
+      }
+      if (this.#inviteIn) {
+        tx.respond(this.#ctx.tx.buildResponse(req, 500, 'Server Internal Error', { headers: [['Retry-After', '1']] }));
+        return;
+      }
+      this.#inviteIn = true;
     }
-    if (TARGET_REFRESH.has(req.method)) this.refreshTarget(req);
+    if (TARGET_REFRESH.has(req.method)) this.#refreshTarget(req);
     let answered = false;
-    this.requestHandler({
+    this.#requestHandler({
       method: req.method,
       body: req.body,
       contentType: req.headers.get('Content-Type'),
@@ -160,9 +202,9 @@ export class EmbeddedDialog implements Dialog {
         if (answered) return;
         if (status >= 200) {
           answered = true;
-          if (req.method === 'INVITE') this.inviteIn = false;
+          if (req.method === 'INVITE') this.#inviteIn = false;
         }
-        this.respondInDialog(req, tx, status, opts);
+        this.#respondInDialog(req, tx, status, opts);
       },
     });
   }
@@ -170,12 +212,12 @@ export class EmbeddedDialog implements Dialog {
   /** A retransmitted 2xx to an INVITE we sent: re-send the same ACK (RFC 3261 §13.2.2.4). */
   handleRetransmitted2xx(res: SipResponse): void {
     const seq = parseCSeq(res.headers.get('CSeq') ?? '').seq;
-    if (this.lastAck && this.lastAck.cseq === seq) this.ctx.sendRaw(this.lastAck.ack, this.lastAck.dest);
+    if (this.#lastAck && this.#lastAck.cseq === seq) this.#ctx.sendRaw(this.#lastAck.ack, this.#lastAck.dest);
   }
 
   /** Confirm the dialog from the UAC side: ACK the initial 2xx. */
   async ackInitial(cseq: number): Promise<void> {
-    this.sendAck(cseq, await this.destination());
+    this.#sendAck(cseq, await this.#destination());
   }
 
   /**
@@ -186,40 +228,45 @@ export class EmbeddedDialog implements Dialog {
     const seq = parseCSeq(res.headers.get('CSeq') ?? '').seq;
     return new Promise((resolve) => {
       let acked = false;
-      this.pendingAcks.set(seq, () => {
+      this.#pendingAcks.set(seq, () => {
         acked = true;
         resolve(true);
       });
-      this.ctx.tx.retransmit2xxUntilAck(res, dest, () => acked || this.isEnded, () => {
-        this.pendingAcks.delete(seq);
-        resolve(false);
-      });
+      this.#ctx.tx.retransmit2xxUntilAck(
+        res,
+        dest,
+        () => acked || this.#isEnded,
+        () => {
+          this.#pendingAcks.delete(seq);
+          resolve(false);
+        },
+      );
     });
   }
 
-  private respondInDialog(req: SipRequest, tx: ServerTransaction, status: number, opts: ResponseOptions = {}): void {
-    const res = this.ctx.tx.buildResponse(req, status, opts.reason, {
+  #respondInDialog(req: SipRequest, tx: ServerTransaction, status: number, opts: ResponseOptions = {}): void {
+    const res = this.#ctx.tx.buildResponse(req, status, opts.reason, {
       headers: passThroughHeaders(opts.headers),
       body: opts.body,
       contentType: opts.body?.length ? (opts.contentType ?? 'application/sdp') : undefined,
     });
     if (status >= 200 && status < 300 && (req.method === 'INVITE' || req.method === 'UPDATE')) {
-      res.headers.append('Contact', contactValue(this.ctx, this.state.transport));
+      res.headers.append('Contact', contactValue(this.#ctx, this.#state.transport));
     }
     tx.respond(res);
     if (req.method === 'INVITE' && status >= 200 && status < 300) void this.awaitAck(res, tx.responseDest);
   }
 
-  private build(method: string, opts: SipBody & { headers?: HeaderList }): SipRequest {
-    return buildRequest(this.ctx, {
+  #build(method: string, opts: SipBody & { headers?: HeaderList }): SipRequest {
+    return buildRequest(this.#ctx, {
       method,
-      uri: this.state.remoteTarget,
-      transport: this.state.transport,
-      from: this.state.localAddress,
-      to: this.state.remoteAddress,
-      callId: this.state.callId,
-      cseq: ++this.state.localCSeq,
-      routes: this.state.routeSet,
+      uri: this.#state.remoteTarget,
+      transport: this.#state.transport,
+      from: this.#state.localAddress,
+      to: this.#state.remoteAddress,
+      callId: this.#state.callId,
+      cseq: ++this.#state.localCSeq,
+      routes: this.#state.routeSet,
       contact: TARGET_REFRESH.has(method),
       headers: opts.headers,
       body: opts.body,
@@ -227,52 +274,52 @@ export class EmbeddedDialog implements Dialog {
     });
   }
 
-  private async destination(): Promise<SipEndpoint> {
-    if (this.state.nextHop) return this.state.nextHop;
-    const first = this.state.routeSet[0];
-    const uri = first ? parseNameAddr(first).rawUri : this.state.remoteTarget;
-    return this.resolveNextHop(uri, this.state.transport);
+  async #destination(): Promise<SipEndpoint> {
+    if (this.#state.nextHop) return this.#state.nextHop;
+    const first = this.#state.routeSet[0];
+    const uri = first ? parseNameAddr(first).rawUri : this.#state.remoteTarget;
+    return this.#resolveNextHop(uri, this.#state.transport);
   }
 
-  private sendAck(cseq: number, dest: SipEndpoint): void {
-    const ack = buildRequest(this.ctx, {
+  #sendAck(cseq: number, dest: SipEndpoint): void {
+    const ack = buildRequest(this.#ctx, {
       method: 'ACK',
-      uri: this.state.remoteTarget,
-      transport: this.state.transport,
-      from: this.state.localAddress,
-      to: this.state.remoteAddress,
-      callId: this.state.callId,
+      uri: this.#state.remoteTarget,
+      transport: this.#state.transport,
+      from: this.#state.localAddress,
+      to: this.#state.remoteAddress,
+      callId: this.#state.callId,
       cseq,
-      routes: this.state.routeSet,
+      routes: this.#state.routeSet,
     });
-    this.lastAck = { cseq, ack, dest };
-    this.ctx.sendRaw(ack, dest);
+    this.#lastAck = { cseq, ack, dest };
+    this.#ctx.sendRaw(ack, dest);
   }
 
-  private refreshTarget(msg: SipRequest | SipResponse): void {
+  #refreshTarget(msg: SipRequest | SipResponse): void {
     const contact = msg.headers.getAll('Contact')[0];
     if (!contact) return;
     try {
-      this.state.remoteTarget = parseNameAddr(contact).rawUri;
+      this.#state.remoteTarget = parseNameAddr(contact).rawUri;
     } catch {
       // A malformed Contact in a refresh keeps the previous target rather than breaking the dialog.
     }
   }
 
-  private finish(end: DialogEnd): void {
-    if (this.isEnded) return;
-    this.isEnded = true;
-    for (const resolveAck of this.pendingAcks.values()) resolveAck();
-    this.pendingAcks.clear();
-    this.onGone(this);
-    const handlers = this.endHandlers;
-    this.endHandlers = [];
-    this.requestHandler = undefined;
+  #finish(end: DialogEnd): void {
+    if (this.#isEnded) return;
+    this.#isEnded = true;
+    for (const resolveAck of this.#pendingAcks.values()) resolveAck();
+    this.#pendingAcks.clear();
+    this.#onGone(this);
+    const handlers = this.#endHandlers;
+    this.#endHandlers = [];
+    this.#requestHandler = undefined;
     for (const h of handlers) {
       try {
         h(end);
       } catch (err) {
-        this.ctx.logger.error({ err, callId: this.callId }, 'dialog end handler threw');
+        this.#ctx.logger.error({ err, callId: this.callId }, 'dialog end handler threw');
       }
     }
   }
@@ -295,4 +342,3 @@ export function wrapResponse(res: SipResponse): DialogResponse {
     ...headerAccess(res.headers),
   };
 }
-

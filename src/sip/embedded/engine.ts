@@ -4,7 +4,14 @@
  * out-of-dialog OPTIONS (PBX trunk keep-alives), and refuses what a B2BUA endpoint should not take.
  */
 import type { Logger } from '../../logger.ts';
-import { ALLOWED_METHODS, type EngineStats, type InboundCall, type OutboundCall, type OutboundInviteOptions, type SipEngine } from '../port.ts';
+import {
+  ALLOWED_METHODS,
+  type EngineStats,
+  type InboundCall,
+  type OutboundCall,
+  type OutboundInviteOptions,
+  type SipEngine,
+} from '../port.ts';
 import { getTag } from '../syntax/address.ts';
 import { parseCSeq } from './cseq.ts';
 import { dialogKey, type EmbeddedDialog } from './dialog.ts';
@@ -43,31 +50,35 @@ const MERGE_MEMORY_MS = 32_000;
 
 export class EmbeddedEngine implements SipEngine {
   readonly kind = 'embedded' as const;
-  private readonly opts: EmbeddedEngineOptions;
-  private readonly logger: Logger;
-  private transport: TransportLayer | undefined;
-  private tx: TransactionLayer | undefined;
-  private ctx: UaContext | undefined;
-  private inviteHandler: ((call: InboundCall) => void) | undefined;
-  private readonly dialogs = new Map<string, EmbeddedDialog>();
+  readonly #opts: EmbeddedEngineOptions;
+  readonly #logger: Logger;
+  #transport: TransportLayer | undefined;
+  #tx: TransactionLayer | undefined;
+  #ctx: UaContext | undefined;
+  #inviteHandler: ((call: InboundCall) => void) | undefined;
+  readonly #dialogs = new Map<string, EmbeddedDialog>();
   /** Inbound INVITEs by server transaction (for CANCEL) and by From-tag/Call-ID/CSeq (for merged requests). */
-  private readonly pendingInvites = new Map<ServerTransaction, EmbeddedInboundCall>();
-  private readonly recentInvites = new Map<string, ServerTransaction>();
-  private readonly forgetTimers = new Set<NodeJS.Timeout>();
+  readonly #pendingInvites = new Map<ServerTransaction, EmbeddedInboundCall>();
+  readonly #recentInvites = new Map<string, ServerTransaction>();
+  readonly #forgetTimers = new Set<NodeJS.Timeout>();
 
   constructor(opts: EmbeddedEngineOptions) {
-    this.opts = opts;
-    this.logger = opts.logger;
+    this.#opts = opts;
+    this.#logger = opts.logger;
   }
 
   get localPort(): number {
-    return this.transport?.localPort ?? 0;
+    return this.#transport?.localPort ?? 0;
   }
 
   async start(): Promise<void> {
-    const { opts } = this;
+    const opts = this.#opts;
     const transport = new TransportLayer({
-      host: opts.host, port: opts.port, transports: opts.transports, maxMessageSize: opts.maxMessageSize, logger: this.logger,
+      host: opts.host,
+      port: opts.port,
+      transports: opts.transports,
+      maxMessageSize: opts.maxMessageSize,
+      logger: this.#logger,
     });
     await transport.start();
     const observer = opts.observer;
@@ -78,75 +89,78 @@ export class EmbeddedEngine implements SipEngine {
             observer.sipMessage('out', label(msg));
             transport.send(msg, dest);
           },
-          onMessage: (h) => transport.onMessage((msg, source) => {
-            observer.sipMessage('in', label(msg));
-            h(msg, source);
-          }),
+          onMessage: (h) =>
+            transport.onMessage((msg, source) => {
+              observer.sipMessage('in', label(msg));
+              h(msg, source);
+            }),
           onSendError: (h) => transport.onSendError(h),
         }
       : transport;
     if (observer) transport.onParseError(() => observer.parseError());
     // 100 Trying at once: the call logic waits on a Kallglot request (up to KALLGLOT_CREATE_DEADLINE_MS) before it
     // can say anything, and a PBX that hears nothing retransmits the INVITE.
-    const tx = new TransactionLayer(observed, { timers: opts.timers, logger: this.logger, trying100DelayMs: 0 });
-    this.transport = transport;
-    this.tx = tx;
-    this.ctx = {
+    const tx = new TransactionLayer(observed, { timers: opts.timers, logger: this.#logger, trying100DelayMs: 0 });
+    this.#transport = transport;
+    this.#tx = tx;
+    this.#ctx = {
       tx,
-      logger: this.logger,
+      logger: this.#logger,
       publicAddress: opts.publicAddress,
       localPort: transport.localPort,
       userAgent: opts.userAgent,
       sendRaw: (msg, dest) => observed.send(msg, dest),
     };
-    tx.onRequest((req, stx) => this.safely(() => this.dispatch(req, stx)));
-    tx.onCancel((inviteTx, cancel) => this.safely(() => this.pendingInvites.get(inviteTx)?.handleCancel(cancel)));
-    tx.onStrayResponse((res) => this.safely(() => this.handleStrayResponse(res)));
-    transport.onParseError((error, partial, source) => this.safely(() => this.answerBadRequest(error, partial, source)));
+    tx.onRequest((req, stx) => this.#safely(() => this.#dispatch(req, stx)));
+    tx.onCancel((inviteTx, cancel) => this.#safely(() => this.#pendingInvites.get(inviteTx)?.handleCancel(cancel)));
+    tx.onStrayResponse((res) => this.#safely(() => this.#handleStrayResponse(res)));
+    transport.onParseError((error, partial, source) =>
+      this.#safely(() => this.#answerBadRequest(error, partial, source)),
+    );
   }
 
   async stop(): Promise<void> {
-    for (const t of this.forgetTimers) clearTimeout(t);
-    this.forgetTimers.clear();
-    this.tx?.stop();
-    await this.transport?.stop();
-    this.transport = undefined;
+    for (const t of this.#forgetTimers) clearTimeout(t);
+    this.#forgetTimers.clear();
+    this.#tx?.stop();
+    await this.#transport?.stop();
+    this.#transport = undefined;
   }
 
   onInvite(handler: (call: InboundCall) => void): void {
-    this.inviteHandler = handler;
+    this.#inviteHandler = handler;
   }
 
   invite(opts: OutboundInviteOptions): OutboundCall {
-    return new EmbeddedOutboundCall(this.context(), opts, this.dialogHooks());
+    return new EmbeddedOutboundCall(this.#context(), opts, this.#dialogHooks());
   }
 
   stats(): EngineStats {
-    const c = this.transport?.counters ?? { received: 0, sent: 0, parseErrors: 0, dropped: 0 };
+    const c = this.#transport?.counters ?? { received: 0, sent: 0, parseErrors: 0, dropped: 0 };
     return {
       messagesIn: c.received,
       messagesOut: c.sent,
       parseErrors: c.parseErrors,
-      activeDialogs: this.dialogs.size,
-      activeTransactions: this.tx?.activeCount() ?? 0,
+      activeDialogs: this.#dialogs.size,
+      activeTransactions: this.#tx?.activeCount() ?? 0,
     };
   }
 
-  private context(): UaContext {
-    if (!this.ctx) throw new Error('SIP engine not started');
-    return this.ctx;
+  #context(): UaContext {
+    if (!this.#ctx) throw new Error('SIP engine not started');
+    return this.#ctx;
   }
 
-  private dialogHooks() {
+  #dialogHooks() {
     return {
-      addDialog: (d: EmbeddedDialog) => void this.dialogs.set(d.id, d),
-      removeDialog: (d: EmbeddedDialog) => void this.dialogs.delete(d.id),
+      addDialog: (d: EmbeddedDialog) => void this.#dialogs.set(d.id, d),
+      removeDialog: (d: EmbeddedDialog) => void this.#dialogs.delete(d.id),
       resolveNextHop: (uri: string, transport: SipTransportName) => resolveDestination(uri, undefined, transport),
     };
   }
 
-  private dispatch(req: SipRequest, stx: ServerTransaction | null): void {
-    const tx = this.context().tx;
+  #dispatch(req: SipRequest, stx: ServerTransaction | null): void {
+    const tx = this.#context().tx;
     const maxForwards = req.headers.get('Max-Forwards');
     if (stx && maxForwards !== undefined && Number(maxForwards.trim()) <= 0 && req.method !== 'ACK') {
       stx.respond(tx.buildResponse(req, 483, 'Too Many Hops'));
@@ -156,7 +170,7 @@ export class EmbeddedEngine implements SipEngine {
     const toTag = getTag(req.headers.get('To') ?? '');
     const fromTag = getTag(req.headers.get('From') ?? '') ?? '';
     if (toTag) {
-      const dialog = this.dialogs.get(dialogKey(callId, toTag, fromTag));
+      const dialog = this.#dialogs.get(dialogKey(callId, toTag, fromTag));
       if (dialog) dialog.handleRequest(req, stx);
       else if (stx) stx.respond(tx.buildResponse(req, 481, 'Call/Transaction Does Not Exist'));
       return;
@@ -164,10 +178,18 @@ export class EmbeddedEngine implements SipEngine {
     if (!stx) return; // an ACK outside any dialog or transaction: nothing to do
     switch (req.method) {
       case 'INVITE':
-        this.newInvite(req, stx, callId, fromTag);
+        this.#newInvite(req, stx, callId, fromTag);
         return;
       case 'OPTIONS':
-        stx.respond(tx.buildResponse(req, 200, 'OK', { headers: [['Allow', ALLOWED_METHODS], ['Accept', 'application/sdp'], ['Server', this.opts.userAgent]] }));
+        stx.respond(
+          tx.buildResponse(req, 200, 'OK', {
+            headers: [
+              ['Allow', ALLOWED_METHODS],
+              ['Accept', 'application/sdp'],
+              ['Server', this.#opts.userAgent],
+            ],
+          }),
+        );
         return;
       case 'BYE':
       case 'UPDATE':
@@ -180,8 +202,8 @@ export class EmbeddedEngine implements SipEngine {
     }
   }
 
-  private newInvite(req: SipRequest, stx: ServerTransaction, callId: string, fromTag: string): void {
-    const tx = this.context().tx;
+  #newInvite(req: SipRequest, stx: ServerTransaction, callId: string, fromTag: string): void {
+    const tx = this.#context().tx;
     let cseq: number;
     try {
       cseq = parseCSeq(req.headers.get('CSeq') ?? '').seq;
@@ -191,30 +213,30 @@ export class EmbeddedEngine implements SipEngine {
     }
     // Merged request (RFC 3261 §8.2.2.2): the same INVITE reached us by another path (a forking proxy upstream).
     const mergeKey = `${callId}\u0000${fromTag}\u0000${cseq}`;
-    const earlier = this.recentInvites.get(mergeKey);
+    const earlier = this.#recentInvites.get(mergeKey);
     if (earlier && earlier !== stx) {
       stx.respond(tx.buildResponse(req, 482, 'Loop Detected'));
       return;
     }
-    if (!this.inviteHandler) {
+    if (!this.#inviteHandler) {
       stx.respond(tx.buildResponse(req, 503, 'Service Unavailable', { headers: [['Retry-After', '5']] }));
       return;
     }
-    this.recentInvites.set(mergeKey, stx);
-    const call = new EmbeddedInboundCall(this.context(), req, stx, {
-      ...this.dialogHooks(),
+    this.#recentInvites.set(mergeKey, stx);
+    const call = new EmbeddedInboundCall(this.#context(), req, stx, {
+      ...this.#dialogHooks(),
       completed: () => {
-        this.pendingInvites.delete(stx);
+        this.#pendingInvites.delete(stx);
         const timer = setTimeout(() => {
-          this.forgetTimers.delete(timer);
-          if (this.recentInvites.get(mergeKey) === stx) this.recentInvites.delete(mergeKey);
+          this.#forgetTimers.delete(timer);
+          if (this.#recentInvites.get(mergeKey) === stx) this.#recentInvites.delete(mergeKey);
         }, MERGE_MEMORY_MS);
         timer.unref();
-        this.forgetTimers.add(timer);
+        this.#forgetTimers.add(timer);
       },
     });
-    this.pendingInvites.set(stx, call);
-    this.inviteHandler(call);
+    this.#pendingInvites.set(stx, call);
+    this.#inviteHandler(call);
   }
 
   /**
@@ -222,17 +244,24 @@ export class EmbeddedEngine implements SipEngine {
    * 6026): re-ACK it if it belongs to a dialog, else drop it. Forked and unwanted 2xx that arrive while the
    * transaction lives are ACKed and BYEd by the UAC (uac.ts), which still knows the request to build them from.
    */
-  private handleStrayResponse(res: SipResponse): void {
+  #handleStrayResponse(res: SipResponse): void {
     if (res.status < 200 || res.status >= 300) return;
     const cseq = res.headers.get('CSeq') ?? '';
     if (!/INVITE\s*$/i.test(cseq)) return;
-    const key = dialogKey(res.headers.get('Call-ID') ?? '', getTag(res.headers.get('From') ?? '') ?? '', getTag(res.headers.get('To') ?? '') ?? '');
-    this.dialogs.get(key)?.handleRetransmitted2xx(res);
+    const key = dialogKey(
+      res.headers.get('Call-ID') ?? '',
+      getTag(res.headers.get('From') ?? '') ?? '',
+      getTag(res.headers.get('To') ?? '') ?? '',
+    );
+    this.#dialogs.get(key)?.handleRetransmitted2xx(res);
   }
 
-  private answerBadRequest(error: string, partial: SipRequest | undefined, source: SipEndpoint): void {
-    this.logger.warn({ error, source: `${source.transport}:${source.address}:${source.port}` }, 'malformed SIP message');
-    if (!partial || partial.method === 'ACK' || !this.transport) return;
+  #answerBadRequest(error: string, partial: SipRequest | undefined, source: SipEndpoint): void {
+    this.#logger.warn(
+      { error, source: `${source.transport}:${source.address}:${source.port}` },
+      'malformed SIP message',
+    );
+    if (!partial || partial.method === 'ACK' || !this.#transport) return;
     const reason = `Bad Request (${error})`.replace(/[\r\n]/g, ' ').slice(0, 120);
     const res = buildResponse(partial, 400, reason);
     let dest = source;
@@ -241,14 +270,14 @@ export class EmbeddedEngine implements SipEngine {
     } catch {
       // an unparseable Via: answer the address it came from
     }
-    this.transport.send(res, dest);
+    this.#transport.send(res, dest);
   }
 
-  private safely(fn: () => void): void {
+  #safely(fn: () => void): void {
     try {
       fn();
     } catch (err) {
-      this.logger.error({ err }, 'SIP handler failed');
+      this.#logger.error({ err }, 'SIP handler failed');
     }
   }
 }

@@ -15,99 +15,99 @@ export interface StreamFramerOptions {
 }
 
 export class StreamFramer {
-  private readonly maxSize: number;
-  private store: Buffer = Buffer.alloc(0);
+  readonly #maxSize: number;
+  #store: Buffer = Buffer.alloc(0);
   /** Pending bytes are store[start, end). */
-  private start = 0;
-  private end = 0;
+  #start = 0;
+  #end = 0;
   /** Where the blank-line search resumes, so each byte is examined a bounded number of times. */
-  private scanFrom = 0;
+  #scanFrom = 0;
   /** Total size of the message at `start` once its header block has been read, else -1. */
-  private need = -1;
+  #need = -1;
   /** Set after a fatal error: the connection must be closed, so further input is ignored. */
-  private dead = false;
+  #dead = false;
 
   constructor(opts?: StreamFramerOptions) {
-    this.maxSize = opts?.maxMessageSize ?? 65535;
+    this.#maxSize = opts?.maxMessageSize ?? 65535;
   }
 
   /** Bytes buffered but not yet returned as a message. */
   get pending(): number {
-    return this.end - this.start;
+    return this.#end - this.#start;
   }
 
   push(chunk: Buffer): FramerResult[] {
-    if (this.dead || chunk.length === 0) return [];
-    this.append(chunk);
+    if (this.#dead || chunk.length === 0) return [];
+    this.#append(chunk);
     const out: FramerResult[] = [];
     for (;;) {
-      if (this.need < 0) {
+      if (this.#need < 0) {
         // CRLF keep-alives (RFC 5626 §3.5.1) between messages carry no message.
-        while (this.start < this.end && (this.store[this.start] === 0x0d || this.store[this.start] === 0x0a)) {
-          this.start++;
-          this.scanFrom = this.start;
+        while (this.#start < this.#end && (this.#store[this.#start] === 0x0d || this.#store[this.#start] === 0x0a)) {
+          this.#start++;
+          this.#scanFrom = this.#start;
         }
-        if (this.start === this.end) break;
-        const bodyStart = this.findBlankLine();
+        if (this.#start === this.#end) break;
+        const bodyStart = this.#findBlankLine();
         if (bodyStart === -1) {
-          if (this.end - this.start > this.maxSize) return this.fail(out, 'header block too large');
+          if (this.#end - this.#start > this.#maxSize) return this.#fail(out, 'header block too large');
           break;
         }
-        const cl = contentLength(this.store.toString('latin1', this.start, bodyStart));
-        if (typeof cl === 'string') return this.fail(out, cl);
-        const total = bodyStart - this.start + cl;
-        if (total > this.maxSize) return this.fail(out, 'message too large');
-        this.need = total;
+        const cl = contentLength(this.#store.toString('latin1', this.#start, bodyStart));
+        if (typeof cl === 'string') return this.#fail(out, cl);
+        const total = bodyStart - this.#start + cl;
+        if (total > this.#maxSize) return this.#fail(out, 'message too large');
+        this.#need = total;
       }
-      if (this.end - this.start < this.need) break;
-      out.push({ ok: true, data: Buffer.from(this.store.subarray(this.start, this.start + this.need)) });
-      this.start += this.need;
-      this.scanFrom = this.start;
-      this.need = -1;
+      if (this.#end - this.#start < this.#need) break;
+      out.push({ ok: true, data: Buffer.from(this.#store.subarray(this.#start, this.#start + this.#need)) });
+      this.#start += this.#need;
+      this.#scanFrom = this.#start;
+      this.#need = -1;
     }
-    if (this.start === this.end) this.start = this.end = this.scanFrom = 0;
+    if (this.#start === this.#end) this.#start = this.#end = this.#scanFrom = 0;
     return out;
   }
 
-  private fail(out: FramerResult[], error: string): FramerResult[] {
-    this.dead = true;
-    this.store = Buffer.alloc(0);
-    this.start = this.end = this.scanFrom = 0;
+  #fail(out: FramerResult[], error: string): FramerResult[] {
+    this.#dead = true;
+    this.#store = Buffer.alloc(0);
+    this.#start = this.#end = this.#scanFrom = 0;
     out.push({ ok: false, error, fatal: true });
     return out;
   }
 
-  private append(chunk: Buffer): void {
-    const pending = this.end - this.start;
-    if (this.end + chunk.length > this.store.length) {
-      if (pending + chunk.length <= this.store.length >> 1) {
-        this.store.copyWithin(0, this.start, this.end);
+  #append(chunk: Buffer): void {
+    const pending = this.#end - this.#start;
+    if (this.#end + chunk.length > this.#store.length) {
+      if (pending + chunk.length <= this.#store.length >> 1) {
+        this.#store.copyWithin(0, this.#start, this.#end);
       } else {
-        const next = Buffer.allocUnsafe(Math.max(pending + chunk.length, this.store.length * 2, 4096));
-        this.store.copy(next, 0, this.start, this.end);
-        this.store = next;
+        const next = Buffer.allocUnsafe(Math.max(pending + chunk.length, this.#store.length * 2, 4096));
+        this.#store.copy(next, 0, this.#start, this.#end);
+        this.#store = next;
       }
-      this.scanFrom -= this.start;
-      this.start = 0;
-      this.end = pending;
+      this.#scanFrom -= this.#start;
+      this.#start = 0;
+      this.#end = pending;
     }
-    chunk.copy(this.store, this.end);
-    this.end += chunk.length;
+    chunk.copy(this.#store, this.#end);
+    this.#end += chunk.length;
   }
 
   /** Index just past the empty line ending the header block at `start`, or -1 if it has not arrived yet. */
-  private findBlankLine(): number {
-    const s = this.store.subarray(0, this.end);
-    let from = Math.max(this.scanFrom, this.start);
+  #findBlankLine(): number {
+    const s = this.#store.subarray(0, this.#end);
+    let from = Math.max(this.#scanFrom, this.#start);
     for (;;) {
       const nl = s.indexOf(0x0a, from);
       if (nl === -1) break;
-      if (nl + 1 < this.end && s[nl + 1] === 0x0a) return nl + 2;
-      if (nl + 2 < this.end && s[nl + 1] === 0x0d && s[nl + 2] === 0x0a) return nl + 3;
+      if (nl + 1 < this.#end && s[nl + 1] === 0x0a) return nl + 2;
+      if (nl + 2 < this.#end && s[nl + 1] === 0x0d && s[nl + 2] === 0x0a) return nl + 3;
       from = nl + 1;
     }
     // The last two bytes may begin a terminator whose rest is still in flight: look at them again next time.
-    this.scanFrom = Math.max(this.start, this.end - 3);
+    this.#scanFrom = Math.max(this.#start, this.#end - 3);
     return -1;
   }
 }
@@ -117,7 +117,7 @@ function contentLength(head: string): number | string {
   let found: number | undefined;
   const lines = head.split('\n');
   for (let i = 1; i < lines.length; i++) {
-    const line = lines[i]!;
+    const line = lines[i];
     const colon = line.indexOf(':');
     if (colon === -1) continue;
     const name = line.slice(0, colon).trim().toLowerCase();

@@ -39,11 +39,45 @@ const COMPACT_FORMS: Record<string, string> = {
 /** Canonical capitalisation for headers we emit ourselves; anything else keeps the case it arrived with. */
 const CANONICAL: Record<string, string> = Object.fromEntries(
   [
-    'Via', 'From', 'To', 'Call-ID', 'CSeq', 'Contact', 'Content-Length', 'Content-Type', 'Max-Forwards', 'Route',
-    'Record-Route', 'Allow', 'Supported', 'Require', 'Proxy-Require', 'Unsupported', 'User-Agent', 'Server',
-    'WWW-Authenticate', 'Proxy-Authenticate', 'Authorization', 'Proxy-Authorization', 'Retry-After', 'Reason',
-    'Session-Expires', 'Min-SE', 'Subject', 'Event', 'Refer-To', 'Referred-By', 'P-Asserted-Identity', 'Diversion',
-    'Content-Encoding', 'Allow-Events', 'Warning', 'Timestamp', 'Expires', 'Accept', 'Min-Expires',
+    'Via',
+    'From',
+    'To',
+    'Call-ID',
+    'CSeq',
+    'Contact',
+    'Content-Length',
+    'Content-Type',
+    'Max-Forwards',
+    'Route',
+    'Record-Route',
+    'Allow',
+    'Supported',
+    'Require',
+    'Proxy-Require',
+    'Unsupported',
+    'User-Agent',
+    'Server',
+    'WWW-Authenticate',
+    'Proxy-Authenticate',
+    'Authorization',
+    'Proxy-Authorization',
+    'Retry-After',
+    'Reason',
+    'Session-Expires',
+    'Min-SE',
+    'Subject',
+    'Event',
+    'Refer-To',
+    'Referred-By',
+    'P-Asserted-Identity',
+    'Diversion',
+    'Content-Encoding',
+    'Allow-Events',
+    'Warning',
+    'Timestamp',
+    'Expires',
+    'Accept',
+    'Min-Expires',
   ].map((n) => [n.toLowerCase(), n]),
 );
 
@@ -60,9 +94,25 @@ export function normalizeHeaderName(name: string): string {
  * separate values by `getAll`; others (e.g. WWW-Authenticate, Date) contain commas as part of a single value.
  */
 const LIST_HEADERS = new Set([
-  'via', 'contact', 'route', 'record-route', 'allow', 'supported', 'require', 'proxy-require', 'unsupported',
-  'accept', 'accept-encoding', 'accept-language', 'allow-events', 'content-encoding', 'in-reply-to', 'warning',
-  'p-asserted-identity', 'diversion', 'reason',
+  'via',
+  'contact',
+  'route',
+  'record-route',
+  'allow',
+  'supported',
+  'require',
+  'proxy-require',
+  'unsupported',
+  'accept',
+  'accept-encoding',
+  'accept-language',
+  'allow-events',
+  'content-encoding',
+  'in-reply-to',
+  'warning',
+  'p-asserted-identity',
+  'diversion',
+  'reason',
 ]);
 
 export function isListHeader(name: string): boolean {
@@ -99,7 +149,7 @@ export function splitHeaderList(value: string): string[] {
 
 /** Ordered, case-insensitive header list. */
 export class SipHeaders {
-  private entries: Array<[string, string]> = [];
+  #entries: Array<[string, string]> = [];
 
   constructor(init?: Iterable<[string, string]>) {
     if (init) for (const [n, v] of init) this.append(n, v);
@@ -108,7 +158,7 @@ export class SipHeaders {
   /** First value of a header (raw, not split), or undefined. */
   get(name: string): string | undefined {
     const key = normalizeHeaderName(name).toLowerCase();
-    for (const [n, v] of this.entries) if (n.toLowerCase() === key) return v;
+    for (const [n, v] of this.#entries) if (n.toLowerCase() === key) return v;
     return undefined;
   }
 
@@ -117,7 +167,7 @@ export class SipHeaders {
     const key = normalizeHeaderName(name).toLowerCase();
     const out: string[] = [];
     const split = isListHeader(key);
-    for (const [n, v] of this.entries) {
+    for (const [n, v] of this.#entries) {
       if (n.toLowerCase() !== key) continue;
       if (split) out.push(...splitHeaderList(v));
       else out.push(v);
@@ -131,7 +181,7 @@ export class SipHeaders {
 
   /** Append one header line. */
   append(name: string, value: string): this {
-    this.entries.push([normalizeHeaderName(name), value]);
+    this.#entries.push([normalizeHeaderName(name), value]);
     return this;
   }
 
@@ -139,9 +189,9 @@ export class SipHeaders {
   prepend(name: string, value: string): this {
     const norm = normalizeHeaderName(name);
     const key = norm.toLowerCase();
-    const idx = this.entries.findIndex(([n]) => n.toLowerCase() === key);
-    if (idx === -1) this.entries.push([norm, value]);
-    else this.entries.splice(idx, 0, [norm, value]);
+    const idx = this.#entries.findIndex(([n]) => n.toLowerCase() === key);
+    if (idx === -1) this.#entries.push([norm, value]);
+    else this.#entries.splice(idx, 0, [norm, value]);
     return this;
   }
 
@@ -149,40 +199,40 @@ export class SipHeaders {
   set(name: string, value: string): this {
     const norm = normalizeHeaderName(name);
     const key = norm.toLowerCase();
-    const idx = this.entries.findIndex(([n]) => n.toLowerCase() === key);
-    this.entries = this.entries.filter(([n], i) => i === idx || n.toLowerCase() !== key);
-    if (idx === -1) this.entries.push([norm, value]);
-    else this.entries[this.entries.findIndex(([n]) => n.toLowerCase() === key)] = [norm, value];
+    const idx = this.#entries.findIndex(([n]) => n.toLowerCase() === key);
+    this.#entries = this.#entries.filter(([n], i) => i === idx || n.toLowerCase() !== key);
+    if (idx === -1) this.#entries.push([norm, value]);
+    else this.#entries[this.#entries.findIndex(([n]) => n.toLowerCase() === key)] = [norm, value];
     return this;
   }
 
   /** Remove every line of a header. */
   delete(name: string): this {
     const key = normalizeHeaderName(name).toLowerCase();
-    this.entries = this.entries.filter(([n]) => n.toLowerCase() !== key);
+    this.#entries = this.#entries.filter(([n]) => n.toLowerCase() !== key);
     return this;
   }
 
   /** Remove the first value of a list header (e.g. pop the top Via), whether it is on its own line or comma-joined. */
   removeFirst(name: string): this {
     const key = normalizeHeaderName(name).toLowerCase();
-    const idx = this.entries.findIndex(([n]) => n.toLowerCase() === key);
+    const idx = this.#entries.findIndex(([n]) => n.toLowerCase() === key);
     if (idx === -1) return this;
-    const [n, v] = this.entries[idx]!;
+    const [n, v] = this.#entries[idx];
     const parts = splitHeaderList(v);
-    if (parts.length <= 1) this.entries.splice(idx, 1);
-    else this.entries[idx] = [n, parts.slice(1).join(', ')];
+    if (parts.length <= 1) this.#entries.splice(idx, 1);
+    else this.#entries[idx] = [n, parts.slice(1).join(', ')];
     return this;
   }
 
   /** All raw lines, in order (name, value). */
   lines(): HeaderList {
-    return this.entries;
+    return this.#entries;
   }
 
   clone(): SipHeaders {
     const h = new SipHeaders();
-    h.entries = this.entries.map(([n, v]) => [n, v]);
+    h.#entries = this.#entries.map(([n, v]) => [n, v]);
     return h;
   }
 }
@@ -213,28 +263,79 @@ export interface SipResponse extends SipMessageBase {
 export type SipMessage = SipRequest | SipResponse;
 
 export function createRequest(method: string, uri: string, headers?: SipHeaders, body?: Buffer): SipRequest {
-  return { kind: 'request', method, uri, version: 'SIP/2.0', headers: headers ?? new SipHeaders(), body: body ?? Buffer.alloc(0) };
+  return {
+    kind: 'request',
+    method,
+    uri,
+    version: 'SIP/2.0',
+    headers: headers ?? new SipHeaders(),
+    body: body ?? Buffer.alloc(0),
+  };
 }
 
 export function createResponse(status: number, reason: string, headers?: SipHeaders, body?: Buffer): SipResponse {
-  return { kind: 'response', status, reason, version: 'SIP/2.0', headers: headers ?? new SipHeaders(), body: body ?? Buffer.alloc(0) };
+  return {
+    kind: 'response',
+    status,
+    reason,
+    version: 'SIP/2.0',
+    headers: headers ?? new SipHeaders(),
+    body: body ?? Buffer.alloc(0),
+  };
 }
 
 /** Default reason phrases (RFC 3261 §21 and common extensions). */
 export const REASON_PHRASES: Record<number, string> = {
-  100: 'Trying', 180: 'Ringing', 181: 'Call Is Being Forwarded', 182: 'Queued', 183: 'Session Progress',
-  200: 'OK', 202: 'Accepted',
-  300: 'Multiple Choices', 301: 'Moved Permanently', 302: 'Moved Temporarily',
-  400: 'Bad Request', 401: 'Unauthorized', 402: 'Payment Required', 403: 'Forbidden', 404: 'Not Found',
-  405: 'Method Not Allowed', 406: 'Not Acceptable', 407: 'Proxy Authentication Required', 408: 'Request Timeout',
-  410: 'Gone', 413: 'Request Entity Too Large', 414: 'Request-URI Too Long', 415: 'Unsupported Media Type',
-  416: 'Unsupported URI Scheme', 420: 'Bad Extension', 421: 'Extension Required', 422: 'Session Interval Too Small',
-  423: 'Interval Too Brief', 480: 'Temporarily Unavailable', 481: 'Call/Transaction Does Not Exist',
-  482: 'Loop Detected', 483: 'Too Many Hops', 484: 'Address Incomplete', 485: 'Ambiguous', 486: 'Busy Here',
-  487: 'Request Terminated', 488: 'Not Acceptable Here', 491: 'Request Pending', 493: 'Undecipherable',
-  500: 'Server Internal Error', 501: 'Not Implemented', 502: 'Bad Gateway', 503: 'Service Unavailable',
-  504: 'Server Time-out', 505: 'Version Not Supported', 513: 'Message Too Large',
-  600: 'Busy Everywhere', 603: 'Decline', 604: 'Does Not Exist Anywhere', 606: 'Not Acceptable',
+  100: 'Trying',
+  180: 'Ringing',
+  181: 'Call Is Being Forwarded',
+  182: 'Queued',
+  183: 'Session Progress',
+  200: 'OK',
+  202: 'Accepted',
+  300: 'Multiple Choices',
+  301: 'Moved Permanently',
+  302: 'Moved Temporarily',
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  402: 'Payment Required',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  406: 'Not Acceptable',
+  407: 'Proxy Authentication Required',
+  408: 'Request Timeout',
+  410: 'Gone',
+  413: 'Request Entity Too Large',
+  414: 'Request-URI Too Long',
+  415: 'Unsupported Media Type',
+  416: 'Unsupported URI Scheme',
+  420: 'Bad Extension',
+  421: 'Extension Required',
+  422: 'Session Interval Too Small',
+  423: 'Interval Too Brief',
+  480: 'Temporarily Unavailable',
+  481: 'Call/Transaction Does Not Exist',
+  482: 'Loop Detected',
+  483: 'Too Many Hops',
+  484: 'Address Incomplete',
+  485: 'Ambiguous',
+  486: 'Busy Here',
+  487: 'Request Terminated',
+  488: 'Not Acceptable Here',
+  491: 'Request Pending',
+  493: 'Undecipherable',
+  500: 'Server Internal Error',
+  501: 'Not Implemented',
+  502: 'Bad Gateway',
+  503: 'Service Unavailable',
+  504: 'Server Time-out',
+  505: 'Version Not Supported',
+  513: 'Message Too Large',
+  600: 'Busy Everywhere',
+  603: 'Decline',
+  604: 'Does Not Exist Anywhere',
+  606: 'Not Acceptable',
 };
 
 export function reasonPhrase(status: number): string {

@@ -67,7 +67,7 @@ function parseRequestLine(line: string): StartLineResult {
     const looksSip = version.slice(0, 4).toUpperCase() === 'SIP/';
     return { error: looksSip ? 'unsupported SIP version' : 'bad request line', ...guess };
   }
-  let parsedUri;
+  let parsedUri: ReturnType<typeof parseUri>;
   try {
     parsedUri = parseUri(uri);
   } catch {
@@ -125,7 +125,7 @@ function parseUnchecked(data: Buffer, maxSize: number): ParseResult {
   }
 
   const lines = data.toString('utf8', pos, headEnd).split('\n');
-  const startText = stripCr(lines[0]!);
+  const startText = stripCr(lines[0]);
   const isResponse = startText.slice(0, 4).toUpperCase() === 'SIP/';
   const start = isResponse ? parseStatusLine(startText) : parseRequestLine(startText);
   if (start.error) fault(start.error);
@@ -135,7 +135,7 @@ function parseUnchecked(data: Buffer, maxSize: number): ParseResult {
   let name: string | undefined;
   let value = '';
   for (let li = 1; li < lines.length; li++) {
-    const line = stripCr(lines[li]!);
+    const line = stripCr(lines[li]);
     if (line.length === 0) continue; // only the unterminated tail of a truncated block
     if (line.includes('\r')) {
       fault('bare CR in header');
@@ -191,16 +191,18 @@ function parseUnchecked(data: Buffer, maxSize: number): ParseResult {
 
   validateFields(headers, start.line, fault);
 
-  if (error !== undefined) {
-    const failed: { ok: false; error: string; partial?: SipRequest } = { ok: false, error };
+  const sl = start.line;
+  if (error !== undefined || sl === undefined) {
+    const failed: { ok: false; error: string; partial?: SipRequest } = { ok: false, error: error ?? 'no start line' };
     if (!isResponse && start.method !== undefined && MANDATORY.every((h) => headers.has(h))) {
       failed.partial = createRequest(start.method, start.uri ?? '', headers);
     }
     return failed;
   }
-  const sl = start.line!;
   const message =
-    sl.kind === 'request' ? createRequest(sl.method, sl.uri, headers, body) : createResponse(sl.status, sl.reason, headers, body);
+    sl.kind === 'request'
+      ? createRequest(sl.method, sl.uri, headers, body)
+      : createResponse(sl.status, sl.reason, headers, body);
   return { ok: true, message };
 }
 
@@ -230,7 +232,7 @@ function validateFields(headers: SipHeaders, start: StartLine | undefined, fault
   if (callId !== undefined && (callId.length === 0 || /[\s]/.test(callId))) fault('bad Call-ID');
   const cseqText = headers.get('CSeq');
   if (cseqText !== undefined) {
-    let cseq;
+    let cseq: ReturnType<typeof parseCSeq> | undefined;
     try {
       cseq = parseCSeq(cseqText);
     } catch {

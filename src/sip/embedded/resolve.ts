@@ -11,7 +11,7 @@ import { parseUri, stripBrackets } from '../syntax/uri.ts';
 export function parseHostPort(text: string): { host: string; port?: number } {
   const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(text) ?? /^([^:]+)(?::(\d+))?$/.exec(text);
   if (!m) throw new Error(`bad host:port "${text}"`);
-  return { host: m[1]!, port: m[2] ? Number(m[2]) : undefined };
+  return { host: m[1], port: m[2] ? Number(m[2]) : undefined };
 }
 
 export async function resolveHost(host: string): Promise<string> {
@@ -22,7 +22,11 @@ export async function resolveHost(host: string): Promise<string> {
 }
 
 /** Destination for a request to `uri`, optionally forced through `proxy` (host:port). */
-export async function resolveDestination(uri: string, proxy: string | undefined, defaultTransport: SipTransportName): Promise<SipEndpoint> {
+export async function resolveDestination(
+  uri: string,
+  proxy: string | undefined,
+  defaultTransport: SipTransportName,
+): Promise<SipEndpoint> {
   if (proxy) {
     const { host, port } = parseHostPort(proxy);
     return { transport: defaultTransport, address: await resolveHost(host), port: port ?? 5060 };

@@ -25,37 +25,43 @@ export class ServerTransaction {
   readonly responseDest: SipEndpoint;
   readonly method: string;
   readonly isInvite: boolean;
-  private currentState: ServerTransactionState;
-  private last: SipResponse | undefined;
-  private readonly ctx: ServerTransactionContext;
-  private readonly timers = new TimerSet();
+  #currentState: ServerTransactionState;
+  #last: SipResponse | undefined;
+  readonly #ctx: ServerTransactionContext;
+  readonly #timers = new TimerSet();
 
-  constructor(id: string, request: SipRequest, source: SipEndpoint, responseDest: SipEndpoint, ctx: ServerTransactionContext) {
+  constructor(
+    id: string,
+    request: SipRequest,
+    source: SipEndpoint,
+    responseDest: SipEndpoint,
+    ctx: ServerTransactionContext,
+  ) {
     this.id = id;
     this.request = request;
     this.source = source;
     this.responseDest = responseDest;
     this.method = request.method;
     this.isInvite = request.method === 'INVITE';
-    this.currentState = this.isInvite ? 'proceeding' : 'trying';
-    this.ctx = ctx;
+    this.#currentState = this.isInvite ? 'proceeding' : 'trying';
+    this.#ctx = ctx;
   }
 
   get state(): ServerTransactionState {
-    return this.currentState;
+    return this.#currentState;
   }
 
   /** The last response sent (provisional or final). */
   get lastResponse(): SipResponse | undefined {
-    return this.last;
+    return this.#last;
   }
 
   /** True once a final response (200-699) has been sent. */
   get hasFinalResponse(): boolean {
-    return this.last !== undefined && this.last.status >= 200;
+    return this.#last !== undefined && this.#last.status >= 200;
   }
 
-  private get reliable(): boolean {
+  get #reliable(): boolean {
     return this.responseDest.transport === 'tcp';
   }
 
@@ -63,66 +69,70 @@ export class ServerTransaction {
   start(): void {
     if (!this.isInvite) return;
     const send100 = (): void => {
-      if (this.last === undefined && this.currentState === 'proceeding') this.respond(buildResponse(this.request, 100));
+      if (this.#last === undefined && this.#currentState === 'proceeding')
+        this.respond(buildResponse(this.request, 100));
     };
-    if (this.ctx.trying100DelayMs <= 0) send100();
-    else this.timers.set('trying', this.ctx.trying100DelayMs, send100);
+    if (this.#ctx.trying100DelayMs <= 0) send100();
+    else this.#timers.set('trying', this.#ctx.trying100DelayMs, send100);
   }
 
   /** Send a response from the TU. Responses after the final one are ignored (except 2xx resends in Accepted). */
   respond(res: SipResponse): void {
-    const s = this.currentState;
+    const s = this.#currentState;
     if (s === 'accepted' && res.status >= 200 && res.status < 300) {
-      this.ctx.send(res, this.responseDest); // TU retransmitting its 2xx (§13.3.1.4)
+      this.#ctx.send(res, this.responseDest); // TU retransmitting its 2xx (§13.3.1.4)
       return;
     }
     if (s !== 'trying' && s !== 'proceeding') {
-      this.ctx.logger.warn({ method: this.method, status: res.status, state: s }, 'response after final response ignored');
+      this.#ctx.logger.warn(
+        { method: this.method, status: res.status, state: s },
+        'response after final response ignored',
+      );
       return;
     }
-    this.timers.clear('trying');
-    this.last = res;
-    this.ctx.send(res, this.responseDest);
+    this.#timers.clear('trying');
+    this.#last = res;
+    this.#ctx.send(res, this.responseDest);
     if (res.status < 200) {
-      this.currentState = 'proceeding';
+      this.#currentState = 'proceeding';
       return;
     }
-    const t = this.ctx.timers;
+    const t = this.#ctx.timers;
     if (this.isInvite) {
       if (res.status < 300) {
-        this.currentState = 'accepted';
-        this.timers.set('L', t.L, () => this.terminate());
+        this.#currentState = 'accepted';
+        this.#timers.set('L', t.L, () => this.terminate());
         return;
       }
-      this.currentState = 'completed';
-      if (!this.reliable) this.scheduleG(t.G);
-      this.timers.set('H', t.H, () => {
-        this.ctx.stat('timeouts');
+      this.#currentState = 'completed';
+      if (!this.#reliable) this.#scheduleG(t.G);
+      this.#timers.set('H', t.H, () => {
+        this.#ctx.stat('timeouts');
         this.terminate();
-        this.ctx.ackTimeout(this);
+        this.#ctx.ackTimeout(this);
       });
       return;
     }
-    this.currentState = 'completed';
-    if (this.reliable) this.terminate();
-    else this.timers.set('J', t.J, () => this.terminate());
+    this.#currentState = 'completed';
+    if (this.#reliable) this.terminate();
+    else this.#timers.set('J', t.J, () => this.terminate());
   }
 
-  private scheduleG(interval: number): void {
-    this.timers.set('G', interval, () => {
-      if (this.currentState !== 'completed' || !this.last) return;
-      this.ctx.stat('retransmissions');
-      this.ctx.send(this.last, this.responseDest);
-      this.scheduleG(Math.min(interval * 2, this.ctx.timers.T2));
+  #scheduleG(interval: number): void {
+    this.#timers.set('G', interval, () => {
+      if (this.#currentState !== 'completed' || !this.#last) return;
+      this.#ctx.stat('retransmissions');
+      this.#ctx.send(this.#last, this.responseDest);
+      this.#scheduleG(Math.min(interval * 2, this.#ctx.timers.T2));
     });
   }
 
   /** The same request arrived again (§17.2.1, §17.2.2): resend the last response, if any. */
   receiveRetransmission(): void {
-    this.ctx.stat('absorbed');
-    const s = this.currentState;
+    this.#ctx.stat('absorbed');
+    const s = this.#currentState;
     if (s !== 'proceeding' && s !== 'completed') return; // Trying, Confirmed, Accepted: absorb silently
-    if (this.last) this.ctx.send(this.last, this.responseDest);
+    if (this.#last) this.#ctx.send(this.#last, this.responseDest);
     else if (this.isInvite) this.respond(buildResponse(this.request, 100)); // the peer is impatient: answer now
   }
 
@@ -131,25 +141,25 @@ export class ServerTransaction {
    * it belongs to the TU (an ACK for a 2xx that reused the INVITE branch).
    */
   receiveAck(): boolean {
-    const s = this.currentState;
+    const s = this.#currentState;
     if (s === 'accepted') return false;
     if (s === 'completed') {
-      this.currentState = 'confirmed';
-      this.timers.clear('G');
-      this.timers.clear('H');
-      if (this.reliable) this.terminate();
-      else this.timers.set('I', this.ctx.timers.I, () => this.terminate());
+      this.#currentState = 'confirmed';
+      this.#timers.clear('G');
+      this.#timers.clear('H');
+      if (this.#reliable) this.terminate();
+      else this.#timers.set('I', this.#ctx.timers.I, () => this.terminate());
       return true;
     }
-    this.ctx.stat('absorbed');
+    this.#ctx.stat('absorbed');
     return true;
   }
 
   /** Drop the transaction without telling the TU. */
   terminate(): void {
-    if (this.currentState === 'terminated') return;
-    this.currentState = 'terminated';
-    this.timers.clearAll();
-    this.ctx.terminated(this.id, this);
+    if (this.#currentState === 'terminated') return;
+    this.#currentState = 'terminated';
+    this.#timers.clearAll();
+    this.#ctx.terminated(this.id, this);
   }
 }

@@ -51,7 +51,9 @@ export function sipTimers(overrides: Partial<SipTimerBase & { D: number }> = {})
   const T2 = overrides.T2 ?? DEFAULT_T2;
   const T4 = overrides.T4 ?? DEFAULT_T4;
   return {
-    T1, T2, T4,
+    T1,
+    T2,
+    T4,
     A: T1,
     B: 64 * T1,
     D: overrides.D ?? Math.max(32_000, 64 * T1),
@@ -72,35 +74,35 @@ export function sipTimers(overrides: Partial<SipTimerBase & { D: number }> = {})
  * action has exactly one timer, and clearAll() on termination leaves nothing behind.
  */
 export class TimerSet {
-  private readonly timers = new Map<string, ReturnType<typeof setTimeout>>();
+  readonly #timers = new Map<string, ReturnType<typeof setTimeout>>();
 
   set(name: string, ms: number, fn: () => void): void {
     this.clear(name);
     const handle = setTimeout(() => {
-      this.timers.delete(name);
+      this.#timers.delete(name);
       fn();
     }, ms);
-    this.timers.set(name, handle);
+    this.#timers.set(name, handle);
   }
 
   clear(name: string): void {
-    const handle = this.timers.get(name);
+    const handle = this.#timers.get(name);
     if (handle !== undefined) {
       clearTimeout(handle);
-      this.timers.delete(name);
+      this.#timers.delete(name);
     }
   }
 
   has(name: string): boolean {
-    return this.timers.has(name);
+    return this.#timers.has(name);
   }
 
   clearAll(): void {
-    for (const handle of this.timers.values()) clearTimeout(handle);
-    this.timers.clear();
+    for (const handle of this.#timers.values()) clearTimeout(handle);
+    this.#timers.clear();
   }
 
   get size(): number {
-    return this.timers.size;
+    return this.#timers.size;
   }
 }

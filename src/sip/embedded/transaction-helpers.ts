@@ -37,9 +37,9 @@ export function topVia(msg: SipMessage): Via {
  */
 export function responseDestination(via: Via, source: SipEndpoint): SipEndpoint {
   if (source.transport === 'tcp') return { ...source };
-  const received = via.params['received'];
+  const received = via.params.received;
   const address = stripBrackets(typeof received === 'string' && received ? received : via.host);
-  const rport = via.params['rport'];
+  const rport = via.params.rport;
   const rportNum = typeof rport === 'string' && /^\d+$/.test(rport) ? Number(rport) : undefined;
   return { transport: 'udp', address, port: rportNum ?? via.port ?? 5060 };
 }
@@ -56,7 +56,7 @@ export function clientKey(branch: string, method: string): string {
 export function serverKey(req: SipRequest, via: Via, method: string): string {
   const keyMethod = method === 'ACK' ? 'INVITE' : method;
   const sentBy = `${via.host.toLowerCase()}:${via.port ?? 5060}`;
-  const branch = typeof via.params['branch'] === 'string' ? via.params['branch'] : '';
+  const branch = typeof via.params.branch === 'string' ? via.params.branch : '';
   if (branch.startsWith(BRANCH_COOKIE)) return `${branch}|${sentBy}|${keyMethod}`;
   const callId = req.headers.get('Call-ID') ?? '';
   const fromTag = getTag(req.headers.get('From') ?? '') ?? '';
@@ -78,7 +78,12 @@ export interface BuildResponseOptions {
 }
 
 /** A response to `req` per §8.2.6: Via (all, in order), From, To (+tag), Call-ID, CSeq copied. */
-export function buildResponse(req: SipRequest, status: number, reason?: string, opts: BuildResponseOptions = {}): SipResponse {
+export function buildResponse(
+  req: SipRequest,
+  status: number,
+  reason?: string,
+  opts: BuildResponseOptions = {},
+): SipResponse {
   const h = new SipHeaders();
   for (const [name, value] of req.headers.lines()) if (name === 'Via') h.append('Via', value);
   const from = req.headers.get('From');

@@ -13,7 +13,14 @@ import type { ServerTransactionContext } from './server-transaction.ts';
 import { sipTimers, TimerSet } from './timers.ts';
 import type { SipTimerBase, SipTimerConfig } from './timers.ts';
 import type { Via } from './via.ts';
-import { buildCancel, buildResponse, clientKey, responseDestination, serverKey, topVia } from './transaction-helpers.ts';
+import {
+  buildCancel,
+  buildResponse,
+  clientKey,
+  responseDestination,
+  serverKey,
+  topVia,
+} from './transaction-helpers.ts';
 import type { BuildResponseOptions } from './transaction-helpers.ts';
 
 export { ClientTransaction } from './client-transaction.ts';
@@ -52,47 +59,53 @@ export interface TransactionCounters {
 
 export class TransactionLayer {
   readonly timers: SipTimerConfig;
-  private readonly transport: SipTransport;
-  private readonly logger: Logger;
-  private readonly clients = new Map<string, ClientTransaction>();
-  private readonly servers = new Map<string, ServerTransaction>();
-  private readonly retransmitters = new Set<TimerSet>();
-  private readonly stats = { retransmissions: 0, absorbed: 0, timeouts: 0, strayResponses: 0 };
-  private readonly clientCtx: TransactionContext;
-  private readonly serverCtx: ServerTransactionContext;
-  private requestHandler: RequestHandler | undefined;
-  private cancelHandler: CancelHandler | undefined;
-  private ackTimeoutHandler: ((tx: ServerTransaction) => void) | undefined;
-  private strayResponseHandler: ((res: SipResponse) => void) | undefined;
-  private stopped = false;
+  readonly #transport: SipTransport;
+  readonly #logger: Logger;
+  readonly #clients = new Map<string, ClientTransaction>();
+  readonly #servers = new Map<string, ServerTransaction>();
+  readonly #retransmitters = new Set<TimerSet>();
+  readonly #stats = { retransmissions: 0, absorbed: 0, timeouts: 0, strayResponses: 0 };
+  readonly #clientCtx: TransactionContext;
+  readonly #serverCtx: ServerTransactionContext;
+  #requestHandler: RequestHandler | undefined;
+  #cancelHandler: CancelHandler | undefined;
+  #ackTimeoutHandler: ((tx: ServerTransaction) => void) | undefined;
+  #strayResponseHandler: ((res: SipResponse) => void) | undefined;
+  #stopped = false;
 
   constructor(transport: SipTransport, opts: TransactionLayerOptions = {}) {
-    this.transport = transport;
+    this.#transport = transport;
     this.timers = sipTimers(opts.timers);
-    this.logger = opts.logger ?? silentLogger();
+    this.#logger = opts.logger ?? silentLogger();
     const base = {
       timers: this.timers,
-      logger: this.logger,
-      send: (msg: SipMessage, dest: SipEndpoint) => this.transport.send(msg, dest),
-      stat: (name: 'retransmissions' | 'absorbed' | 'timeouts') => { this.stats[name]++; },
+      logger: this.#logger,
+      send: (msg: SipMessage, dest: SipEndpoint) => this.#transport.send(msg, dest),
+      stat: (name: 'retransmissions' | 'absorbed' | 'timeouts') => {
+        this.#stats[name]++;
+      },
     };
-    this.clientCtx = {
+    this.#clientCtx = {
       ...base,
-      terminated: (id, tx) => { if (this.clients.get(id) === tx) this.clients.delete(id); },
+      terminated: (id, tx) => {
+        if (this.#clients.get(id) === tx) this.#clients.delete(id);
+      },
     };
-    this.serverCtx = {
+    this.#serverCtx = {
       ...base,
       trying100DelayMs: opts.trying100DelayMs ?? 200,
-      terminated: (id, tx) => { if (this.servers.get(id) === tx) this.servers.delete(id); },
-      ackTimeout: (tx) => this.safe('onAckTimeout', () => this.ackTimeoutHandler?.(tx)),
+      terminated: (id, tx) => {
+        if (this.#servers.get(id) === tx) this.#servers.delete(id);
+      },
+      ackTimeout: (tx) => this.#safe('onAckTimeout', () => this.#ackTimeoutHandler?.(tx)),
     };
-    transport.onMessage((msg, source) => this.safe('receive', () => this.receive(msg, source)));
-    transport.onSendError?.((error, msg, dest) => this.safe('sendError', () => this.sendFailed(error, msg, dest)));
+    transport.onMessage((msg, source) => this.#safe('receive', () => this.#receive(msg, source)));
+    transport.onSendError?.((error, msg, dest) => this.#safe('sendError', () => this.#sendFailed(error, msg, dest)));
   }
 
   /** New requests that match no transaction. `tx` is null for an ACK (to a 2xx: it belongs to the dialog). */
   onRequest(handler: RequestHandler): void {
-    this.requestHandler = handler;
+    this.#requestHandler = handler;
   }
 
   /**
@@ -100,17 +113,17 @@ export class TransactionLayer {
    * answer the INVITE with 487. Without a handler the layer sends the 487 itself.
    */
   onCancel(handler: CancelHandler): void {
-    this.cancelHandler = handler;
+    this.#cancelHandler = handler;
   }
 
   /** Timer H fired: a 300-699 answer to an INVITE was never ACKed. */
   onAckTimeout(handler: (tx: ServerTransaction) => void): void {
-    this.ackTimeoutHandler = handler;
+    this.#ackTimeoutHandler = handler;
   }
 
   /** Responses that match no client transaction (e.g. a 2xx retransmission after the transaction ended). */
   onStrayResponse(handler: (res: SipResponse) => void): void {
-    this.strayResponseHandler = handler;
+    this.#strayResponseHandler = handler;
   }
 
   /**
@@ -119,17 +132,20 @@ export class TransactionLayer {
    */
   sendRequest(req: SipRequest, dest: SipEndpoint, handler: ClientTransactionHandler): ClientTransaction {
     if (req.method === 'ACK') throw new Error('ACK is not sent in a client transaction; send it through the transport');
-    const branch = topVia(req).params['branch'];
+    const branch = topVia(req).params.branch;
     if (typeof branch !== 'string' || !branch) throw new Error('request top Via has no branch');
     const id = clientKey(branch, req.method);
-    const tx = new ClientTransaction(id, req, dest, handler, this.clientCtx);
-    const previous = this.clients.get(id);
+    const tx = new ClientTransaction(id, req, dest, handler, this.#clientCtx);
+    const previous = this.#clients.get(id);
     if (previous) {
-      this.logger.warn({ method: req.method, branch }, 'branch reused by a new client transaction; dropping the old one');
+      this.#logger.warn(
+        { method: req.method, branch },
+        'branch reused by a new client transaction; dropping the old one',
+      );
       previous.terminate();
     }
-    this.clients.set(id, tx);
-    if (req.method === 'CANCEL') this.clients.get(clientKey(branch, 'INVITE'))?.cancelSent();
+    this.#clients.set(id, tx);
+    if (req.method === 'CANCEL') this.#clients.get(clientKey(branch, 'INVITE'))?.cancelSent();
     tx.start();
     return tx;
   }
@@ -139,19 +155,24 @@ export class TransactionLayer {
    * `tx.responseDest`. Intervals start at T1 and double up to T2; after 64*T1 without ACK `onGiveUp` runs (the
    * dialog should then send BYE). Returns a function that stops the retransmissions (call it when the ACK arrives).
    */
-  retransmit2xxUntilAck(response: SipResponse, dest: SipEndpoint, isAcked: () => boolean, onGiveUp?: () => void): () => void {
+  retransmit2xxUntilAck(
+    response: SipResponse,
+    dest: SipEndpoint,
+    isAcked: () => boolean,
+    onGiveUp?: () => void,
+  ): () => void {
     const timers = new TimerSet();
     const stop = (): void => {
       timers.clearAll();
-      this.retransmitters.delete(timers);
+      this.#retransmitters.delete(timers);
     };
-    if (this.stopped) return stop;
-    this.retransmitters.add(timers);
+    if (this.#stopped) return stop;
+    this.#retransmitters.add(timers);
     const tick = (interval: number): void => {
       timers.set('retransmit', interval, () => {
         if (isAcked()) return stop();
-        this.stats.retransmissions++;
-        this.safe('retransmit2xx', () => this.transport.send(response, dest));
+        this.#stats.retransmissions++;
+        this.#safe('retransmit2xx', () => this.#transport.send(response, dest));
         tick(Math.min(interval * 2, this.timers.T2));
       });
     };
@@ -159,8 +180,8 @@ export class TransactionLayer {
     timers.set('giveUp', 64 * this.timers.T1, () => {
       stop();
       if (!isAcked()) {
-        this.stats.timeouts++;
-        this.safe('onGiveUp', () => onGiveUp?.());
+        this.#stats.timeouts++;
+        this.#safe('onGiveUp', () => onGiveUp?.());
       }
     });
     return stop;
@@ -177,53 +198,56 @@ export class TransactionLayer {
 
   /** Client + server transactions alive (for metrics). */
   activeCount(): number {
-    return this.clients.size + this.servers.size;
+    return this.#clients.size + this.#servers.size;
   }
 
   get counters(): TransactionCounters {
-    return { clientTransactions: this.clients.size, serverTransactions: this.servers.size, ...this.stats };
+    return { clientTransactions: this.#clients.size, serverTransactions: this.#servers.size, ...this.#stats };
   }
 
   /** Drop every transaction and timer without callbacks; incoming messages are ignored afterwards. */
   stop(): void {
-    this.stopped = true;
-    for (const tx of [...this.clients.values()]) tx.terminate();
-    for (const tx of [...this.servers.values()]) tx.terminate();
-    for (const t of this.retransmitters) t.clearAll();
-    this.retransmitters.clear();
-    this.clients.clear();
-    this.servers.clear();
+    this.#stopped = true;
+    for (const tx of [...this.#clients.values()]) tx.terminate();
+    for (const tx of [...this.#servers.values()]) tx.terminate();
+    for (const t of this.#retransmitters) t.clearAll();
+    this.#retransmitters.clear();
+    this.#clients.clear();
+    this.#servers.clear();
   }
 
-  private receive(msg: SipMessage, source: SipEndpoint): void {
-    if (this.stopped) return;
-    if (msg.kind === 'response') this.receiveResponse(msg);
-    else this.receiveRequest(msg, source);
+  #receive(msg: SipMessage, source: SipEndpoint): void {
+    if (this.#stopped) return;
+    if (msg.kind === 'response') this.#receiveResponse(msg);
+    else this.#receiveRequest(msg, source);
   }
 
-  private receiveResponse(res: SipResponse): void {
+  #receiveResponse(res: SipResponse): void {
     let key: string | undefined;
     try {
-      const branch = topVia(res).params['branch'];
+      const branch = topVia(res).params.branch;
       const { method } = parseCSeq(res.headers.get('CSeq') ?? '');
       if (typeof branch === 'string') key = clientKey(branch, method);
     } catch (err) {
-      this.logger.debug({ err }, 'dropping response with unusable Via/CSeq');
+      this.#logger.debug({ err }, 'dropping response with unusable Via/CSeq');
       return;
     }
-    const tx = key === undefined ? undefined : this.clients.get(key);
-    if (tx) return tx.receive(res);
-    this.stats.strayResponses++;
-    if (this.strayResponseHandler) this.strayResponseHandler(res);
-    else this.logger.debug({ status: res.status }, 'response matches no client transaction');
+    const tx = key === undefined ? undefined : this.#clients.get(key);
+    if (tx) {
+      tx.receive(res);
+      return;
+    }
+    this.#stats.strayResponses++;
+    if (this.#strayResponseHandler) this.#strayResponseHandler(res);
+    else this.#logger.debug({ status: res.status }, 'response matches no client transaction');
   }
 
-  private receiveRequest(req: SipRequest, source: SipEndpoint): void {
+  #receiveRequest(req: SipRequest, source: SipEndpoint): void {
     let via: Via;
     try {
       via = topVia(req);
     } catch (err) {
-      this.logger.debug({ err, method: req.method }, 'dropping request with unusable Via');
+      this.#logger.debug({ err, method: req.method }, 'dropping request with unusable Via');
       return;
     }
     let cseqMethod: string;
@@ -234,41 +258,48 @@ export class TransactionLayer {
     }
     if (cseqMethod !== req.method) {
       // §8.2: the method in CSeq must match the request line; answer statelessly (never for ACK).
-      if (req.method !== 'ACK') this.transport.send(buildResponse(req, 400, 'Bad CSeq'), responseDestination(via, source));
+      if (req.method !== 'ACK')
+        this.#transport.send(buildResponse(req, 400, 'Bad CSeq'), responseDestination(via, source));
       return;
     }
     const id = serverKey(req, via, req.method);
-    const existing = this.servers.get(id);
+    const existing = this.#servers.get(id);
     if (req.method === 'ACK') {
       if (existing?.isInvite && existing.receiveAck()) return;
-      this.deliverRequest(req, null);
+      this.#deliverRequest(req, null);
       return;
     }
-    if (existing) return existing.receiveRetransmission();
-    const tx = new ServerTransaction(id, req, source, responseDestination(via, source), this.serverCtx);
-    this.servers.set(id, tx);
+    if (existing) {
+      existing.receiveRetransmission();
+      return;
+    }
+    const tx = new ServerTransaction(id, req, source, responseDestination(via, source), this.#serverCtx);
+    this.#servers.set(id, tx);
     tx.start();
-    if (req.method === 'CANCEL') return this.answerCancel(tx, req, via);
-    this.deliverRequest(req, tx);
+    if (req.method === 'CANCEL') {
+      this.#answerCancel(tx, req, via);
+      return;
+    }
+    this.#deliverRequest(req, tx);
   }
 
-  private deliverRequest(req: SipRequest, tx: ServerTransaction | null): void {
-    if (!this.requestHandler) {
-      this.logger.warn({ method: req.method }, 'no request handler registered');
+  #deliverRequest(req: SipRequest, tx: ServerTransaction | null): void {
+    if (!this.#requestHandler) {
+      this.#logger.warn({ method: req.method }, 'no request handler registered');
       if (tx) tx.respond(buildResponse(req, 500, 'Server Internal Error'));
       return;
     }
     try {
-      this.requestHandler(req, tx);
+      this.#requestHandler(req, tx);
     } catch (err) {
-      this.logger.error({ err, method: req.method }, 'request handler threw');
+      this.#logger.error({ err, method: req.method }, 'request handler threw');
       if (tx && !tx.hasFinalResponse) tx.respond(buildResponse(req, 500, 'Server Internal Error'));
     }
   }
 
   /** §9.2: CANCEL matches the INVITE server transaction with the same branch/sent-by. */
-  private answerCancel(cancelTx: ServerTransaction, cancel: SipRequest, via: Via): void {
-    const invite = this.servers.get(serverKey(cancel, via, 'INVITE'));
+  #answerCancel(cancelTx: ServerTransaction, cancel: SipRequest, via: Via): void {
+    const invite = this.#servers.get(serverKey(cancel, via, 'INVITE'));
     if (!invite) {
       cancelTx.respond(buildResponse(cancel, 481));
       return;
@@ -278,32 +309,33 @@ export class TransactionLayer {
     const toTag = inviteTo === undefined ? undefined : getTag(inviteTo);
     cancelTx.respond(buildResponse(cancel, 200, undefined, toTag ? { toTag } : {}));
     if (invite.hasFinalResponse) return;
-    if (this.cancelHandler) {
-      this.safe('onCancel', () => this.cancelHandler!(invite, cancel));
+    const cancelHandler = this.#cancelHandler;
+    if (cancelHandler) {
+      this.#safe('onCancel', () => cancelHandler(invite, cancel));
     } else {
       invite.respond(buildResponse(invite.request, 487, undefined, toTag ? { toTag } : {}));
     }
   }
 
-  private sendFailed(error: Error, msg: SipMessage, dest: SipEndpoint): void {
-    this.logger.warn({ err: error, dest, kind: msg.kind }, 'transport could not send message');
+  #sendFailed(error: Error, msg: SipMessage, dest: SipEndpoint): void {
+    this.#logger.warn({ err: error, dest, kind: msg.kind }, 'transport could not send message');
     if (msg.kind !== 'request' || msg.method === 'ACK') return;
     let branch: unknown;
     try {
-      branch = topVia(msg).params['branch'];
+      branch = topVia(msg).params.branch;
     } catch {
       return;
     }
     if (typeof branch !== 'string') return;
-    const tx = this.clients.get(clientKey(branch, msg.method));
+    const tx = this.#clients.get(clientKey(branch, msg.method));
     if (tx && tx.request === msg) tx.transportError();
   }
 
-  private safe(what: string, fn: () => void): void {
+  #safe(what: string, fn: () => void): void {
     try {
       fn();
     } catch (err) {
-      this.logger.error({ err, what }, 'transaction layer callback failed');
+      this.#logger.error({ err, what }, 'transaction layer callback failed');
     }
   }
 }

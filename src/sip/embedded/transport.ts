@@ -71,80 +71,80 @@ function connKey(address: string, port: number): string {
 
 export class TransportLayer {
   readonly counters: TransportCounters = { received: 0, sent: 0, parseErrors: 0, dropped: 0 };
-  private readonly opts: TransportLayerOptions;
-  private readonly logger: Logger;
-  private readonly maxSize: number;
-  private readonly idleMs: number;
-  private udp: dgram.Socket | undefined;
-  private server: net.Server | undefined;
-  private readonly connections = new Map<string, Connection>();
-  private readonly allSockets = new Set<net.Socket>();
-  private readonly messageHandlers: MessageHandler[] = [];
-  private readonly parseErrorHandlers: ParseErrorHandler[] = [];
-  private readonly sendErrorHandlers: SendErrorHandler[] = [];
-  private boundPort = 0;
-  private boundAddress: string;
-  private stopped = false;
+  readonly #opts: TransportLayerOptions;
+  readonly #logger: Logger;
+  readonly #maxSize: number;
+  readonly #idleMs: number;
+  #udp: dgram.Socket | undefined;
+  #server: net.Server | undefined;
+  readonly #connections = new Map<string, Connection>();
+  readonly #allSockets = new Set<net.Socket>();
+  readonly #messageHandlers: MessageHandler[] = [];
+  readonly #parseErrorHandlers: ParseErrorHandler[] = [];
+  readonly #sendErrorHandlers: SendErrorHandler[] = [];
+  #boundPort = 0;
+  #boundAddress: string;
+  #stopped = false;
 
   constructor(opts: TransportLayerOptions) {
-    this.opts = opts;
-    this.logger = opts.logger ?? silentLogger();
-    this.maxSize = opts.maxMessageSize ?? 65535;
-    this.idleMs = opts.tcpIdleTimeoutMs ?? DEFAULT_IDLE_MS;
-    this.boundAddress = opts.host;
+    this.#opts = opts;
+    this.#logger = opts.logger ?? silentLogger();
+    this.#maxSize = opts.maxMessageSize ?? 65535;
+    this.#idleMs = opts.tcpIdleTimeoutMs ?? DEFAULT_IDLE_MS;
+    this.#boundAddress = opts.host;
   }
 
   get localPort(): number {
-    return this.boundPort;
+    return this.#boundPort;
   }
 
   get localAddress(): string {
-    return this.boundAddress;
+    return this.#boundAddress;
   }
 
   onMessage(handler: MessageHandler): void {
-    this.messageHandlers.push(handler);
+    this.#messageHandlers.push(handler);
   }
 
   /** Unparseable input; `partial` is set when enough survived to answer 400 (the layer above does that). */
   onParseError(handler: ParseErrorHandler): void {
-    this.parseErrorHandlers.push(handler);
+    this.#parseErrorHandlers.push(handler);
   }
 
   /** A message could not be sent (TCP connect/write failure, UDP send error); always reported asynchronously. */
   onSendError(handler: SendErrorHandler): void {
-    this.sendErrorHandlers.push(handler);
+    this.#sendErrorHandlers.push(handler);
   }
 
   async start(): Promise<void> {
-    const { host, port, transports } = this.opts;
+    const { host, port, transports } = this.#opts;
     const wantUdp = transports.includes('udp');
     const wantTcp = transports.includes('tcp');
     for (let attempt = 1; ; attempt++) {
-      const udpPort = wantUdp ? await this.bindUdp(host, port) : port;
+      const udpPort = wantUdp ? await this.#bindUdp(host, port) : port;
       if (!wantTcp) {
-        this.boundPort = udpPort;
+        this.#boundPort = udpPort;
         return;
       }
       try {
-        this.boundPort = await this.listenTcp(host, udpPort);
+        this.#boundPort = await this.#listenTcp(host, udpPort);
         return;
       } catch (err) {
         // Port 0: the number UDP got may be taken on TCP; pick another pair. A fixed port just fails.
-        await this.closeUdp();
+        await this.#closeUdp();
         if (port !== 0 || !wantUdp || attempt >= SAME_PORT_ATTEMPTS) throw err;
       }
     }
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    for (const socket of this.allSockets) socket.destroy();
-    this.allSockets.clear();
-    this.connections.clear();
-    await this.closeUdp();
-    const server = this.server;
-    this.server = undefined;
+    this.#stopped = true;
+    for (const socket of this.#allSockets) socket.destroy();
+    this.#allSockets.clear();
+    this.#connections.clear();
+    await this.#closeUdp();
+    const server = this.#server;
+    this.#server = undefined;
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 
@@ -154,16 +154,19 @@ export class TransportLayer {
     try {
       data = serializeMessage(msg);
     } catch (err) {
-      this.sendFailed({ msg, data: Buffer.alloc(0), dest }, err);
+      this.#sendFailed({ msg, data: Buffer.alloc(0), dest }, err);
       return;
     }
     const item = { msg, data, dest };
-    if (this.stopped) return this.sendFailed(item, new Error('transport stopped'));
-    if (dest.transport === 'udp') this.sendUdp(item);
-    else this.sendTcp(item);
+    if (this.#stopped) {
+      this.#sendFailed(item, new Error('transport stopped'));
+      return;
+    }
+    if (dest.transport === 'udp') this.#sendUdp(item);
+    else this.#sendTcp(item);
   }
 
-  private bindUdp(host: string, port: number): Promise<number> {
+  #bindUdp(host: string, port: number): Promise<number> {
     return new Promise((resolve, reject) => {
       const socket = dgram.createSocket(net.isIPv6(stripBrackets(host)) ? 'udp6' : 'udp4');
       const onError = (err: Error): void => {
@@ -172,22 +175,24 @@ export class TransportLayer {
       };
       socket.once('error', onError);
       socket.on('message', (data, rinfo) => {
-        this.safe(() => this.handleData(data, { transport: 'udp', address: normalizeAddress(rinfo.address), port: rinfo.port }));
+        this.#safe(() =>
+          this.#handleData(data, { transport: 'udp', address: normalizeAddress(rinfo.address), port: rinfo.port }),
+        );
       });
       socket.bind({ address: stripBrackets(host), port }, () => {
         socket.off('error', onError);
-        socket.on('error', (err) => this.logger.warn({ err }, 'UDP socket error'));
-        this.udp = socket;
+        socket.on('error', (err) => this.#logger.warn({ err }, 'UDP socket error'));
+        this.#udp = socket;
         const addr = socket.address();
-        this.boundAddress = addr.address;
+        this.#boundAddress = addr.address;
         resolve(addr.port);
       });
     });
   }
 
-  private closeUdp(): Promise<void> {
-    const udp = this.udp;
-    this.udp = undefined;
+  #closeUdp(): Promise<void> {
+    const udp = this.#udp;
+    this.#udp = undefined;
     if (!udp) return Promise.resolve();
     return new Promise((resolve) => {
       try {
@@ -198,68 +203,78 @@ export class TransportLayer {
     });
   }
 
-  private listenTcp(host: string, port: number): Promise<number> {
+  #listenTcp(host: string, port: number): Promise<number> {
     return new Promise((resolve, reject) => {
-      const server = net.createServer((socket) => this.safe(() => this.accept(socket)));
+      const server = net.createServer((socket) => this.#safe(() => this.#accept(socket)));
       // A flood of idle connections must not exhaust file descriptors (the UDP socket and the DB need some too).
       server.maxConnections = MAX_INBOUND_TCP_CONNECTIONS;
       server.once('error', reject);
       server.listen({ host: stripBrackets(host), port }, () => {
         server.off('error', reject);
-        server.on('error', (err) => this.logger.warn({ err }, 'TCP server error'));
-        this.server = server;
+        server.on('error', (err) => this.#logger.warn({ err }, 'TCP server error'));
+        this.#server = server;
         const addr = server.address() as net.AddressInfo;
-        this.boundAddress = addr.address;
+        this.#boundAddress = addr.address;
         resolve(addr.port);
       });
     });
   }
 
-  private accept(socket: net.Socket): void {
-    if (this.stopped || !socket.remoteAddress || socket.remotePort === undefined) {
+  #accept(socket: net.Socket): void {
+    if (this.#stopped || !socket.remoteAddress || socket.remotePort === undefined) {
       socket.destroy();
       return;
     }
-    const remote: SipEndpoint = { transport: 'tcp', address: normalizeAddress(socket.remoteAddress), port: socket.remotePort };
-    this.track(socket, remote, true);
+    const remote: SipEndpoint = {
+      transport: 'tcp',
+      address: normalizeAddress(socket.remoteAddress),
+      port: socket.remotePort,
+    };
+    this.#track(socket, remote, true);
   }
 
   /** Register a socket: framing, idle timeout, cleanup. Inbound sockets are usable for sending at once. */
-  private track(socket: net.Socket, remote: SipEndpoint, connected: boolean): Connection {
+  #track(socket: net.Socket, remote: SipEndpoint, connected: boolean): Connection {
     const conn: Connection = {
-      key: connKey(remote.address, remote.port), socket, framer: new StreamFramer({ maxMessageSize: this.maxSize }), connected, queue: [], remote,
+      key: connKey(remote.address, remote.port),
+      socket,
+      framer: new StreamFramer({ maxMessageSize: this.#maxSize }),
+      connected,
+      queue: [],
+      remote,
     };
-    this.connections.set(conn.key, conn);
-    this.allSockets.add(socket);
+    this.#connections.set(conn.key, conn);
+    this.#allSockets.add(socket);
     socket.setNoDelay(true);
-    socket.setTimeout(this.idleMs, () => {
-      this.logger.debug({ peer: conn.key }, 'closing idle SIP TCP connection');
+    socket.setTimeout(this.#idleMs, () => {
+      this.#logger.debug({ peer: conn.key }, 'closing idle SIP TCP connection');
       socket.destroy();
     });
-    socket.on('data', (chunk: Buffer) => this.safe(() => this.handleStream(conn, chunk)));
+    socket.on('data', (chunk: Buffer) => this.#safe(() => this.#handleStream(conn, chunk)));
     socket.on('error', (err) => {
       conn.lastError = err;
-      this.logger.warn({ err, peer: `${remote.address}:${remote.port}` }, 'SIP TCP connection error');
+      this.#logger.warn({ err, peer: `${remote.address}:${remote.port}` }, 'SIP TCP connection error');
     });
     socket.on('close', () => {
-      this.allSockets.delete(socket);
-      if (this.connections.get(conn.key) === conn) this.connections.delete(conn.key);
+      this.#allSockets.delete(socket);
+      if (this.#connections.get(conn.key) === conn) this.#connections.delete(conn.key);
       const lost = conn.queue;
       conn.queue = [];
-      for (const item of lost) this.sendFailed(item, conn.lastError ?? new Error('TCP connection closed before it was established'));
+      for (const item of lost)
+        this.#sendFailed(item, conn.lastError ?? new Error('TCP connection closed before it was established'));
     });
     return conn;
   }
 
-  private handleStream(conn: Connection, chunk: Buffer): void {
+  #handleStream(conn: Connection, chunk: Buffer): void {
     for (const result of conn.framer.push(chunk)) {
       if (result.ok) {
-        this.handleData(result.data, conn.remote);
+        this.#handleData(result.data, conn.remote);
         continue;
       }
       this.counters.parseErrors++;
-      this.logger.warn({ error: result.error, peer: conn.key }, 'SIP TCP framing error');
-      this.emitParseError(result.error, undefined, conn.remote);
+      this.#logger.warn({ error: result.error, peer: conn.key }, 'SIP TCP framing error');
+      this.#emitParseError(result.error, undefined, conn.remote);
       if (result.fatal) {
         conn.socket.destroy();
         return;
@@ -267,31 +282,31 @@ export class TransportLayer {
     }
   }
 
-  private handleData(data: Buffer, source: SipEndpoint): void {
-    if (this.stopped) return;
+  #handleData(data: Buffer, source: SipEndpoint): void {
+    if (this.#stopped) return;
     // CRLF keep-alives (RFC 5626 §3.5.1) and empty datagrams are not messages.
     if (data.every((b) => b === 0x0d || b === 0x0a || b === 0x20 || b === 0x09)) return;
-    const parsed = parseMessage(data, { maxSize: this.maxSize });
+    const parsed = parseMessage(data, { maxSize: this.#maxSize });
     if (!parsed.ok) {
       this.counters.parseErrors++;
-      this.logger.debug({ error: parsed.error, source }, 'unparseable SIP message');
-      if (parsed.partial) this.stampVia(parsed.partial, source);
-      this.emitParseError(parsed.error, parsed.partial, source);
+      this.#logger.debug({ error: parsed.error, source }, 'unparseable SIP message');
+      if (parsed.partial) this.#stampVia(parsed.partial, source);
+      this.#emitParseError(parsed.error, parsed.partial, source);
       return;
     }
     const msg = parsed.message;
-    if (msg.kind === 'request' && !this.stampVia(msg, source)) {
+    if (msg.kind === 'request' && !this.#stampVia(msg, source)) {
       this.counters.parseErrors++;
-      this.emitParseError('bad Via', undefined, source);
+      this.#emitParseError('bad Via', undefined, source);
       return;
     }
     this.counters.received++;
     msg.source = source;
-    for (const handler of this.messageHandlers) this.safe(() => handler(msg, source));
+    for (const handler of this.#messageHandlers) this.#safe(() => handler(msg, source));
   }
 
   /** §18.2.1 / RFC 3581: record where the request really came from in its top Via. False if the Via is unusable. */
-  private stampVia(req: SipRequest, source: SipEndpoint): boolean {
+  #stampVia(req: SipRequest, source: SipEndpoint): boolean {
     const text = req.headers.getAll('Via')[0];
     if (text === undefined) return false;
     let via: Via;
@@ -304,11 +319,11 @@ export class TransportLayer {
     let changed = false;
     // RFC 3581 §4: with rport, received is added even when the host already matches.
     if (hasRport || normalizeAddress(stripBrackets(via.host)).toLowerCase() !== source.address.toLowerCase()) {
-      via.params['received'] = source.address;
+      via.params.received = source.address;
       changed = true;
     }
-    if (hasRport && (via.params['rport'] === null || via.params['rport'] === '')) {
-      via.params['rport'] = String(source.port);
+    if (hasRport && (via.params.rport === null || via.params.rport === '')) {
+      via.params.rport = String(source.port);
       changed = true;
     }
     if (changed) {
@@ -318,79 +333,88 @@ export class TransportLayer {
     return true;
   }
 
-  private sendUdp(item: Pending): void {
-    const udp = this.udp;
-    if (!udp) return this.sendFailed(item, new Error('UDP transport not enabled'));
+  #sendUdp(item: Pending): void {
+    const udp = this.#udp;
+    if (!udp) {
+      this.#sendFailed(item, new Error('UDP transport not enabled'));
+      return;
+    }
     try {
       udp.send(item.data, item.dest.port, stripBrackets(item.dest.address), (err) => {
-        if (err) this.sendFailed(item, err);
+        if (err) this.#sendFailed(item, err);
       });
       this.counters.sent++;
     } catch (err) {
-      this.sendFailed(item, err);
+      this.#sendFailed(item, err);
     }
   }
 
-  private sendTcp(item: Pending): void {
-    if (!this.opts.transports.includes('tcp')) return this.sendFailed(item, new Error('TCP transport not enabled'));
+  #sendTcp(item: Pending): void {
+    if (!this.#opts.transports.includes('tcp')) {
+      this.#sendFailed(item, new Error('TCP transport not enabled'));
+      return;
+    }
     const key = connKey(item.dest.address, item.dest.port);
-    let conn = this.connections.get(key);
-    if (conn && conn.socket.destroyed) {
-      this.connections.delete(key);
+    let conn = this.#connections.get(key);
+    if (conn?.socket.destroyed) {
+      this.#connections.delete(key);
       conn = undefined;
     }
-    if (!conn) conn = this.connect(item.dest);
+    if (!conn) conn = this.#connect(item.dest);
     if (!conn.connected) {
       conn.queue.push(item);
       return;
     }
-    this.writeTcp(conn, item);
+    this.#writeTcp(conn, item);
   }
 
-  private connect(dest: SipEndpoint): Connection {
+  #connect(dest: SipEndpoint): Connection {
     const host = stripBrackets(dest.address);
     const socket = net.connect({ host, port: dest.port });
-    const conn = this.track(socket, { transport: 'tcp', address: normalizeAddress(host), port: dest.port }, false);
+    const conn = this.#track(socket, { transport: 'tcp', address: normalizeAddress(host), port: dest.port }, false);
     socket.once('connect', () => {
       conn.connected = true;
       const queued = conn.queue;
       conn.queue = [];
-      for (const item of queued) this.writeTcp(conn, item);
+      for (const item of queued) this.#writeTcp(conn, item);
     });
     return conn;
   }
 
-  private writeTcp(conn: Connection, item: Pending): void {
+  #writeTcp(conn: Connection, item: Pending): void {
     try {
       conn.socket.write(item.data, (err) => {
-        if (err) this.sendFailed(item, err);
+        if (err) this.#sendFailed(item, err);
       });
       this.counters.sent++;
     } catch (err) {
-      this.sendFailed(item, err);
+      this.#sendFailed(item, err);
     }
   }
 
-  private sendFailed(item: Pending, err: unknown): void {
+  #sendFailed(item: Pending, err: unknown): void {
     this.counters.dropped++;
     const error = err instanceof Error ? err : new Error(String(err));
     const { dest, msg } = item;
-    this.logger.warn({ err: error, dest: `${dest.transport}:${dest.address}:${dest.port}`, kind: msg.kind }, 'SIP send failed');
+    this.#logger.warn(
+      { err: error, dest: `${dest.transport}:${dest.address}:${dest.port}`, kind: msg.kind },
+      'SIP send failed',
+    );
     // Deferred so a transaction never sees its transport error before sendRequest() has returned.
     queueMicrotask(() => {
-      for (const handler of this.sendErrorHandlers) this.safe(() => handler(error, msg, dest));
+      for (const handler of this.#sendErrorHandlers) this.#safe(() => handler(error, msg, dest));
     });
   }
 
-  private emitParseError(error: string, partial: SipRequest | undefined, source: SipEndpoint): void {
-    for (const handler of this.parseErrorHandlers) this.safe(() => handler(error, partial, source));
+  #emitParseError(error: string, partial: SipRequest | undefined, source: SipEndpoint): void {
+    for (const handler of this.#parseErrorHandlers) this.#safe(() => handler(error, partial, source));
   }
 
-  private safe(fn: () => void): void {
+  #safe(fn: () => void): void {
     try {
       fn();
     } catch (err) {
-      this.logger.error({ err }, 'SIP transport handler failed');
+      this.#logger.error({ err }, 'SIP transport handler failed');
     }
   }
 }

@@ -5,7 +5,14 @@
 import type { Logger } from '../../logger.ts';
 import type { HeaderList } from '../port.ts';
 import { buildAuthorization, pickChallenge } from '../syntax/digest.ts';
-import { createRequest, SipHeaders, type SipEndpoint, type SipRequest, type SipResponse, type SipTransportName } from './message.ts';
+import {
+  createRequest,
+  SipHeaders,
+  type SipEndpoint,
+  type SipRequest,
+  type SipResponse,
+  type SipTransportName,
+} from './message.ts';
 import type { TransactionLayer } from './transaction.ts';
 import { newBranch } from './transaction.ts';
 
@@ -14,8 +21,21 @@ import { newBranch } from './transaction.ts';
  * be set by the call logic on a 401/407 it sends; the B2BUA never copies them from the other leg.)
  */
 const ENGINE_HEADERS = new Set([
-  'via', 'from', 'to', 'call-id', 'cseq', 'contact', 'content-length', 'content-type', 'record-route', 'route',
-  'max-forwards', 'authorization', 'proxy-authorization', 'user-agent', 'server',
+  'via',
+  'from',
+  'to',
+  'call-id',
+  'cseq',
+  'contact',
+  'content-length',
+  'content-type',
+  'record-route',
+  'route',
+  'max-forwards',
+  'authorization',
+  'proxy-authorization',
+  'user-agent',
+  'server',
 ]);
 
 export function passThroughHeaders(headers: HeaderList | undefined): HeaderList {
@@ -98,7 +118,12 @@ export interface TransactOptions {
 }
 
 /** One client transaction as a promise of its final response (timeout → 408, transport error → 503). */
-export function transact(ctx: UaContext, req: SipRequest, dest: SipEndpoint, opts: TransactOptions = {}): Promise<SipResponse> {
+export function transact(
+  ctx: UaContext,
+  req: SipRequest,
+  dest: SipEndpoint,
+  opts: TransactOptions = {},
+): Promise<SipResponse> {
   return new Promise((resolve) => {
     let settled = false;
     const finish = (res: SipResponse): void => {
@@ -141,15 +166,25 @@ export async function transactWithAuth(
     const res = await transact(ctx, current, dest, opts);
     if ((res.status !== 401 && res.status !== 407) || !auth || attempt >= 2) return { response: res, request: current };
     const header = res.status === 401 ? 'WWW-Authenticate' : 'Proxy-Authenticate';
-    const challenge = pickChallenge(res.headers.getAll(header).length ? res.headers.getAll(header) : [res.headers.get(header) ?? '']);
+    const challenge = pickChallenge(
+      res.headers.getAll(header).length ? res.headers.getAll(header) : [res.headers.get(header) ?? ''],
+    );
     if (!challenge) return { response: res, request: current };
     if (attempt === 1 && !challenge.stale) return { response: res, request: current };
     const next = current.headers.clone();
     next.set('Via', viaValue(ctx, transportOf(current)));
     next.set('CSeq', `${nextCSeq()} ${current.method}`);
-    next.set(res.status === 401 ? 'Authorization' : 'Proxy-Authorization', buildAuthorization({
-      challenge, method: current.method, uri: current.uri, username: auth.username, password: auth.password, body: current.body,
-    }));
+    next.set(
+      res.status === 401 ? 'Authorization' : 'Proxy-Authorization',
+      buildAuthorization({
+        challenge,
+        method: current.method,
+        uri: current.uri,
+        username: auth.username,
+        password: auth.password,
+        body: current.body,
+      }),
+    );
     current = createRequest(current.method, current.uri, next, current.body);
     ctx.logger.debug({ method: current.method, status: res.status }, 'answering digest challenge');
   }

@@ -21,117 +21,141 @@ export interface UacHooks {
 export class EmbeddedOutboundCall implements OutboundCall {
   readonly callId: string;
   readonly result: Promise<Dialog>;
-  private readonly ctx: UaContext;
-  private readonly opts: OutboundInviteOptions;
-  private readonly hooks: UacHooks;
-  private readonly localTag = newTag();
-  private readonly transport: SipTransportName;
-  private provisionalHandlers: Array<(res: ProvisionalResponse) => void> = [];
-  private resolveResult!: (d: Dialog) => void;
-  private rejectResult!: (e: SipError) => void;
-  private settled = false;
-  private finalReceived = false;
+  readonly #ctx: UaContext;
+  readonly #opts: OutboundInviteOptions;
+  readonly #hooks: UacHooks;
+  readonly #localTag = newTag();
+  readonly #transport: SipTransportName;
+  #provisionalHandlers: Array<(res: ProvisionalResponse) => void> = [];
+  #resolveResult!: (d: Dialog) => void;
+  #rejectResult!: (e: SipError) => void;
+  #settled = false;
+  #finalReceived = false;
   /** Why we gave up before a final response ('cancel' or 'timeout'); a 2xx after that is ACKed and BYEd. */
-  private abandoned: 'cancel' | 'timeout' | undefined;
-  private currentRequest: SipRequest | undefined;
-  private currentDest: SipEndpoint | undefined;
-  private provisionalSeen = false;
-  private cancelSent = false;
-  private cancelHeaders: OutboundInviteOptions['headers'];
-  private ringTimer: NodeJS.Timeout | undefined;
-  private dialog: EmbeddedDialog | undefined;
+  #abandoned: 'cancel' | 'timeout' | undefined;
+  #currentRequest: SipRequest | undefined;
+  #currentDest: SipEndpoint | undefined;
+  #provisionalSeen = false;
+  #cancelSent = false;
+  #cancelHeaders: OutboundInviteOptions['headers'];
+  #ringTimer: NodeJS.Timeout | undefined;
+  #dialog: EmbeddedDialog | undefined;
 
   constructor(ctx: UaContext, opts: OutboundInviteOptions, hooks: UacHooks) {
-    this.ctx = ctx;
-    this.opts = opts;
-    this.hooks = hooks;
-    this.transport = opts.transport ?? 'udp';
+    this.#ctx = ctx;
+    this.#opts = opts;
+    this.#hooks = hooks;
+    this.#transport = opts.transport ?? 'udp';
     this.callId = newCallId(ctx.publicAddress);
     this.result = new Promise<Dialog>((resolve, reject) => {
-      this.resolveResult = resolve;
-      this.rejectResult = reject;
+      this.#resolveResult = resolve;
+      this.#rejectResult = reject;
     });
     // Callers may only attach handlers later; never let a rejection be reported as unhandled.
     this.result.catch(() => undefined);
-    void this.run();
+    void this.#run();
   }
 
   onProvisional(cb: (res: ProvisionalResponse) => void): void {
-    this.provisionalHandlers.push(cb);
+    this.#provisionalHandlers.push(cb);
   }
 
   cancel(opts: { headers?: OutboundInviteOptions['headers'] } = {}): void {
-    if (this.finalReceived || this.abandoned) return;
-    this.abandoned = 'cancel';
-    this.cancelHeaders = opts.headers;
-    this.fail(new SipError(487, 'Request Terminated'));
-    this.maybeSendCancel();
+    if (this.#finalReceived || this.#abandoned) return;
+    this.#abandoned = 'cancel';
+    this.#cancelHeaders = opts.headers;
+    this.#fail(new SipError(487, 'Request Terminated'));
+    this.#maybeSendCancel();
   }
 
-  private async run(): Promise<void> {
-    const { opts, ctx } = this;
+  async #run(): Promise<void> {
+    const [opts, ctx] = [this.#opts, this.#ctx];
     let dest: SipEndpoint;
     try {
-      dest = await resolveDestination(opts.uri, opts.proxy, this.transport);
+      dest = await resolveDestination(opts.uri, opts.proxy, this.#transport);
     } catch (err) {
       ctx.logger.warn({ err, uri: opts.uri }, 'cannot resolve destination');
-      this.finalReceived = true;
-      this.fail(new SipError(503, 'Destination Unresolvable'));
+      this.#finalReceived = true;
+      this.#fail(new SipError(503, 'Destination Unresolvable'));
       return;
     }
-    if (this.abandoned) return;
-    this.currentDest = dest;
+    if (this.#abandoned) return;
+    this.#currentDest = dest;
     if (opts.timeoutMs) {
-      this.ringTimer = setTimeout(() => {
-        if (this.finalReceived || this.abandoned) return;
-        this.abandoned = 'timeout';
-        this.fail(new SipError(408, 'Request Timeout'));
-        this.maybeSendCancel();
+      this.#ringTimer = setTimeout(() => {
+        if (this.#finalReceived || this.#abandoned) return;
+        this.#abandoned = 'timeout';
+        this.#fail(new SipError(408, 'Request Timeout'));
+        this.#maybeSendCancel();
       }, opts.timeoutMs);
     }
-    const from = `${opts.from.displayName ? `${quoteDisplayName(opts.from.displayName)} ` : ''}<${opts.from.uri}>;tag=${this.localTag}`;
+    const from = `${opts.from.displayName ? `${quoteDisplayName(opts.from.displayName)} ` : ''}<${opts.from.uri}>;tag=${this.#localTag}`;
     const to = `${opts.to?.displayName ? `${quoteDisplayName(opts.to.displayName)} ` : ''}<${opts.to?.uri ?? opts.uri}>`;
     let cseq = 1;
     const invite = buildRequest(ctx, {
-      method: 'INVITE', uri: opts.uri, transport: this.transport, from, to, callId: this.callId, cseq,
-      contact: true, headers: opts.headers, body: opts.body, contentType: opts.contentType, maxForwards: opts.maxForwards,
+      method: 'INVITE',
+      uri: opts.uri,
+      transport: this.#transport,
+      from,
+      to,
+      callId: this.callId,
+      cseq,
+      contact: true,
+      headers: opts.headers,
+      body: opts.body,
+      contentType: opts.contentType,
+      maxForwards: opts.maxForwards,
     });
     const { response, request } = await transactWithAuth(ctx, invite, dest, opts.auth, () => ++cseq, {
       onAttempt: (req) => {
-        this.currentRequest = req;
-        this.provisionalSeen = false;
+        this.#currentRequest = req;
+        this.#provisionalSeen = false;
       },
-      onProvisional: (res) => this.handleProvisional(res),
+      onProvisional: (res) => this.#handleProvisional(res),
       onLate2xx: (res) => {
-        if (this.dialog && getTag(res.headers.get('To') ?? '') === this.dialog.remoteTag) this.dialog.handleRetransmitted2xx(res);
-        else if (this.currentRequest) this.handle2xx(res, this.currentRequest, dest, false); // a forked answer: ACK and BYE it
+        if (this.#dialog && getTag(res.headers.get('To') ?? '') === this.#dialog.remoteTag)
+          this.#dialog.handleRetransmitted2xx(res);
+        else if (this.#currentRequest) this.#handle2xx(res, this.#currentRequest, dest, false); // a forked answer: ACK and BYE it
       },
     });
-    this.finalReceived = true;
-    clearTimeout(this.ringTimer);
-    if (response.status >= 200 && response.status < 300) this.handle2xx(response, request, dest, true);
-    else this.fail(new SipError(response.status, response.reason, response.headers.lines()));
+    this.#finalReceived = true;
+    clearTimeout(this.#ringTimer);
+    if (response.status >= 200 && response.status < 300) this.#handle2xx(response, request, dest, true);
+    else this.#fail(new SipError(response.status, response.reason, response.headers.lines()));
   }
 
-  private handleProvisional(res: SipResponse): void {
-    this.provisionalSeen = true;
-    this.maybeSendCancel();
-    if (res.status === 100 || this.abandoned || this.finalReceived) return;
+  #handleProvisional(res: SipResponse): void {
+    this.#provisionalSeen = true;
+    this.#maybeSendCancel();
+    if (res.status === 100 || this.#abandoned || this.#finalReceived) return;
     const p: ProvisionalResponse = {
-      status: res.status, reason: res.reason, headers: res.headers.lines(), body: res.body, contentType: res.headers.get('Content-Type'),
+      status: res.status,
+      reason: res.reason,
+      headers: res.headers.lines(),
+      body: res.body,
+      contentType: res.headers.get('Content-Type'),
     };
-    for (const cb of this.provisionalHandlers) cb(p);
+    for (const cb of this.#provisionalHandlers) cb(p);
   }
 
-  private maybeSendCancel(): void {
-    if (!this.abandoned || this.cancelSent || this.finalReceived || !this.provisionalSeen || !this.currentRequest || !this.currentDest) return;
-    this.cancelSent = true;
-    const cancel = this.ctx.tx.buildCancel(this.currentRequest);
-    if (this.cancelHeaders) for (const [n, v] of this.cancelHeaders) if (/^(reason|x-)/i.test(n)) cancel.headers.append(n, v);
-    void transact(this.ctx, cancel, this.currentDest);
+  #maybeSendCancel(): void {
+    if (
+      !this.#abandoned ||
+      this.#cancelSent ||
+      this.#finalReceived ||
+      !this.#provisionalSeen ||
+      !this.#currentRequest ||
+      !this.#currentDest
+    )
+      return;
+    this.#cancelSent = true;
+    const cancel = this.#ctx.tx.buildCancel(this.#currentRequest);
+    if (this.#cancelHeaders)
+      for (const [n, v] of this.#cancelHeaders) if (/^(reason|x-)/i.test(n)) cancel.headers.append(n, v);
+    void transact(this.#ctx, cancel, this.#currentDest);
   }
 
-  private handle2xx(res: SipResponse, req: SipRequest, dest: SipEndpoint, wanted: boolean): void {
+  #handle2xx(res: SipResponse, req: SipRequest, dest: SipEndpoint, wanted: boolean): void {
     const contact = res.headers.getAll('Contact')[0];
     let remoteTarget = req.uri;
     if (contact) {
@@ -143,10 +167,10 @@ export class EmbeddedOutboundCall implements OutboundCall {
     }
     const routeSet = res.headers.getAll('Record-Route').reverse();
     const dialog = new EmbeddedDialog(
-      this.ctx,
+      this.#ctx,
       {
         callId: this.callId,
-        localTag: this.localTag,
+        localTag: this.#localTag,
         remoteTag: getTag(res.headers.get('To') ?? '') ?? '',
         localAddress: req.headers.get('From') ?? '',
         remoteAddress: res.headers.get('To') ?? '',
@@ -154,35 +178,35 @@ export class EmbeddedOutboundCall implements OutboundCall {
         remoteCSeq: 0,
         remoteTarget,
         routeSet,
-        transport: this.transport,
-        nextHop: this.opts.proxy && routeSet.length === 0 ? dest : undefined,
-        auth: this.opts.auth,
+        transport: this.#transport,
+        nextHop: this.#opts.proxy && routeSet.length === 0 ? dest : undefined,
+        auth: this.#opts.auth,
         remoteBody: res.body,
         remoteContentType: res.headers.get('Content-Type'),
         remoteHeaders: res.headers.lines(),
       },
-      (uri, transport) => this.hooks.resolveNextHop(uri, transport),
-      (d) => this.hooks.removeDialog(d),
+      (uri, transport) => this.#hooks.resolveNextHop(uri, transport),
+      (d) => this.#hooks.removeDialog(d),
     );
-    this.hooks.addDialog(dialog);
+    this.#hooks.addDialog(dialog);
     const acked = dialog.ackInitial(parseCSeq(req.headers.get('CSeq') ?? '1 INVITE').seq).catch((err: unknown) => {
-      this.ctx.logger.warn({ err, callId: this.callId }, 'cannot send ACK');
+      this.#ctx.logger.warn({ err, callId: this.callId }, 'cannot send ACK');
     });
-    if (this.abandoned || !wanted) {
+    if (this.#abandoned || !wanted) {
       // The CANCEL/200 race, a ring timeout, or a second forked answer: nobody waits for this dialog.
-      this.ctx.logger.info({ callId: this.callId, why: this.abandoned ?? 'forked' }, 'unwanted 2xx: ACK and BYE');
+      this.#ctx.logger.info({ callId: this.callId, why: this.#abandoned ?? 'forked' }, 'unwanted 2xx: ACK and BYE');
       void acked.then(() => dialog.bye({ headers: [['Reason', 'SIP;cause=487;text="Request Terminated"']] }));
       return;
     }
-    this.dialog = dialog;
-    this.settled = true;
-    this.resolveResult(dialog);
+    this.#dialog = dialog;
+    this.#settled = true;
+    this.#resolveResult(dialog);
   }
 
-  private fail(err: SipError): void {
-    if (this.settled) return;
-    this.settled = true;
-    clearTimeout(this.ringTimer);
-    this.rejectResult(err);
+  #fail(err: SipError): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    clearTimeout(this.#ringTimer);
+    this.#rejectResult(err);
   }
 }

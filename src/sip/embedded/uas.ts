@@ -43,20 +43,20 @@ export class EmbeddedInboundCall implements InboundCall {
   readonly contentType: string | undefined;
   readonly header: InboundCall['header'];
   readonly headers: InboundCall['headers'];
-  private readonly ctx: UaContext;
-  private readonly tx: ServerTransaction;
-  private readonly req: SipRequest;
-  private readonly hooks: UasHooks;
-  private readonly localTag = newTag();
-  private finalSent = false;
-  private isCancelled = false;
-  private cancelHandlers: Array<(c: { reason?: string }) => void> = [];
+  readonly #ctx: UaContext;
+  readonly #tx: ServerTransaction;
+  readonly #req: SipRequest;
+  readonly #hooks: UasHooks;
+  readonly #localTag = newTag();
+  #finalSent = false;
+  #isCancelled = false;
+  #cancelHandlers: Array<(c: { reason?: string }) => void> = [];
 
   constructor(ctx: UaContext, req: SipRequest, tx: ServerTransaction, hooks: UasHooks) {
-    this.ctx = ctx;
-    this.req = req;
-    this.tx = tx;
-    this.hooks = hooks;
+    this.#ctx = ctx;
+    this.#req = req;
+    this.#tx = tx;
+    this.#hooks = hooks;
     this.callId = req.headers.get('Call-ID') ?? '';
     this.requestUri = req.uri;
     this.from = req.headers.get('From') ?? '';
@@ -71,67 +71,70 @@ export class EmbeddedInboundCall implements InboundCall {
     this.headers = access.headers;
   }
 
-  get cancelled(): boolean { return this.isCancelled; }
+  get cancelled(): boolean {
+    return this.#isCancelled;
+  }
 
   onCancel(cb: (c: { reason?: string }) => void): void {
-    if (this.isCancelled) queueMicrotask(() => cb({}));
-    else this.cancelHandlers.push(cb);
+    if (this.#isCancelled) queueMicrotask(() => cb({}));
+    else this.#cancelHandlers.push(cb);
   }
 
   /** Called by the engine when a CANCEL matched this INVITE. */
   handleCancel(cancel: SipRequest): void {
-    if (this.finalSent || this.isCancelled) return;
-    this.isCancelled = true;
+    if (this.#finalSent || this.#isCancelled) return;
+    this.#isCancelled = true;
     this.reject(487, { reason: 'Request Terminated' });
     const reason = cancel.headers.get('Reason');
-    for (const cb of this.cancelHandlers.splice(0)) cb({ reason });
+    for (const cb of this.#cancelHandlers.splice(0)) cb({ reason });
   }
 
   sendProvisional(status: number, opts: ResponseOptions = {}): void {
-    if (this.finalSent || status < 101 || status > 199) return;
-    this.tx.respond(this.response(status, opts));
+    if (this.#finalSent || status < 101 || status > 199) return;
+    this.#tx.respond(this.#response(status, opts));
   }
 
   reject(status: number, opts: ResponseOptions = {}): void {
-    if (this.finalSent) return;
-    this.finalSent = true;
-    this.tx.respond(this.response(status, opts));
-    this.hooks.completed(this);
+    if (this.#finalSent) return;
+    this.#finalSent = true;
+    this.#tx.respond(this.#response(status, opts));
+    this.#hooks.completed(this);
   }
 
   async answer(opts: ResponseOptions): Promise<Dialog> {
-    if (this.finalSent) throw new SipError(this.isCancelled ? 487 : 500, this.isCancelled ? 'Request Terminated' : 'Already answered');
-    this.finalSent = true;
-    const res = this.response(200, opts);
-    res.headers.append('Contact', contactValue(this.ctx, this.source.transport));
-    const remoteTarget = contactTarget(this.req);
+    if (this.#finalSent)
+      throw new SipError(this.#isCancelled ? 487 : 500, this.#isCancelled ? 'Request Terminated' : 'Already answered');
+    this.#finalSent = true;
+    const res = this.#response(200, opts);
+    res.headers.append('Contact', contactValue(this.#ctx, this.source.transport));
+    const remoteTarget = contactTarget(this.#req);
     const dialog = new EmbeddedDialog(
-      this.ctx,
+      this.#ctx,
       {
         callId: this.callId,
-        localTag: this.localTag,
+        localTag: this.#localTag,
         remoteTag: getTag(this.from) ?? '',
-        localAddress: withTag(this.to, this.localTag),
+        localAddress: withTag(this.to, this.#localTag),
         remoteAddress: this.from,
         localCSeq: Math.floor(Math.random() * 10_000),
-        remoteCSeq: parseCSeq(this.req.headers.get('CSeq') ?? '1 INVITE').seq,
+        remoteCSeq: parseCSeq(this.#req.headers.get('CSeq') ?? '1 INVITE').seq,
         remoteTarget,
-        routeSet: this.req.headers.getAll('Record-Route'),
+        routeSet: this.#req.headers.getAll('Record-Route'),
         transport: this.source.transport,
         // Symmetric signalling toward the PBX (RFC 3581 spirit): send in-dialog requests to where its INVITE came
         // from, unless it asked for a route set. Works through NAT and reuses its TCP connection.
-        nextHop: this.req.headers.has('Record-Route') ? undefined : this.source,
+        nextHop: this.#req.headers.has('Record-Route') ? undefined : this.source,
         remoteBody: this.body,
         remoteContentType: this.contentType,
-        remoteHeaders: this.req.headers.lines(),
+        remoteHeaders: this.#req.headers.lines(),
       },
-      (uri, transport) => this.hooks.resolveNextHop(uri, transport),
-      (d) => this.hooks.removeDialog(d),
+      (uri, transport) => this.#hooks.resolveNextHop(uri, transport),
+      (d) => this.#hooks.removeDialog(d),
     );
-    this.hooks.addDialog(dialog);
-    this.tx.respond(res);
-    this.hooks.completed(this);
-    const acked = await dialog.awaitAck(res, this.tx.responseDest);
+    this.#hooks.addDialog(dialog);
+    this.#tx.respond(res);
+    this.#hooks.completed(this);
+    const acked = await dialog.awaitAck(res, this.#tx.responseDest);
     if (!acked && !dialog.ended) {
       // No ACK within 64*T1: the dialog must be torn down (RFC 3261 §13.3.1.4).
       await dialog.bye();
@@ -140,9 +143,9 @@ export class EmbeddedInboundCall implements InboundCall {
     return dialog;
   }
 
-  private response(status: number, opts: ResponseOptions) {
-    return this.ctx.tx.buildResponse(this.req, status, opts.reason, {
-      toTag: status > 100 ? this.localTag : undefined,
+  #response(status: number, opts: ResponseOptions) {
+    return this.#ctx.tx.buildResponse(this.#req, status, opts.reason, {
+      toTag: status > 100 ? this.#localTag : undefined,
       headers: passThroughHeaders(opts.headers),
       body: opts.body,
       contentType: opts.body?.length ? (opts.contentType ?? 'application/sdp') : undefined,

@@ -19,7 +19,7 @@ export interface Via {
 function validViaHost(h: string): boolean {
   if (h[0] === '[') {
     if (h.length < 4 || h[h.length - 1] !== ']') return false;
-    for (let i = 1; i < h.length - 1; i++) if (!'0123456789abcdefABCDEF:.'.includes(h[i]!)) return false;
+    for (let i = 1; i < h.length - 1; i++) if (!'0123456789abcdefABCDEF:.'.includes(h[i])) return false;
     return true;
   }
   if (h.length === 0) return false;
@@ -53,7 +53,7 @@ export function parseVia(value: string): Via {
     hostEnd = close + 1;
   } else {
     hostEnd = i;
-    while (hostEnd < s.length && !' \t\r\n:;,'.includes(s[hostEnd]!)) hostEnd++;
+    while (hostEnd < s.length && !' \t\r\n:;,'.includes(s[hostEnd])) hostEnd++;
   }
   const host = s.slice(i, hostEnd);
   if (!validViaHost(host)) throw new SipParseError('bad Via', 'bad sent-by host');
@@ -68,7 +68,12 @@ export function parseVia(value: string): Via {
     i = pe;
   }
   const params = parseGenericParams(s, i);
-  const via: Via = { protocol: `${parts[0]!.toUpperCase()}/${parts[1]}`, transport: parts[2]!.toUpperCase(), host, params };
+  const via: Via = {
+    protocol: `${parts[0].toUpperCase()}/${parts[1]}`,
+    transport: parts[2].toUpperCase(),
+    host,
+    params,
+  };
   if (port !== undefined) via.port = port;
   return via;
 }
@@ -78,14 +83,14 @@ export function formatVia(v: Via): string {
 }
 
 export function viaBranch(v: Via): string | undefined {
-  const b = v.params['branch'];
+  const b = v.params.branch;
   return typeof b === 'string' ? b : undefined;
 }
 
 /** undefined: no rport; null: rport flag without a value (or an unusable value); number: the filled-in port. */
 export function viaRport(v: Via): number | null | undefined {
   if (!('rport' in v.params)) return undefined;
-  const r = v.params['rport'];
+  const r = v.params.rport;
   if (r === null || r === undefined) return null;
   const n = parseDecimal(r, 5);
   return n === undefined || n > 65535 ? null : n;

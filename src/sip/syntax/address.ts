@@ -53,7 +53,7 @@ export function scanParams(s: string, from: number): ParamSpan[] {
       if (i === -1) throw new SipParseError('unterminated quoted parameter value');
     } else {
       // gen-value = token / host / quoted-string; hosts add ':' '[' ']' to the token characters.
-      while (i < s.length && (isTokenChar(s[i]!) || s[i] === ':' || s[i] === '[' || s[i] === ']')) i++;
+      while (i < s.length && (isTokenChar(s[i]) || s[i] === ':' || s[i] === '[' || s[i] === ']')) i++;
     }
     if (i === valueStart) throw new SipParseError('empty parameter value', name);
     spans.push({ name, value: s.slice(valueStart, i), nameEnd, valueStart, end: i });
@@ -81,7 +81,7 @@ function unquote(q: string): string {
 function validUnquotedDisplayName(dn: string): boolean {
   // *(token LWS); UTF-8 is tolerated because real phones send it unquoted.
   for (let i = 0; i < dn.length; i++) {
-    const ch = dn[i]!;
+    const ch = dn[i];
     if (!isTokenChar(ch) && !isWs(ch) && ch.charCodeAt(0) < 0x80) return false;
   }
   return true;
@@ -89,7 +89,7 @@ function validUnquotedDisplayName(dn: string): boolean {
 
 export function parseNameAddr(text: string): NameAddr {
   const s = text;
-  let i = skipWs(s, 0);
+  const i = skipWs(s, 0);
   if (i >= s.length) throw new SipParseError('empty address');
   let displayName: string | undefined;
   let lt: number;
@@ -128,7 +128,7 @@ function parseAddrSpec(s: string, start: number): NameAddr {
 export function quoteDisplayName(dn: string): string {
   let out = '"';
   for (const ch of dn) out += ch === '"' || ch === '\\' ? `\\${ch}` : ch;
-  return out + '"';
+  return `${out}"`;
 }
 
 export function formatNameAddr(a: NameAddr): string {
@@ -138,7 +138,7 @@ export function formatNameAddr(a: NameAddr): string {
 
 export function getTag(headerValue: string): string | undefined {
   try {
-    const tag = parseNameAddr(headerValue).params['tag'];
+    const tag = parseNameAddr(headerValue).params.tag;
     return typeof tag === 'string' ? tag : undefined;
   } catch {
     return undefined;

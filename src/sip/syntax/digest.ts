@@ -38,14 +38,14 @@ export interface DigestCredentials {
 }
 
 const ALGORITHMS: Record<string, DigestAlgorithm> = {
-  'md5': 'MD5',
+  md5: 'MD5',
   'md5-sess': 'MD5-sess',
   'sha-256': 'SHA-256',
   'sha-256-sess': 'SHA-256-sess',
 };
 
 /** Lower rank wins: RFC 7616 §3.7 / RFC 8760 want SHA-256 whenever the peer offers it. */
-const PREFERENCE: Record<DigestAlgorithm, number> = { 'SHA-256': 0, 'SHA-256-sess': 1, 'MD5': 2, 'MD5-sess': 3 };
+const PREFERENCE: Record<DigestAlgorithm, number> = { 'SHA-256': 0, 'SHA-256-sess': 1, MD5: 2, 'MD5-sess': 3 };
 
 export function isSupportedAlgorithm(alg: string): alg is DigestAlgorithm {
   return Object.hasOwn(PREFERENCE, alg);
@@ -82,14 +82,14 @@ function parseAuthHeader(s: string): RawAuth[] {
   };
   const readToken = (): string => {
     const start = i;
-    while (i < n && TOKEN_CHARS.test(s[i]!)) i++;
+    while (i < n && TOKEN_CHARS.test(s[i])) i++;
     return s.slice(start, i);
   };
   const readQuoted = (): string => {
     i++; // opening quote
     let val = '';
     while (i < n) {
-      const c = s[i]!;
+      const c = s[i];
       if (c === '\\' && i + 1 < n) {
         val += s[i + 1];
         i += 2;
@@ -142,7 +142,13 @@ function challengeFromRaw(raw: RawAuth): DigestChallenge {
     realm,
     nonce,
     algorithm: normalizeAlgorithm(p.get('algorithm')),
-    qop: qopRaw === undefined ? [] : qopRaw.split(',').map((q) => q.trim().toLowerCase()).filter(Boolean),
+    qop:
+      qopRaw === undefined
+        ? []
+        : qopRaw
+            .split(',')
+            .map((q) => q.trim().toLowerCase())
+            .filter(Boolean),
     opaque: p.get('opaque'),
     stale: (p.get('stale') ?? '').toLowerCase() === 'true',
     domain: p.get('domain'),
@@ -196,7 +202,7 @@ export function pickChallenge(values: string[]): DigestChallenge | undefined {
 /** Parse an Authorization / Proxy-Authorization value; throws when it is not a usable Digest credential. */
 export function parseAuthorization(value: string): DigestCredentials {
   const raw = parseAuthHeader(value)[0];
-  if (!raw || raw.scheme.toLowerCase() !== 'digest') throw new Error('not a Digest credential');
+  if (raw?.scheme.toLowerCase() !== 'digest') throw new Error('not a Digest credential');
   const p = raw.params;
   const need = (name: string): string => {
     const v = p.get(name);
@@ -241,9 +247,8 @@ export function computeDigestResponse(o: DigestResponseInput): string {
   const h = (data: string | Buffer): string => createHash(hashName).update(data).digest('hex');
   let ha1 = h(`${o.username}:${o.realm}:${o.password}`);
   if (o.algorithm.endsWith('-sess')) ha1 = h(`${ha1}:${o.nonce}:${o.cnonce ?? ''}`);
-  const ha2 = o.qop === 'auth-int'
-    ? h(`${o.method}:${o.uri}:${h(o.body ?? Buffer.alloc(0))}`)
-    : h(`${o.method}:${o.uri}`);
+  const ha2 =
+    o.qop === 'auth-int' ? h(`${o.method}:${o.uri}:${h(o.body ?? Buffer.alloc(0))}`) : h(`${o.method}:${o.uri}`);
   if (!o.qop) return h(`${ha1}:${o.nonce}:${ha2}`);
   return h(`${ha1}:${o.nonce}:${o.nc ?? ''}:${o.cnonce ?? ''}:${o.qop}:${ha2}`);
 }
@@ -326,25 +331,25 @@ export type DigestVerifyResult = { ok: true; username: string } | { ok: false; s
 export class DigestServer {
   readonly realm: string;
   readonly algorithm: 'MD5' | 'SHA-256';
-  private readonly users: (username: string) => string | undefined;
-  private readonly nonceTtlMs: number;
-  private readonly secret: Buffer;
-  private readonly now: () => number;
+  readonly #users: (username: string) => string | undefined;
+  readonly #nonceTtlMs: number;
+  readonly #secret: Buffer;
+  readonly #now: () => number;
 
   constructor(opts: DigestServerOptions) {
     this.realm = opts.realm;
-    this.users = opts.users;
+    this.#users = opts.users;
     this.algorithm = opts.algorithm ?? 'MD5';
-    this.nonceTtlMs = opts.nonceTtlMs ?? 5 * 60_000;
-    this.secret = opts.secret ?? randomBytes(32);
-    this.now = opts.now ?? Date.now;
+    this.#nonceTtlMs = opts.nonceTtlMs ?? 5 * 60_000;
+    this.#secret = opts.secret ?? randomBytes(32);
+    this.#now = opts.now ?? Date.now;
   }
 
   /** A WWW-Authenticate / Proxy-Authenticate value with a fresh nonce. */
   challenge(opts: { stale?: boolean } = {}): string {
     const parts = [
       `realm=${quote(this.realm)}`,
-      `nonce=${quote(this.makeNonce(this.now()))}`,
+      `nonce=${quote(this.#makeNonce(this.#now()))}`,
       `algorithm=${this.algorithm}`,
       'qop="auth"',
     ];
@@ -361,11 +366,11 @@ export class DigestServer {
     }
     if (cred.realm !== this.realm) return { ok: false, reason: 'realm mismatch' };
     if (cred.algorithm !== this.algorithm) return { ok: false, reason: `algorithm ${cred.algorithm} not offered` };
-    const issuedAt = this.nonceTimestamp(cred.nonce);
+    const issuedAt = this.#nonceTimestamp(cred.nonce);
     if (issuedAt === undefined) return { ok: false, reason: 'invalid nonce' };
     if (cred.qop !== undefined && cred.qop !== 'auth') return { ok: false, reason: `qop ${cred.qop} not offered` };
     if (cred.qop && (!cred.nc || cred.cnonce === undefined)) return { ok: false, reason: 'qop without nc/cnonce' };
-    const password = this.users(cred.username);
+    const password = this.#users(cred.username);
     if (password === undefined) return { ok: false, reason: 'unknown user' };
 
     const expected = computeDigestResponse({
@@ -382,24 +387,24 @@ export class DigestServer {
     });
     if (!safeEqual(expected, cred.response.toLowerCase())) return { ok: false, reason: 'response mismatch' };
     // Only report stale for otherwise-correct credentials: RFC 7616 §3.3 lets the client retry without re-prompting.
-    if (this.now() - issuedAt > this.nonceTtlMs) return { ok: false, stale: true, reason: 'nonce expired' };
+    if (this.#now() - issuedAt > this.#nonceTtlMs) return { ok: false, stale: true, reason: 'nonce expired' };
     return { ok: true, username: cred.username };
   }
 
-  private mac(ts: string): string {
-    return createHmac('sha256', this.secret).update(`${ts}:${this.realm}`).digest('base64url').slice(0, 22);
+  #mac(ts: string): string {
+    return createHmac('sha256', this.#secret).update(`${ts}:${this.realm}`).digest('base64url').slice(0, 22);
   }
 
-  private makeNonce(nowMs: number): string {
+  #makeNonce(nowMs: number): string {
     const ts = Math.floor(nowMs).toString(16);
-    return `${ts}.${this.mac(ts)}`;
+    return `${ts}.${this.#mac(ts)}`;
   }
 
-  private nonceTimestamp(nonce: string): number | undefined {
+  #nonceTimestamp(nonce: string): number | undefined {
     const m = /^([0-9a-f]{1,16})\.([A-Za-z0-9_-]{22})$/.exec(nonce);
     if (!m) return undefined;
-    if (!safeEqual(this.mac(m[1]!), m[2]!)) return undefined;
-    return parseInt(m[1]!, 16);
+    if (!safeEqual(this.#mac(m[1]), m[2])) return undefined;
+    return parseInt(m[1], 16);
   }
 }
 

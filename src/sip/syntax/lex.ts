@@ -13,7 +13,7 @@ export function isTokenChar(ch: string): boolean {
 
 export function isToken(s: string): boolean {
   if (s.length === 0) return false;
-  for (let i = 0; i < s.length; i++) if (!isTokenChar(s[i]!)) return false;
+  for (let i = 0; i < s.length; i++) if (!isTokenChar(s[i])) return false;
   return true;
 }
 
@@ -29,7 +29,7 @@ export function skipWs(s: string, i: number): number {
 
 /** End index of the token starting at `i` (== i when there is none). */
 export function tokenEnd(s: string, i: number): number {
-  while (i < s.length && isTokenChar(s[i]!)) i++;
+  while (i < s.length && isTokenChar(s[i])) i++;
   return i;
 }
 

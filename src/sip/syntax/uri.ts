@@ -34,7 +34,7 @@ function isAlnum(c: number): boolean {
 /** True when every character is alphanumeric, in `extra`, or a well-formed %XX escape. */
 function validEscaped(s: string, extra: string): boolean {
   for (let i = 0; i < s.length; i++) {
-    const ch = s[i]!;
+    const ch = s[i];
     if (ch === '%') {
       if (!HEX.includes(s[i + 1] ?? 'x') || !HEX.includes(s[i + 2] ?? 'x')) return false;
       i += 2;
@@ -48,7 +48,7 @@ function validHost(h: string): boolean {
   if (h[0] === '[') {
     if (h.length < 4 || h[h.length - 1] !== ']') return false;
     for (let i = 1; i < h.length - 1; i++) {
-      const ch = h[i]!;
+      const ch = h[i];
       if (!HEX.includes(ch) && ch !== ':' && ch !== '.') return false;
     }
     return h.includes(':');
@@ -99,7 +99,7 @@ function schemeOk(s: string): boolean {
   const c0 = s.charCodeAt(0);
   if (!((c0 >= 0x41 && c0 <= 0x5a) || (c0 >= 0x61 && c0 <= 0x7a))) return false;
   for (let i = 1; i < s.length; i++) {
-    if (!isAlnum(s.charCodeAt(i)) && !'+-.'.includes(s[i]!)) return false;
+    if (!isAlnum(s.charCodeAt(i)) && !'+-.'.includes(s[i])) return false;
   }
   return true;
 }
@@ -121,7 +121,13 @@ function parseTelRest(rest: string): SipUri {
   const semi = rest.indexOf(';');
   const number = semi === -1 ? rest : rest.slice(0, semi);
   if (number.length === 0 || !validEscaped(number, "-_.!~*'()+*#/&=$,?:")) throw new SipParseError('bad tel number');
-  return { scheme: 'tel', user: number, host: '', params: parseUriParams(semi === -1 ? '' : rest.slice(semi + 1)), headers: emptyRecord() };
+  return {
+    scheme: 'tel',
+    user: number,
+    host: '',
+    params: parseUriParams(semi === -1 ? '' : rest.slice(semi + 1)),
+    headers: emptyRecord(),
+  };
 }
 
 function parseSipRest(scheme: string, rest: string): SipUri {
@@ -149,7 +155,7 @@ function parseSipRest(scheme: string, rest: string): SipUri {
     hostEnd = close + 1;
   } else {
     hostEnd = i;
-    while (hostEnd < rest.length && !':;?'.includes(rest[hostEnd]!)) hostEnd++;
+    while (hostEnd < rest.length && !':;?'.includes(rest[hostEnd])) hostEnd++;
   }
   const host = rest.slice(i, hostEnd);
   if (!validHost(host)) throw new SipParseError('bad URI host', host);
@@ -186,7 +192,7 @@ export function formatUri(u: SipUri): string {
   if (u.port !== undefined) out += `:${u.port}`;
   out += formatParams(u.params);
   const hs = Object.entries(u.headers);
-  if (hs.length) out += '?' + hs.map(([k, v]) => `${k}=${v}`).join('&');
+  if (hs.length) out += `?${hs.map(([k, v]) => `${k}=${v}`).join('&')}`;
   return out;
 }
 

@@ -6,7 +6,14 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import {
-  TEST_TIMEOUT_MS, callRows, pendingEnds, startRig, waitFor, waitForAdminCall, waitForAnswered, type DurabilityRig,
+  TEST_TIMEOUT_MS,
+  callRows,
+  pendingEnds,
+  startRig,
+  waitFor,
+  waitForAdminCall,
+  waitForAnswered,
+  type DurabilityRig,
 } from './rig.ts';
 
 let rig: DurabilityRig | undefined;
@@ -16,7 +23,9 @@ afterEach(async () => {
 });
 
 describe('crash recovery', () => {
-  it('kill -9 during a call: the restarted daemon ends the orphaned session (error) and closes the row (gateway_restart)', { timeout: TEST_TIMEOUT_MS }, async () => {
+  it('kill -9 during a call: the restarted daemon ends the orphaned session (error) and closes the row (gateway_restart)', {
+    timeout: TEST_TIMEOUT_MS,
+  }, async () => {
     const r = (rig = await startRig());
     const gw1 = await r.startGateway();
     const uas = await r.startUas('uas-answer-200-expect-bye.xml', { timeoutSec: 60 });
@@ -43,25 +52,44 @@ describe('crash recovery', () => {
     expect(uasResult.stopped && pbxResult.stopped, d()).toBe(true);
 
     // Still as the crash left it: the row active, the session open at Kallglot.
-    expect(callRows(r.dataDir)[0], d()).toMatchObject({ call_id: callId, state: 'active', end_reason: null, session_end_status: null });
+    expect(callRows(r.dataDir)[0], d()).toMatchObject({
+      call_id: callId,
+      state: 'active',
+      end_reason: null,
+      session_end_status: null,
+    });
     expect(r.sandbox.sessions()[0]!.endCalls, d()).toBe(0);
     expect(r.sandbox.stats().endRequests, d()).toBe(0);
 
     const gw2 = await r.startGateway();
     const recovered = await gw2.waitForLog((l) => l.msg === 'recovered state from a previous run');
     expect(recovered, d()).toMatchObject({ orphans: 1, pendingEnds: 1 });
-    expect(gw2.logs.some((l) => l.msg === 'orphaned call from a previous run closed' && l.callId === callId && l.sessionId === session!.id), d()).toBe(true);
+    expect(
+      gw2.logs.some(
+        (l) =>
+          l.msg === 'orphaned call from a previous run closed' && l.callId === callId && l.sessionId === session!.id,
+      ),
+      d(),
+    ).toBe(true);
 
-    const ended = await waitFor(() => {
-      const s = r.sandbox.sessions()[0];
-      return s && s.endCalls > 0 ? s : undefined;
-    }, 15_000, d);
+    const ended = await waitFor(
+      () => {
+        const s = r.sandbox.sessions()[0];
+        return s && s.endCalls > 0 ? s : undefined;
+      },
+      15_000,
+      d,
+    );
     expect(ended, d()).toMatchObject({ id: session!.id, endReason: 'error' });
 
     // The registry, as the admin API reports it, once the end is confirmed.
     const confirmed = await waitForAdminCall(gw2, callId, (c) => c.session_end_status === 'ended', d);
     expect(confirmed, d()).toMatchObject({
-      call_id: callId, state: 'ended', end_reason: 'gateway_restart', session_id: session!.id, session_end_status: 'ended',
+      call_id: callId,
+      state: 'ended',
+      end_reason: 'gateway_restart',
+      session_id: session!.id,
+      session_end_status: 'ended',
     });
     expect(confirmed.end_at, d()).not.toBeNull();
     expect(pendingEnds(r.dataDir), d()).toEqual([]);
@@ -72,6 +100,9 @@ describe('crash recovery', () => {
     const [final] = r.sandbox.sessions();
     expect(final, d()).toMatchObject({ endCalls: 1, endReason: 'error' });
     expect(r.sandbox.stats(), d()).toMatchObject({ created: 1, ended: 1, endRequests: 1 });
-    expect(callRows(r.dataDir).filter((c) => c.state === 'active'), d()).toEqual([]);
+    expect(
+      callRows(r.dataDir).filter((c) => c.state === 'active'),
+      d(),
+    ).toEqual([]);
   });
 });

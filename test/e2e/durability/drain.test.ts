@@ -5,7 +5,14 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import {
-  TEST_TIMEOUT_MS, callRows, findMessages, headerOf, pendingEnds, startRig, waitForAnswered, type DurabilityRig,
+  TEST_TIMEOUT_MS,
+  callRows,
+  findMessages,
+  headerOf,
+  pendingEnds,
+  startRig,
+  waitForAnswered,
+  type DurabilityRig,
 } from './rig.ts';
 
 let rig: DurabilityRig | undefined;
@@ -19,7 +26,9 @@ function indexOfLog(r: DurabilityRig, msg: string): number {
 }
 
 describe('drain on SIGTERM', () => {
-  it('refuses new INVITEs with 503 + Retry-After, lets the call in progress finish, then exits 0', { timeout: TEST_TIMEOUT_MS }, async () => {
+  it('refuses new INVITEs with 503 + Retry-After, lets the call in progress finish, then exits 0', {
+    timeout: TEST_TIMEOUT_MS,
+  }, async () => {
     const r = (rig = await startRig());
     const gw = await r.startGateway({ DRAIN_TIMEOUT_SEC: '10' });
     const uas = await r.startUas('uas-answer-200-expect-bye.xml');
@@ -37,7 +46,10 @@ describe('drain on SIGTERM', () => {
     const refused = findMessages(late.messages, 'received', 'SIP/2.0 503');
     expect(refused.length, d()).toBeGreaterThanOrEqual(1);
     expect(Number(headerOf(refused[0]!.text, 'Retry-After')), d()).toBeGreaterThan(0);
-    expect(r.gw.logs.some((l) => l.msg === 'INVITE refused at admission' && l.why === 'draining' && l.status === 503), d()).toBe(true);
+    expect(
+      r.gw.logs.some((l) => l.msg === 'INVITE refused at admission' && l.why === 'draining' && l.status === 503),
+      d(),
+    ).toBe(true);
 
     // The call in progress ended the normal way, by the PBX's BYE, and only then did the daemon stop.
     expect(pbxResult.exitCode, d()).toBe(0);
@@ -56,13 +68,24 @@ describe('drain on SIGTERM', () => {
     expect(r.sandbox.stats(), d()).toMatchObject({ created: 1, ended: 1, createRequests: 1 });
 
     const rows = callRows(r.dataDir);
-    expect(rows.filter((c) => c.state !== 'ended'), d()).toEqual([]);
-    expect(rows.map((c) => c.end_reason).sort(), d()).toEqual(['bye_from_pbx', 'draining']);
-    expect(rows.find((c) => c.end_reason === 'bye_from_pbx'), d()).toMatchObject({ session_end_status: 'ended', session_id: sessions[0]!.id });
+    expect(
+      rows.filter((c) => c.state !== 'ended'),
+      d(),
+    ).toEqual([]);
+    expect(
+      rows.map((c) => String(c.end_reason)).sort((a, b) => a.localeCompare(b)),
+      d(),
+    ).toEqual(['bye_from_pbx', 'draining']);
+    expect(
+      rows.find((c) => c.end_reason === 'bye_from_pbx'),
+      d(),
+    ).toMatchObject({ session_end_status: 'ended', session_id: sessions[0]!.id });
     expect(pendingEnds(r.dataDir), d()).toEqual([]);
   });
 
-  it('DRAIN_TIMEOUT_SEC=1 with a long call: the gateway BYEs both legs, ends the session and exits 0', { timeout: TEST_TIMEOUT_MS }, async () => {
+  it('DRAIN_TIMEOUT_SEC=1 with a long call: the gateway BYEs both legs, ends the session and exits 0', {
+    timeout: TEST_TIMEOUT_MS,
+  }, async () => {
     const r = (rig = await startRig());
     const gw = await r.startGateway({ DRAIN_TIMEOUT_SEC: '1' });
     // Neither side hangs up (the PBX would talk for 20 s and more): only the gateway's BYEs let them succeed.

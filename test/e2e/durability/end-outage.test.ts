@@ -11,7 +11,13 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { SippResult } from '../../helpers/sipp.ts';
 import {
-  TEST_TIMEOUT_MS, callRows, pendingEnds, startRig, waitFor, waitForAdminCall, type DurabilityRig,
+  TEST_TIMEOUT_MS,
+  callRows,
+  pendingEnds,
+  startRig,
+  waitFor,
+  waitForAdminCall,
+  type DurabilityRig,
 } from './rig.ts';
 
 let rig: DurabilityRig | undefined;
@@ -34,13 +40,27 @@ async function callEndsDuringOutage(r: DurabilityRig): Promise<{ sessionId: stri
   expect(summary, d()).toMatchObject({ route: 'translated', endReason: 'bye_from_pbx' });
   const sessionId = String(summary.sessionId);
   // Retried, and every failed attempt recorded against the persisted end.
-  const pending = await waitFor(() => pendingEnds(r.dataDir).find((p) => p.session_id === sessionId && p.attempts >= 2), 20_000, d);
+  const pending = await waitFor(
+    () => pendingEnds(r.dataDir).find((p) => p.session_id === sessionId && p.attempts >= 2),
+    20_000,
+    d,
+  );
   expect(pending, d()).toMatchObject({ reason: 'agent_hangup', call_id: summary.callId });
   expect(pending.last_error, d()).toMatch(/503|unavailable/i);
-  expect(callRows(r.dataDir)[0], d()).toMatchObject({ state: 'ended', session_id: sessionId, session_end_status: 'pending' });
-  expect(r.gw.logs.some((l) => l.msg === 'ending Kallglot session failed; will retry' && l.sessionId === sessionId), d()).toBe(true);
+  expect(callRows(r.dataDir)[0], d()).toMatchObject({
+    state: 'ended',
+    session_id: sessionId,
+    session_end_status: 'pending',
+  });
+  expect(
+    r.gw.logs.some((l) => l.msg === 'ending Kallglot session failed; will retry' && l.sessionId === sessionId),
+    d(),
+  ).toBe(true);
   // Kallglot has not processed any end yet, though the gateway kept asking.
-  expect(r.sandbox.sessions().map((s) => s.endCalls), d()).toEqual([0]);
+  expect(
+    r.sandbox.sessions().map((s) => s.endCalls),
+    d(),
+  ).toEqual([0]);
   expect(r.sandbox.stats().endRequests, d()).toBeGreaterThanOrEqual(2);
   return { sessionId, callId: String(summary.callId), d };
 }
@@ -58,7 +78,9 @@ async function endedExactlyOnce(r: DurabilityRig, sessionId: string, d: () => st
 }
 
 describe('Kallglot end outage', () => {
-  it('a failing end is persisted and retried; after recovery it arrives exactly once and the pending row is gone', { timeout: TEST_TIMEOUT_MS }, async () => {
+  it('a failing end is persisted and retried; after recovery it arrives exactly once and the pending row is gone', {
+    timeout: TEST_TIMEOUT_MS,
+  }, async () => {
     const r = (rig = await startRig());
     await r.startGateway();
     const { sessionId, callId, d } = await callEndsDuringOutage(r);
@@ -70,7 +92,9 @@ describe('Kallglot end outage', () => {
   });
 
   for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
-    it(`${signal} while the end is still failing: the next daemon resumes the persisted end, which arrives exactly once`, { timeout: TEST_TIMEOUT_MS }, async () => {
+    it(`${signal} while the end is still failing: the next daemon resumes the persisted end, which arrives exactly once`, {
+      timeout: TEST_TIMEOUT_MS,
+    }, async () => {
       const r = (rig = await startRig());
       const gw1 = await r.startGateway();
       const { sessionId, callId, d } = await callEndsDuringOutage(r);
@@ -79,7 +103,10 @@ describe('Kallglot end outage', () => {
       // SIGTERM: a clean stop that waits (bounded) for pending ends, then exits 0 leaving the end persisted.
       expect(await gw1.exited, d()).toBe(signal === 'SIGTERM' ? 0 : 'SIGKILL');
       if (signal === 'SIGTERM') {
-        expect(gw1.logs.some((l) => l.msg === 'some Kallglot session ends did not complete before exit'), d()).toBe(true);
+        expect(
+          gw1.logs.some((l) => l.msg === 'some Kallglot session ends did not complete before exit'),
+          d(),
+        ).toBe(true);
       }
       const left = pendingEnds(r.dataDir);
       expect(left, d()).toHaveLength(1);
@@ -91,7 +118,10 @@ describe('Kallglot end outage', () => {
       const gw2 = await r.startGateway();
       const recovered = await gw2.waitForLog((l) => l.msg === 'recovered state from a previous run');
       expect(recovered, d()).toMatchObject({ orphans: 0, pendingEnds: 1 });
-      expect(gw2.logs.some((l) => l.msg === 'resuming pending Kallglot session end' && l.sessionId === sessionId), d()).toBe(true);
+      expect(
+        gw2.logs.some((l) => l.msg === 'resuming pending Kallglot session end' && l.sessionId === sessionId),
+        d(),
+      ).toBe(true);
 
       await endedExactlyOnce(r, sessionId, d);
       const row = await waitForAdminCall(gw2, callId, (c) => c.session_end_status === 'ended', d);

@@ -20,54 +20,67 @@ afterEach(async () => {
 });
 
 describe('DATA_DIR instance lock', () => {
-  it(
-    'a second instance on the same DATA_DIR exits 3 naming the holder, and the live call of the first is untouched',
-    { timeout: TEST_TIMEOUT_MS },
-    async () => {
-      const r = (rig = await startRig());
-      const gwA = await r.startGateway();
-      const uas = await r.startUas('uas-answer-200-expect-bye.xml', { timeoutSec: 60 });
-      const pbx = await r.startPbx('uac-invite-200-then-bye.xml', { durationMs: 6_000, timeoutSec: 60 });
-      await waitForAnswered(r);
-      const [session] = r.sandbox.sessions();
-      expect(session, r.diag()).toBeDefined();
-      const callId = callRows(r.dataDir)[0]?.call_id;
+  it('a second instance on the same DATA_DIR exits 3 naming the holder, and the live call of the first is untouched', {
+    timeout: TEST_TIMEOUT_MS,
+  }, async () => {
+    const r = (rig = await startRig());
+    const gwA = await r.startGateway();
+    const uas = await r.startUas('uas-answer-200-expect-bye.xml', { timeoutSec: 60 });
+    const pbx = await r.startPbx('uac-invite-200-then-bye.xml', { durationMs: 6_000, timeoutSec: 60 });
+    await waitForAnswered(r);
+    const [session] = r.sandbox.sessions();
+    expect(session, r.diag()).toBeDefined();
+    const callId = callRows(r.dataDir)[0]?.call_id;
 
-      // B: same DATA_DIR, its own free ports. It must stop at the lock, before recovery or any bind.
-      const started = Date.now();
-      const gwB = await r.startGateway({}, { waitReady: false });
-      const code = await gwB.exited;
-      const d = () => `${r.diag()}\n--- B stderr\n${gwB.stderr()}`;
-      expect(code, d()).toBe(3);
-      expect(Date.now() - started, d()).toBeLessThan(10_000);
-      expect(gwB.stderr(), d()).toContain(`in use by pid ${gwA.pid} on ${os.hostname()}`);
-      expect(gwB.stderr(), d()).toContain('DATA_DIR');
-      expect(gwB.logs.some((l) => l.msg === 'recovered state from a previous run'), d()).toBe(false);
+    // B: same DATA_DIR, its own free ports. It must stop at the lock, before recovery or any bind.
+    const started = Date.now();
+    const gwB = await r.startGateway({}, { waitReady: false });
+    const code = await gwB.exited;
+    const d = () => `${r.diag()}\n--- B stderr\n${gwB.stderr()}`;
+    expect(code, d()).toBe(3);
+    expect(Date.now() - started, d()).toBeLessThan(10_000);
+    expect(gwB.stderr(), d()).toContain(`in use by pid ${gwA.pid} on ${os.hostname()}`);
+    expect(gwB.stderr(), d()).toContain('DATA_DIR');
+    expect(
+      gwB.logs.some((l) => l.msg === 'recovered state from a previous run'),
+      d(),
+    ).toBe(false);
 
-      // A's call is untouched: row active, session open, no end requested.
-      expect(callRows(r.dataDir).find((c) => c.call_id === callId), d()).toMatchObject({ state: 'active', end_reason: null });
-      expect(r.sandbox.sessions()[0]!.endCalls, d()).toBe(0);
-      expect(r.sandbox.stats().endRequests, d()).toBe(0);
+    // A's call is untouched: row active, session open, no end requested.
+    expect(
+      callRows(r.dataDir).find((c) => c.call_id === callId),
+      d(),
+    ).toMatchObject({ state: 'active', end_reason: null });
+    expect(r.sandbox.sessions()[0]!.endCalls, d()).toBe(0);
+    expect(r.sandbox.stats().endRequests, d()).toBe(0);
 
-      // The call ends for real when the PBX hangs up: one end, the PBX's reason.
-      const [pbxResult, uasResult] = await Promise.all([pbx.done, uas.done]);
-      const d2 = () => r.diag(pbxResult, uasResult);
-      expect(pbxResult.exitCode, d2()).toBe(0);
-      expect(uasResult.exitCode, d2()).toBe(0);
-      const ended = await waitFor(() => (r.sandbox.sessions()[0]?.endCalls ? r.sandbox.sessions()[0] : undefined), 10_000, d2);
-      expect(ended, d2()).toMatchObject({ id: session!.id, endCalls: 1, endReason: 'agent_hangup' });
-      expect(callRows(r.dataDir)[0], d2()).toMatchObject({ state: 'ended', end_reason: 'bye_from_pbx' });
+    // The call ends for real when the PBX hangs up: one end, the PBX's reason.
+    const [pbxResult, uasResult] = await Promise.all([pbx.done, uas.done]);
+    const d2 = () => r.diag(pbxResult, uasResult);
+    expect(pbxResult.exitCode, d2()).toBe(0);
+    expect(uasResult.exitCode, d2()).toBe(0);
+    const ended = await waitFor(
+      () => (r.sandbox.sessions()[0]?.endCalls ? r.sandbox.sessions()[0] : undefined),
+      10_000,
+      d2,
+    );
+    expect(ended, d2()).toMatchObject({ id: session!.id, endCalls: 1, endReason: 'agent_hangup' });
+    expect(callRows(r.dataDir)[0], d2()).toMatchObject({ state: 'ended', end_reason: 'bye_from_pbx' });
 
-      // Once A stops cleanly the directory is free again: a new instance takes it.
-      await gwA.stop();
-      expect(await gwA.exited).toBe(0);
-      const gwC = await r.startGateway();
-      expect(gwC.logs.some((l) => l.msg === 'kallglot-sip-gateway started'), r.diag()).toBe(true);
-      expect(r.sandbox.stats(), r.diag()).toMatchObject({ created: 1, endRequests: 1 });
-    },
-  );
+    // Once A stops cleanly the directory is free again: a new instance takes it.
+    await gwA.stop();
+    expect(await gwA.exited).toBe(0);
+    const gwC = await r.startGateway();
+    expect(
+      gwC.logs.some((l) => l.msg === 'kallglot-sip-gateway started'),
+      r.diag(),
+    ).toBe(true);
+    expect(r.sandbox.stats(), r.diag()).toMatchObject({ created: 1, endRequests: 1 });
+  });
 
-  it('the lock is the kernel\'s: SIGKILL frees it, the restarted instance takes it, a clean stop removes the holder record', { timeout: TEST_TIMEOUT_MS }, async () => {
+  it("the lock is the kernel's: SIGKILL frees it, the restarted instance takes it, a clean stop removes the holder record", {
+    timeout: TEST_TIMEOUT_MS,
+  }, async () => {
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'kg-lock-'));
     try {
       const a = await startGateway({ dataDir });
@@ -88,7 +101,9 @@ describe('DATA_DIR instance lock', () => {
 });
 
 describe('ports are bound before recovery', () => {
-  it('a busy HTTP_PORT stops start-up naming the setting, and the orphan in DATA_DIR is left for a daemon that can run', { timeout: TEST_TIMEOUT_MS }, async () => {
+  it('a busy HTTP_PORT stops start-up naming the setting, and the orphan in DATA_DIR is left for a daemon that can run', {
+    timeout: TEST_TIMEOUT_MS,
+  }, async () => {
     const r = (rig = await startRig());
     // An orphan as a crashed daemon leaves it: active, with an open session.
     const { id: sessionId } = await createSandboxSession(r);
@@ -102,7 +117,9 @@ describe('ports are bound before recovery', () => {
     try {
       const gw = await r.startGateway({ HTTP_PORT: String(busyPort) }, { waitReady: false });
       expect(await gw.exited, gw.stderr()).toBe(1);
-      expect(gw.stderr()).toContain(`cannot listen on 127.0.0.1:${busyPort} (HTTP_PORT): the address is already in use`);
+      expect(gw.stderr()).toContain(
+        `cannot listen on 127.0.0.1:${busyPort} (HTTP_PORT): the address is already in use`,
+      );
       expect(callRows(r.dataDir)[0]).toMatchObject({ call_id: 'orphan-1', state: 'active' });
       expect(r.sandbox.stats().endRequests).toBe(0);
     } finally {
@@ -112,7 +129,11 @@ describe('ports are bound before recovery', () => {
     const gw = await r.startGateway();
     const line = await gw.waitForLog((l) => l.msg === 'orphaned call from a previous run closed');
     expect(line).toMatchObject({ callId: 'orphan-1', sessionId, leftBy: 'old-instance' });
-    await waitFor(() => r.sandbox.sessions()[0]?.endCalls === 1, 10_000, () => r.diag());
+    await waitFor(
+      () => r.sandbox.sessions()[0]?.endCalls === 1,
+      10_000,
+      () => r.diag(),
+    );
     expect(r.sandbox.sessions()[0]).toMatchObject({ endReason: 'error' });
   });
 });

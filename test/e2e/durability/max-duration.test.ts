@@ -5,7 +5,14 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import {
-  TEST_TIMEOUT_MS, callRows, findMessages, headerOf, pendingEnds, startRig, waitFor, type DurabilityRig,
+  TEST_TIMEOUT_MS,
+  callRows,
+  findMessages,
+  headerOf,
+  pendingEnds,
+  startRig,
+  waitFor,
+  type DurabilityRig,
 } from './rig.ts';
 
 let rig: DurabilityRig | undefined;
@@ -15,7 +22,9 @@ afterEach(async () => {
 });
 
 describe('max call duration', () => {
-  it('MAX_CALL_DURATION_SEC=2: the gateway BYEs both legs and ends the session with reason timeout', { timeout: TEST_TIMEOUT_MS }, async () => {
+  it('MAX_CALL_DURATION_SEC=2: the gateway BYEs both legs and ends the session with reason timeout', {
+    timeout: TEST_TIMEOUT_MS,
+  }, async () => {
     const r = (rig = await startRig());
     await r.startGateway({ MAX_CALL_DURATION_SEC: '2' });
     // Neither side would ever hang up: only the gateway's BYE ends these scenarios (else SIPp times out, exit 255).
@@ -37,10 +46,14 @@ describe('max call duration', () => {
     // Answered, then cut after about the limit (not asserted tightly: timing is not what this test is about).
     expect(Number(summary.durationMs), d()).toBeGreaterThanOrEqual(1900);
 
-    const [session] = await waitFor(() => {
-      const s = r.sandbox.sessions();
-      return s.length === 1 && s[0]!.endCalls > 0 ? s : undefined;
-    }, 10_000, d);
+    const [session] = await waitFor(
+      () => {
+        const s = r.sandbox.sessions();
+        return s.length === 1 && s[0]!.endCalls > 0 ? s : undefined;
+      },
+      10_000,
+      d,
+    );
     expect(session, d()).toMatchObject({ id: summary.sessionId, endReason: 'timeout' });
     await new Promise((res) => setTimeout(res, 500));
     expect(r.sandbox.sessions()[0]!.endCalls, d()).toBe(1);
@@ -49,6 +62,11 @@ describe('max call duration', () => {
     await waitFor(() => pendingEnds(r.dataDir).length === 0, 5_000, d);
     const rows = callRows(r.dataDir);
     expect(rows, d()).toHaveLength(1);
-    expect(rows[0], d()).toMatchObject({ state: 'ended', end_reason: 'max_call_duration', session_id: session!.id, session_end_status: 'ended' });
+    expect(rows[0], d()).toMatchObject({
+      state: 'ended',
+      end_reason: 'max_call_duration',
+      session_id: session!.id,
+      session_end_status: 'ended',
+    });
   });
 });

@@ -78,9 +78,17 @@ export async function startRig(): Promise<DurabilityRig> {
     },
     async startPbx(scenario, opts = {}) {
       const localPort = await freePort('both');
-      return track(runSipp({
-        scenario, remote: `127.0.0.1:${rig.gw.sipPort}`, localPort, calls: 1, service: TRANSLATED_NUMBER, timeoutSec: 30, ...opts,
-      }));
+      return track(
+        runSipp({
+          scenario,
+          remote: `127.0.0.1:${rig.gw.sipPort}`,
+          localPort,
+          calls: 1,
+          service: TRANSLATED_NUMBER,
+          timeoutSec: 30,
+          ...opts,
+        }),
+      );
     },
     diag(...results) {
       let registry: string;
@@ -94,10 +102,15 @@ export async function startRig(): Promise<DurabilityRig> {
         `--- sandbox stats ${JSON.stringify(sandbox.stats())}`,
         `--- sandbox sessions\n${JSON.stringify(sandbox.sessions(), null, 1).slice(0, 3000)}`,
         `--- registry\n${registry.slice(0, 4000)}`,
-        ...gateways.map((g, i) => [
-          `--- gateway #${i + 1} stderr\n${g.stderr().slice(-1500)}`,
-          `--- gateway #${i + 1} logs (last 30)\n${g.logs.slice(-30).map((l) => JSON.stringify(l)).join('\n')}`,
-        ].join('\n')),
+        ...gateways.map((g, i) =>
+          [
+            `--- gateway #${i + 1} stderr\n${g.stderr().slice(-1500)}`,
+            `--- gateway #${i + 1} logs (last 30)\n${g.logs
+              .slice(-30)
+              .map((l) => JSON.stringify(l))
+              .join('\n')}`,
+          ].join('\n'),
+        ),
       ].join('\n');
     },
     async teardown() {
@@ -141,17 +154,28 @@ export async function adminCall(gw: GatewayProcess, callId: string): Promise<{ s
 
 /** Waits for the "call answered and bridged" log line of the current daemon (count of them, default 1). */
 export async function waitForAnswered(rig: DurabilityRig, count = 1, timeoutMs = 15_000): Promise<void> {
-  await waitFor(() => rig.gw.logs.filter((l) => l.msg === 'call answered and bridged').length >= count, timeoutMs, () => rig.diag());
+  await waitFor(
+    () => rig.gw.logs.filter((l) => l.msg === 'call answered and bridged').length >= count,
+    timeoutMs,
+    () => rig.diag(),
+  );
 }
 
 /** Polls GET /calls/:callId (admin API) until the row satisfies `pred`; fails with `diag` after timeoutMs. */
-export async function waitForAdminCall(gw: GatewayProcess, callId: string, pred: (c: CallRow) => boolean, diag: () => string, timeoutMs = 15_000): Promise<CallRow> {
+export async function waitForAdminCall(
+  gw: GatewayProcess,
+  callId: string,
+  pred: (c: CallRow) => boolean,
+  diag: () => string,
+  timeoutMs = 15_000,
+): Promise<CallRow> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const { status, call } = await adminCall(gw, callId);
     if (status !== 200) throw new Error(`GET /calls/${callId} answered ${status}\n${diag()}`);
     if (call && pred(call)) return call;
-    if (Date.now() > deadline) throw new Error(`call ${callId} not as expected within ${timeoutMs} ms: ${JSON.stringify(call)}\n${diag()}`);
+    if (Date.now() > deadline)
+      throw new Error(`call ${callId} not as expected within ${timeoutMs} ms: ${JSON.stringify(call)}\n${diag()}`);
     await new Promise((res) => setTimeout(res, 50));
   }
 }

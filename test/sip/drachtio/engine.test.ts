@@ -4,16 +4,37 @@ import { loadConfig } from '../../../src/config/load.ts';
 import { createLogger } from '../../../src/logger.ts';
 import { DrachtioEngine } from '../../../src/sip/drachtio/engine.ts';
 import type { SrfLike } from '../../../src/sip/drachtio/srf-types.ts';
-import { SipError, type Dialog, type InboundCall, type InDialogRequest, type OutboundInviteOptions } from '../../../src/sip/port.ts';
-import { FakeDialog, FakeIncomingRequest, FakeMessage, FakeResponse, FakeSentRequest, FakeServerResponse, FakeSrf } from './fakes.ts';
+import {
+  SipError,
+  type Dialog,
+  type InboundCall,
+  type InDialogRequest,
+  type OutboundInviteOptions,
+} from '../../../src/sip/port.ts';
+import {
+  FakeDialog,
+  FakeIncomingRequest,
+  FakeMessage,
+  FakeResponse,
+  FakeSentRequest,
+  FakeServerResponse,
+  FakeSrf,
+} from './fakes.ts';
 
 // ---- helpers ----
 
 const OFFER = 'v=0\r\no=pbx 1 1 IN IP4 10.1.2.3\r\ns=-\r\nc=IN IP4 10.1.2.3\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n';
-const ANSWER = 'v=0\r\no=telnyx 1 1 IN IP4 198.51.100.7\r\ns=-\r\nc=IN IP4 198.51.100.7\r\nt=0 0\r\nm=audio 5000 RTP/AVP 0\r\n';
+const ANSWER =
+  'v=0\r\no=telnyx 1 1 IN IP4 198.51.100.7\r\ns=-\r\nc=IN IP4 198.51.100.7\r\nt=0 0\r\nm=audio 5000 RTP/AVP 0\r\n';
 
 const config = loadConfig({
-  env: { SIP_ENGINE: 'drachtio', DRACHTIO_HOST: '10.9.9.9', DRACHTIO_PORT: '9099', DRACHTIO_SECRET: 's3cret', SIP_PORT: '5080' },
+  env: {
+    SIP_ENGINE: 'drachtio',
+    DRACHTIO_HOST: '10.9.9.9',
+    DRACHTIO_PORT: '9099',
+    DRACHTIO_SECRET: 's3cret',
+    SIP_PORT: '5080',
+  },
 });
 const logger = createLogger('silent');
 const tick = () => new Promise<void>((r) => setImmediate(r));
@@ -30,14 +51,19 @@ function inboundInvite(): { req: FakeIncomingRequest; res: FakeServerResponse; c
   newEngine();
   let call: InboundCall | undefined;
   engine.onInvite((c) => (call = c));
-  const req = new FakeIncomingRequest('INVITE', 'sip:+4930123@gw.example.com;user=phone', {
-    'Call-ID': 'abc@pbx',
-    From: '"Alice" <sip:+4940999@pbx.example.com>;tag=ft1',
-    To: '<sip:+4930123@gw.example.com>',
-    'Content-Type': 'application/sdp',
-    'X-Agent': 'a42',
-    Contact: '<sip:pbx@10.1.2.3:5070;transport=tcp>',
-  }, OFFER);
+  const req = new FakeIncomingRequest(
+    'INVITE',
+    'sip:+4930123@gw.example.com;user=phone',
+    {
+      'Call-ID': 'abc@pbx',
+      From: '"Alice" <sip:+4940999@pbx.example.com>;tag=ft1',
+      To: '<sip:+4930123@gw.example.com>',
+      'Content-Type': 'application/sdp',
+      'X-Agent': 'a42',
+      Contact: '<sip:pbx@10.1.2.3:5070;transport=tcp>',
+    },
+    OFFER,
+  );
   const res = new FakeServerResponse();
   fake.inviteHandler!(req, res);
   return { req, res, call: call! };
@@ -50,7 +76,11 @@ function outbound(extra: Partial<OutboundInviteOptions> = {}) {
     proxy: 'sip.telnyx.com:5060',
     transport: 'tcp',
     from: { uri: 'sip:+4940999@sip.telnyx.com', displayName: 'Alice' },
-    headers: [['X-Agent', 'a42'], ['Via', 'SIP/2.0/UDP evil'], ['P-Asserted-Identity', '<sip:+4940999@pbx>']],
+    headers: [
+      ['X-Agent', 'a42'],
+      ['Via', 'SIP/2.0/UDP evil'],
+      ['P-Asserted-Identity', '<sip:+4940999@pbx>'],
+    ],
     body: Buffer.from(OFFER),
     contentType: 'application/sdp',
     auth: { username: 'gwuser', password: 'gwpass' },
@@ -132,11 +162,21 @@ describe('DrachtioEngine inbound INVITE', () => {
   it('sends provisionals and a rejection through res.send, and nothing after the final', () => {
     const { call, res } = inboundInvite();
     call.sendProvisional(183, { reason: 'Session Progress', body: Buffer.from(ANSWER) });
-    call.reject(486, { reason: 'Busy Here', headers: [['Retry-After', '30'], ['Via', 'dropped']] });
+    call.reject(486, {
+      reason: 'Busy Here',
+      headers: [
+        ['Retry-After', '30'],
+        ['Via', 'dropped'],
+      ],
+    });
     call.sendProvisional(180);
     call.reject(500);
     expect(res.sent).toEqual([
-      { status: 183, reason: 'Session Progress', opts: { headers: { 'Content-Type': 'application/sdp' }, body: ANSWER } },
+      {
+        status: 183,
+        reason: 'Session Progress',
+        opts: { headers: { 'Content-Type': 'application/sdp' }, body: ANSWER },
+      },
       { status: 486, reason: 'Busy Here', opts: { headers: { 'Retry-After': '30' }, body: undefined } },
     ]);
     expect(engine.stats().activeTransactions).toBe(0);
@@ -203,7 +243,10 @@ describe('DrachtioEngine inbound INVITE', () => {
     const handler = vi.fn();
     engine.onInvite(handler);
     const res = new FakeServerResponse();
-    fake.inviteHandler!(new FakeIncomingRequest('INVITE', 'sip:x@gw', { To: '<sip:x@gw>;tag=zz', 'Call-ID': 'c' }), res);
+    fake.inviteHandler!(
+      new FakeIncomingRequest('INVITE', 'sip:x@gw', { To: '<sip:x@gw>;tag=zz', 'Call-ID': 'c' }),
+      res,
+    );
     expect(handler).not.toHaveBeenCalled();
     expect(res.sent[0]).toMatchObject({ status: 481 });
   });
@@ -226,13 +269,19 @@ describe('DrachtioEngine outbound INVITE', () => {
       auth: { username: 'gwuser', password: 'gwpass' },
     });
     const provisionals: Array<{ status: number; reason: string; body: string; contentType?: string }> = [];
-    out.onProvisional((p) => provisionals.push({ status: p.status, reason: p.reason, body: p.body.toString(), contentType: p.contentType }));
+    out.onProvisional((p) =>
+      provisionals.push({ status: p.status, reason: p.reason, body: p.body.toString(), contentType: p.contentType }),
+    );
     const sent = new FakeSentRequest({ 'Call-ID': 'out-1@gw' });
     uac.callbacks.cbRequest(null, sent);
     expect(out.callId).toBe('out-1@gw');
     uac.callbacks.cbProvisional(new FakeResponse(100, 'Trying'));
-    uac.callbacks.cbProvisional(new FakeResponse(183, 'Session Progress', { 'Content-Type': 'application/sdp' }, ANSWER));
-    expect(provisionals).toEqual([{ status: 183, reason: 'Session Progress', body: ANSWER, contentType: 'application/sdp' }]);
+    uac.callbacks.cbProvisional(
+      new FakeResponse(183, 'Session Progress', { 'Content-Type': 'application/sdp' }, ANSWER),
+    );
+    expect(provisionals).toEqual([
+      { status: 183, reason: 'Session Progress', body: ANSWER, contentType: 'application/sdp' },
+    ]);
 
     const dlg = new FakeDialog('out-1@gw', ANSWER);
     dlg.res = new FakeResponse(200, 'OK', { 'Content-Type': 'application/sdp' }, ANSWER);
@@ -271,7 +320,13 @@ describe('DrachtioEngine outbound INVITE', () => {
 
   it('sends the CANCEL once cbRequest delivers the request when cancel() came first', async () => {
     const { out, uac } = outbound();
-    out.cancel({ headers: [['Reason', 'SIP;cause=487;text="Caller cancelled"'], ['X-Drop', 'no'], ['Contact', 'x']] });
+    out.cancel({
+      headers: [
+        ['Reason', 'SIP;cause=487;text="Caller cancelled"'],
+        ['X-Drop', 'no'],
+        ['Contact', 'x'],
+      ],
+    });
     await expect(out.result).rejects.toMatchObject({ status: 487 });
     const sent = new FakeSentRequest({ 'Call-ID': 'out-2@gw' });
     uac.callbacks.cbRequest(null, sent);
@@ -339,9 +394,22 @@ describe('DrachtioEngine dialogs', () => {
     const { dialog, dlg } = await answeredOutbound();
     const ends: unknown[] = [];
     dialog.onEnd((e) => ends.push(e));
-    dlg.emit('destroy', new FakeIncomingRequest('BYE', 'sip:gw', { Reason: 'Q.850;cause=16', 'X-Why': 'hangup' }), 'normal release');
+    dlg.emit(
+      'destroy',
+      new FakeIncomingRequest('BYE', 'sip:gw', { Reason: 'Q.850;cause=16', 'X-Why': 'hangup' }),
+      'normal release',
+    );
     expect(dialog.ended).toBe(true);
-    expect(ends).toEqual([{ by: 'remote', reason: 'Q.850;cause=16', headers: [['reason', 'Q.850;cause=16'], ['x-why', 'hangup']] }]);
+    expect(ends).toEqual([
+      {
+        by: 'remote',
+        reason: 'Q.850;cause=16',
+        headers: [
+          ['reason', 'Q.850;cause=16'],
+          ['x-why', 'hangup'],
+        ],
+      },
+    ]);
     expect(engine.stats().activeDialogs).toBe(0);
     await expect(dialog.request('INFO')).rejects.toMatchObject({ status: 481 });
   });
@@ -350,7 +418,12 @@ describe('DrachtioEngine dialogs', () => {
     const { dialog, dlg } = await answeredOutbound();
     const got: InDialogRequest[] = [];
     dialog.onRequest((r) => got.push(r));
-    const req = new FakeIncomingRequest('INVITE', 'sip:gw', { 'Content-Type': 'application/sdp', 'X-Hold': '1' }, OFFER);
+    const req = new FakeIncomingRequest(
+      'INVITE',
+      'sip:gw',
+      { 'Content-Type': 'application/sdp', 'X-Hold': '1' },
+      OFFER,
+    );
     const res = new FakeServerResponse();
     dlg.emit('modify', req, res);
     expect(got).toHaveLength(1);
@@ -359,10 +432,15 @@ describe('DrachtioEngine dialogs', () => {
     expect(got[0]!.header('X-Hold')).toBe('1');
     got[0]!.respond(200, { body: Buffer.from(ANSWER), headers: [['X-Relayed', 'yes']] });
     got[0]!.respond(500);
-    expect(res.sent).toEqual([{
-      status: 200,
-      opts: { headers: { 'X-Relayed': 'yes', Contact: '<sip:gw@192.0.2.1:5060>', 'Content-Type': 'application/sdp' }, body: ANSWER },
-    }]);
+    expect(res.sent).toEqual([
+      {
+        status: 200,
+        opts: {
+          headers: { 'X-Relayed': 'yes', Contact: '<sip:gw@192.0.2.1:5060>', 'Content-Type': 'application/sdp' },
+          body: ANSWER,
+        },
+      },
+    ]);
   });
 
   it('maps the other in-dialog events to their methods and answers 501 without a handler', async () => {
@@ -372,7 +450,8 @@ describe('DrachtioEngine dialogs', () => {
     expect(unanswered.sent[0]).toMatchObject({ status: 501 });
     const methods: string[] = [];
     dialog.onRequest((r) => methods.push(r.method));
-    for (const ev of ['info', 'update', 'refer', 'notify', 'message', 'options']) dlg.emit(ev, new FakeIncomingRequest('X', 'sip:gw', {}), new FakeServerResponse());
+    for (const ev of ['info', 'update', 'refer', 'notify', 'message', 'options'])
+      dlg.emit(ev, new FakeIncomingRequest('X', 'sip:gw', {}), new FakeServerResponse());
     expect(methods).toEqual(['INFO', 'UPDATE', 'REFER', 'NOTIFY', 'MESSAGE', 'OPTIONS']);
   });
 
@@ -380,7 +459,11 @@ describe('DrachtioEngine dialogs', () => {
     const { dialog, dlg } = await answeredOutbound();
     const pending = dialog.request('INVITE', { body: Buffer.from(OFFER), headers: [['X-Hold', '1']] });
     const { opts, cb } = dlg.requests[0]!;
-    expect(opts).toEqual({ method: 'INVITE', headers: { 'X-Hold': '1', 'Content-Type': 'application/sdp' }, body: OFFER });
+    expect(opts).toEqual({
+      method: 'INVITE',
+      headers: { 'X-Hold': '1', 'Content-Type': 'application/sdp' },
+      body: OFFER,
+    });
     cb(null, new FakeResponse(100, 'Trying'));
     cb(null, new FakeResponse(200, 'OK', { 'Content-Type': 'application/sdp', 'X-Far': 'z' }, ANSWER));
     const res = await pending;

@@ -42,7 +42,11 @@ export class FakeResponse extends FakeMessage {
   }
 }
 
-export interface Sent { status: number; reason?: string; opts?: SrfSendOptions }
+export interface Sent {
+  status: number;
+  reason?: string;
+  opts?: SrfSendOptions;
+}
 export class FakeServerResponse {
   sent: Sent[] = [];
   send(status: number, reasonOrOpts?: string | SrfSendOptions, opts?: SrfSendOptions): void {
@@ -66,7 +70,8 @@ export class FakeDialog extends EventEmitter {
   local = { contact: '<sip:gw@192.0.2.1:5060>' };
   remote: { sdp: string };
   res?: FakeResponse;
-  requests: Array<{ opts: { method: string; headers?: Record<string, string>; body?: string }; cb: RequestCallback }> = [];
+  requests: Array<{ opts: { method: string; headers?: Record<string, string>; body?: string }; cb: RequestCallback }> =
+    [];
   destroys: Array<{ headers?: Record<string, string> } | undefined> = [];
   constructor(callId: string, remoteSdp: string) {
     super();
@@ -85,13 +90,18 @@ export class FakeDialog extends EventEmitter {
   }
 }
 
-export interface Pending<T> { resolve: (v: T) => void; reject: (e: unknown) => void }
+export interface Pending<T> {
+  resolve: (v: T) => void;
+  reject: (e: unknown) => void;
+}
 export class FakeSrf extends EventEmitter {
   connectOpts: unknown;
   disconnects: unknown[] = [];
   inviteHandler: ((req: FakeIncomingRequest, res: FakeServerResponse) => void) | undefined;
   optionsHandler: ((req: FakeIncomingRequest, res: FakeServerResponse) => void) | undefined;
-  uas: Array<{ req: unknown; res: unknown; opts: { localSdp: string; headers: Record<string, string> } } & Pending<FakeDialog>> = [];
+  uas: Array<
+    { req: unknown; res: unknown; opts: { localSdp: string; headers: Record<string, string> } } & Pending<FakeDialog>
+  > = [];
   uac: Array<{ uri: string; opts: SrfUacOptions; callbacks: SrfUacCallbacks } & Pending<unknown>> = [];
   connect(opts: unknown): void {
     this.connectOpts = opts;
@@ -105,7 +115,11 @@ export class FakeSrf extends EventEmitter {
   options(handler: (req: FakeIncomingRequest, res: FakeServerResponse) => void): void {
     this.optionsHandler = handler;
   }
-  createUAS(req: unknown, res: unknown, opts: { localSdp: string; headers: Record<string, string> }): Promise<FakeDialog> {
+  createUAS(
+    req: unknown,
+    res: unknown,
+    opts: { localSdp: string; headers: Record<string, string> },
+  ): Promise<FakeDialog> {
     return new Promise((resolve, reject) => this.uas.push({ req, res, opts, resolve, reject }));
   }
   createUAC(uri: string, opts: SrfUacOptions, callbacks: SrfUacCallbacks): Promise<unknown> {

@@ -7,12 +7,19 @@ import { pino } from 'pino';
 import { EmbeddedEngine } from '../../../src/sip/embedded/engine.ts';
 import type { Dialog } from '../../../src/sip/port.ts';
 
-const SDP = Buffer.from('v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n');
+const SDP = Buffer.from(
+  'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n',
+);
 const engines: EmbeddedEngine[] = [];
 
 function engine(): EmbeddedEngine {
   const e = new EmbeddedEngine({
-    host: '127.0.0.1', port: 0, transports: ['udp'], publicAddress: '127.0.0.1', userAgent: 'test', logger: pino({ level: 'silent' }),
+    host: '127.0.0.1',
+    port: 0,
+    transports: ['udp'],
+    publicAddress: '127.0.0.1',
+    userAgent: 'test',
+    logger: pino({ level: 'silent' }),
   });
   engines.push(e);
   return e;
@@ -26,7 +33,10 @@ afterEach(async () => {
 function answerSlowly(d: Dialog, delayMs: number, seen: string[]): void {
   d.onRequest((req) => {
     seen.push(req.method);
-    setTimeout(() => req.respond(200, req.method === 'INVITE' ? { body: SDP, contentType: 'application/sdp' } : {}), delayMs);
+    setTimeout(
+      () => req.respond(200, req.method === 'INVITE' ? { body: SDP, contentType: 'application/sdp' } : {}),
+      delayMs,
+    );
   });
 }
 
@@ -36,8 +46,15 @@ describe('embedded dialogs: re-INVITE glare', () => {
     const b = engine();
     await a.start();
     await b.start();
-    const bDialog = new Promise<Dialog>((resolve) => b.onInvite((call) => void call.answer({ body: SDP, contentType: 'application/sdp' }).then(resolve)));
-    const aDialog = await a.invite({ uri: `sip:test@127.0.0.1:${b.localPort}`, from: { uri: 'sip:a@127.0.0.1' }, body: SDP, contentType: 'application/sdp' }).result;
+    const bDialog = new Promise<Dialog>((resolve) =>
+      b.onInvite((call) => void call.answer({ body: SDP, contentType: 'application/sdp' }).then(resolve)),
+    );
+    const aDialog = await a.invite({
+      uri: `sip:test@127.0.0.1:${b.localPort}`,
+      from: { uri: 'sip:a@127.0.0.1' },
+      body: SDP,
+      contentType: 'application/sdp',
+    }).result;
     const bd = await bDialog;
     const seenA: string[] = [];
     const seenB: string[] = [];
@@ -45,7 +62,10 @@ describe('embedded dialogs: re-INVITE glare', () => {
     answerSlowly(bd, 200, seenB);
 
     // Both sides re-INVITE at once: each receives the other's while its own is pending → 491 both ways.
-    const [ra, rb] = await Promise.all([aDialog.request('INVITE', { body: SDP, contentType: 'application/sdp' }), bd.request('INVITE', { body: SDP, contentType: 'application/sdp' })]);
+    const [ra, rb] = await Promise.all([
+      aDialog.request('INVITE', { body: SDP, contentType: 'application/sdp' }),
+      bd.request('INVITE', { body: SDP, contentType: 'application/sdp' }),
+    ]);
     expect([ra.status, rb.status]).toEqual([491, 491]);
     expect(seenA).toEqual([]); // the crossing requests never reached the applications
     expect(seenB).toEqual([]);
@@ -57,7 +77,9 @@ describe('embedded dialogs: re-INVITE glare', () => {
 
     // While our own re-INVITE is pending, we refuse to start another one ourselves.
     const pending = aDialog.request('INVITE', { body: SDP, contentType: 'application/sdp' });
-    await expect(aDialog.request('INVITE', { body: SDP, contentType: 'application/sdp' })).rejects.toMatchObject({ status: 491 });
+    await expect(aDialog.request('INVITE', { body: SDP, contentType: 'application/sdp' })).rejects.toMatchObject({
+      status: 491,
+    });
     expect((await pending).status).toBe(200);
     await aDialog.bye();
   });
@@ -89,7 +111,8 @@ describe('embedded UAS: odd but answerable INVITEs', () => {
     ].join('\r\n');
     sock.send(invite, b.localPort, '127.0.0.1');
     const deadline = Date.now() + 3000;
-    while (!replies.some((r) => r.startsWith('SIP/2.0 200')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    while (!replies.some((r) => r.startsWith('SIP/2.0 200')) && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 20));
     sock.close();
     expect(replies.some((r) => r.startsWith('SIP/2.0 200'))).toBe(true);
   });

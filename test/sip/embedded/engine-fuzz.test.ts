@@ -10,7 +10,9 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EmbeddedEngine } from '../../../src/sip/embedded/engine.ts';
 
-const SDP = Buffer.from('v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n');
+const SDP = Buffer.from(
+  'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n',
+);
 const engines: EmbeddedEngine[] = [];
 afterEach(async () => {
   for (const e of engines.splice(0)) await e.stop();
@@ -18,7 +20,12 @@ afterEach(async () => {
 
 function engine(): EmbeddedEngine {
   const e = new EmbeddedEngine({
-    host: '127.0.0.1', port: 0, transports: ['udp'], publicAddress: '127.0.0.1', userAgent: 'fuzz', logger: pino({ level: 'silent' }),
+    host: '127.0.0.1',
+    port: 0,
+    transports: ['udp'],
+    publicAddress: '127.0.0.1',
+    userAgent: 'fuzz',
+    logger: pino({ level: 'silent' }),
     timers: { T1: 50, T2: 200, T4: 200 },
   });
   engines.push(e);
@@ -27,9 +34,25 @@ function engine(): EmbeddedEngine {
 
 const oddValue = fc.oneof(
   fc.constantFrom(
-    '', '*', '<>', '<sip:>', 'sip:@', '<sip:a@[::1]:99999>', '"unterminated <sip:a@b>', '<sip:a@b>;tag=', ';;;',
-    '<sip:a@b>;tag=x;tag=y', '<tel:+1>', '<mailto:a@b>', '<sip:a@127.0.0.1:0>', '<sip:a@256.256.256.256>',
-    'sip:a@b, <sip:c@d>', '<sip:a@b;transport=sctp>', '<sips:a@b>', '"\\"" <sip:a@b>', '<sip:%zz@b>',
+    '',
+    '*',
+    '<>',
+    '<sip:>',
+    'sip:@',
+    '<sip:a@[::1]:99999>',
+    '"unterminated <sip:a@b>',
+    '<sip:a@b>;tag=',
+    ';;;',
+    '<sip:a@b>;tag=x;tag=y',
+    '<tel:+1>',
+    '<mailto:a@b>',
+    '<sip:a@127.0.0.1:0>',
+    '<sip:a@256.256.256.256>',
+    'sip:a@b, <sip:c@d>',
+    '<sip:a@b;transport=sctp>',
+    '<sips:a@b>',
+    '"\\"" <sip:a@b>',
+    '<sip:%zz@b>',
   ),
   fc.string({ maxLength: 40 }).map((s) => s.replace(/[\r\n]/g, ' ')),
 );
@@ -47,7 +70,16 @@ function invite(port: number, engPort: number, n: number, over: Record<string, s
     ...over,
   };
   const lines = Object.entries(h).map(([k, v]) => `${k}: ${v}`);
-  return [`INVITE sip:+4930@127.0.0.1:${engPort} SIP/2.0`, ...lines, 'Content-Type: application/sdp', `Content-Length: ${SDP.length}`, '', ''].join('\r\n') + SDP.toString();
+  return (
+    [
+      `INVITE sip:+4930@127.0.0.1:${engPort} SIP/2.0`,
+      ...lines,
+      'Content-Type: application/sdp',
+      `Content-Length: ${SDP.length}`,
+      '',
+      '',
+    ].join('\r\n') + SDP.toString()
+  );
 }
 
 describe('embedded engine under hostile INVITEs', () => {
@@ -89,7 +121,12 @@ describe('embedded engine under hostile INVITEs', () => {
 
     const a = engine();
     await a.start();
-    const dialog = await a.invite({ uri: `sip:ok@127.0.0.1:${b.localPort}`, from: { uri: 'sip:a@127.0.0.1' }, body: SDP, contentType: 'application/sdp' }).result;
+    const dialog = await a.invite({
+      uri: `sip:ok@127.0.0.1:${b.localPort}`,
+      from: { uri: 'sip:a@127.0.0.1' },
+      body: SDP,
+      contentType: 'application/sdp',
+    }).result;
     expect(dialog.remoteBody.toString()).toBe(SDP.toString());
   });
 });

@@ -13,8 +13,8 @@ export const TRANSPORTS = ['udp', 'tcp'] as const;
 export type Transport = (typeof TRANSPORTS)[number];
 
 export const SDP_ANSWER = Buffer.from(
-  'v=0\r\no=engine 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n'
-  + 'm=audio 40000 RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\n',
+  'v=0\r\no=engine 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n' +
+    'm=audio 40000 RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\n',
 );
 export const SDP_OFFER = Buffer.from(SDP_ANSWER.toString().replace('o=engine 1 1', 'o=engine-offer 2 2'));
 
@@ -58,7 +58,10 @@ export async function sippUas(opts: Omit<SippOptions, 'localPort'>): Promise<{ r
 }
 
 /** A SIPp UAC dialling the engine. */
-export async function sippUacTo(engine: EmbeddedEngine, opts: Omit<SippOptions, 'localPort' | 'remote'>): Promise<SippRun> {
+export async function sippUacTo(
+  engine: EmbeddedEngine,
+  opts: Omit<SippOptions, 'localPort' | 'remote'>,
+): Promise<SippRun> {
   return sipp({ ...opts, remote: `127.0.0.1:${engine.localPort}`, localPort: await freePort('both') });
 }
 
@@ -77,7 +80,8 @@ export function sippLog(r: SippResult | undefined): LoggedMessage[] {
     const m = /message (received|sent) (?:\[\d+\] bytes ?:|\(\d+ bytes\):)\s*\n+([\s\S]*)/.exec(block);
     if (!m) continue;
     const text = m[2]!.replace(/\r/g, '').trim();
-    const header = (name: string): string | undefined => new RegExp(`^${name}\\s*:\\s*(.*)$`, 'im').exec(text)?.[1]?.trim();
+    const header = (name: string): string | undefined =>
+      new RegExp(`^${name}\\s*:\\s*(.*)$`, 'im').exec(text)?.[1]?.trim();
     out.push({
       direction: m[1] as 'received' | 'sent',
       startLine: text.split('\n', 1)[0]!.trim(),
@@ -90,7 +94,9 @@ export function sippLog(r: SippResult | undefined): LoggedMessage[] {
 }
 
 export function received(r: SippResult | undefined, startLine: RegExp, cseq?: RegExp): LoggedMessage[] {
-  return sippLog(r).filter((m) => m.direction === 'received' && startLine.test(m.startLine) && (!cseq || cseq.test(m.header('CSeq') ?? '')));
+  return sippLog(r).filter(
+    (m) => m.direction === 'received' && startLine.test(m.startLine) && (!cseq || cseq.test(m.header('CSeq') ?? '')),
+  );
 }
 
 /** Assertion message: the whole SIPp run, message log included. */

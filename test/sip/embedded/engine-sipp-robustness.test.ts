@@ -8,15 +8,34 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { EmbeddedEngine } from '../../../src/sip/embedded/engine.ts';
 import { SipError, type Dialog, type DialogEnd } from '../../../src/sip/port.ts';
 import {
-  received, screenRow, sippLog, SDP_ANSWER, SDP_OFFER, show, sippUacTo, sippUas, startEngine, TRANSPORTS, waitFor, within,
+  received,
+  screenRow,
+  sippLog,
+  SDP_ANSWER,
+  SDP_OFFER,
+  show,
+  sippUacTo,
+  sippUas,
+  startEngine,
+  TRANSPORTS,
+  waitFor,
+  within,
 } from './engine-sipp-fixture.ts';
 
 /** Dial a SIPp UAS; on failure the SIPp log is part of the error. */
-async function dial(engine: EmbeddedEngine, uas: Awaited<ReturnType<typeof sippUas>>, opts: {
-  transport: 'udp' | 'tcp'; auth?: { username: string; password: string };
-}): Promise<Dialog> {
+async function dial(
+  engine: EmbeddedEngine,
+  uas: Awaited<ReturnType<typeof sippUas>>,
+  opts: {
+    transport: 'udp' | 'tcp';
+    auth?: { username: string; password: string };
+  },
+): Promise<Dialog> {
   const out = engine.invite({
-    uri: `sip:test@127.0.0.1:${uas.port}`, from: { uri: 'sip:me@127.0.0.1' }, body: SDP_OFFER, ...opts,
+    uri: `sip:test@127.0.0.1:${uas.port}`,
+    from: { uri: 'sip:me@127.0.0.1' },
+    body: SDP_OFFER,
+    ...opts,
   });
   try {
     return await within(out.result, 10_000, 'the dialog');
@@ -69,7 +88,11 @@ describe('retransmissions (default T1 = 500 ms)', () => {
         dialog.onEnd((end) => ends.push(end));
       });
     });
-    const uac = await sippUacTo(engine, { scenario: 'uac-invite-delay-ack-expect-200-retransmission.xml', transport: 'udp', calls: 1 });
+    const uac = await sippUacTo(engine, {
+      scenario: 'uac-invite-delay-ack-expect-200-retransmission.xml',
+      transport: 'udp',
+      calls: 1,
+    });
     const r = await uac.done;
     expect(r.exitCode, show(r)).toBe(0);
     // SIPp takes the identical copies as retransmissions of the 200 (no "unexpected message"), but logs each one.
@@ -77,7 +100,10 @@ describe('retransmissions (default T1 = 500 ms)', () => {
     expect(oks.length, show(r)).toBeGreaterThanOrEqual(2);
     expect(new Set(oks.map((m) => m.text)).size, show(r)).toBe(1);
     expect(screenRow(r, '200 <-+'), show(r)).toEqual({ messages: 1, retrans: oks.length - 1 });
-    expect(sippLog(r).filter((m) => m.direction === 'sent' && m.startLine.startsWith('ACK ')), show(r)).toHaveLength(1);
+    expect(
+      sippLog(r).filter((m) => m.direction === 'sent' && m.startLine.startsWith('ACK ')),
+      show(r),
+    ).toHaveLength(1);
     await waitFor(() => ends.length === 1, 'the dialog to end by the caller BYE');
     // answer() resolved only once the ACK came, after SIPp's 1.2 s pause.
     expect(confirmedAt - answeredAt).toBeGreaterThanOrEqual(1000);
@@ -109,10 +135,20 @@ describe.each(TRANSPORTS)('401 digest challenge (qop=auth) over %s', (transport)
     const engine = await startEngine({ T1: 100 });
     const uas = await sippUas({ scenario: 'uas-401-auth-then-200.xml', transport, calls: 1 });
     const out = engine.invite({
-      uri: `sip:test@127.0.0.1:${uas.port}`, from: { uri: 'sip:me@127.0.0.1' }, body: SDP_OFFER, transport,
+      uri: `sip:test@127.0.0.1:${uas.port}`,
+      from: { uri: 'sip:me@127.0.0.1' },
+      body: SDP_OFFER,
+      transport,
       auth: { username: 'alice', password: 'wrong' },
     });
-    const err = await within(out.result.then(() => undefined, (e: unknown) => e), 10_000, 'the call result');
+    const err = await within(
+      out.result.then(
+        () => undefined,
+        (e: unknown) => e,
+      ),
+      10_000,
+      'the call result',
+    );
     expect(err).toBeInstanceOf(SipError);
     expect((err as SipError).status).toBe(403);
     const r = await uas.run.done;
@@ -154,9 +190,10 @@ describe('malformed input', () => {
     await new Promise<void>((resolve) => udp.bind(0, '127.0.0.1', () => resolve()));
     const replies: string[] = [];
     udp.on('message', (m) => replies.push(m.toString('latin1')));
-    const send = (data: Buffer): Promise<void> => new Promise((resolve, reject) => {
-      udp.send(data, port, '127.0.0.1', (err) => (err ? reject(err) : resolve()));
-    });
+    const send = (data: Buffer): Promise<void> =>
+      new Promise((resolve, reject) => {
+        udp.send(data, port, '127.0.0.1', (err) => (err ? reject(err) : resolve()));
+      });
     const before = engine.stats().parseErrors;
 
     await send(Buffer.from([0x00, 0xff, 0x13, 0x37, 0x0d, 0x0a, 0x42, 0x41, 0x44]));

@@ -6,7 +6,16 @@
 import { describe, expect, it } from 'vitest';
 import { SipError, type Dialog, type DialogEnd, type InboundCall } from '../../../src/sip/port.ts';
 import {
-  received, SDP_ANSWER, SDP_OFFER, show, sippUacTo, sippUas, startEngine, TRANSPORTS, waitFor, within,
+  received,
+  SDP_ANSWER,
+  SDP_OFFER,
+  show,
+  sippUacTo,
+  sippUas,
+  startEngine,
+  TRANSPORTS,
+  waitFor,
+  within,
 } from './engine-sipp-fixture.ts';
 
 describe.each(TRANSPORTS)('engine UAS, SIPp UAC over %s', (transport) => {
@@ -25,12 +34,18 @@ describe.each(TRANSPORTS)('engine UAS, SIPp UAC over %s', (transport) => {
     const r = await uac.done;
     expect(r.exitCode, show(r)).toBe(0);
     expect(invites).toHaveLength(5);
-    expect(invites.every((c) => c.source.transport === transport), show(r)).toBe(true);
+    expect(
+      invites.every((c) => c.source.transport === transport),
+      show(r),
+    ).toBe(true);
     expect(received(r, /^SIP\/2\.0 180/).length, show(r)).toBeGreaterThanOrEqual(5);
     // The SDP answer reached the caller in every 200.
     const oks = received(r, /^SIP\/2\.0 200/, /INVITE/);
     expect(oks.length, show(r)).toBeGreaterThanOrEqual(5);
-    expect(oks.every((m) => m.text.includes('o=engine 1 1')), show(r)).toBe(true);
+    expect(
+      oks.every((m) => m.text.includes('o=engine 1 1')),
+      show(r),
+    ).toBe(true);
     await within(Promise.all(byes), 5000, 'the BYE transactions');
     expect(byes).toHaveLength(5);
     expect(engine.stats().activeDialogs).toBe(0);
@@ -42,7 +57,12 @@ describe.each(TRANSPORTS)('engine UAS, SIPp UAC over %s', (transport) => {
     engine.onInvite((call) => {
       void call.answer({ body: SDP_ANSWER }).then((dialog) => dialog.onEnd((end) => ends.push(end)));
     });
-    const uac = await sippUacTo(engine, { scenario: 'uac-invite-200-then-bye.xml', transport, calls: 2, durationMs: 100 });
+    const uac = await sippUacTo(engine, {
+      scenario: 'uac-invite-200-then-bye.xml',
+      transport,
+      calls: 2,
+      durationMs: 100,
+    });
     const r = await uac.done;
     expect(r.exitCode, show(r)).toBe(0);
     await waitFor(() => ends.length === 2, 'two onEnd callbacks');
@@ -77,7 +97,10 @@ describe.each(TRANSPORTS)('engine UAC, SIPp UAS over %s', (transport) => {
     const engine = await startEngine();
     const uas = await sippUas({ scenario: 'uas-answer-200-expect-bye.xml', transport, calls: 1 });
     const out = engine.invite({
-      uri: `sip:test@127.0.0.1:${uas.port}`, from: { uri: 'sip:me@127.0.0.1' }, body: SDP_OFFER, transport,
+      uri: `sip:test@127.0.0.1:${uas.port}`,
+      from: { uri: 'sip:me@127.0.0.1' },
+      body: SDP_OFFER,
+      transport,
     });
     const provisionals: number[] = [];
     out.onProvisional((p) => provisionals.push(p.status));
@@ -99,19 +122,31 @@ describe.each(TRANSPORTS)('engine UAC, SIPp UAS over %s', (transport) => {
     expect(engine.stats().activeDialogs).toBe(0);
     const invite = received(r, /^INVITE /)[0];
     expect(invite?.text, show(r)).toContain('o=engine-offer');
-    expect(invite?.header('Via'), show(r)).toContain(`SIP/2.0/${transport.toUpperCase()} 127.0.0.1:${engine.localPort}`);
+    expect(invite?.header('Via'), show(r)).toContain(
+      `SIP/2.0/${transport.toUpperCase()} 127.0.0.1:${engine.localPort}`,
+    );
   });
 
   it('cancels after the 180 and rejects the call with SipError 487', async () => {
     const engine = await startEngine();
     const uas = await sippUas({ scenario: 'uas-ring-expect-cancel-487.xml', transport, calls: 1 });
     const out = engine.invite({
-      uri: `sip:test@127.0.0.1:${uas.port}`, from: { uri: 'sip:me@127.0.0.1' }, body: SDP_OFFER, transport,
+      uri: `sip:test@127.0.0.1:${uas.port}`,
+      from: { uri: 'sip:me@127.0.0.1' },
+      body: SDP_OFFER,
+      transport,
     });
     out.onProvisional((p) => {
       if (p.status === 180) out.cancel();
     });
-    const err = await within(out.result.then(() => undefined, (e: unknown) => e), 10_000, 'the call result');
+    const err = await within(
+      out.result.then(
+        () => undefined,
+        (e: unknown) => e,
+      ),
+      10_000,
+      'the call result',
+    );
     expect(err).toBeInstanceOf(SipError);
     expect((err as SipError).status).toBe(487);
     const r = await uas.run.done;

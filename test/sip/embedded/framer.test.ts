@@ -114,7 +114,9 @@ describe('StreamFramer', () => {
   });
 
   it('frames a long stream cut into chunks of varying size', () => {
-    const stream = Buffer.concat(Array.from({ length: 500 }, (_, i) => (i % 3 === 0 ? Buffer.concat([Buffer.from('\r\n'), INVITE]) : BYE)));
+    const stream = Buffer.concat(
+      Array.from({ length: 500 }, (_, i) => (i % 3 === 0 ? Buffer.concat([Buffer.from('\r\n'), INVITE]) : BYE)),
+    );
     const f = new StreamFramer();
     const out: Buffer[] = [];
     for (let pos = 0, size = 1; pos < stream.length; pos += size, size = (size * 7 + 3) % 701 || 1) {

@@ -6,7 +6,28 @@ import { serializeMessage } from '../../../src/sip/embedded/serialize.ts';
 import { BYE, INVITE, RESPONSE } from './sip-samples.ts';
 
 const SEEDS = [INVITE, BYE, RESPONSE];
-const NASTY = ['\r', '\n', '\r\n', '\r\n\r\n', ':', '"', '\\', '<', '>', ';', ',', ' ', '\t', '%', '\0', '=', '[', ']', '@', ' \r\n '];
+const NASTY = [
+  '\r',
+  '\n',
+  '\r\n',
+  '\r\n\r\n',
+  ':',
+  '"',
+  '\\',
+  '<',
+  '>',
+  ';',
+  ',',
+  ' ',
+  '\t',
+  '%',
+  '\0',
+  '=',
+  '[',
+  ']',
+  '@',
+  ' \r\n ',
+];
 
 type Mutation =
   | { kind: 'flip'; at: number; byte: number }
@@ -18,7 +39,12 @@ type Mutation =
 const mutation: fc.Arbitrary<Mutation> = fc.oneof(
   fc.record({ kind: fc.constant('flip' as const), at: fc.nat(), byte: fc.integer({ min: 0, max: 255 }) }),
   fc.record({ kind: fc.constant('truncate' as const), at: fc.nat() }),
-  fc.record({ kind: fc.constant('duplicate' as const), at: fc.nat(), len: fc.integer({ min: 1, max: 80 }), to: fc.nat() }),
+  fc.record({
+    kind: fc.constant('duplicate' as const),
+    at: fc.nat(),
+    len: fc.integer({ min: 1, max: 80 }),
+    to: fc.nat(),
+  }),
   fc.record({ kind: fc.constant('insert' as const), at: fc.nat(), text: fc.constantFrom(...NASTY) }),
   fc.record({ kind: fc.constant('delete' as const), at: fc.nat(), len: fc.integer({ min: 1, max: 20 }) }),
 );
@@ -34,7 +60,8 @@ function mutate(base: Buffer, muts: Mutation[]): Buffer {
       const piece = b.subarray(at, at + m.len);
       const to = m.to % (b.length + 1);
       b = Buffer.concat([b.subarray(0, to), piece, b.subarray(to)]);
-    } else if (m.kind === 'insert') b = Buffer.concat([b.subarray(0, at), Buffer.from(m.text, 'latin1'), b.subarray(at)]);
+    } else if (m.kind === 'insert')
+      b = Buffer.concat([b.subarray(0, at), Buffer.from(m.text, 'latin1'), b.subarray(at)]);
     else b = Buffer.concat([b.subarray(0, at), b.subarray(at + m.len)]);
   }
   return b;
@@ -48,8 +75,31 @@ const mutated = fc
 const sipish = fc
   .array(
     fc.constantFrom(
-      ...NASTY, 'INVITE', 'SIP/2.0', 'sip:', 'Via', 'From', 'To', 'Call-ID', 'CSeq', 'Content-Length', 'l', 'v', 'f',
-      't', 'i', '1', '0', '200', '/', 'UDP', 'a@b', ';tag=', ';branch=z9hG4bK', '[::1]', 'x',
+      ...NASTY,
+      'INVITE',
+      'SIP/2.0',
+      'sip:',
+      'Via',
+      'From',
+      'To',
+      'Call-ID',
+      'CSeq',
+      'Content-Length',
+      'l',
+      'v',
+      'f',
+      't',
+      'i',
+      '1',
+      '0',
+      '200',
+      '/',
+      'UDP',
+      'a@b',
+      ';tag=',
+      ';branch=z9hG4bK',
+      '[::1]',
+      'x',
     ),
     { maxLength: 60 },
   )

@@ -35,7 +35,10 @@ const BASE = [
   'Call-ID: base-call@example.com',
 ];
 function invite(extra: string[], opts: { cseq?: string; start?: string; body?: string | Buffer } = {}): Buffer {
-  return sip([opts.start ?? 'INVITE sip:b@example.com SIP/2.0', ...BASE, `CSeq: ${opts.cseq ?? '1 INVITE'}`, ...extra], opts.body ?? '');
+  return sip(
+    [opts.start ?? 'INVITE sip:b@example.com SIP/2.0', ...BASE, `CSeq: ${opts.cseq ?? '1 INVITE'}`, ...extra],
+    opts.body ?? '',
+  );
 }
 
 function sameMessage(a: SipMessage, b: SipMessage): void {
@@ -67,7 +70,7 @@ describe('parseMessage basics', () => {
     expect(m.status).toBe(200);
     expect(m.reason).toBe('OK');
     expect(m.headers.getAll('Via')).toHaveLength(2);
-    expect(parseVia(m.headers.getAll('Via')[1]!).params['received']).toBe('192.0.2.1');
+    expect(parseVia(m.headers.getAll('Via')[1]!).params.received).toBe('192.0.2.1');
   });
 
   it('round-trips parse -> serialize -> parse', () => {
@@ -82,55 +85,73 @@ describe('parseMessage basics', () => {
 
   it('expands compact header forms', () => {
     const m = req(
-      sip([
-        'INVITE sip:b@example.com SIP/2.0',
-        'v: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1',
-        'f: <sip:a@example.com>;tag=1',
-        't: <sip:b@example.com>',
-        'i: compact@example.com',
-        'CSeq: 1 INVITE',
-        'm: <sip:a@192.0.2.1>',
-        'c: text/plain',
-        'k: timer',
-        's: hi',
-        'l: 2',
-      ], 'hi'),
+      sip(
+        [
+          'INVITE sip:b@example.com SIP/2.0',
+          'v: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1',
+          'f: <sip:a@example.com>;tag=1',
+          't: <sip:b@example.com>',
+          'i: compact@example.com',
+          'CSeq: 1 INVITE',
+          'm: <sip:a@192.0.2.1>',
+          'c: text/plain',
+          'k: timer',
+          's: hi',
+          'l: 2',
+        ],
+        'hi',
+      ),
     );
-    expect(m.headers.lines().map(([n]) => n)).toEqual(
-      ['Via', 'From', 'To', 'Call-ID', 'CSeq', 'Contact', 'Content-Type', 'Supported', 'Subject', 'Content-Length'],
-    );
+    expect(m.headers.lines().map(([n]) => n)).toEqual([
+      'Via',
+      'From',
+      'To',
+      'Call-ID',
+      'CSeq',
+      'Contact',
+      'Content-Type',
+      'Supported',
+      'Subject',
+      'Content-Length',
+    ]);
     expect(m.body.toString()).toBe('hi');
   });
 
   it('gives the same getAll for multi-value Via/Contact/Route on one line or several', () => {
-    const oneLine = req(invite([
-      'Via: SIP/2.0/UDP p2.example.com;branch=z9hG4bK2, SIP/2.0/UDP p3.example.com;branch=z9hG4bK3',
-      'Contact: <sip:a@h1>;q=0.5, "x, y" <sip:a@h2>',
-      'Route: <sip:p1.example.com;lr>,<sip:p2.example.com;lr>',
-    ]));
-    const several = req(invite([
-      'Via: SIP/2.0/UDP p2.example.com;branch=z9hG4bK2',
-      'Via: SIP/2.0/UDP p3.example.com;branch=z9hG4bK3',
-      'Contact: <sip:a@h1>;q=0.5',
-      'Contact: "x, y" <sip:a@h2>',
-      'Route: <sip:p1.example.com;lr>',
-      'Route: <sip:p2.example.com;lr>',
-    ]));
+    const oneLine = req(
+      invite([
+        'Via: SIP/2.0/UDP p2.example.com;branch=z9hG4bK2, SIP/2.0/UDP p3.example.com;branch=z9hG4bK3',
+        'Contact: <sip:a@h1>;q=0.5, "x, y" <sip:a@h2>',
+        'Route: <sip:p1.example.com;lr>,<sip:p2.example.com;lr>',
+      ]),
+    );
+    const several = req(
+      invite([
+        'Via: SIP/2.0/UDP p2.example.com;branch=z9hG4bK2',
+        'Via: SIP/2.0/UDP p3.example.com;branch=z9hG4bK3',
+        'Contact: <sip:a@h1>;q=0.5',
+        'Contact: "x, y" <sip:a@h2>',
+        'Route: <sip:p1.example.com;lr>',
+        'Route: <sip:p2.example.com;lr>',
+      ]),
+    );
     for (const h of ['Via', 'Contact', 'Route']) expect(oneLine.headers.getAll(h)).toEqual(several.headers.getAll(h));
     expect(oneLine.headers.getAll('Via')).toHaveLength(3);
     expect(oneLine.headers.getAll('Contact')[1]).toBe('"x, y" <sip:a@h2>');
   });
 
   it('matches header names case-insensitively', () => {
-    const m = req(sip([
-      'INVITE sip:b@example.com SIP/2.0',
-      'vIA: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1',
-      'FROM: <sip:a@example.com>;tag=1',
-      'to: <sip:b@example.com>',
-      'cALL-iD: x@y',
-      'cseq: 1 INVITE',
-      'X-Custom-HEADER: kept',
-    ]));
+    const m = req(
+      sip([
+        'INVITE sip:b@example.com SIP/2.0',
+        'vIA: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1',
+        'FROM: <sip:a@example.com>;tag=1',
+        'to: <sip:b@example.com>',
+        'cALL-iD: x@y',
+        'cseq: 1 INVITE',
+        'X-Custom-HEADER: kept',
+      ]),
+    );
     expect(m.headers.get('Call-ID')).toBe('x@y');
     expect(m.headers.get('x-custom-header')).toBe('kept');
     expect(m.headers.lines()[5]![0]).toBe('X-Custom-HEADER');
@@ -142,15 +163,17 @@ describe('parseMessage basics', () => {
   });
 
   it('parses IPv6 in the Request-URI, Via and Contact', () => {
-    const m = req(sip([
-      'REGISTER sip:[2001:db8::10] SIP/2.0',
-      'Via: SIP/2.0/UDP [2001:db8::9:1];branch=z9hG4bKas3-111',
-      'From: <sip:user@[2001:db8::10]>;tag=1',
-      'To: <sip:user@[2001:db8::10]>',
-      'Call-ID: SSG9559905523997077@hlecalva',
-      'CSeq: 1 REGISTER',
-      'Contact: "Caller" <sip:caller@[2001:db8::1]:5060>',
-    ]));
+    const m = req(
+      sip([
+        'REGISTER sip:[2001:db8::10] SIP/2.0',
+        'Via: SIP/2.0/UDP [2001:db8::9:1];branch=z9hG4bKas3-111',
+        'From: <sip:user@[2001:db8::10]>;tag=1',
+        'To: <sip:user@[2001:db8::10]>',
+        'Call-ID: SSG9559905523997077@hlecalva',
+        'CSeq: 1 REGISTER',
+        'Contact: "Caller" <sip:caller@[2001:db8::1]:5060>',
+      ]),
+    );
     expect(m.uri).toBe('sip:[2001:db8::10]');
     expect(parseVia(m.headers.get('Via')!).host).toBe('[2001:db8::9:1]');
   });
@@ -176,7 +199,12 @@ describe('parseMessage basics', () => {
 
 describe('serializeMessage', () => {
   it('writes headers in order and replaces a stale Content-Length in place', () => {
-    const h = new SipHeaders([['Via', 'SIP/2.0/UDP h;branch=z9hG4bK1'], ['Content-Length', '999'], ['X-A', '1'], ['l', '5']]);
+    const h = new SipHeaders([
+      ['Via', 'SIP/2.0/UDP h;branch=z9hG4bK1'],
+      ['Content-Length', '999'],
+      ['X-A', '1'],
+      ['l', '5'],
+    ]);
     const out = serializeMessage(createRequest('MESSAGE', 'sip:a@b', h, Buffer.from('hello!')));
     expect(out.toString()).toBe(
       'MESSAGE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nContent-Length: 6\r\nX-A: 1\r\n\r\nhello!',
@@ -193,34 +221,36 @@ describe('serializeMessage', () => {
 
 describe('torture: valid but unusual', () => {
   it('1 tortuous whitespace, case and compact forms (wsinv)', () => {
-    const m = req(sip([
-      'INVITE sip:vivekg@chair-dnrc.example.com;unknownparam SIP/2.0',
-      'TO :',
-      ' sip:vivekg@chair-dnrc.example.com ;   tag    = 1918181833n',
-      'from   : "J Rosenberg \\\\\\""       <sip:jdrosen@example.com>',
-      '  ;',
-      '  tag = 98asjd8',
-      'MaX-fOrWaRdS: 0068',
-      'Call-ID: wsinv.ndaksdj@192.0.2.1',
-      'cseq: 0009',
-      '  INVITE',
-      'Via  : SIP  /   2.0',
-      ' /UDP',
-      '    192.0.2.2;branch=390skdjuw',
-      's :',
-      'NewFangledHeader:   newfangled value',
-      ' continued newfangled value',
-      'UnknownHeaderWithUnusualValue: ;;,,;;,;',
-      'v:  SIP  / 2.0  / TCP     spindle.example.com   ;',
-      '  branch  =   z9hG4bK9ikj8  ,',
-      ' SIP  /    2.0   / UDP  192.168.255.111   ; branch=',
-      ' z9hG4bK30239',
-      'm:"Quoted string \\"\\"" <sip:jdrosen@example.com> ; newparam =',
-      '      newvalue ;',
-      '  secondparam ; q = 0.33',
-    ]));
+    const m = req(
+      sip([
+        'INVITE sip:vivekg@chair-dnrc.example.com;unknownparam SIP/2.0',
+        'TO :',
+        ' sip:vivekg@chair-dnrc.example.com ;   tag    = 1918181833n',
+        'from   : "J Rosenberg \\\\\\""       <sip:jdrosen@example.com>',
+        '  ;',
+        '  tag = 98asjd8',
+        'MaX-fOrWaRdS: 0068',
+        'Call-ID: wsinv.ndaksdj@192.0.2.1',
+        'cseq: 0009',
+        '  INVITE',
+        'Via  : SIP  /   2.0',
+        ' /UDP',
+        '    192.0.2.2;branch=390skdjuw',
+        's :',
+        'NewFangledHeader:   newfangled value',
+        ' continued newfangled value',
+        'UnknownHeaderWithUnusualValue: ;;,,;;,;',
+        'v:  SIP  / 2.0  / TCP     spindle.example.com   ;',
+        '  branch  =   z9hG4bK9ikj8  ,',
+        ' SIP  /    2.0   / UDP  192.168.255.111   ; branch=',
+        ' z9hG4bK30239',
+        'm:"Quoted string \\"\\"" <sip:jdrosen@example.com> ; newparam =',
+        '      newvalue ;',
+        '  secondparam ; q = 0.33',
+      ]),
+    );
     expect(m.headers.getAll('Via')).toHaveLength(3);
-    expect(parseVia(m.headers.getAll('Via')[0]!).params['branch']).toBe('390skdjuw');
+    expect(parseVia(m.headers.getAll('Via')[0]!).params.branch).toBe('390skdjuw');
     expect(m.headers.get('Subject')).toBe('');
     expect(m.headers.get('NewFangledHeader')).toBe('newfangled value continued newfangled value');
     expect(m.headers.get('max-forwards')).toBe('0068');
@@ -228,7 +258,12 @@ describe('torture: valid but unusual', () => {
 
   it('2 unusual method token with matching CSeq (intmeth)', () => {
     const method = "!interesting-Method0123456789_*+`.%indeed'~";
-    const m = req(invite([], { start: `${method} sip:1_unusual.URI~(to-be!sure)&isn't+it$/crazy?,/;;*@example.com SIP/2.0`, cseq: `139122385 ${method}` }));
+    const m = req(
+      invite([], {
+        start: `${method} sip:1_unusual.URI~(to-be!sure)&isn't+it$/crazy?,/;;*@example.com SIP/2.0`,
+        cseq: `139122385 ${method}`,
+      }),
+    );
     expect(m.method).toBe(method);
     expect(m.uri).toBe("sip:1_unusual.URI~(to-be!sure)&isn't+it$/crazy?,/;;*@example.com");
   });
@@ -240,11 +275,22 @@ describe('torture: valid but unusual', () => {
   });
 
   it('4 escaped NUL in the URI user part (escnull)', () => {
-    expect(req(invite([], { start: 'REGISTER sip:null-%00-null@example.com SIP/2.0', cseq: '1 REGISTER' })).uri).toContain('%00');
+    expect(
+      req(invite([], { start: 'REGISTER sip:null-%00-null@example.com SIP/2.0', cseq: '1 REGISTER' })).uri,
+    ).toContain('%00');
   });
 
   it('5 no LWS between display name and < (lwsdisp)', () => {
-    const m = req(sip(['OPTIONS sip:user@example.com SIP/2.0', BASE[0]!, 'From: caller<sip:caller@example.com>;tag=323', BASE[2]!, BASE[3]!, 'CSeq: 1 OPTIONS']));
+    const m = req(
+      sip([
+        'OPTIONS sip:user@example.com SIP/2.0',
+        BASE[0]!,
+        'From: caller<sip:caller@example.com>;tag=323',
+        BASE[2]!,
+        BASE[3]!,
+        'CSeq: 1 OPTIONS',
+      ]),
+    );
     expect(m.headers.get('From')).toBe('caller<sip:caller@example.com>;tag=323');
   });
 
@@ -253,7 +299,10 @@ describe('torture: valid but unusual', () => {
   });
 
   it('7 very long header values and many Via lines (longreq)', () => {
-    const vias = Array.from({ length: 40 }, (_, i) => `Via: SIP/2.0/TCP sip${i}.example.com;branch=z9hG4bK${'x'.repeat(50)}${i}`);
+    const vias = Array.from(
+      { length: 40 },
+      (_, i) => `Via: SIP/2.0/TCP sip${i}.example.com;branch=z9hG4bK${'x'.repeat(50)}${i}`,
+    );
     const m = req(invite([...vias, `X-Long: ${'a'.repeat(4000)}`]));
     expect(m.headers.getAll('Via')).toHaveLength(41);
     expect(m.headers.get('X-Long')).toHaveLength(4000);
@@ -321,7 +370,11 @@ describe('torture: valid but unusual', () => {
   });
 
   it('19 multipart body with NUL bytes and an explicit Content-Length (mpart01)', () => {
-    const body = Buffer.concat([Buffer.from('--b\r\nContent-Type: application/octet-stream\r\n\r\n'), Buffer.from([0, 0xff, 0x80, 0x0d, 0x0a, 0]), Buffer.from('\r\n--b--\r\n')]);
+    const body = Buffer.concat([
+      Buffer.from('--b\r\nContent-Type: application/octet-stream\r\n\r\n'),
+      Buffer.from([0, 0xff, 0x80, 0x0d, 0x0a, 0]),
+      Buffer.from('\r\n--b--\r\n'),
+    ]);
     const m = req(invite(['Content-Type: multipart/mixed;boundary=b', `Content-Length: ${body.length}`], { body }));
     expect(m.body.equals(body)).toBe(true);
   });
@@ -350,7 +403,16 @@ describe('torture: malformed', () => {
   });
 
   it('5 unterminated quoted display name (quotbal)', () => {
-    const r = bad(sip(['INVITE sip:b@example.com SIP/2.0', BASE[0]!, BASE[1]!, 'To: "Mr. J. User <sip:j.user@example.com>', BASE[3]!, 'CSeq: 1 INVITE']));
+    const r = bad(
+      sip([
+        'INVITE sip:b@example.com SIP/2.0',
+        BASE[0]!,
+        BASE[1]!,
+        'To: "Mr. J. User <sip:j.user@example.com>',
+        BASE[3]!,
+        'CSeq: 1 INVITE',
+      ]),
+    );
     expect(r.error).toBe('bad To');
     expect(r.partial?.headers.get('To')).toBe('"Mr. J. User <sip:j.user@example.com>');
   });
@@ -370,7 +432,9 @@ describe('torture: malformed', () => {
   });
 
   it('9 trailing SP after the version (trws)', () => {
-    expect(bad(full([], { start: 'OPTIONS sip:remote-target@example.com SIP/2.0  ', cseq: '1 OPTIONS' })).error).toBe('bad request line');
+    expect(bad(full([], { start: 'OPTIONS sip:remote-target@example.com SIP/2.0  ', cseq: '1 OPTIONS' })).error).toBe(
+      'bad request line',
+    );
   });
 
   it('10 escaped headers in the Request-URI (escruri)', () => {
@@ -380,7 +444,16 @@ describe('torture: malformed', () => {
   });
 
   it('11 non-token characters in an unquoted display name (baddn)', () => {
-    const r = bad(sip(['OPTIONS sip:t@example.com SIP/2.0', BASE[0]!, 'From: Bell, Alexander <sip:a.g.bell@bell-tel.com>;tag=43', BASE[2]!, BASE[3]!, 'CSeq: 1 OPTIONS']));
+    const r = bad(
+      sip([
+        'OPTIONS sip:t@example.com SIP/2.0',
+        BASE[0]!,
+        'From: Bell, Alexander <sip:a.g.bell@bell-tel.com>;tag=43',
+        BASE[2]!,
+        BASE[3]!,
+        'CSeq: 1 OPTIONS',
+      ]),
+    );
     expect(r.error).toBe('bad From');
   });
 
@@ -398,7 +471,9 @@ describe('torture: malformed', () => {
   });
 
   it('14 overlarge response code (bigcode)', () => {
-    expect(bad(sip(['SIP/2.0 4294967301 better not break the receiver', ...BASE, 'CSeq: 1 INVITE'])).error).toBe('bad status line');
+    expect(bad(sip(['SIP/2.0 4294967301 better not break the receiver', ...BASE, 'CSeq: 1 INVITE'])).error).toBe(
+      'bad status line',
+    );
     expect(bad(sip(['SIP/2.0 099 Too Small', ...BASE, 'CSeq: 1 INVITE'])).error).toBe('bad status code');
   });
 
@@ -430,7 +505,9 @@ describe('torture: malformed', () => {
   });
 
   it('20 continuation line before any header', () => {
-    expect(bad(sip(['INVITE sip:b@example.com SIP/2.0', ' folded', ...BASE, 'CSeq: 1 INVITE'])).error).toBe('bad header folding');
+    expect(bad(sip(['INVITE sip:b@example.com SIP/2.0', ' folded', ...BASE, 'CSeq: 1 INVITE'])).error).toBe(
+      'bad header folding',
+    );
   });
 
   it('21 message larger than maxSize', () => {
@@ -445,7 +522,9 @@ describe('torture: malformed', () => {
   });
 
   it('23 malformed top Via', () => {
-    expect(bad(sip(['INVITE sip:b@example.com SIP/2.0', 'Via: SIP/2.0/UDP', ...BASE.slice(1), 'CSeq: 1 INVITE'])).error).toBe('bad Via');
+    expect(
+      bad(sip(['INVITE sip:b@example.com SIP/2.0', 'Via: SIP/2.0/UDP', ...BASE.slice(1), 'CSeq: 1 INVITE'])).error,
+    ).toBe('bad Via');
   });
 
   it('24 garbage start line, and a response missing Via has no partial', () => {
@@ -456,8 +535,18 @@ describe('torture: malformed', () => {
   });
 
   it('25 Call-ID with whitespace, and From as a bare URI with an escaped header (regbadct-like)', () => {
-    expect(bad(sip(['INVITE sip:b@example.com SIP/2.0', ...BASE.slice(0, 3), 'Call-ID: a b', 'CSeq: 1 INVITE'])).error).toBe('bad Call-ID');
-    const r = bad(sip(['INVITE sip:b@example.com SIP/2.0', BASE[0]!, 'From: sip:user@example.com?Route=%3Csip:x%3E', ...BASE.slice(2), 'CSeq: 1 INVITE']));
+    expect(
+      bad(sip(['INVITE sip:b@example.com SIP/2.0', ...BASE.slice(0, 3), 'Call-ID: a b', 'CSeq: 1 INVITE'])).error,
+    ).toBe('bad Call-ID');
+    const r = bad(
+      sip([
+        'INVITE sip:b@example.com SIP/2.0',
+        BASE[0]!,
+        'From: sip:user@example.com?Route=%3Csip:x%3E',
+        ...BASE.slice(2),
+        'CSeq: 1 INVITE',
+      ]),
+    );
     expect(r.error).toBe('bad From');
   });
 

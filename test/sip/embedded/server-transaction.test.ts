@@ -1,6 +1,12 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { SipEndpoint, SipRequest, SipResponse } from '../../../src/sip/embedded/message.ts';
-import { buildCancel, buildResponse, newBranch, ServerTransaction, TransactionLayer } from '../../../src/sip/embedded/transaction.ts';
+import {
+  buildCancel,
+  buildResponse,
+  newBranch,
+  type ServerTransaction,
+  TransactionLayer,
+} from '../../../src/sip/embedded/transaction.ts';
 import { FakeTransport, isResponse, makeRequest, PEER_TCP, PEER_UDP } from './tx-fakes.ts';
 
 let transport: FakeTransport;
@@ -62,7 +68,10 @@ describe('INVITE server transaction', () => {
   });
 
   it('routes responses per Via received/rport (UDP) and back on the connection (TCP)', () => {
-    transport.receive(makeRequest({ method: 'INVITE', branch: newBranch(), viaExtra: ';rport=40000;received=203.0.113.5' }), PEER_UDP);
+    transport.receive(
+      makeRequest({ method: 'INVITE', branch: newBranch(), viaExtra: ';rport=40000;received=203.0.113.5' }),
+      PEER_UDP,
+    );
     transport.receive(makeRequest({ method: 'OPTIONS', branch: newBranch(), transport: 'TCP' }), PEER_TCP);
     lastTx().respond(buildResponse(lastTx().request, 200));
     vi.advanceTimersByTime(200);
@@ -110,7 +119,10 @@ describe('INVITE server transaction', () => {
     expect(requests).toHaveLength(1);
     expect(statuses()).toEqual([200]);
     transport.receive(ackFor(invite, newBranch(), 'ok'), PEER_UDP);
-    expect(requests.map((r) => [r.req.method, r.tx === null])).toEqual([['INVITE', false], ['ACK', true]]);
+    expect(requests.map((r) => [r.req.method, r.tx === null])).toEqual([
+      ['INVITE', false],
+      ['ACK', true],
+    ]);
     vi.advanceTimersByTime(32_000);
     expect(layer.counters.serverTransactions).toBe(0);
   });
@@ -165,7 +177,9 @@ describe('non-INVITE server transaction', () => {
   });
 
   it('answers 500 when the TU handler throws', () => {
-    layer.onRequest(() => { throw new Error('boom'); });
+    layer.onRequest(() => {
+      throw new Error('boom');
+    });
     transport.receive(makeRequest({ method: 'MESSAGE', branch: newBranch() }), PEER_UDP);
     expect(statuses()).toEqual([500]);
   });

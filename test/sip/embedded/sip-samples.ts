@@ -2,7 +2,7 @@
 
 /** Join lines with CRLF, add the blank line, then the body. */
 export function sip(lines: string[], body: string | Buffer = ''): Buffer {
-  const head = Buffer.from(lines.join('\r\n') + '\r\n\r\n', 'utf8');
+  const head = Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'utf8');
   return Buffer.concat([head, typeof body === 'string' ? Buffer.from(body, 'utf8') : body]);
 }
 

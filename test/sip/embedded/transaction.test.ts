@@ -10,7 +10,10 @@ function recorder() {
     responses,
     events,
     handler: {
-      onResponse: (r: SipResponse) => { responses.push(r); events.push(String(r.status)); },
+      onResponse: (r: SipResponse) => {
+        responses.push(r);
+        events.push(String(r.status));
+      },
       onTimeout: () => events.push('timeout'),
       onTransportError: () => events.push('transport-error'),
     },
@@ -68,7 +71,12 @@ describe('INVITE client transaction', () => {
   it('ACKs a 486 itself and absorbs its retransmissions until timer D', () => {
     const rec = recorder();
     const branch = newBranch();
-    const invite = makeRequest({ method: 'INVITE', branch, cseq: 7, routes: ['<sip:p1.example;lr>', '<sip:p2.example;lr>'] });
+    const invite = makeRequest({
+      method: 'INVITE',
+      branch,
+      cseq: 7,
+      routes: ['<sip:p1.example;lr>', '<sip:p2.example;lr>'],
+    });
     layer.sendRequest(invite, PEER_UDP, rec.handler);
     const busy = buildResponse(invite, 486, undefined, { toTag: 'uas9' });
     transport.receive(busy, PEER_UDP);
@@ -211,7 +219,9 @@ describe('request and CANCEL builders', () => {
     expect(res.headers.get('CSeq')).toBe('3 INVITE');
     expect(res.headers.get('Contact')).toBe('<sip:gw@192.0.2.1>');
     const inDialog = makeRequest({ method: 'BYE', branch: 'z9hG4bKdef', toTag: 'keep' });
-    expect(buildResponse(inDialog, 200, 'OK', { toTag: 'other' }).headers.get('To')).toBe('<sip:bob@example.net>;tag=keep');
+    expect(buildResponse(inDialog, 200, 'OK', { toTag: 'other' }).headers.get('To')).toBe(
+      '<sip:bob@example.net>;tag=keep',
+    );
   });
 
   it('buildCancel keeps URI, Call-ID, From, To, CSeq number, top Via only and Route', () => {

@@ -13,7 +13,10 @@ afterEach(async () => {
   for (const fn of cleanups.splice(0).reverse()) await fn();
 });
 
-async function startLayer(): Promise<{ layer: TransportLayer; inbox: Array<{ msg: SipMessage; source: SipEndpoint }> }> {
+async function startLayer(): Promise<{
+  layer: TransportLayer;
+  inbox: Array<{ msg: SipMessage; source: SipEndpoint }>;
+}> {
   const layer = new TransportLayer({ host: '127.0.0.1', port: 0, transports: ['udp', 'tcp'] });
   await layer.start();
   cleanups.push(() => layer.stop());
@@ -22,7 +25,14 @@ async function startLayer(): Promise<{ layer: TransportLayer; inbox: Array<{ msg
   return { layer, inbox };
 }
 
-function rawRequest(opts: { method?: string; branch: string; via?: string; body?: string; extra?: string; version?: string }): string {
+function rawRequest(opts: {
+  method?: string;
+  branch: string;
+  via?: string;
+  body?: string;
+  extra?: string;
+  version?: string;
+}): string {
   const body = opts.body ?? '';
   const method = opts.method ?? 'OPTIONS';
   return [
@@ -60,7 +70,9 @@ async function tcpClient(port: number): Promise<{ sock: net.Socket; received: ()
   await new Promise<void>((r, j) => sock.once('connect', () => r()).once('error', j));
   cleanups.push(() => void sock.destroy());
   let data = '';
-  sock.on('data', (d) => { data += d.toString('utf8'); });
+  sock.on('data', (d) => {
+    data += d.toString('utf8');
+  });
   return { sock, received: () => data };
 }
 
@@ -117,7 +129,11 @@ describe('TransportLayer', () => {
     const errors: Array<{ error: string; partial: SipRequest | undefined; source: SipEndpoint }> = [];
     layer.onParseError((error, partial, source) => errors.push({ error, partial, source }));
     const client = await udpClient();
-    client.send(rawRequest({ method: 'INVITE', branch: 'z9hG4bKbad', version: 'SIP/3.0' }), layer.localPort, '127.0.0.1');
+    client.send(
+      rawRequest({ method: 'INVITE', branch: 'z9hG4bKbad', version: 'SIP/3.0' }),
+      layer.localPort,
+      '127.0.0.1',
+    );
     await waitFor(() => errors.length === 1, 'parse error');
     expect(inbox).toHaveLength(0);
     const { partial, source } = errors[0]!;
@@ -131,9 +147,20 @@ describe('TransportLayer', () => {
     const { layer, inbox } = await startLayer();
     const { sock } = await tcpClient(layer.localPort);
     const tcpVia = (b: string) => `SIP/2.0/TCP 127.0.0.1:5060;branch=${b}`;
-    sock.write(rawRequest({ branch: 'z9hG4bKt1', via: tcpVia('z9hG4bKt1') }) + rawRequest({ branch: 'z9hG4bKt2', via: tcpVia('z9hG4bKt2') }));
+    sock.write(
+      rawRequest({ branch: 'z9hG4bKt1', via: tcpVia('z9hG4bKt1') }) +
+        rawRequest({ branch: 'z9hG4bKt2', via: tcpVia('z9hG4bKt2') }),
+    );
     await waitFor(() => inbox.length === 2, 'two TCP messages');
-    const split = Buffer.from(rawRequest({ method: 'MESSAGE', branch: 'z9hG4bKt3', via: tcpVia('z9hG4bKt3'), body: 'hello, world', extra: 'Content-Type: text/plain' }));
+    const split = Buffer.from(
+      rawRequest({
+        method: 'MESSAGE',
+        branch: 'z9hG4bKt3',
+        via: tcpVia('z9hG4bKt3'),
+        body: 'hello, world',
+        extra: 'Content-Type: text/plain',
+      }),
+    );
     sock.write(split.subarray(0, 40));
     await new Promise((r) => setTimeout(r, 20));
     sock.write(split.subarray(40, split.length - 5));
@@ -141,7 +168,11 @@ describe('TransportLayer', () => {
     expect(inbox).toHaveLength(2);
     sock.write(split.subarray(split.length - 5));
     await waitFor(() => inbox.length === 3, 'split TCP message');
-    expect(inbox.map((m) => m.msg.headers.get('Call-ID'))).toEqual(['z9hG4bKt1@example.com', 'z9hG4bKt2@example.com', 'z9hG4bKt3@example.com']);
+    expect(inbox.map((m) => m.msg.headers.get('Call-ID'))).toEqual([
+      'z9hG4bKt1@example.com',
+      'z9hG4bKt2@example.com',
+      'z9hG4bKt3@example.com',
+    ]);
     expect(inbox[2]!.msg.body.toString()).toBe('hello, world');
     expect(inbox[2]!.source).toEqual({ transport: 'tcp', address: '127.0.0.1', port: sock.localPort });
   });
@@ -152,7 +183,10 @@ describe('TransportLayer', () => {
     client.sock.write(rawRequest({ branch: 'z9hG4bKreuse', via: 'SIP/2.0/TCP 127.0.0.1:5099;branch=z9hG4bKreuse' }));
     await waitFor(() => inbox.length === 1, 'TCP request');
     const { msg, source } = inbox[0]!;
-    layer.send(buildResponse(msg as SipRequest, 200, 'OK'), responseDestination(parseVia(msg.headers.getAll('Via')[0]!), source));
+    layer.send(
+      buildResponse(msg as SipRequest, 200, 'OK'),
+      responseDestination(parseVia(msg.headers.getAll('Via')[0]!), source),
+    );
     await waitFor(() => client.received().includes('\r\n\r\n'), 'response on the same connection');
     expect(client.received()).toMatch(/^SIP\/2\.0 200 OK\r\n/);
     expect(client.received()).toContain('Content-Length: 0');
@@ -163,11 +197,25 @@ describe('TransportLayer', () => {
     const b = await startLayer();
     const h = new SipHeaders();
     h.append('Via', `SIP/2.0/TCP 127.0.0.1:${a.layer.localPort};branch=z9hG4bKout;rport`);
-    for (const [n, v] of [['Max-Forwards', '70'], ['From', '<sip:a@x>;tag=1'], ['To', '<sip:b@y>'], ['Call-ID', 'out@x'], ['CSeq', '1 OPTIONS']]) h.append(n!, v!);
-    a.layer.send(createRequest('OPTIONS', 'sip:b@127.0.0.1', h), { transport: 'tcp', address: '127.0.0.1', port: b.layer.localPort });
+    for (const [n, v] of [
+      ['Max-Forwards', '70'],
+      ['From', '<sip:a@x>;tag=1'],
+      ['To', '<sip:b@y>'],
+      ['Call-ID', 'out@x'],
+      ['CSeq', '1 OPTIONS'],
+    ])
+      h.append(n!, v!);
+    a.layer.send(createRequest('OPTIONS', 'sip:b@127.0.0.1', h), {
+      transport: 'tcp',
+      address: '127.0.0.1',
+      port: b.layer.localPort,
+    });
     await waitFor(() => b.inbox.length === 1, 'request at B');
     const { msg, source } = b.inbox[0]!;
-    b.layer.send(buildResponse(msg as SipRequest, 200), responseDestination(parseVia(msg.headers.getAll('Via')[0]!), source));
+    b.layer.send(
+      buildResponse(msg as SipRequest, 200),
+      responseDestination(parseVia(msg.headers.getAll('Via')[0]!), source),
+    );
     await waitFor(() => a.inbox.length === 1, 'response at A');
     expect(a.inbox[0]!.msg.kind === 'response' && a.inbox[0]!.msg.status).toBe(200);
     expect(a.inbox[0]!.source).toEqual({ transport: 'tcp', address: '127.0.0.1', port: b.layer.localPort });
@@ -182,7 +230,11 @@ describe('TransportLayer', () => {
     await new Promise<void>((r) => closed.close(() => r()));
     const failures: Array<{ error: Error; msg: SipMessage }> = [];
     layer.onSendError((error, msg) => failures.push({ error, msg }));
-    const req = createRequest('OPTIONS', 'sip:x@127.0.0.1', new SipHeaders([['Via', 'SIP/2.0/TCP 127.0.0.1;branch=z9hG4bKdead']]));
+    const req = createRequest(
+      'OPTIONS',
+      'sip:x@127.0.0.1',
+      new SipHeaders([['Via', 'SIP/2.0/TCP 127.0.0.1;branch=z9hG4bKdead']]),
+    );
     layer.send(req, { transport: 'tcp', address: '127.0.0.1', port: deadPort });
     await waitFor(() => failures.length === 1, 'send error');
     expect(failures[0]!.msg).toBe(req);

@@ -12,29 +12,29 @@ export interface SentRecord {
 
 export class FakeTransport implements SipTransport {
   readonly sent: SentRecord[] = [];
-  private messageHandler: ((msg: SipMessage, source: SipEndpoint) => void) | undefined;
-  private sendErrorHandler: ((error: Error, msg: SipMessage, dest: SipEndpoint) => void) | undefined;
-  private readonly start = Date.now();
+  #messageHandler: ((msg: SipMessage, source: SipEndpoint) => void) | undefined;
+  #sendErrorHandler: ((error: Error, msg: SipMessage, dest: SipEndpoint) => void) | undefined;
+  readonly #start = Date.now();
 
   send(msg: SipMessage, dest: SipEndpoint): void {
-    this.sent.push({ msg, dest, at: Date.now() - this.start });
+    this.sent.push({ msg, dest, at: Date.now() - this.#start });
   }
 
   onMessage(handler: (msg: SipMessage, source: SipEndpoint) => void): void {
-    this.messageHandler = handler;
+    this.#messageHandler = handler;
   }
 
   onSendError(handler: (error: Error, msg: SipMessage, dest: SipEndpoint) => void): void {
-    this.sendErrorHandler = handler;
+    this.#sendErrorHandler = handler;
   }
 
   /** Simulate a message arriving from the network. */
   receive(msg: SipMessage, source: SipEndpoint): void {
-    this.messageHandler?.({ ...msg, headers: msg.headers.clone(), source }, source);
+    this.#messageHandler?.({ ...msg, headers: msg.headers.clone(), source }, source);
   }
 
   failSend(msg: SipMessage, dest: SipEndpoint): void {
-    this.sendErrorHandler?.(new Error('ECONNREFUSED'), msg, dest);
+    this.#sendErrorHandler?.(new Error('ECONNREFUSED'), msg, dest);
   }
 
   /** Send times of requests with this method, or responses with this status. */
@@ -43,9 +43,11 @@ export class FakeTransport implements SipTransport {
   }
 
   matching(what: string | number): SentRecord[] {
-    return this.sent.filter((r) => (typeof what === 'number'
-      ? r.msg.kind === 'response' && r.msg.status === what
-      : r.msg.kind === 'request' && r.msg.method === what));
+    return this.sent.filter((r) =>
+      typeof what === 'number'
+        ? r.msg.kind === 'response' && r.msg.status === what
+        : r.msg.kind === 'request' && r.msg.method === what,
+    );
   }
 
   clear(): void {

@@ -6,7 +6,13 @@ import { formatCSeq, parseCSeq } from '../../../src/sip/embedded/cseq.ts';
 describe('parseVia', () => {
   it('parses a typical Via', () => {
     const v = parseVia('SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK776asdhds;rport');
-    expect(v).toEqual({ protocol: 'SIP/2.0', transport: 'UDP', host: '192.0.2.1', port: 5060, params: expect.anything() });
+    expect(v).toEqual({
+      protocol: 'SIP/2.0',
+      transport: 'UDP',
+      host: '192.0.2.1',
+      port: 5060,
+      params: expect.anything(),
+    });
     expect(viaBranch(v)).toBe('z9hG4bK776asdhds');
     expect(viaRport(v)).toBeNull();
   });
@@ -24,7 +30,7 @@ describe('parseVia', () => {
     const v = parseVia('SIP/2.0/WS [2001:db8::1]:5060;branch=z9hG4bK1;received=[2001:db8::2];rport=5070');
     expect(v.transport).toBe('WS');
     expect(v.host).toBe('[2001:db8::1]');
-    expect(v.params['received']).toBe('[2001:db8::2]');
+    expect(v.params.received).toBe('[2001:db8::2]');
     expect(viaRport(v)).toBe(5070);
   });
 
@@ -70,10 +76,16 @@ describe('parseCSeq', () => {
     expect(formatCSeq({ seq: 1, method: 'REGISTER' })).toBe('1 REGISTER');
   });
 
-  it.each(['4294967296 INVITE', '36893488147419103232 INVITE', '-1 INVITE', 'INVITE', '1', '1 IN VITE', '1.5 INVITE', ''])(
-    'rejects %j',
-    (text) => {
-      expect(() => parseCSeq(text)).toThrow(SipParseError);
-    },
-  );
+  it.each([
+    '4294967296 INVITE',
+    '36893488147419103232 INVITE',
+    '-1 INVITE',
+    'INVITE',
+    '1',
+    '1 IN VITE',
+    '1.5 INVITE',
+    '',
+  ])('rejects %j', (text) => {
+    expect(() => parseCSeq(text)).toThrow(SipParseError);
+  });
 });

@@ -20,7 +20,7 @@ describe('parseNameAddr', () => {
   it('accepts no space between display name and <', () => {
     const a = parseNameAddr('caller<sip:caller@example.com>;tag=323');
     expect(a.displayName).toBe('caller');
-    expect(a.params['tag']).toBe('323');
+    expect(a.params.tag).toBe('323');
   });
 
   it('distinguishes an empty quoted display name from none', () => {
@@ -34,7 +34,7 @@ describe('parseNameAddr', () => {
 
   it('separates URI params from header params in <> form', () => {
     const a = parseNameAddr('<sip:p1.example.com;lr>;expires=3600 ; q = 0.7');
-    expect(a.uri.params['lr']).toBeNull();
+    expect(a.uri.params.lr).toBeNull();
     expect({ ...a.params }).toEqual({ expires: '3600', q: '0.7' });
   });
 
@@ -43,11 +43,13 @@ describe('parseNameAddr', () => {
     expect(a.displayName).toBeUndefined();
     expect(a.rawUri).toBe('sip:bob@biloxi.example.com');
     expect(Object.keys(a.uri.params)).toEqual([]);
-    expect(a.params['tag']).toBe('a48s');
+    expect(a.params.tag).toBe('a48s');
   });
 
   it('keeps quoted header param values with their quotes, even with < inside', () => {
-    const a = parseNameAddr('<sip:a@192.0.2.1>;+sip.instance="<urn:uuid:00000000-0000-1000-8000-AABBCCDDEEFF>";reg-id=1');
+    const a = parseNameAddr(
+      '<sip:a@192.0.2.1>;+sip.instance="<urn:uuid:00000000-0000-1000-8000-AABBCCDDEEFF>";reg-id=1',
+    );
     expect(a.params['+sip.instance']).toBe('"<urn:uuid:00000000-0000-1000-8000-AABBCCDDEEFF>"');
     expect(a.params['reg-id']).toBe('1');
   });
@@ -92,7 +94,10 @@ describe('formatNameAddr', () => {
 
 describe('parseGenericParams', () => {
   it('lowercases names and allows host values', () => {
-    expect({ ...parseGenericParams(';Received=[2001:db8::9];RPORT') }).toEqual({ received: '[2001:db8::9]', rport: null });
+    expect({ ...parseGenericParams(';Received=[2001:db8::9];RPORT') }).toEqual({
+      received: '[2001:db8::9]',
+      rport: null,
+    });
   });
 });
 

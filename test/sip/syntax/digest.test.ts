@@ -146,7 +146,13 @@ describe('pickChallenge', () => {
 describe('buildAuthorization', () => {
   it('uses RFC 2069 form when no qop is offered', () => {
     const challenge = parseChallenge('Digest realm="testrealm@host.com", nonce="dcd98b7102dd2f0e8b11d0f600bfb0c093"');
-    const value = buildAuthorization({ challenge, method: 'GET', uri: '/dir/index.html', username: 'Mufasa', password: 'Circle Of Life' });
+    const value = buildAuthorization({
+      challenge,
+      method: 'GET',
+      uri: '/dir/index.html',
+      username: 'Mufasa',
+      password: 'Circle Of Life',
+    });
     // RFC 2069 response = MD5(HA1:nonce:HA2); HA1 939e7578… is RFC 2617's, value cross-checked with md5sum(1).
     expect(parseAuthorization(value).response).toBe('670fd8c2df070c60b045671b8b24ff02');
     expect(value).not.toMatch(/qop=|nc=|cnonce=/);
@@ -163,7 +169,14 @@ describe('buildAuthorization', () => {
 
   it('escapes quotes in the username and generates a cnonce and nc', () => {
     const challenge = parseChallenge('Digest realm="r", nonce="n", qop="auth"');
-    const value = buildAuthorization({ challenge, method: 'REGISTER', uri: 'sip:r', username: 'a"b', password: 'p', nc: 26 });
+    const value = buildAuthorization({
+      challenge,
+      method: 'REGISTER',
+      uri: 'sip:r',
+      username: 'a"b',
+      password: 'p',
+      nc: 26,
+    });
     const cred = parseAuthorization(value);
     expect(cred.username).toBe('a"b');
     expect(cred.nc).toBe('0000001a');
@@ -172,15 +185,25 @@ describe('buildAuthorization', () => {
 
   it('refuses unsupported algorithms and qops', () => {
     const base = { method: 'INVITE', uri: 'sip:x', username: 'u', password: 'p' };
-    expect(() => buildAuthorization({ ...base, challenge: parseChallenge('Digest realm="r", nonce="n", algorithm=AKAv1-MD5') })).toThrow(/algorithm/);
-    expect(() => buildAuthorization({ ...base, challenge: parseChallenge('Digest realm="r", nonce="n", qop="foo"') })).toThrow(/qop/);
+    expect(() =>
+      buildAuthorization({ ...base, challenge: parseChallenge('Digest realm="r", nonce="n", algorithm=AKAv1-MD5') }),
+    ).toThrow(/algorithm/);
+    expect(() =>
+      buildAuthorization({ ...base, challenge: parseChallenge('Digest realm="r", nonce="n", qop="foo"') }),
+    ).toThrow(/qop/);
   });
 });
 
 describe('DigestServer', () => {
   const users = (name: string): string | undefined => (name === 'pbx' ? 's3cret' : undefined);
   const answer = (challengeValue: string, password = 's3cret', method = 'INVITE', username = 'pbx'): string =>
-    buildAuthorization({ challenge: parseChallenge(challengeValue), method, uri: 'sip:+4930123@gw.example', username, password });
+    buildAuthorization({
+      challenge: parseChallenge(challengeValue),
+      method,
+      uri: 'sip:+4930123@gw.example',
+      username,
+      password,
+    });
 
   for (const algorithm of ['MD5', 'SHA-256'] as const) {
     it(`round-trips a ${algorithm} challenge`, () => {
@@ -194,8 +217,14 @@ describe('DigestServer', () => {
   it('rejects a wrong password, unknown user, other method and other realm', () => {
     const server = new DigestServer({ realm: 'gw.example', users });
     const challenge = server.challenge();
-    expect(server.verify(answer(challenge, 'wrong'), 'INVITE')).toMatchObject({ ok: false, reason: 'response mismatch' });
-    expect(server.verify(answer(challenge, 's3cret', 'INVITE', 'eve'), 'INVITE')).toMatchObject({ ok: false, reason: 'unknown user' });
+    expect(server.verify(answer(challenge, 'wrong'), 'INVITE')).toMatchObject({
+      ok: false,
+      reason: 'response mismatch',
+    });
+    expect(server.verify(answer(challenge, 's3cret', 'INVITE', 'eve'), 'INVITE')).toMatchObject({
+      ok: false,
+      reason: 'unknown user',
+    });
     expect(server.verify(answer(challenge), 'BYE')).toMatchObject({ ok: false, reason: 'response mismatch' });
     const other = new DigestServer({ realm: 'other', users });
     expect(other.verify(answer(challenge), 'INVITE')).toMatchObject({ ok: false, reason: 'realm mismatch' });
@@ -223,7 +252,10 @@ describe('DigestServer', () => {
     const challenge = server.challenge();
     now += 30_001;
     expect(server.verify(answer(challenge), 'INVITE')).toEqual({ ok: false, stale: true, reason: 'nonce expired' });
-    expect(server.verify(answer(challenge, 'wrong'), 'INVITE')).toMatchObject({ ok: false, reason: 'response mismatch' });
+    expect(server.verify(answer(challenge, 'wrong'), 'INVITE')).toMatchObject({
+      ok: false,
+      reason: 'response mismatch',
+    });
     expect(server.challenge({ stale: true })).toContain('stale=TRUE');
     now -= 1;
     expect(server.verify(answer(challenge), 'INVITE')).toMatchObject({ ok: true });
