@@ -62,20 +62,45 @@ export class Gateway {
     });
   }
 
+  /**
+   * Start in an order that protects other instances: lock the data directory before anything reads the registry,
+   * bind both ports before recovery touches it. A second instance on the same DATA_DIR stops at the lock; one on
+   * busy ports stops at the bind; neither ever reaches recovery, which would close the first instance's live calls.
+   */
   async start(): Promise<void> {
+    const registry = this.#openRegistry();
+    const kallglot = await this.#startKallglot();
+    const sessionEnder = new SessionEnder(kallglot, this.#logger.child({ component: 'session-ender' }), {
+      store: registry,
+    });
+    this.#sessionEnder = sessionEnder;
+    this.#registerHttpRoutes(registry, kallglot, sessionEnder);
+    const { http } = this.config;
+    this.httpPort = await bindOrExplain('HTTP_PORT', http.host, http.port, () =>
+      this.#http.listen(http.port, http.host),
+    );
+    await this.#startSip(registry, kallglot, sessionEnder);
+
+    const recovered = recoverOrphans(registry, sessionEnder, this.#logger.child({ component: 'recovery' }));
+    if (recovered.orphans || recovered.pendingEnds) this.#logger.warn(recovered, 'recovered state from a previous run');
+    this.#logStarted();
+  }
+
+  #openRegistry(): CallRegistry {
     const { config } = this;
-    const logger = this.#logger;
-    // Order matters: lock the data directory before anything reads the registry, bind both ports before recovery
-    // touches it. A second instance on the same DATA_DIR stops at the lock; one on busy ports stops at the bind;
-    // neither ever reaches recovery, which would otherwise close the first instance's live calls.
     this.#lock = InstanceLock.acquire(config.dataDir, config.instanceId);
     this.#registry = new CallRegistry(config.dataDir, {
       instanceId: config.instanceId,
-      onError: (err) => logger.error({ err }, 'call registry commit failed'),
+      onError: (err) => this.#logger.error({ err }, 'call registry commit failed'),
     });
     this.#routing.load();
     this.#routing.watch();
+    return this.#registry;
+  }
 
+  /** The Kallglot client, toward KALLGLOT_API_URL or, when it is empty, a local sandbox started here. */
+  async #startKallglot(): Promise<KallglotClient> {
+    const { config } = this;
     let apiUrl = config.kallglot.apiUrl;
     let apiKey = config.kallglot.apiKey;
     if (!apiUrl) {
@@ -83,7 +108,7 @@ export class Gateway {
       const { url } = await this.#sandbox.start(0, '127.0.0.1');
       apiUrl = url;
       apiKey = 'sk_test_sandbox';
-      logger.warn(
+      this.#logger.warn(
         { kallglotUrl: url },
         'KALLGLOT_API_URL is not set: using the LOCAL KALLGLOT SANDBOX (no real translation)',
       );
@@ -95,25 +120,25 @@ export class Gateway {
       retries: config.kallglot.retries,
       createDeadlineMs: config.kallglot.createDeadlineMs,
       endDeadlineMs: config.kallglot.endDeadlineMs,
-      logger: logger.child({ component: 'kallglot' }),
+      logger: this.#logger.child({ component: 'kallglot' }),
       onAttempt: (op, statusOrCode, seconds) => this.#metrics.kallglotRequest(op, statusOrCode, seconds),
     });
+    return this.#kallglot;
+  }
 
-    this.#sessionEnder = new SessionEnder(this.#kallglot, logger.child({ component: 'session-ender' }), {
-      store: this.#registry,
-    });
-    registerCallRoutes(this.#http, this.#registry, config.http.adminToken);
+  #registerHttpRoutes(registry: CallRegistry, kallglot: KallglotClient, sessionEnder: SessionEnder): void {
+    const { config } = this;
+    registerCallRoutes(this.#http, registry, config.http.adminToken);
     registerMetricsRoute(this.#http, this.#metrics);
     registerTelnyxRoutes(this.#http, {
       config,
-      logger,
-      registry: this.#registry,
-      kallglot: this.#kallglot,
-      sessionEnder: this.#sessionEnder,
+      logger: this.#logger,
+      registry,
+      kallglot,
+      sessionEnder,
       rules: () => this.#routing.current(),
       metrics: this.#metrics,
     });
-
     registerHealthRoutes(this.#http, {
       activeCalls: () => this.#calls?.activeCalls ?? 0,
       sipStats: () => this.#engine?.stats() ?? null,
@@ -123,47 +148,45 @@ export class Gateway {
       version: VERSION,
       startedAt: new Date(),
     });
-    this.httpPort = await bindOrExplain('HTTP_PORT', config.http.host, config.http.port, () =>
-      this.#http.listen(config.http.port, config.http.host),
-    );
+  }
 
-    this.#engine = await createEngine(config, logger.child({ component: 'sip' }), this.#metrics);
+  async #startSip(registry: CallRegistry, kallglot: KallglotClient, sessionEnder: SessionEnder): Promise<void> {
+    const { config } = this;
+    const engine = await createEngine(config, this.#logger.child({ component: 'sip' }), this.#metrics);
+    this.#engine = engine;
     this.#calls = new CallManager({
       config,
-      logger: logger.child({ component: 'calls' }),
-      engine: this.#engine,
-      kallglot: this.#kallglot,
-      sessionEnder: this.#sessionEnder,
+      logger: this.#logger.child({ component: 'calls' }),
+      engine,
+      kallglot,
+      sessionEnder,
       admission: this.#admission,
       rules: () => this.#routing.current(),
-      recorder: safeRecorder(this.#registry, logger),
+      recorder: safeRecorder(registry, this.#logger),
       pbxAuth: config.calls.pbxAuthUsers.length
         ? new PbxAuthenticator(config.calls.pbxAuthRealm, parseUserList(config.calls.pbxAuthUsers))
         : undefined,
       onSummary: (s) => {
-        this.#metrics.callFinished(
-          s.route,
-          s.sipStatus >= 200 && s.sipStatus < 300 ? 'completed' : `sip_${s.sipStatus}`,
-        );
+        const result = s.sipStatus >= 200 && s.sipStatus < 300 ? 'completed' : `sip_${s.sipStatus}`;
+        this.#metrics.callFinished(s.route, result);
         if (s.setupMs !== undefined) this.#metrics.setupLatency(s.route, s.setupMs / 1000);
         this.onCallSummary?.(s);
       },
     });
-    const engine = this.#engine;
     await bindOrExplain('SIP_PORT', config.sip.host, config.sip.port, () => engine.start());
-    this.sipPort = this.#engine.localPort;
+    this.sipPort = engine.localPort;
     this.#sipListening = true;
+  }
 
-    const recovered = recoverOrphans(this.#registry, this.#sessionEnder, logger.child({ component: 'recovery' }));
-    if (recovered.orphans || recovered.pendingEnds) logger.warn(recovered, 'recovered state from a previous run');
-
-    logger.info(
+  #logStarted(): void {
+    const { config } = this;
+    this.#logger.info(
       {
         version: VERSION,
         http: `${config.http.host}:${this.httpPort}`,
         sip: `${config.sip.host}:${this.sipPort} (${config.sip.transports.join(',')})`,
         engine: config.sip.engine,
-        kallglot: this.#sandbox ? 'sandbox' : apiUrl,
+        kallglot: this.#sandbox ? 'sandbox' : config.kallglot.apiUrl,
         routingRules: this.#routing.current().rules.length,
         config: redactedConfig(config),
       },
