@@ -2,7 +2,7 @@
  * Optional digest authentication of the PBX (besides the source allowlist): INVITEs without valid credentials get
  * 407 with a Proxy-Authenticate challenge (stateless nonce, see DigestServer). Enabled by PBX_AUTH_USERS.
  */
-import { DigestServer } from '../sip/syntax/digest.ts';
+import { DigestServer } from '../sip/syntax/digest-server.ts';
 import type { InboundCall } from '../sip/port.ts';
 import type { HeaderList } from '../sip/port.ts';
 

@@ -12,8 +12,9 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from '../logger.ts';
 import { END_REASONS } from './types.ts';
 import { HttpError, parseJsonObject, validateCreate } from './sandbox-validate.ts';
-import { FailureRules, errorDefaults, parseFailureSpec } from './sandbox-failures.ts';
-import type { FailureSpec, SandboxEndpoint } from './sandbox-failures.ts';
+import { FailureRules, parseFailureSpec } from './sandbox-failures.ts';
+import type { FailureSpec } from './sandbox-failures.ts';
+import { readBody, routeOf, sendError, sendFailure, sendJson } from './sandbox-http.ts';
 
 export type { FailureSpec, SandboxEndpoint } from './sandbox-failures.ts';
 
@@ -58,8 +59,6 @@ interface StoredSession {
   fingerprint: string;
 }
 
-const MAX_BODY_BYTES = 1_000_000;
-
 function rand(bytes: number): string {
   return randomBytes(bytes).toString('hex');
 }
@@ -85,7 +84,7 @@ export class KallglotSandbox {
     const server = createServer((req, res) => {
       this.#handle(req, res).catch((e: unknown) => {
         this.#opts.logger?.error({ err: e }, 'kallglot sandbox handler failed');
-        if (!res.headersSent && !res.destroyed) this.#sendError(res, 500, 'internal_error', 'Internal server error');
+        if (!res.headersSent && !res.destroyed) sendError(res, 500, 'internal_error', 'Internal server error');
       });
     });
     await new Promise<void>((resolve, reject) => {
@@ -156,12 +155,11 @@ export class KallglotSandbox {
     const path = new URL(req.url ?? '/', 'http://sandbox').pathname.replace(/\/+$/, '');
     const method = req.method ?? 'GET';
     const rawBody = await readBody(req);
-    if (rawBody === undefined) return this.#sendError(res, 413, 'request_too_large', 'Request body too large');
+    if (rawBody === undefined) return sendError(res, 413, 'request_too_large', 'Request body too large');
     if (path.startsWith('/_sandbox/')) return this.#control(method, path, rawBody, res);
 
     const endpoint = routeOf(method, path);
-    if (endpoint === undefined)
-      return this.#sendError(res, 404, 'resource_not_found', `No route for ${method} ${path}`);
+    if (endpoint === undefined) return sendError(res, 404, 'resource_not_found', `No route for ${method} ${path}`);
     if (endpoint.name === 'create') this.#stats.createRequests += 1;
     else if (endpoint.name === 'end') this.#stats.endRequests += 1;
     else this.#stats.getRequests += 1;
@@ -174,7 +172,7 @@ export class KallglotSandbox {
         res.once('close', () => this.#hung.delete(res));
         return;
       }
-      if (failure.status !== undefined) return this.#sendFailure(res, failure);
+      if (failure.status !== undefined) return sendFailure(res, failure);
     }
     // Like the real API, a request whose client gave up is still processed; only the answer is lost.
 
@@ -185,10 +183,10 @@ export class KallglotSandbox {
       if (stored === undefined)
         throw new HttpError(404, 'resource_not_found', `No such session: ${endpoint.id ?? ''}`, 'id');
       if (endpoint.name === 'end') this.#end(stored, rawBody);
-      this.#sendJson(res, 200, this.#sessionJson(stored));
+      sendJson(res, 200, this.#sessionJson(stored));
     } catch (e) {
       if (!(e instanceof HttpError)) throw e;
-      this.#sendError(res, e.status, e.code, e.message, e.param);
+      sendError(res, e.status, e.code, e.message, e.param);
     }
   }
 
@@ -224,7 +222,7 @@ export class KallglotSandbox {
           throw new HttpError(409, 'idempotency_key_reused', 'Idempotency-Key was used with a different request body');
         }
         res.setHeader('idempotent-replayed', 'true');
-        this.#sendJson(res, 201, this.#sessionJson(existing));
+        sendJson(res, 201, this.#sessionJson(existing));
         return;
       }
     }
@@ -255,7 +253,7 @@ export class KallglotSandbox {
     this.#stats.created += 1;
     if (Number.isFinite(credits)) res.setHeader('x-api-credits-remaining', String(credits - this.#stats.created));
     res.setHeader('x-api-credits-used', '1');
-    this.#sendJson(res, 201, this.#sessionJson(stored));
+    sendJson(res, 201, this.#sessionJson(stored));
   }
 
   #end(stored: StoredSession, rawBody: string): void {
@@ -307,103 +305,36 @@ export class KallglotSandbox {
       try {
         parsed = JSON.parse(rawBody);
       } catch {
-        this.#sendError(res, 400, 'invalid_request', 'body must be JSON');
+        sendError(res, 400, 'invalid_request', 'body must be JSON');
         return;
       }
       const spec = parseFailureSpec(parsed);
       if (typeof spec === 'string') {
-        this.#sendError(res, 400, 'invalid_request', spec);
+        sendError(res, 400, 'invalid_request', spec);
         return;
       }
       this.injectFailure(spec);
-      this.#sendJson(res, 200, { ok: true });
+      sendJson(res, 200, { ok: true });
       return;
     }
     if (route === 'DELETE /_sandbox/failures') {
       this.clearFailures();
-      this.#sendJson(res, 200, { ok: true });
+      sendJson(res, 200, { ok: true });
       return;
     }
     if (route === 'GET /_sandbox/sessions') {
-      this.#sendJson(res, 200, this.sessions());
+      sendJson(res, 200, this.sessions());
       return;
     }
     if (route === 'GET /_sandbox/stats') {
-      this.#sendJson(res, 200, this.stats());
+      sendJson(res, 200, this.stats());
       return;
     }
     if (route === 'POST /_sandbox/reset') {
       this.reset();
-      this.#sendJson(res, 200, { ok: true });
+      sendJson(res, 200, { ok: true });
       return;
     }
-    this.#sendError(res, 404, 'resource_not_found', `No sandbox control route ${route}`);
+    sendError(res, 404, 'resource_not_found', `No sandbox control route ${route}`);
   }
-
-  #sendFailure(res: ServerResponse, f: FailureSpec): void {
-    const status = f.status ?? 500;
-    if (f.retryAfterSec !== undefined) res.setHeader('retry-after', String(f.retryAfterSec));
-    if (f.rawBody !== undefined) {
-      if (res.destroyed) return;
-      res.writeHead(status, { 'content-type': 'text/plain' }).end(f.rawBody);
-      return;
-    }
-    this.#sendError(
-      res,
-      status,
-      f.code ?? errorDefaults(status).code,
-      errorDefaults(status).message,
-      undefined,
-      f.retryAfterSec,
-    );
-  }
-
-  #sendError(
-    res: ServerResponse,
-    status: number,
-    code: string,
-    message: string,
-    param?: string,
-    retryAfter?: number,
-  ): void {
-    const error: Record<string, unknown> = {
-      type: errorDefaults(status).type,
-      code,
-      message,
-      request_id: res.getHeader('x-request-id'),
-    };
-    if (param !== undefined) error.param = param;
-    if (retryAfter !== undefined) error.retry_after = retryAfter;
-    this.#sendJson(res, status, { error });
-  }
-
-  #sendJson(res: ServerResponse, status: number, body: unknown): void {
-    if (res.destroyed) return;
-    const text = JSON.stringify(body);
-    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) }).end(text);
-  }
-}
-
-function routeOf(method: string, path: string): { name: SandboxEndpoint; id?: string } | undefined {
-  if (path === '/v1/sessions') return method === 'POST' ? { name: 'create' } : undefined;
-  const m = /^\/v1\/sessions\/([^/]+)(\/end)?$/.exec(path);
-  if (m === null) return undefined;
-  const id = decodeURIComponent(m[1] ?? '');
-  if (m[2] === '/end') return method === 'POST' ? { name: 'end', id } : undefined;
-  return method === 'GET' ? { name: 'get', id } : undefined;
-}
-
-function readBody(req: IncomingMessage): Promise<string | undefined> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let tooLarge = false;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > MAX_BODY_BYTES) tooLarge = true;
-      else chunks.push(chunk);
-    });
-    req.on('end', () => resolve(tooLarge ? undefined : Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
 }

@@ -14,7 +14,9 @@ export interface SessionCreator {
 /** The call a session is for, by the path it arrived on. */
 export type CallFacts =
   | { channel: 'sip'; callId: string; from: string; to: string; pbxSource: string }
-  | { channel: 'texml'; callSid: string; from: string; to: string };
+  | { channel: 'texml'; callSid: string; from: string; to: string }
+  /** A call the gateway dials through Call Control (POST /calls): no routing rule, the API request chose. */
+  | { channel: 'call_control_outbound'; callRef: string; from: string; to: string };
 
 export function sessionRequest(decision: TranslatedDecision, call: CallFacts): CreateSessionInput {
   const common = {
@@ -37,6 +39,15 @@ export function sessionRequest(decision: TranslatedDecision, call: CallFacts): C
         rule: decision.ruleName,
       },
       idempotencyKey: `sip-${call.callId}`,
+    };
+  }
+  if (call.channel === 'call_control_outbound') {
+    return {
+      ...common,
+      // Our Telnyx number is the caller here, as the called number is on inbound calls.
+      routing: { phoneNumber: call.from },
+      metadata: { ...decision.metadata, call_ref: call.callRef, from: call.from, to: call.to, direction: 'outbound' },
+      idempotencyKey: `outbound-${call.callRef}`,
     };
   }
   return {

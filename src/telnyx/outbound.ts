@@ -11,7 +11,8 @@ import { randomUUID } from 'node:crypto';
 import type Telnyx from 'telnyx';
 import type { GatewayConfig } from '../config/load.ts';
 import type { Logger } from '../logger.ts';
-import type { SessionCreator } from '../sessions/request.ts';
+import { type SessionCreator, sessionRequest } from '../sessions/request.ts';
+import type { TranslatedDecision } from '../routing/types.ts';
 import type { SessionEnder } from '../sessions/ender.ts';
 import { isKallglotError, isRateLimited } from '../kallglot/errors.ts';
 import type { KallglotSession, KallglotStream, SessionMode } from '../kallglot/types.ts';
@@ -62,7 +63,7 @@ export class TelnyxOutbound {
   }
 
   async start(req: HttpRequest): Promise<HttpResponse> {
-    const { config, registry, sessionEnder } = this.#d;
+    const { config } = this.#d;
     const telnyx = this.#d.telnyx;
     if (!telnyx || !config.telnyx.connectionId) {
       return {
@@ -74,18 +75,30 @@ export class TelnyxOutbound {
     if (typeof input === 'string') return { status: 400, body: { error: 'invalid_request', message: input } };
     const callRef = randomUUID();
     const log = this.#d.logger.child({ callRef, to: input.to });
+    const created = await this.#createSession(input, callRef, log);
+    if ('status' in created) return created;
+    return this.#dial(telnyx, input, callRef, created, log);
+  }
 
+  /** The session for an outbound call, or the HTTP answer explaining why there is none. */
+  async #createSession(
+    input: OutboundRequest,
+    callRef: string,
+    log: Logger,
+  ): Promise<{ session: KallglotSession; stream: KallglotStream } | HttpResponse> {
+    const decision: TranslatedDecision = {
+      ruleName: 'api',
+      mode: input.mode,
+      sourceLanguage: input.sourceLanguage,
+      targetLanguage: input.targetLanguage,
+      metadata: {},
+      recording: false,
+    };
     let session: KallglotSession;
     try {
-      session = await this.#d.kallglot.createSession({
-        mode: input.mode,
-        sourceLanguage: input.sourceLanguage,
-        targetLanguage: input.targetLanguage,
-        // Our Telnyx number is the caller here, as the called number is on inbound TeXML.
-        routing: { phoneNumber: input.from },
-        metadata: { call_ref: callRef, from: input.from, to: input.to, direction: 'outbound' },
-        idempotencyKey: `outbound-${callRef}`,
-      });
+      session = await this.#d.kallglot.createSession(
+        sessionRequest(decision, { channel: 'call_control_outbound', callRef, from: input.from, to: input.to }),
+      );
     } catch (err) {
       log.warn({ err }, 'Kallglot session could not be created for an outbound call');
       const code = isKallglotError(err) ? err.code : 'kallglot_error';
@@ -100,12 +113,21 @@ export class TelnyxOutbound {
       }
       return { status: 502, body: { error: 'kallglot_unavailable', code } };
     }
-    const stream = session.stream;
-    if (!stream) {
-      sessionEnder.end(session.id, 'error', 'session_without_stream');
+    if (!session.stream) {
+      this.#d.sessionEnder.end(session.id, 'error', 'session_without_stream');
       return { status: 502, body: { error: 'kallglot_unavailable', code: 'no_stream' } };
     }
+    return { session, stream: session.stream };
+  }
 
+  async #dial(
+    telnyx: NonNullable<OutboundDeps['telnyx']>,
+    input: OutboundRequest,
+    callRef: string,
+    { session, stream }: { session: KallglotSession; stream: KallglotStream },
+    log: Logger,
+  ): Promise<HttpResponse> {
+    const { config, registry, sessionEnder } = this.#d;
     const onAnswer = config.telnyx.streamOnAnswer;
     const clientState = encodeClientState({
       session_id: session.id,

@@ -70,4 +70,18 @@ describe('sessionRequest', () => {
     );
     expect(req.metadata).toMatchObject({ from: '+1', rule: 'german' });
   });
+
+  it('Call Control outbound: our number (from) routes, idempotency from the call reference', () => {
+    const req = sessionRequest(
+      { ...decision, metadata: {}, recording: false },
+      {
+        channel: 'call_control_outbound',
+        callRef: 'ref-1',
+        from: '+4930111',
+        to: '+1555',
+      },
+    );
+    expect(req).toMatchObject({ routing: { phoneNumber: '+4930111' }, idempotencyKey: 'outbound-ref-1' });
+    expect(req.metadata).toEqual({ call_ref: 'ref-1', from: '+4930111', to: '+1555', direction: 'outbound' });
+  });
 });

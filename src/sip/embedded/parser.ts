@@ -99,50 +99,72 @@ export function parseMessage(data: Buffer, opts?: ParseOptions): ParseResult {
   }
 }
 
+type Fault = (error: string) => void;
+
 function parseUnchecked(data: Buffer, maxSize: number): ParseResult {
   let error: string | undefined = data.length > maxSize ? 'message too large' : undefined;
-  const fault = (e: string): void => {
+  const fault: Fault = (e) => {
     if (error === undefined) error = e;
   };
 
   let pos = 0;
   while (pos < data.length && (data[pos] === 0x0d || data[pos] === 0x0a)) pos++;
   if (pos === data.length) return { ok: false, error: 'empty message' };
-
-  // Find the empty line ending the header block. Bare LF line ends are tolerated (robustness principle).
-  let headEnd = data.length;
-  let bodyStart = -1;
-  for (let lineStart = pos; ; ) {
-    const nl = data.indexOf(0x0a, lineStart);
-    if (nl === -1) break;
-    const len = nl - lineStart;
-    if (len === 0 || (len === 1 && data[lineStart] === 0x0d)) {
-      headEnd = lineStart;
-      bodyStart = nl + 1;
-      break;
-    }
-    lineStart = nl + 1;
-  }
+  const { headEnd, bodyStart } = findHeaderEnd(data, pos);
 
   const lines = data.toString('utf8', pos, headEnd).split('\n');
-  const startText = stripCr(lines[0]);
+  const startText = stripCr(lines[0] ?? '');
   const isResponse = startText.slice(0, 4).toUpperCase() === 'SIP/';
   const start = isResponse ? parseStatusLine(startText) : parseRequestLine(startText);
   if (start.error) fault(start.error);
   else if (startText.includes('\r')) fault(isResponse ? 'bad status line' : 'bad request line');
 
+  const headers = parseHeaderLines(lines, fault);
+  if (bodyStart === -1) fault('missing blank line after headers');
+  checkHeaderSet(headers, fault);
+  const body = bodyStart === -1 ? EMPTY : extractBody(data, bodyStart, headers, fault);
+  validateFields(headers, start.line, fault);
+
+  const sl = start.line;
+  if (error !== undefined || sl === undefined) {
+    const failed: { ok: false; error: string; partial?: SipRequest } = { ok: false, error: error ?? 'no start line' };
+    if (!isResponse && start.method !== undefined && MANDATORY.every((h) => headers.has(h))) {
+      failed.partial = createRequest(start.method, start.uri ?? '', headers);
+    }
+    return failed;
+  }
+  const message =
+    sl.kind === 'request'
+      ? createRequest(sl.method, sl.uri, headers, body)
+      : createResponse(sl.status, sl.reason, headers, body);
+  return { ok: true, message };
+}
+
+/** The empty line ending the header block. Bare LF line ends are tolerated (robustness principle). */
+function findHeaderEnd(data: Buffer, pos: number): { headEnd: number; bodyStart: number } {
+  for (let lineStart = pos; ; ) {
+    const nl = data.indexOf(0x0a, lineStart);
+    if (nl === -1) return { headEnd: data.length, bodyStart: -1 };
+    const len = nl - lineStart;
+    if (len === 0 || (len === 1 && data[lineStart] === 0x0d)) return { headEnd: lineStart, bodyStart: nl + 1 };
+    lineStart = nl + 1;
+  }
+}
+
+/** Header lines after the start line, unfolded (RFC 3261 §7.3.1); malformed lines are reported and skipped. */
+function parseHeaderLines(lines: string[], fault: Fault): SipHeaders {
   const headers = new SipHeaders();
   let name: string | undefined;
   let value = '';
   for (let li = 1; li < lines.length; li++) {
-    const line = stripCr(lines[li]);
+    const line = stripCr(lines[li] ?? '');
     if (line.length === 0) continue; // only the unterminated tail of a truncated block
     if (line.includes('\r')) {
       fault('bare CR in header');
       continue;
     }
     if (line[0] === ' ' || line[0] === '\t') {
-      // Folded continuation: joined to the previous value with a single space (RFC 3261 §7.3.1).
+      // Folded continuation: joined to the previous value with a single space.
       if (name === undefined) {
         fault('bad header folding');
         continue;
@@ -163,8 +185,11 @@ function parseUnchecked(data: Buffer, maxSize: number): ParseResult {
     value = trimLws(line.slice(colon + 1));
   }
   if (name !== undefined) headers.append(name, value);
+  return headers;
+}
 
-  if (bodyStart === -1) fault('missing blank line after headers');
+/** Mandatory headers present, single-valued headers not repeated. */
+function checkHeaderSet(headers: SipHeaders, fault: Fault): void {
   for (const h of MANDATORY) if (!headers.has(h)) fault(`missing ${h}`);
   const seen = new Set<string>();
   for (const [n] of headers.lines()) {
@@ -173,37 +198,20 @@ function parseUnchecked(data: Buffer, maxSize: number): ParseResult {
     if (seen.has(k)) fault(`multiple ${normalizeHeaderName(k)} headers`);
     seen.add(k);
   }
+}
 
-  let body = EMPTY;
-  if (bodyStart !== -1) {
-    const clText = headers.get('Content-Length');
-    const available = data.length - bodyStart;
-    if (clText === undefined) {
-      // UDP without Content-Length: the rest of the datagram is the body (RFC 3261 §18.3).
-      if (available > 0) body = Buffer.from(data.subarray(bodyStart));
-    } else {
-      const cl = parseDecimal(clText, 10);
-      if (cl === undefined) fault('bad Content-Length');
-      else if (cl > available) fault('Content-Length larger than body');
-      else if (cl > 0) body = Buffer.from(data.subarray(bodyStart, bodyStart + cl));
-    }
+function extractBody(data: Buffer, bodyStart: number, headers: SipHeaders, fault: Fault): Buffer {
+  const clText = headers.get('Content-Length');
+  const available = data.length - bodyStart;
+  if (clText === undefined) {
+    // UDP without Content-Length: the rest of the datagram is the body (RFC 3261 §18.3).
+    return available > 0 ? Buffer.from(data.subarray(bodyStart)) : EMPTY;
   }
-
-  validateFields(headers, start.line, fault);
-
-  const sl = start.line;
-  if (error !== undefined || sl === undefined) {
-    const failed: { ok: false; error: string; partial?: SipRequest } = { ok: false, error: error ?? 'no start line' };
-    if (!isResponse && start.method !== undefined && MANDATORY.every((h) => headers.has(h))) {
-      failed.partial = createRequest(start.method, start.uri ?? '', headers);
-    }
-    return failed;
-  }
-  const message =
-    sl.kind === 'request'
-      ? createRequest(sl.method, sl.uri, headers, body)
-      : createResponse(sl.status, sl.reason, headers, body);
-  return { ok: true, message };
+  const cl = parseDecimal(clText, 10);
+  if (cl === undefined) fault('bad Content-Length');
+  else if (cl > available) fault('Content-Length larger than body');
+  else if (cl > 0) return Buffer.from(data.subarray(bodyStart, bodyStart + cl));
+  return EMPTY;
 }
 
 function stripCr(line: string): string {

@@ -9,8 +9,7 @@ import { silentLogger, type Logger } from '../../logger.ts';
 import type { SipEndpoint, SipMessage, SipRequest, SipTransportName } from './message.ts';
 import { parseMessage, StreamFramer } from './parser.ts';
 import { serializeMessage } from './serialize.ts';
-import { formatVia, parseVia } from './via.ts';
-import type { Via } from './via.ts';
+import { normalizeAddress, stampReceived } from './via.ts';
 import { stripBrackets } from '../syntax/uri.ts';
 
 /** Inbound TCP connections accepted at once; PBX trunks use a handful. */
@@ -59,11 +58,6 @@ interface Connection {
 const DEFAULT_IDLE_MS = 5 * 60_000;
 /** Retries when the UDP port picked for port 0 turns out to be taken on TCP. */
 const SAME_PORT_ATTEMPTS = 5;
-
-/** "::ffff:1.2.3.4" → "1.2.3.4", so one peer has one key whichever way the dual-stack socket reports it. */
-function normalizeAddress(address: string): string {
-  return address.startsWith('::ffff:') && net.isIPv4(address.slice(7)) ? address.slice(7) : address;
-}
 
 function connKey(address: string, port: number): string {
   return `${normalizeAddress(stripBrackets(address)).toLowerCase()}|${port}`;
@@ -290,12 +284,12 @@ export class TransportLayer {
     if (!parsed.ok) {
       this.counters.parseErrors++;
       this.#logger.debug({ error: parsed.error, source }, 'unparseable SIP message');
-      if (parsed.partial) this.#stampVia(parsed.partial, source);
+      if (parsed.partial) stampReceived(parsed.partial, source);
       this.#emitParseError(parsed.error, parsed.partial, source);
       return;
     }
     const msg = parsed.message;
-    if (msg.kind === 'request' && !this.#stampVia(msg, source)) {
+    if (msg.kind === 'request' && !stampReceived(msg, source)) {
       this.counters.parseErrors++;
       this.#emitParseError('bad Via', undefined, source);
       return;
@@ -303,34 +297,6 @@ export class TransportLayer {
     this.counters.received++;
     msg.source = source;
     for (const handler of this.#messageHandlers) this.#safe(() => handler(msg, source));
-  }
-
-  /** §18.2.1 / RFC 3581: record where the request really came from in its top Via. False if the Via is unusable. */
-  #stampVia(req: SipRequest, source: SipEndpoint): boolean {
-    const text = req.headers.getAll('Via')[0];
-    if (text === undefined) return false;
-    let via: Via;
-    try {
-      via = parseVia(text);
-    } catch {
-      return false;
-    }
-    const hasRport = 'rport' in via.params;
-    let changed = false;
-    // RFC 3581 §4: with rport, received is added even when the host already matches.
-    if (hasRport || normalizeAddress(stripBrackets(via.host)).toLowerCase() !== source.address.toLowerCase()) {
-      via.params.received = source.address;
-      changed = true;
-    }
-    if (hasRport && (via.params.rport === null || via.params.rport === '')) {
-      via.params.rport = String(source.port);
-      changed = true;
-    }
-    if (changed) {
-      req.headers.removeFirst('Via');
-      req.headers.prepend('Via', formatVia(via));
-    }
-    return true;
   }
 
   #sendUdp(item: Pending): void {

@@ -2,7 +2,9 @@
 import { parseGenericParams } from '../syntax/address.ts';
 import { SipParseError } from '../syntax/errors.ts';
 import { parseDecimal, skipWs, tokenEnd } from '../syntax/lex.ts';
-import { formatParams } from '../syntax/uri.ts';
+import net from 'node:net';
+import { formatParams, stripBrackets } from '../syntax/uri.ts';
+import type { SipEndpoint, SipRequest } from './message.ts';
 
 export interface Via {
   /** Protocol name and version, e.g. "SIP/2.0". */
@@ -94,4 +96,37 @@ export function viaRport(v: Via): number | null | undefined {
   if (r === null || r === undefined) return null;
   const n = parseDecimal(r, 5);
   return n === undefined || n > 65535 ? null : n;
+}
+
+/** "::ffff:1.2.3.4" → "1.2.3.4", so one peer has one key whichever way the dual-stack socket reports it. */
+export function normalizeAddress(address: string): string {
+  return address.startsWith('::ffff:') && net.isIPv4(address.slice(7)) ? address.slice(7) : address;
+}
+
+/** §18.2.1 / RFC 3581: record where the request really came from in its top Via. False if the Via is unusable. */
+export function stampReceived(req: SipRequest, source: SipEndpoint): boolean {
+  const text = req.headers.getAll('Via')[0];
+  if (text === undefined) return false;
+  let via: Via;
+  try {
+    via = parseVia(text);
+  } catch {
+    return false;
+  }
+  const hasRport = 'rport' in via.params;
+  let changed = false;
+  // RFC 3581 §4: with rport, received is added even when the host already matches.
+  if (hasRport || normalizeAddress(stripBrackets(via.host)).toLowerCase() !== source.address.toLowerCase()) {
+    via.params.received = source.address;
+    changed = true;
+  }
+  if (hasRport && (via.params.rport === null || via.params.rport === '')) {
+    via.params.rport = String(source.port);
+    changed = true;
+  }
+  if (changed) {
+    req.headers.removeFirst('Via');
+    req.headers.prepend('Via', formatVia(via));
+  }
+  return true;
 }
