@@ -258,15 +258,16 @@ export class EmbeddedDialog implements Dialog {
   }
 
   #build(method: string, opts: SipBody & { headers?: HeaderList }): SipRequest {
+    const { uri, routes } = requestTarget(this.#state.remoteTarget, this.#state.routeSet);
     return buildRequest(this.#ctx, {
       method,
-      uri: this.#state.remoteTarget,
+      uri,
       transport: this.#state.transport,
       from: this.#state.localAddress,
       to: this.#state.remoteAddress,
       callId: this.#state.callId,
       cseq: ++this.#state.localCSeq,
-      routes: this.#state.routeSet,
+      routes,
       contact: TARGET_REFRESH.has(method),
       headers: opts.headers,
       body: opts.body,
@@ -282,15 +283,16 @@ export class EmbeddedDialog implements Dialog {
   }
 
   #sendAck(cseq: number, dest: SipEndpoint): void {
+    const { uri, routes } = requestTarget(this.#state.remoteTarget, this.#state.routeSet);
     const ack = buildRequest(this.#ctx, {
       method: 'ACK',
-      uri: this.#state.remoteTarget,
+      uri,
       transport: this.#state.transport,
       from: this.#state.localAddress,
       to: this.#state.remoteAddress,
       callId: this.#state.callId,
       cseq,
-      routes: this.#state.routeSet,
+      routes,
     });
     this.#lastAck = { cseq, ack, dest };
     this.#ctx.sendRaw(ack, dest);
@@ -341,4 +343,23 @@ export function wrapResponse(res: SipResponse): DialogResponse {
     contentType: res.headers.get('Content-Type'),
     ...headerAccess(res.headers),
   };
+}
+
+/**
+ * Request-URI and Route headers of an in-dialog request (RFC 3261 §12.2.1.1). With a loose router first (`;lr`,
+ * every RFC 3261 proxy) the request goes to the remote target through the route set as it is. With a strict router
+ * first (RFC 2543) its URI becomes the Request-URI and the remote target is appended as the last Route.
+ */
+export function requestTarget(remoteTarget: string, routeSet: string[]): { uri: string; routes: string[] } {
+  const first = routeSet[0];
+  if (first === undefined) return { uri: remoteTarget, routes: [] };
+  let firstUri: { raw: string; loose: boolean };
+  try {
+    const parsed = parseNameAddr(first);
+    firstUri = { raw: parsed.rawUri, loose: 'lr' in parsed.uri.params };
+  } catch {
+    return { uri: remoteTarget, routes: routeSet }; // unparseable: keep the route set as given
+  }
+  if (firstUri.loose) return { uri: remoteTarget, routes: routeSet };
+  return { uri: firstUri.raw.replace(/\?.*$/, ''), routes: [...routeSet.slice(1), `<${remoteTarget}>`] };
 }

@@ -3,7 +3,7 @@
  * CANCEL handling: the transaction layer has already answered 200 to the CANCEL; here we answer the INVITE 487
  * (RFC 3261 §9.2) and tell the call logic.
  */
-import type { Dialog, InboundCall, ResponseOptions } from '../port.ts';
+import type { Dialog, HeaderList, InboundCall, ResponseOptions } from '../port.ts';
 import { SipError } from '../port.ts';
 import { getTag, parseNameAddr, withTag } from '../syntax/address.ts';
 import { EmbeddedDialog } from './dialog.ts';
@@ -144,9 +144,15 @@ export class EmbeddedInboundCall implements InboundCall {
   }
 
   #response(status: number, opts: ResponseOptions) {
+    // RFC 3261 §12.1.1: a dialog-creating response (18x with our To tag, 2xx) copies every Record-Route of the
+    // request, in order, so a caller behind record-routing proxies learns the route set its ACK and BYE must take.
+    const dialogCreating = status > 100 && status < 300;
+    const recordRoutes: HeaderList = dialogCreating
+      ? this.#req.headers.getAll('Record-Route').map((v) => ['Record-Route', v] as const)
+      : [];
     return this.#ctx.tx.buildResponse(this.#req, status, opts.reason, {
       toTag: status > 100 ? this.#localTag : undefined,
-      headers: passThroughHeaders(opts.headers),
+      headers: [...recordRoutes, ...passThroughHeaders(opts.headers)],
       body: opts.body,
       contentType: opts.body?.length ? (opts.contentType ?? 'application/sdp') : undefined,
     });
