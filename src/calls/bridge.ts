@@ -2,45 +2,52 @@
  * In-dialog relay between the two legs of a bridged call: re-INVITE (hold/resume, codec change), UPDATE, INFO (DTMF),
  * OPTIONS, NOTIFY, MESSAGE, REFER go through in both directions with their bodies, and the far side's final answer
  * is returned to the asking side. A B2BUA that answered these itself would break hold and DTMF.
+ *
+ * A re-INVITE without SDP (RFC 3264 §2: the offer comes in the 2xx, the answer in the ACK) goes on without SDP and
+ * with the far side's ACK held back: the asking side's ACK carries the answer, which is then sent in the far ACK.
+ * Without an answer the media would be undefined, so the call is hung up (onNoAnswer) rather than left silent.
  */
 import type { Logger } from '../logger.ts';
-import type { Dialog, InDialogRequest } from '../sip/port.ts';
+import type { Dialog, DialogResponse, HeaderList, InDialogRequest } from '../sip/port.ts';
 import { SipError } from '../sip/port.ts';
 import { passThroughDialogHeaders } from './policy.ts';
-import type { HeaderList } from '../sip/port.ts';
 
 /** Methods whose successful answer refreshes an RFC 4028 session timer. */
 const REFRESHES = new Set(['INVITE', 'UPDATE']);
 
-/** Called with the 2xx headers of every relayed refresh (re-INVITE/UPDATE). */
-type RefreshListener = (answerHeaders: HeaderList) => void;
+export interface RelayContext {
+  log: Logger;
+  /** Called with the 2xx headers of every relayed refresh (re-INVITE/UPDATE). */
+  onRefresh?: (answerHeaders: HeaderList) => void;
+  /** A re-INVITE without SDP whose ACK brought no answer: the call cannot have media; hang it up. */
+  onNoAnswer?: (direction: string) => void;
+}
 
-function relay(from: Dialog, to: Dialog, log: Logger, direction: string, onRefresh?: RefreshListener): void {
-  from.onRequest((req) => relayRequest(req, to, log, direction, onRefresh));
+function relay(from: Dialog, to: Dialog, ctx: RelayContext, direction: string): void {
+  from.onRequest((req) => relayRequest(req, to, ctx, direction));
 }
 
 /** Send one in-dialog request on to the other leg and answer it with the other leg's final response. */
-function relayRequest(
-  req: InDialogRequest,
-  to: Dialog,
-  log: Logger,
-  direction: string,
-  onRefresh?: RefreshListener,
-): void {
-  log.info({ method: req.method, direction }, 'relaying in-dialog request');
+function relayRequest(req: InDialogRequest, to: Dialog, ctx: RelayContext, direction: string): void {
+  const { log } = ctx;
+  const delayedOffer = req.method === 'INVITE' && req.body.length === 0;
+  log.info({ method: req.method, direction, delayedOffer }, 'relaying in-dialog request');
   to.request(req.method, {
     body: req.body,
     contentType: req.contentType,
     headers: passThroughDialogHeaders(req.headers()),
+    deferAck: delayedOffer,
   })
     .then((res) => {
-      if (res.status >= 200 && res.status < 300 && REFRESHES.has(req.method)) onRefresh?.(res.headers());
+      const ok = res.status >= 200 && res.status < 300;
+      if (ok && REFRESHES.has(req.method)) ctx.onRefresh?.(res.headers());
       req.respond(res.status, {
         reason: res.reason,
         body: res.body,
         contentType: res.contentType,
         headers: passThroughDialogHeaders(res.headers()),
       });
+      if (ok && delayedOffer) relayAnswerInAck(req, res, ctx, direction);
     })
     .catch((err: unknown) => {
       const status = err instanceof SipError ? err.status : 500;
@@ -49,20 +56,30 @@ function relayRequest(
     });
 }
 
+/** The asker's ACK carries the answer to the offer we relayed in the 2xx: send it on in the far side's ACK. */
+function relayAnswerInAck(req: InDialogRequest, res: DialogResponse, ctx: RelayContext, direction: string): void {
+  void req.awaitAck().then((ack) => {
+    res.ack?.(ack ?? {});
+    if (ack?.body?.length) return;
+    ctx.log.error({ direction }, 're-INVITE without SDP: the ACK carried no answer; the call has no media');
+    ctx.onNoAnswer?.(direction);
+  });
+}
+
 /**
  * Requests from Telnyx that arrive after its 200 but before the PBX has ACKed ours: there is no PBX dialog to relay
  * them to yet, so they wait (answering them ourselves would break a re-INVITE). `flush` relays them once the PBX
  * dialog exists; `reject` answers them when the call never got bridged.
  */
 export function holdEarlyRequests(telnyx: Dialog): {
-  flush(pbx: Dialog, log: Logger, onRefresh?: RefreshListener): void;
+  flush(pbx: Dialog, ctx: RelayContext): void;
   reject(): void;
 } {
   const held: InDialogRequest[] = [];
   telnyx.onRequest((req) => held.push(req));
   return {
-    flush: (pbx, log, onRefresh) => {
-      for (const req of held.splice(0)) relayRequest(req, pbx, log, 'telnyx->pbx', onRefresh);
+    flush: (pbx, ctx) => {
+      for (const req of held.splice(0)) relayRequest(req, pbx, ctx, 'telnyx->pbx');
     },
     reject: () => {
       for (const req of held.splice(0)) req.respond(481);
@@ -70,7 +87,7 @@ export function holdEarlyRequests(telnyx: Dialog): {
   };
 }
 
-export function bridgeInDialogRequests(pbx: Dialog, telnyx: Dialog, log: Logger, onRefresh?: RefreshListener): void {
-  relay(pbx, telnyx, log, 'pbx->telnyx', onRefresh);
-  relay(telnyx, pbx, log, 'telnyx->pbx', onRefresh);
+export function bridgeInDialogRequests(pbx: Dialog, telnyx: Dialog, ctx: RelayContext): void {
+  relay(pbx, telnyx, ctx, 'pbx->telnyx');
+  relay(telnyx, pbx, ctx, 'telnyx->pbx');
 }

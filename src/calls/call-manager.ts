@@ -7,8 +7,9 @@ import type { Logger } from '../logger.ts';
 import { matchRoute } from '../routing/match.ts';
 import type { RuleSet } from '../routing/types.ts';
 import type { InboundCall, SipEngine } from '../sip/port.ts';
-import type { Admission } from './admission.ts';
+import type { Admission, AdmissionResult } from './admission.ts';
 import type { PbxAuthenticator } from './pbx-auth.ts';
+import { unsupportedRequired } from './policy.ts';
 import { CallSession } from './call-session.ts';
 import type { SessionEnder } from '../sessions/ender.ts';
 import type { CallRecorder, CallSummary, GatewayHangup } from './types.ts';
@@ -27,6 +28,8 @@ export interface CallManagerDeps {
   /** When set, INVITEs must carry valid digest credentials (after the source allowlist). */
   pbxAuth?: PbxAuthenticator;
   onSummary?: (summary: CallSummary) => void;
+  /** An INVITE refused at admission (metrics by reason); its summary follows through onSummary as route rejected. */
+  onAdmissionRejected?: (why: Extract<AdmissionResult, { admitted: false }>['why']) => void;
   onSessionCreated?: (callId: string, sessionId: string) => void;
 }
 
@@ -46,6 +49,13 @@ export class CallManager {
 
   handle(call: InboundCall): void {
     const { admission, logger, pbxAuth } = this.#deps;
+    const unsupported = unsupportedRequired(call.headers());
+    if (unsupported.length) {
+      // Before any work (no session, no registry row): the caller retries without the extension or gives up.
+      call.reject(420, { reason: 'Bad Extension', headers: [['Unsupported', unsupported.join(', ')]] });
+      logger.info({ callId: call.callId, unsupported }, 'INVITE requires an unsupported extension: 420');
+      return;
+    }
     if (pbxAuth && admission.sourceAllowed(call.source.address)) {
       const auth = pbxAuth.check(call);
       if (!auth.ok) {
@@ -57,34 +67,7 @@ export class CallManager {
     }
     const verdict = admission.admit(call.source.address);
     if (!verdict.admitted) {
-      const headers: HeaderList = verdict.retryAfterSec ? [['Retry-After', String(verdict.retryAfterSec)]] : [];
-      call.reject(verdict.status, { reason: verdict.reason, headers });
-      logger.warn(
-        {
-          callId: call.callId,
-          source: call.source.address,
-          why: verdict.why,
-          status: verdict.status,
-          userAgent: call.header('User-Agent'),
-        },
-        'INVITE refused at admission',
-      );
-      const summary: CallSummary = {
-        callId: call.callId,
-        route: 'rejected',
-        rule: '',
-        durationMs: 0,
-        endReason: verdict.why,
-        sipStatus: verdict.status,
-      };
-      logger.info(summary, 'call summary');
-      this.#record(call, undefined);
-      this.#deps.recorder?.callEnded(call.callId, {
-        reason: verdict.why,
-        sipStatus: verdict.status,
-        route: 'rejected',
-      });
-      this.#deps.onSummary?.(summary);
+      this.#refuse(call, verdict);
       return;
     }
     const decision = matchRoute(this.#deps.rules(), {
@@ -137,6 +120,40 @@ export class CallManager {
     });
     this.#active.add(session);
     void session.run();
+  }
+
+  /** An INVITE admission turned away: answered at once, logged, and recorded as a rejected call. */
+  #refuse(call: InboundCall, verdict: Extract<AdmissionResult, { admitted: false }>): void {
+    const { logger } = this.#deps;
+    const headers: HeaderList = verdict.retryAfterSec ? [['Retry-After', String(verdict.retryAfterSec)]] : [];
+    call.reject(verdict.status, { reason: verdict.reason, headers });
+    this.#deps.onAdmissionRejected?.(verdict.why);
+    logger.warn(
+      {
+        callId: call.callId,
+        source: call.source.address,
+        why: verdict.why,
+        status: verdict.status,
+        userAgent: call.header('User-Agent'),
+      },
+      'INVITE refused at admission',
+    );
+    const summary: CallSummary = {
+      callId: call.callId,
+      route: 'rejected',
+      rule: '',
+      durationMs: 0,
+      endReason: verdict.why,
+      sipStatus: verdict.status,
+    };
+    logger.info(summary, 'call summary');
+    this.#record(call, undefined);
+    this.#deps.recorder?.callEnded(call.callId, {
+      reason: verdict.why,
+      sipStatus: verdict.status,
+      route: 'rejected',
+    });
+    this.#deps.onSummary?.(summary);
   }
 
   #record(call: InboundCall, rule: string | undefined): void {

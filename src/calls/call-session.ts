@@ -14,24 +14,10 @@ import type { KallglotSession, EndReason } from '../kallglot/types.ts';
 import type { RouteDecision, TranslatedDecision } from '../routing/types.ts';
 import { onSessionFailure } from '../sessions/failure-policy.ts';
 import { sessionRequest } from '../sessions/request.ts';
-import {
-  SipError,
-  type Dialog,
-  type DialogEnd,
-  type InboundCall,
-  type OutboundInviteOptions,
-  type SipEngine,
-} from '../sip/port.ts';
-import { bridgeInDialogRequests, holdEarlyRequests } from './bridge.ts';
-import {
-  callerFailure,
-  fillUriTemplate,
-  isFinalFailure,
-  passThroughEndHeaders,
-  passThroughInviteHeaders,
-  sessionTimerAnswer,
-  sessionTimerHeaders,
-} from './policy.ts';
+import { SipError, type Dialog, type DialogEnd, type InboundCall, type SipEngine } from '../sip/port.ts';
+import { bridgeInDialogRequests, holdEarlyRequests, type RelayContext } from './bridge.ts';
+import { telnyxInvite } from './telnyx-invite.ts';
+import { callerFailure, fillUriTemplate, isFinalFailure, passThroughEndHeaders, sessionTimerAnswer } from './policy.ts';
 import { GATEWAY_HANGUPS, type CallDeps, type CallRoute, type CallSummary, type GatewayHangup } from './types.ts';
 import type { HeaderList } from '../sip/port.ts';
 
@@ -176,30 +162,16 @@ export class CallSession {
     };
   }
 
+  /** The PBX's INVITE had no SDP (Cisco CUCM/CUBE's default): Telnyx's 200 brings the offer, the PBX's ACK the answer. */
+  get #delayedOffer(): boolean {
+    return this.#call.body.length === 0;
+  }
+
   /** One outbound INVITE toward Telnyx. Early media is relayed only when this is the last possible route. */
   async #leg({ uri, extraHeaders = [], lastRoute, timeoutMs }: LegOptions): Promise<LegOutcome> {
-    const { telnyx } = this.#deps.config;
     this.#telnyxUri = uri;
     this.#deps.hooks?.update?.(this.#call.callId, { telnyxUri: uri, route: this.#route });
-    const opts: OutboundInviteOptions = {
-      uri,
-      proxy: telnyx.outboundProxy || undefined,
-      transport: telnyx.sipTransport,
-      from: {
-        uri: `sip:${this.#call.callingUser || 'anonymous'}@${telnyx.sipDomain}`,
-        displayName: displayNameOf(this.#call.from),
-      },
-      headers: [
-        ...passThroughInviteHeaders(this.#call.headers()),
-        ...sessionTimerHeaders(this.#call.headers()).headers,
-        ...extraHeaders,
-      ],
-      body: this.#call.body,
-      contentType: this.#call.contentType,
-      auth: telnyx.sipUsername ? { username: telnyx.sipUsername, password: telnyx.sipPassword } : undefined,
-      timeoutMs,
-      maxForwards: nextMaxForwards(this.#call.header('Max-Forwards')),
-    };
+    const opts = telnyxInvite(this.#call, this.#deps.config.telnyx, { uri, extraHeaders, timeoutMs });
     const out = this.#engine.invite(opts);
     this.#currentLeg = out;
     let ringingSent = false;
@@ -238,39 +210,85 @@ export class CallSession {
       return;
     }
     const timers = sessionTimerAnswer(telnyx.remoteHeaders ?? []);
+    const pbx = await this.#answerPbx(telnyx, timers.headers, early);
+    if (!pbx) return;
+    if (this.#delayedOffer && !this.#relayAnswer(pbx, telnyx)) return;
+    const armSessionTimer = this.#armSessionTimer(timers.intervalSec);
+    const relay: RelayContext = {
+      log: this.#log,
+      onRefresh: armSessionTimer,
+      onNoAnswer: () => this.hangUpBoth('no_sdp_answer'),
+    };
+    bridgeInDialogRequests(pbx, telnyx, relay);
+    early.flush(pbx, relay);
+    const maxSec = this.#deps.config.calls.maxCallDurationSec;
+    if (maxSec > 0) {
+      this.#maxDurationTimer = setTimeout(() => this.hangUpBoth('max_call_duration'), maxSec * 1000);
+      this.#maxDurationTimer.unref();
+    }
+    this.#log.info({ route }, 'call answered and bridged'); // sessionId, when there is one, is bound to #log
+  }
+
+  /** 200 to the PBX with Telnyx's SDP; the confirmed PBX dialog, or undefined when the call ended meanwhile. */
+  async #answerPbx(
+    telnyx: Dialog,
+    timerHeaders: HeaderList,
+    early: ReturnType<typeof holdEarlyRequests>,
+  ): Promise<Dialog | undefined> {
     let pbx: Dialog;
     try {
       pbx = await this.#call.answer({
         body: telnyx.remoteBody,
         contentType: telnyx.remoteContentType,
-        headers: timers.headers,
+        headers: [...timerHeaders, ...this.#sessionIdHeader()],
       });
     } catch (err) {
       this.#log.warn({ err }, 'PBX leg could not be confirmed');
       early.reject();
       void telnyx.bye({ headers: [['Reason', 'SIP;cause=408;text="No ACK from caller"']] });
       this.#finish({ reason: 'error', detail: 'pbx_no_ack', status: 408 });
-      return;
+      return undefined;
     }
     this.#pbxDialog = pbx;
     this.#answeredAt = Date.now();
-    this.#deps.hooks?.update?.(this.#call.callId, { answerAt: this.#answeredAt, route });
+    this.#deps.hooks?.update?.(this.#call.callId, { answerAt: this.#answeredAt, route: this.#route });
     pbx.onEnd((end) => this.#onLegEnded('pbx', end));
     if (pbx.ended && !this.#finished) {
       // The PBX's BYE overtook its ACK: the dialog ended before we could subscribe (the embedded engine never calls
       // a late onEnd handler), so treat it as the PBX hanging up now.
       early.reject();
       this.#onLegEnded('pbx', { by: 'remote', headers: [] });
-      return;
+      return undefined;
     }
     if (this.#finished || telnyx.ended) {
       early.reject();
       void pbx.bye();
-      return;
+      return undefined;
     }
-    let sessionTimer = timers.intervalSec;
-    // Each refresh's 2xx renegotiates: a new interval, or none (timers then off, RFC 4028 §7.2: stop watching).
-    const armSessionTimer = (refreshAnswer?: HeaderList): void => {
+    return pbx;
+  }
+
+  /**
+   * Delayed offer (the PBX's INVITE had no SDP): Telnyx's 200 carried the offer, the PBX's ACK carries the answer,
+   * and only now can Telnyx's 200 be ACKed, with it. No answer: no media is possible, so hang up rather than leave
+   * a silent call. False when the call was hung up.
+   */
+  #relayAnswer(pbx: Dialog, telnyx: Dialog): boolean {
+    const answer = pbx.ackBody;
+    if (!answer.body?.length) {
+      this.#log.error('delayed offer: the PBX ACK carried no SDP answer; hanging up both legs (no media possible)');
+      this.hangUpBoth('no_sdp_answer'); // BYE on the Telnyx leg sends its held-back ACK first
+      return false;
+    }
+    telnyx.ack(answer);
+    this.#log.info('delayed offer: the PBX answer relayed to Telnyx in the ACK');
+    return true;
+  }
+
+  /** RFC 4028: the watchdog for the interval in force; each refresh's 2xx renegotiates it (none: stop, §7.2). */
+  #armSessionTimer(initialSec: number | undefined): (refreshAnswer?: HeaderList) => void {
+    let sessionTimer = initialSec;
+    const arm = (refreshAnswer?: HeaderList): void => {
       if (refreshAnswer) sessionTimer = sessionTimerAnswer(refreshAnswer).intervalSec;
       clearTimeout(this.#sessionTimerWatchdog);
       if (!sessionTimer || this.#finished) return;
@@ -278,15 +296,13 @@ export class CallSession {
       this.#sessionTimerWatchdog = setTimeout(() => this.hangUpBoth('session_timer_expired'), sessionTimer * 1000);
       this.#sessionTimerWatchdog.unref();
     };
-    armSessionTimer();
-    bridgeInDialogRequests(pbx, telnyx, this.#log, armSessionTimer);
-    early.flush(pbx, this.#log, armSessionTimer);
-    const maxSec = this.#deps.config.calls.maxCallDurationSec;
-    if (maxSec > 0) {
-      this.#maxDurationTimer = setTimeout(() => this.hangUpBoth('max_call_duration'), maxSec * 1000);
-      this.#maxDurationTimer.unref();
-    }
-    this.#log.info({ route, sessionId: this.#session?.id }, 'call answered and bridged');
+    arm();
+    return arm;
+  }
+
+  /** The PBX learns the Kallglot session of a translated call (its CDRs can link to the transcript). */
+  #sessionIdHeader(): HeaderList {
+    return this.#session && this.#route === 'translated' ? [['X-Kallglot-Session-Id', this.#session.id]] : [];
   }
 
   #onLegEnded(side: 'pbx' | 'telnyx', end: DialogEnd): void {
@@ -347,22 +363,11 @@ export class CallSession {
       endReason: end.detail,
       sipStatus: end.status,
     };
-    this.#log.info({ ...summary, callId: undefined }, 'call summary'); // callId is already bound to this logger
+    this.#log.info({ ...summary, callId: undefined, sessionId: undefined }, 'call summary'); // both bound to #log
     // Unlink both halves so nothing keeps the other alive (peers' classic B2BUA leak).
     this.#pbxDialog = undefined;
     this.#telnyxDialog = undefined;
     this.#currentLeg = undefined;
     this.#deps.onFinished(summary);
   }
-}
-
-function displayNameOf(fromHeader: string): string | undefined {
-  const m = /^\s*"((?:[^"\\]|\\.)*)"\s*</.exec(fromHeader) ?? /^\s*([^"<]+?)\s*</.exec(fromHeader);
-  return m?.[1] ? m[1].replace(/\\(.)/g, '$1') : undefined;
-}
-
-/** The caller's Max-Forwards minus one (the engine already answered 483 to zero), 70 when absent or garbled. */
-function nextMaxForwards(value: string | undefined): number {
-  const n = Number.parseInt(value ?? '', 10);
-  return Number.isFinite(n) && n > 0 ? Math.min(70, n - 1) : 70;
 }

@@ -108,3 +108,20 @@ export function passThroughDialogHeaders(headers: HeaderList): HeaderList {
   }
   return out;
 }
+
+/**
+ * SIP extensions (option tags) the gateway supports end to end: session timers, relayed across the B2BUA. Not
+ * `100rel` (RFC 3262): provisional responses are not sent reliably and PRACK is not relayed, so a caller that
+ * *requires* it gets 420 rather than a call whose early media silently misbehaves.
+ */
+export const SUPPORTED_EXTENSIONS = new Set(['timer']);
+
+/** RFC 3261 §8.2.2.3: the option tags of the request's Require that we do not support (empty: go ahead). */
+export function unsupportedRequired(headers: HeaderList): string[] {
+  const required = headers
+    .filter(([n]) => n.toLowerCase() === 'require')
+    .flatMap(([, v]) => v.split(','))
+    .map((t) => t.trim().toLowerCase())
+    .filter(Boolean);
+  return [...new Set(required.filter((t) => !SUPPORTED_EXTENSIONS.has(t)))];
+}

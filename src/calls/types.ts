@@ -33,6 +33,8 @@ export const GATEWAY_HANGUPS = {
   session_timer_expired: 'timeout',
   gateway_shutdown: 'completed',
   drain_timeout: 'completed',
+  /** Delayed offer whose ACK brought no SDP answer: no media is possible. */
+  no_sdp_answer: 'error',
 } as const satisfies Record<string, EndReason>;
 export type GatewayHangup = keyof typeof GATEWAY_HANGUPS;
 

@@ -103,6 +103,13 @@ export interface OutboundInviteOptions extends SipBody {
    * loop through it (Telnyx routed back to the gateway) still ends with 483 instead of looping for ever.
    */
   maxForwards?: number;
+  /**
+   * Delayed offer (RFC 3264 §2, RFC 6337 §3.1): this INVITE carries no SDP, so the 2xx will carry the offer and the
+   * ACK must carry the answer, which only the caller can give. The engine then does not ACK the 2xx: `result`
+   * resolves with a dialog whose `ack(answer)` the user must call once (2xx retransmissions are absorbed until
+   * then). `bye()` on a dialog still waiting for its ACK sends an empty ACK first, so the transaction completes.
+   */
+  deferAck?: boolean;
 }
 
 export interface ProvisionalResponse {
@@ -130,6 +137,11 @@ export interface InDialogRequest {
   header(name: string): string | undefined;
   headers(): HeaderList;
   respond(status: number, opts?: ResponseOptions): void;
+  /**
+   * For an INVITE answered 2xx: resolves with the body of its ACK (the answer, when the re-INVITE had no SDP and our
+   * 2xx carried the offer), or undefined when no ACK came within 64*T1. Resolves undefined for other requests.
+   */
+  awaitAck(): Promise<SipBody | undefined>;
 }
 
 export interface DialogResponse {
@@ -139,6 +151,14 @@ export interface DialogResponse {
   readonly contentType: string | undefined;
   header(name: string): string | undefined;
   headers(): HeaderList;
+  /** Present on the 2xx of an INVITE sent with `deferAck`: send its ACK with the answer (exactly once). */
+  ack?(answer: SipBody): void;
+}
+
+export interface InDialogRequestOptions extends SipBody {
+  headers?: HeaderList;
+  /** INVITE without SDP (delayed offer): do not ACK the 2xx; the response's `ack(answer)` sends it. */
+  deferAck?: boolean;
 }
 
 export interface DialogEnd {
@@ -161,12 +181,19 @@ export interface Dialog {
    * INVITE on the UAS side). Optional: an adapter that cannot see them leaves it undefined.
    */
   readonly remoteHeaders?: HeaderList;
+  /**
+   * UAS side: the body of the ACK that confirmed the dialog — the answer, when our 2xx carried the offer (the caller
+   * sent its INVITE without SDP). Empty otherwise.
+   */
+  readonly ackBody: SipBody;
   readonly ended: boolean;
   /** In-dialog requests other than BYE/ACK/CANCEL (re-INVITE, UPDATE, INFO, OPTIONS, NOTIFY, MESSAGE, REFER). */
   onRequest(cb: (req: InDialogRequest) => void): void;
   onEnd(cb: (end: DialogEnd) => void): void;
-  /** Send an in-dialog request; for INVITE the engine ACKs a 2xx itself. */
-  request(method: string, opts?: SipBody & { headers?: HeaderList }): Promise<DialogResponse>;
+  /** Send an in-dialog request; for INVITE the engine ACKs a 2xx itself, unless `deferAck`. */
+  request(method: string, opts?: InDialogRequestOptions): Promise<DialogResponse>;
+  /** UAC side, dialog from an INVITE sent with `deferAck`: send the ACK of its 2xx with the answer. Once; else no-op. */
+  ack(answer: SipBody): void;
   /** Send BYE (idempotent). */
   bye(opts?: { headers?: HeaderList }): Promise<void>;
 }

@@ -203,6 +203,7 @@ describe('CallSession: watchdogs', () => {
     expect(pbx.answered?.headers).toEqual([
       ['Session-Expires', '2;refresher=uac'],
       ['Require', 'timer'],
+      ['X-Kallglot-Session-Id', 'ses_1'],
     ]);
     vi.advanceTimersByTime(1999);
     expect(tel.byes).toHaveLength(0);
@@ -219,7 +220,10 @@ describe('CallSession: watchdogs', () => {
     vi.useFakeTimers();
     const h = harness();
     const { pbx, tel, pbxDlg } = await bridged(h, { headers: [['Session-Expires', '2']] });
-    expect(pbx.answered?.headers).toEqual([['Session-Expires', '2']]);
+    expect(pbx.answered?.headers).toEqual([
+      ['Session-Expires', '2'],
+      ['X-Kallglot-Session-Id', 'ses_1'],
+    ]);
     vi.advanceTimersByTime(1500);
     pbxDlg.receive('INVITE', { body: HOLD_SDP, contentType: SDP });
     tel.sent[0]!.reply(200, { body: HOLD_ANSWER, contentType: SDP, headers: [['Session-Expires', '2;refresher=uac']] });

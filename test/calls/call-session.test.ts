@@ -91,7 +91,13 @@ describe('CallSession: translated call', () => {
 
     const tel = out.answer({ body: TELNYX_SDP, contentType: SDP });
     await settle();
-    expect(pbx.answered).toEqual({ status: 200, body: TELNYX_SDP, contentType: SDP, headers: [] });
+    // The PBX learns the session id of a translated call in the 200 (its CDRs can link to the transcript).
+    expect(pbx.answered).toEqual({
+      status: 200,
+      body: TELNYX_SDP,
+      contentType: SDP,
+      headers: [['X-Kallglot-Session-Id', 'ses_1']],
+    });
     const pbxDlg = pbx.ack();
     await settle();
     expect(h.ends).toEqual([]);

@@ -13,6 +13,8 @@ import {
   type HeaderList,
   type InboundCall,
   type InDialogRequest,
+  type InDialogRequestOptions,
+  type SipBody,
   type OutboundCall,
   type OutboundInviteOptions,
   type ProvisionalResponse,
@@ -65,6 +67,7 @@ export class FakeInDialogRequest implements InDialogRequest {
   readonly header: InDialogRequest['header'];
   readonly headers: InDialogRequest['headers'];
   readonly responses: Array<{ status: number } & ResponseOptions> = [];
+  readonly #ack = deferred<SipBody | undefined>();
 
   constructor(method: string, init: MessageInit) {
     this.method = method;
@@ -81,6 +84,15 @@ export class FakeInDialogRequest implements InDialogRequest {
     if (this.final) return;
     this.responses.push({ status, ...opts });
   }
+
+  awaitAck(): Promise<SipBody | undefined> {
+    return this.#ack.promise;
+  }
+
+  /** The peer ACKs our 2xx to its re-INVITE (with its answer when our 2xx carried the offer); undefined: never. */
+  acked(body?: SipBody): void {
+    this.#ack.resolve(body);
+  }
 }
 
 /** A request the call logic sent on a dialog; the test answers it with reply() or fail(). */
@@ -91,6 +103,8 @@ export interface SentRequest {
   headers: HeaderList;
   reply(status: number, init?: MessageInit): void;
   fail(err: unknown): void;
+  /** What the call logic sent as the ACK of a deferred-ACK 2xx (request with deferAck), once it did. */
+  ack: SipBody | undefined;
 }
 
 let dialogSeq = 0;
@@ -106,6 +120,11 @@ export class FakeDialog implements Dialog {
   /** BYEs actually sent (the first bye() call; later ones are no-ops, as in the engines). */
   readonly byes: Array<{ headers: HeaderList }> = [];
   byeCalls = 0;
+  /** The ACK sent with ack() (a deferred-ACK dialog: delayed offer), or undefined. */
+  ackSent: SipBody | undefined;
+  ackCalls = 0;
+  /** The body of the ACK that confirmed this dialog (UAS side; the test sets it before the PBX's ack()). */
+  ackBody: SipBody = { body: Buffer.alloc(0) };
   #isEnded = false;
   #requestHandler: ((req: InDialogRequest) => void) | undefined;
   #endHandlers: Array<(end: DialogEnd) => void> = [];
@@ -132,25 +151,35 @@ export class FakeDialog implements Dialog {
     this.#endHandlers.push(cb);
   }
 
-  request(method: string, opts: MessageInit = {}): Promise<DialogResponse> {
+  request(method: string, opts: InDialogRequestOptions = {}): Promise<DialogResponse> {
     if (this.#isEnded) return Promise.reject(new SipError(481, 'Call/Transaction Does Not Exist'));
     const d = deferred<DialogResponse>();
-    this.sent.push({
+    const sent: SentRequest = {
       method,
       body: opts.body,
       contentType: opts.contentType,
       headers: opts.headers ?? [],
-      reply: (status, init = {}) =>
-        d.resolve({
+      ack: undefined,
+      reply: (status, init = {}) => {
+        const res: DialogResponse = {
           status,
           reason: init.reason ?? (status === 200 ? 'OK' : ''),
           body: init.body ?? Buffer.alloc(0),
           contentType: init.contentType,
           ...headerAccess(init.headers ?? []),
-        }),
+        };
+        const deferAck = opts.deferAck && method === 'INVITE' && status >= 200 && status < 300;
+        d.resolve(deferAck ? { ...res, ack: (answer) => void (sent.ack ??= answer) } : res);
+      },
       fail: (err) => d.reject(err),
-    });
+    };
+    this.sent.push(sent);
     return d.promise;
+  }
+
+  ack(answer: SipBody): void {
+    this.ackCalls++;
+    this.ackSent ??= answer;
   }
 
   async bye(opts: { headers?: HeaderList } = {}): Promise<void> {
@@ -281,9 +310,10 @@ export class FakeInboundCall implements InboundCall {
     return this.#ackDeferred.promise;
   }
 
-  /** The PBX's ACK arrives: answer() resolves with the dialog. */
-  ack(): FakeDialog {
+  /** The PBX's ACK arrives (with `answer` as its body: delayed offer): answer() resolves with the dialog. */
+  ack(answer?: SipBody): FakeDialog {
     if (!this.#ackDeferred || !this.dialog) throw new Error('ack() before answer()');
+    if (answer) this.dialog.ackBody = answer;
     this.#ackDeferred.resolve(this.dialog);
     return this.dialog;
   }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   callerFailure,
+  unsupportedRequired,
   fillUriTemplate,
   isFinalFailure,
   passThroughDialogHeaders,
@@ -97,5 +98,20 @@ describe('fallback policy', () => {
       ['Supported', 'timer'],
       ['X-Foo', '1'],
     ]);
+  });
+});
+
+describe('required extensions (RFC 3261 §8.2.2.3)', () => {
+  it('lists the option tags of Require that are not supported, once each, case-insensitively', () => {
+    expect(unsupportedRequired([['Require', '100rel']])).toEqual(['100rel']);
+    expect(unsupportedRequired([['Require', 'timer']])).toEqual([]);
+    expect(
+      unsupportedRequired([
+        ['require', 'Timer, 100REL, precondition'],
+        ['Require', '100rel'],
+      ]),
+    ).toEqual(['100rel', 'precondition']);
+    expect(unsupportedRequired([['Supported', '100rel, timer']])).toEqual([]);
+    expect(unsupportedRequired([])).toEqual([]);
   });
 });

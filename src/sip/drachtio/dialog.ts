@@ -4,7 +4,15 @@
  * the call logic does through InDialogRequest.respond (a B2BUA relays them to the other leg).
  */
 import type { Logger } from '../../logger.ts';
-import type { Dialog, DialogEnd, DialogResponse, HeaderList, InDialogRequest, SipBody } from '../port.ts';
+import type {
+  Dialog,
+  DialogEnd,
+  DialogResponse,
+  HeaderList,
+  InDialogRequest,
+  InDialogRequestOptions,
+  SipBody,
+} from '../port.ts';
 import { SipError } from '../port.ts';
 import {
   bodyOf,
@@ -15,7 +23,14 @@ import {
   toSipError,
   toSrfHeaders,
 } from './messages.ts';
-import type { SrfDialog, SrfIncomingRequest, SrfMessage, SrfResponseMessage, SrfServerResponse } from './srf-types.ts';
+import type {
+  SrfDeferredAck,
+  SrfDialog,
+  SrfIncomingRequest,
+  SrfMessage,
+  SrfResponseMessage,
+  SrfServerResponse,
+} from './srf-types.ts';
 
 /** drachtio-srf Dialog events for in-dialog requests, and the SIP method each stands for ('modify' is a re-INVITE). */
 const REQUEST_EVENTS = [
@@ -41,19 +56,63 @@ export class DrachtioDialog implements Dialog {
   readonly callId: string;
   readonly remoteBody: Buffer;
   readonly remoteContentType: string | undefined;
-  readonly #dlg: SrfDialog;
+  /** Undefined while a delayed-offer 2xx waits for our ACK (drachtio-srf creates its Dialog only with the ACK). */
+  #dlg: SrfDialog | undefined;
+  #deferred: SrfDeferredAck | undefined;
   readonly #hooks: DrachtioDialogHooks;
   #requestHandler: ((req: InDialogRequest) => void) | undefined;
   #endHandlers: Array<(end: DialogEnd) => void> = [];
   #endInfo: DialogEnd | undefined;
+  #ackBody: SipBody = { body: Buffer.alloc(0) };
 
-  constructor(dlg: SrfDialog, remoteContentType: string | undefined, hooks: DrachtioDialogHooks) {
-    this.#dlg = dlg;
+  constructor(
+    dlg: SrfDialog | { deferred: SrfDeferredAck; callId: string },
+    remoteContentType: string | undefined,
+    hooks: DrachtioDialogHooks,
+  ) {
     this.#hooks = hooks;
-    this.callId = dlg.sip.callId;
-    this.id = dlg.id || `${dlg.sip.callId};${dlg.sip.localTag};${dlg.sip.remoteTag}`;
-    this.remoteBody = Buffer.from(dlg.remote.sdp ?? '', 'utf8');
+    if ('deferred' in dlg) {
+      this.#deferred = dlg.deferred;
+      this.callId = dlg.callId;
+      this.id = `${dlg.callId};deferred-ack`;
+      this.remoteBody = Buffer.from(dlg.deferred.sdp, 'utf8');
+    } else {
+      this.callId = dlg.sip.callId;
+      this.id = dlg.id || `${dlg.sip.callId};${dlg.sip.localTag};${dlg.sip.remoteTag}`;
+      this.remoteBody = Buffer.from(dlg.remote.sdp ?? '', 'utf8');
+      this.#attach(dlg);
+    }
     this.remoteContentType = remoteContentType ?? (this.remoteBody.length ? 'application/sdp' : undefined);
+  }
+
+  get ackBody(): SipBody {
+    return this.#ackBody;
+  }
+
+  /** UAS side: the ACK's body (drachtio-srf's 'ack' event), the answer of a delayed offer. */
+  confirmedBy(ack: SrfMessage | undefined): void {
+    const body = ack ? bodyOf(ack) : Buffer.alloc(0);
+    if (body.length) this.#ackBody = { body, contentType: ack?.get('Content-Type') ?? 'application/sdp' };
+  }
+
+  /** Delayed offer, UAC side: send the held-back ACK with the answer; drachtio-srf then hands us its Dialog. */
+  ack(answer: SipBody): void {
+    this.#confirm(answer).catch((err: unknown) => {
+      this.#hooks.logger.warn({ err, callId: this.callId }, 'cannot send ACK');
+    });
+  }
+
+  async #confirm(answer: SipBody): Promise<SrfDialog | undefined> {
+    const deferred = this.#deferred;
+    if (!deferred) return this.#dlg;
+    this.#deferred = undefined;
+    const dlg = await deferred.ack(answer.body?.length ? answer.body.toString('utf8') : undefined);
+    this.#attach(dlg);
+    return dlg;
+  }
+
+  #attach(dlg: SrfDialog): void {
+    this.#dlg = dlg;
     for (const [event, method] of REQUEST_EVENTS) {
       dlg.on(event, (req: SrfIncomingRequest, res: SrfServerResponse) => this.#handleRequest(method, req, res));
     }
@@ -80,17 +139,33 @@ export class DrachtioDialog implements Dialog {
     else this.#endHandlers.push(cb);
   }
 
-  request(method: string, opts: SipBody & { headers?: HeaderList } = {}): Promise<DialogResponse> {
+  request(method: string, opts: InDialogRequestOptions = {}): Promise<DialogResponse> {
     if (this.ended) return Promise.reject(new SipError(481, 'Call/Transaction Does Not Exist'));
+    const dlg = this.#dlg;
+    // Not confirmed yet (our ACK is still held back): RFC 3261 §14.1 — the peer retries a 491 later.
+    if (!dlg) return Promise.reject(new SipError(491, 'Request Pending'));
     const body = opts.body?.length ? opts.body.toString('utf8') : undefined;
     const headers = toSrfHeaders(opts.headers, contentTypeHeader(opts.body, opts.contentType));
     return new Promise<DialogResponse>((resolve, reject) => {
       try {
         // The callback form: it is called for every response, so provisional ones (100 Trying to a re-INVITE)
         // can be skipped; the promise form would settle on the first of them. drachtio-srf ACKs a re-INVITE's 2xx.
-        this.#dlg.request({ method: method.toUpperCase(), headers, body }, (err, res) => {
+        // With noAck and no body drachtio-srf hands the 2xx's ACK to us as a third callback argument.
+        const noAck = opts.deferAck === true && method.toUpperCase() === 'INVITE' && !body;
+        dlg.request({ method: method.toUpperCase(), headers, body, ...(noAck ? { noAck } : {}) }, (err, res, ack) => {
           if (err) reject(toSipError(err));
-          else if (res && res.status >= 200) resolve(wrapResponse(res));
+          else if (res && res.status >= 200) {
+            const response = wrapResponse(res);
+            if (noAck && ack && res.status < 300) {
+              let sent = false;
+              response.ack = (answer: SipBody) => {
+                if (sent) return;
+                sent = true;
+                ack({ body: answer.body?.length ? answer.body.toString('utf8') : undefined });
+              };
+            }
+            resolve(response);
+          }
         });
       } catch (err) {
         // drachtio-srf asserts the method is a known SIP method, synchronously.
@@ -105,7 +180,9 @@ export class DrachtioDialog implements Dialog {
     // drachtio-srf removes its listeners on destroy() and never emits 'destroy' for a BYE we send: end it here.
     this.#finish({ by: 'local', headers: opts.headers ?? [] });
     try {
-      await this.#dlg.destroy({ headers: toSrfHeaders(opts.headers) });
+      // A 2xx still waiting for its (delayed-offer) ACK is ACKed first: the INVITE transaction must complete.
+      const dlg = await this.#confirm({});
+      await dlg?.destroy({ headers: toSrfHeaders(opts.headers) });
     } catch (err) {
       this.#hooks.logger.warn({ err, callId: this.callId }, 'BYE could not be sent');
     }
@@ -124,6 +201,8 @@ export class DrachtioDialog implements Dialog {
       return;
     }
     let answered = false;
+    // drachtio-srf ACKs nothing for us on the UAS side: a re-INVITE's ACK arrives as the dialog's 'ack' event.
+    let acked: Promise<SipBody | undefined> = Promise.resolve(undefined);
     handler({
       method,
       body: bodyOf(req),
@@ -132,11 +211,30 @@ export class DrachtioDialog implements Dialog {
       respond: (status, opts = {}) => {
         if (answered) return;
         if (status >= 200) answered = true;
-        const contact = this.#dlg.local?.contact;
-        const extra: Record<string, string> =
-          status >= 200 && status < 300 && TARGET_REFRESH.has(method) && contact ? { Contact: contact } : {};
+        const contact = this.#dlg?.local?.contact;
+        const ok = status >= 200 && status < 300;
+        const extra: Record<string, string> = ok && TARGET_REFRESH.has(method) && contact ? { Contact: contact } : {};
+        if (ok && method === 'INVITE') acked = this.#nextAck();
         sendResponse(res, status, opts, extra, logger);
       },
+      awaitAck: () => acked,
+    });
+  }
+
+  /** The body of the next ACK on this dialog (drachtio-srf's 'ack' event), or undefined after 32 s or at the end. */
+  #nextAck(): Promise<SipBody | undefined> {
+    const dlg = this.#dlg;
+    if (!dlg) return Promise.resolve(undefined);
+    return new Promise((resolve) => {
+      const done = (ack?: SrfMessage): void => {
+        clearTimeout(timer);
+        dlg.removeListener('ack', done);
+        const body = ack ? bodyOf(ack) : Buffer.alloc(0);
+        resolve(ack ? { body, contentType: ack.get('Content-Type') ?? undefined } : undefined);
+      };
+      const timer = setTimeout(done, 32_000);
+      timer.unref();
+      dlg.once('ack', done);
     });
   }
 

@@ -136,8 +136,9 @@ export class DrachtioInboundCall implements InboundCall {
         dlg.removeListener('ack', onAck);
         dlg.removeListener('destroy', onDestroy);
       };
-      const onAck = () => {
+      const onAck = (ack?: SrfMessage) => {
         cleanup();
+        dialog.confirmedBy(ack);
         resolve(dialog);
       };
       const onDestroy = (bye?: { source?: string }) => {

@@ -145,6 +145,14 @@ export class DrachtioOutboundCall implements OutboundCall {
     this.#finalReceived = true;
     clearTimeout(this.#ringTimer);
     this.#hooks.completed(this);
+    if (!('sip' in answered) && this.#opts.deferAck && !this.#abandoned) {
+      // Delayed offer: the ACK waits for the caller's answer (DrachtioDialog.ack sends it).
+      const dialog = new DrachtioDialog({ deferred: answered, callId: this.callId }, 'application/sdp', this.#hooks);
+      this.#hooks.addDialog(dialog);
+      this.#settled = true;
+      this.#resolveResult(dialog);
+      return;
+    }
     let dlg: SrfDialog;
     try {
       // A Dialog has an `ack` method too (drachtio-srf adds one per SIP method), so tell them apart by `sip`.

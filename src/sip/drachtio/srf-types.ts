@@ -62,8 +62,9 @@ export interface SrfDialog {
   once(event: string, listener: Listener): unknown;
   removeListener(event: string, listener: Listener): unknown;
   request(
-    opts: { method: string; headers?: SrfHeaders; body?: string },
-    callback: (err: unknown, res?: SrfResponseMessage) => void,
+    opts: { method: string; headers?: SrfHeaders; body?: string; noAck?: boolean },
+    /** With noAck on a bodyless INVITE, a 2xx comes with `ack`, which sends its ACK (drachtio-srf lib/dialog.js). */
+    callback: (err: unknown, res?: SrfResponseMessage, ack?: (opts: { body?: string }) => void) => void,
   ): unknown;
   destroy(opts?: { headers?: SrfHeaders }): Promise<unknown>;
 }

@@ -9,12 +9,14 @@ import type {
   DialogResponse,
   HeaderList,
   InDialogRequest,
+  InDialogRequestOptions,
   ResponseOptions,
   SipBody,
 } from '../port.ts';
 import { SipError } from '../port.ts';
 import { parseNameAddr } from '../syntax/address.ts';
 import { parseCSeq } from './cseq.ts';
+import { type DialogState, dialogKey, requestTarget, wrapResponse } from './dialog-state.ts';
 import type { SipEndpoint, SipRequest, SipResponse, SipTransportName } from './message.ts';
 import type { ServerTransaction } from './transaction.ts';
 import {
@@ -23,34 +25,8 @@ import {
   headerAccess,
   passThroughHeaders,
   transactWithAuth,
-  type Credentials,
   type UaContext,
 } from './ua-core.ts';
-
-export interface DialogState {
-  callId: string;
-  localTag: string;
-  remoteTag: string;
-  /** Our From (UAC) or To (UAS) header value, tag included. */
-  localAddress: string;
-  /** The peer's header value, tag included. */
-  remoteAddress: string;
-  localCSeq: number;
-  remoteCSeq: number;
-  remoteTarget: string;
-  routeSet: string[];
-  transport: SipTransportName;
-  /** Fixed next hop for in-dialog requests (the PBX's source address, or the outbound proxy); else route set/target. */
-  nextHop?: SipEndpoint;
-  auth?: Credentials;
-  remoteBody: Buffer;
-  remoteContentType: string | undefined;
-  remoteHeaders?: HeaderList;
-}
-
-export function dialogKey(callId: string, localTag: string, remoteTag: string): string {
-  return `${callId}\u0000${localTag}\u0000${remoteTag}`;
-}
 
 /** Methods whose 2xx/request carries a Contact that refreshes the remote target. */
 const TARGET_REFRESH = new Set(['INVITE', 'UPDATE']);
@@ -63,7 +39,10 @@ export class EmbeddedDialog implements Dialog {
   readonly #onGone: (d: EmbeddedDialog) => void;
   #requestHandler: ((req: InDialogRequest) => void) | undefined;
   #endHandlers: Array<(end: DialogEnd) => void> = [];
-  #pendingAcks = new Map<number, () => void>();
+  #pendingAcks = new Map<number, (ack?: SipRequest) => void>();
+  /** CSeq of our initial INVITE whose 2xx waits for the caller's answer before we ACK it (delayed offer). */
+  #deferredAck: number | undefined;
+  #ackBody: SipBody = { body: Buffer.alloc(0) };
   #lastAck: { cseq: number; ack: SipRequest; dest: SipEndpoint } | undefined;
   #isEnded = false;
   /** An INVITE transaction in progress on this dialog, sent by us / by the peer (RFC 3261 §14: one at a time). */
@@ -98,6 +77,9 @@ export class EmbeddedDialog implements Dialog {
   get remoteHeaders(): HeaderList | undefined {
     return this.#state.remoteHeaders;
   }
+  get ackBody(): SipBody {
+    return this.#ackBody;
+  }
   get ended(): boolean {
     return this.#isEnded;
   }
@@ -109,7 +91,7 @@ export class EmbeddedDialog implements Dialog {
     this.#endHandlers.push(cb);
   }
 
-  async request(method: string, opts: SipBody & { headers?: HeaderList } = {}): Promise<DialogResponse> {
+  async request(method: string, opts: InDialogRequestOptions = {}): Promise<DialogResponse> {
     if (this.#isEnded) throw new SipError(481, 'Call/Transaction Does Not Exist');
     const isInvite = method === 'INVITE';
     // §14.1: no new re-INVITE while one is in progress in either direction; the asker gets 491 and retries later.
@@ -133,13 +115,43 @@ export class EmbeddedDialog implements Dialog {
     const dest = await this.#destination();
     if (method === 'INVITE' && response.status >= 200 && response.status < 300) {
       this.#refreshTarget(response);
-      this.#sendAck(parseCSeq(request.headers.get('CSeq') ?? '').seq, dest);
+      const seq = parseCSeq(request.headers.get('CSeq') ?? '').seq;
+      if (opts.deferAck) {
+        let sent = false;
+        const ack = (answer: SipBody): void => {
+          if (sent || this.#isEnded) return;
+          sent = true;
+          this.#sendAck(seq, dest, answer);
+        };
+        return { ...wrapResponse(response), ack };
+      }
+      this.#sendAck(seq, dest);
     }
     return wrapResponse(response);
   }
 
+  ack(answer: SipBody): void {
+    this.#sendDeferredAck(answer).catch((err: unknown) => {
+      this.#ctx.logger.warn({ err, callId: this.callId }, 'cannot send ACK');
+    });
+  }
+
+  /** The initial 2xx's ACK, held back for the caller's answer (delayed offer). */
+  deferInitialAck(cseq: number): void {
+    this.#deferredAck = cseq;
+  }
+
+  async #sendDeferredAck(answer: SipBody): Promise<void> {
+    const cseq = this.#deferredAck;
+    if (cseq === undefined) return;
+    this.#deferredAck = undefined;
+    this.#sendAck(cseq, await this.#destination(), answer);
+  }
+
   async bye(opts: { headers?: HeaderList } = {}): Promise<void> {
     if (this.#isEnded) return;
+    // A 2xx still waiting for its (delayed-offer) ACK is ACKed first: the INVITE transaction must complete.
+    await this.#sendDeferredAck({}).catch(() => undefined);
     const req = this.#build('BYE', opts);
     this.#finish({ by: 'local', headers: opts.headers ?? [] });
     try {
@@ -154,7 +166,7 @@ export class EmbeddedDialog implements Dialog {
   handleRequest(req: SipRequest, tx: ServerTransaction | null): void {
     if (req.method === 'ACK') {
       const seq = safeCSeq(req);
-      this.#pendingAcks.get(seq)?.();
+      this.#pendingAcks.get(seq)?.(req);
       this.#pendingAcks.delete(seq);
       return;
     }
@@ -193,6 +205,7 @@ export class EmbeddedDialog implements Dialog {
     }
     if (TARGET_REFRESH.has(req.method)) this.#refreshTarget(req);
     let answered = false;
+    let acked: Promise<SipBody | undefined> = Promise.resolve(undefined);
     this.#requestHandler({
       method: req.method,
       body: req.body,
@@ -204,8 +217,9 @@ export class EmbeddedDialog implements Dialog {
           answered = true;
           if (req.method === 'INVITE') this.#inviteIn = false;
         }
-        this.#respondInDialog(req, tx, status, opts);
+        acked = this.#respondInDialog(req, tx, status, opts);
       },
+      awaitAck: () => acked,
     });
   }
 
@@ -220,17 +234,22 @@ export class EmbeddedDialog implements Dialog {
     this.#sendAck(cseq, await this.#destination());
   }
 
+  /** UAS side: the ACK that confirmed the dialog (its body is the answer of a delayed offer). */
+  confirmedBy(ack: SipRequest): void {
+    this.#ackBody = ack.body.length ? { body: ack.body, contentType: ack.headers.get('Content-Type') } : this.#ackBody;
+  }
+
   /**
-   * Retransmit a 2xx until its ACK (RFC 3261 §13.3.1.4); resolves true when ACKed, false after 64*T1.
+   * Retransmit a 2xx until its ACK (RFC 3261 §13.3.1.4); resolves with the ACK, or undefined after 64*T1.
    * The first copy was already sent by the server transaction. Used for the initial 200 and 2xx to re-INVITEs.
    */
-  awaitAck(res: SipResponse, dest: SipEndpoint): Promise<boolean> {
+  awaitAck(res: SipResponse, dest: SipEndpoint): Promise<SipRequest | undefined> {
     const seq = parseCSeq(res.headers.get('CSeq') ?? '').seq;
     return new Promise((resolve) => {
       let acked = false;
-      this.#pendingAcks.set(seq, () => {
+      this.#pendingAcks.set(seq, (ack) => {
         acked = true;
-        resolve(true);
+        resolve(ack);
       });
       this.#ctx.tx.retransmit2xxUntilAck(
         res,
@@ -238,13 +257,19 @@ export class EmbeddedDialog implements Dialog {
         () => acked || this.#isEnded,
         () => {
           this.#pendingAcks.delete(seq);
-          resolve(false);
+          resolve(undefined);
         },
       );
     });
   }
 
-  #respondInDialog(req: SipRequest, tx: ServerTransaction, status: number, opts: ResponseOptions = {}): void {
+  /** Answers an in-dialog request; for a 2xx to an INVITE, resolves with its ACK's body once it arrives. */
+  #respondInDialog(
+    req: SipRequest,
+    tx: ServerTransaction,
+    status: number,
+    opts: ResponseOptions = {},
+  ): Promise<SipBody | undefined> {
     const res = this.#ctx.tx.buildResponse(req, status, opts.reason, {
       headers: passThroughHeaders(opts.headers),
       body: opts.body,
@@ -254,7 +279,10 @@ export class EmbeddedDialog implements Dialog {
       res.headers.append('Contact', contactValue(this.#ctx, this.#state.transport));
     }
     tx.respond(res);
-    if (req.method === 'INVITE' && status >= 200 && status < 300) void this.awaitAck(res, tx.responseDest);
+    if (req.method !== 'INVITE' || status < 200 || status >= 300) return Promise.resolve(undefined);
+    return this.awaitAck(res, tx.responseDest).then((ack) =>
+      ack ? { body: ack.body, contentType: ack.headers.get('Content-Type') } : undefined,
+    );
   }
 
   #build(method: string, opts: SipBody & { headers?: HeaderList }): SipRequest {
@@ -282,7 +310,7 @@ export class EmbeddedDialog implements Dialog {
     return this.#resolveNextHop(uri, this.#state.transport);
   }
 
-  #sendAck(cseq: number, dest: SipEndpoint): void {
+  #sendAck(cseq: number, dest: SipEndpoint, answer?: SipBody): void {
     const { uri, routes } = requestTarget(this.#state.remoteTarget, this.#state.routeSet);
     const ack = buildRequest(this.#ctx, {
       method: 'ACK',
@@ -293,6 +321,8 @@ export class EmbeddedDialog implements Dialog {
       callId: this.#state.callId,
       cseq,
       routes,
+      body: answer?.body,
+      contentType: answer?.contentType,
     });
     this.#lastAck = { cseq, ack, dest };
     this.#ctx.sendRaw(ack, dest);
@@ -333,33 +363,4 @@ function safeCSeq(req: SipRequest): number {
   } catch {
     return -1;
   }
-}
-
-export function wrapResponse(res: SipResponse): DialogResponse {
-  return {
-    status: res.status,
-    reason: res.reason,
-    body: res.body,
-    contentType: res.headers.get('Content-Type'),
-    ...headerAccess(res.headers),
-  };
-}
-
-/**
- * Request-URI and Route headers of an in-dialog request (RFC 3261 §12.2.1.1). With a loose router first (`;lr`,
- * every RFC 3261 proxy) the request goes to the remote target through the route set as it is. With a strict router
- * first (RFC 2543) its URI becomes the Request-URI and the remote target is appended as the last Route.
- */
-export function requestTarget(remoteTarget: string, routeSet: string[]): { uri: string; routes: string[] } {
-  const first = routeSet[0];
-  if (first === undefined) return { uri: remoteTarget, routes: [] };
-  let firstUri: { raw: string; loose: boolean };
-  try {
-    const parsed = parseNameAddr(first);
-    firstUri = { raw: parsed.rawUri, loose: 'lr' in parsed.uri.params };
-  } catch {
-    return { uri: remoteTarget, routes: routeSet }; // unparseable: keep the route set as given
-  }
-  if (firstUri.loose) return { uri: remoteTarget, routes: routeSet };
-  return { uri: firstUri.raw.replace(/\?.*$/, ''), routes: [...routeSet.slice(1), `<${remoteTarget}>`] };
 }

@@ -14,7 +14,8 @@ import {
 } from '../port.ts';
 import { getTag } from '../syntax/address.ts';
 import { parseCSeq } from './cseq.ts';
-import { dialogKey, type EmbeddedDialog } from './dialog.ts';
+import type { EmbeddedDialog } from './dialog.ts';
+import { dialogKey } from './dialog-state.ts';
 import type { SipEndpoint, SipRequest, SipResponse, SipTransportName } from './message.ts';
 import { resolveDestination } from './resolve.ts';
 import type { SipTimerBase } from './timers.ts';

@@ -189,7 +189,14 @@ export class EmbeddedOutboundCall implements OutboundCall {
       (d) => this.#hooks.removeDialog(d),
     );
     this.#hooks.addDialog(dialog);
-    const acked = dialog.ackInitial(parseCSeq(req.headers.get('CSeq') ?? '1 INVITE').seq).catch((err: unknown) => {
+    const cseq = parseCSeq(req.headers.get('CSeq') ?? '1 INVITE').seq;
+    if (this.#opts.deferAck && wanted && !this.#abandoned) {
+      // Delayed offer: the ACK carries the caller's answer, which the user supplies through dialog.ack().
+      dialog.deferInitialAck(cseq);
+      this.#settle(dialog);
+      return;
+    }
+    const acked = dialog.ackInitial(cseq).catch((err: unknown) => {
       this.#ctx.logger.warn({ err, callId: this.callId }, 'cannot send ACK');
     });
     if (this.#abandoned || !wanted) {
@@ -198,6 +205,10 @@ export class EmbeddedOutboundCall implements OutboundCall {
       void acked.then(() => dialog.bye({ headers: [['Reason', 'SIP;cause=487;text="Request Terminated"']] }));
       return;
     }
+    this.#settle(dialog);
+  }
+
+  #settle(dialog: EmbeddedDialog): void {
     this.#dialog = dialog;
     this.#settled = true;
     this.#resolveResult(dialog);

@@ -134,8 +134,9 @@ export class EmbeddedInboundCall implements InboundCall {
     this.#hooks.addDialog(dialog);
     this.#tx.respond(res);
     this.#hooks.completed(this);
-    const acked = await dialog.awaitAck(res, this.#tx.responseDest);
-    if (!acked && !dialog.ended) {
+    const ack = await dialog.awaitAck(res, this.#tx.responseDest);
+    if (ack) dialog.confirmedBy(ack);
+    if (!ack && !dialog.ended) {
       // No ACK within 64*T1: the dialog must be torn down (RFC 3261 §13.3.1.4).
       await dialog.bye();
       throw new SipError(408, 'ACK Timeout');

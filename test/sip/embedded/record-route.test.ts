@@ -7,7 +7,7 @@ import dgram from 'node:dgram';
 import { afterEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../../src/logger.ts';
 import type { InboundCall } from '../../../src/sip/port.ts';
-import { requestTarget } from '../../../src/sip/embedded/dialog.ts';
+import { requestTarget } from '../../../src/sip/embedded/dialog-state.ts';
 import { EmbeddedEngine } from '../../../src/sip/embedded/engine.ts';
 
 const closers: Array<() => Promise<void> | void> = [];

@@ -1,0 +1,53 @@
+/**
+ * The INVITE the gateway sends toward Telnyx for a call from the PBX: the PBX's identity, the headers that may cross
+ * a B2BUA, its SDP as it is (or none: delayed offer, with the ACK held back for the PBX's answer), our Telnyx
+ * credentials, and the caller's Max-Forwards minus one.
+ */
+import type { GatewayConfig } from '../config/load.ts';
+import type { HeaderList, InboundCall, OutboundInviteOptions } from '../sip/port.ts';
+import { passThroughInviteHeaders, sessionTimerHeaders } from './policy.ts';
+
+export interface TelnyxLeg {
+  uri: string;
+  extraHeaders: HeaderList;
+  /** Give up (CANCEL) when not answered in time; absent: the caller and Telnyx decide. */
+  timeoutMs?: number;
+}
+
+export function telnyxInvite(
+  call: InboundCall,
+  telnyx: GatewayConfig['telnyx'],
+  leg: TelnyxLeg,
+): OutboundInviteOptions {
+  return {
+    uri: leg.uri,
+    proxy: telnyx.outboundProxy || undefined,
+    transport: telnyx.sipTransport,
+    from: {
+      uri: `sip:${call.callingUser || 'anonymous'}@${telnyx.sipDomain}`,
+      displayName: displayNameOf(call.from),
+    },
+    headers: [
+      ...passThroughInviteHeaders(call.headers()),
+      ...sessionTimerHeaders(call.headers()).headers,
+      ...leg.extraHeaders,
+    ],
+    body: call.body,
+    contentType: call.contentType,
+    auth: telnyx.sipUsername ? { username: telnyx.sipUsername, password: telnyx.sipPassword } : undefined,
+    timeoutMs: leg.timeoutMs,
+    maxForwards: nextMaxForwards(call.header('Max-Forwards')),
+    deferAck: call.body.length === 0,
+  };
+}
+
+function displayNameOf(fromHeader: string): string | undefined {
+  const m = /^\s*"((?:[^"\\]|\\.)*)"\s*</.exec(fromHeader) ?? /^\s*([^"<]+?)\s*</.exec(fromHeader);
+  return m?.[1] ? m[1].replace(/\\(.)/g, '$1') : undefined;
+}
+
+/** The caller's Max-Forwards minus one (the engine already answered 483 to zero), 70 when absent or garbled. */
+function nextMaxForwards(value: string | undefined): number {
+  const n = Number.parseInt(value ?? '', 10);
+  return Number.isFinite(n) && n > 0 ? Math.min(70, n - 1) : 70;
+}
