@@ -93,7 +93,11 @@ export function checkArchitecture(): string[] {
       const to = moduleOf(target);
       const relTarget = path.relative(ROOT, target);
       const engineInternal = /^src\/sip\/(embedded|drachtio)\//.test(relTarget);
-      if (engineInternal && !rel.startsWith(`src/sip/${relTarget.split('/')[2]}/`) && rel !== 'src/sip/create-engine.ts') {
+      if (
+        engineInternal &&
+        !rel.startsWith(`src/sip/${relTarget.split('/')[2]}/`) &&
+        rel !== 'src/sip/create-engine.ts'
+      ) {
         problems.push(`${rel} imports ${relTarget}: only src/sip/create-engine.ts may pick an engine`);
       }
       if (to === from) continue;

@@ -19,13 +19,20 @@ import { createEngine } from './sip/create-engine.ts';
 import type { SipEngine } from './sip/port.ts';
 import { CallRegistry } from './registry/call-registry.ts';
 import { recoverOrphans } from './registry/recovery.ts';
+import { RegistryRetention } from './registry/retention.ts';
 import { InstanceLock } from './registry/instance-lock.ts';
 import { registerCallRoutes } from './admin/calls-routes.ts';
+import { type DrainStarted, registerOperationRoutes } from './admin/operations-routes.ts';
+import { KallglotProbe } from './kallglot/probe.ts';
+import type { ReloadOutcome } from './routing/store.ts';
 import type { CallRecorder } from './calls/types.ts';
 import { registerTelnyxRoutes } from './telnyx/routes.ts';
 import { Metrics, registerMetricsRoute } from './metrics/metrics.ts';
 
 export const VERSION = '0.1.0';
+/** Often enough for an alert within a minute, rare enough to be no load: /readyz and /metrics read the cached result. */
+const KALLGLOT_PROBE_INTERVAL_MS = 15_000;
+const KALLGLOT_PROBE_TIMEOUT_MS = 5000;
 
 export class Gateway {
   readonly config: GatewayConfig;
@@ -34,25 +41,40 @@ export class Gateway {
   readonly #routing: RoutingStore;
   #sandbox: KallglotSandbox | undefined;
   #kallglot: KallglotClient | undefined;
+  #kallglotProbe: KallglotProbe | undefined;
   #engine: SipEngine | undefined;
   #calls: CallManager | undefined;
   #sessionEnder: SessionEnder | undefined;
   #admission: Admission;
   #registry: CallRegistry | undefined;
   #lock: InstanceLock | undefined;
+  #retention: RegistryRetention | undefined;
   readonly #metrics: Metrics;
   #sipListening = false;
   httpPort = 0;
   sipPort = 0;
   /** Test hook: every call summary. */
   onCallSummary: ((s: CallSummary) => void) | undefined;
+  /**
+   * Set by main.ts: POST /admin/drain asks the process to stop as SIGTERM would. Without it (in-process tests) a
+   * drain request only stops admitting calls.
+   */
+  onDrainRequested: ((trigger: string) => void) | undefined;
 
   constructor(config: GatewayConfig, logger: Logger) {
     this.config = config;
     this.#logger = logger;
     this.#http = new HttpServer(logger.child({ component: 'http' }));
     this.#routing = new RoutingStore(config.routing.file, logger.child({ component: 'routing' }));
-    this.#metrics = new Metrics({ activeCalls: () => this.#calls?.activeCalls ?? 0 });
+    this.#metrics = new Metrics({
+      activeCalls: () => this.#calls?.activeCalls ?? 0,
+      pendingSessionEnds: () => this.#sessionEnder?.pending() ?? 0,
+      kallglotUp: () => this.#kallglotProbe?.current()?.reachable,
+      version: VERSION,
+    });
+    // Every reload counts, whoever triggered it: the file watcher, SIGHUP or the admin API.
+    this.#routing.on('reloaded', () => this.#metrics.routingReload('ok'));
+    this.#routing.on('reloadFailed', () => this.#metrics.routingReload('refused'));
     this.#admission = new Admission({
       allowedSources: config.calls.allowedSources,
       maxConcurrent: config.calls.maxConcurrent,
@@ -83,6 +105,13 @@ export class Gateway {
 
     const recovered = recoverOrphans(registry, sessionEnder, this.#logger.child({ component: 'recovery' }));
     if (recovered.orphans || recovered.pendingEnds) this.#logger.warn(recovered, 'recovered state from a previous run');
+    // After recovery, which queues the session ends of orphaned calls: a call whose end is pending keeps its row.
+    this.#retention = new RegistryRetention({
+      registry,
+      retentionDays: this.config.registry.retentionDays,
+      logger: this.#logger.child({ component: 'retention' }),
+    });
+    this.#retention.start();
     this.#logStarted();
   }
 
@@ -98,12 +127,19 @@ export class Gateway {
     return this.#registry;
   }
 
-  /** The Kallglot client, toward KALLGLOT_API_URL or, when it is empty, a local sandbox started here. */
+  /**
+   * The Kallglot client, toward KALLGLOT_API_URL or a local sandbox started here. The sandbox runs only when the
+   * config resolved `kallglot.sandbox` (never by default in production): a production gateway silently "translating"
+   * against a sandbox would look healthy while no call is ever translated.
+   */
   async #startKallglot(): Promise<KallglotClient> {
     const { config } = this;
     let apiUrl = config.kallglot.apiUrl;
     let apiKey = config.kallglot.apiKey;
-    if (!apiUrl) {
+    if (!config.kallglot.sandbox && !apiUrl) {
+      throw new Error('no Kallglot account: set KALLGLOT_API_URL and KALLGLOT_API_KEY, or KALLGLOT_SANDBOX=true');
+    }
+    if (config.kallglot.sandbox) {
       this.#sandbox = new KallglotSandbox();
       const { url } = await this.#sandbox.start(0, '127.0.0.1');
       apiUrl = url;
@@ -123,12 +159,25 @@ export class Gateway {
       logger: this.#logger.child({ component: 'kallglot' }),
       onAttempt: (op, statusOrCode, seconds) => this.#metrics.kallglotRequest(op, statusOrCode, seconds),
     });
+    this.#kallglotProbe = new KallglotProbe({
+      baseUrl: apiUrl,
+      intervalMs: KALLGLOT_PROBE_INTERVAL_MS,
+      timeoutMs: KALLGLOT_PROBE_TIMEOUT_MS,
+      logger: this.#logger.child({ component: 'kallglot-probe' }),
+    });
+    this.#kallglotProbe.start();
     return this.#kallglot;
   }
 
   #registerHttpRoutes(registry: CallRegistry, kallglot: KallglotClient, sessionEnder: SessionEnder): void {
     const { config } = this;
     registerCallRoutes(this.#http, registry, config.http.adminToken);
+    registerOperationRoutes(this.#http, {
+      adminToken: config.http.adminToken,
+      routing: this.#routing,
+      reloadRouting: (trigger) => this.reloadRouting(trigger),
+      drain: (trigger) => this.requestDrain(trigger),
+    });
     registerMetricsRoute(this.#http, this.#metrics);
     registerTelnyxRoutes(this.#http, {
       config,
@@ -147,6 +196,9 @@ export class Gateway {
       sipListening: () => this.#sipListening,
       version: VERSION,
       startedAt: new Date(),
+      // Reported, not gating: without Kallglot calls still go through untranslated, and a load balancer that pulled
+      // the gateway would turn those degraded calls into failed ones. kallglot_gateway_kallglot_up is for alerting.
+      dependencies: () => ({ kallglot: this.#kallglotStatus() }),
     });
   }
 
@@ -170,8 +222,10 @@ export class Gateway {
         const result = s.sipStatus >= 200 && s.sipStatus < 300 ? 'completed' : `sip_${s.sipStatus}`;
         this.#metrics.callFinished(s.route, result);
         if (s.setupMs !== undefined) this.#metrics.setupLatency(s.route, s.setupMs / 1000);
+        if (s.route === 'fallback') this.#metrics.fallback(s.fallbackReason ?? 'unknown');
         this.onCallSummary?.(s);
       },
+      onAdmissionRejected: (why) => this.#metrics.admissionRejected(why),
     });
     await bindOrExplain('SIP_PORT', config.sip.host, config.sip.port, () => engine.start());
     this.sipPort = engine.localPort;
@@ -188,16 +242,41 @@ export class Gateway {
         engine: config.sip.engine,
         kallglot: this.#sandbox ? 'sandbox' : config.kallglot.apiUrl,
         routingRules: this.#routing.current().rules.length,
-        config: redactedConfig(config),
+        instanceId: config.instanceId,
       },
       'kallglot-sip-gateway started',
     );
+    // The whole config is long; an operator asks for it with LOG_LEVEL=debug.
+    this.#logger.debug({ config: redactedConfig(config) }, 'effective configuration');
   }
 
-  /** Re-read the routing rules (SIGHUP, admin API). False when the file was refused: the previous rules stay. */
-  reloadRouting(trigger: string): boolean {
+  /** Re-read the routing rules (SIGHUP, admin API). When the file is refused the previous rules stay in force. */
+  reloadRouting(trigger: string): ReloadOutcome {
     this.#logger.info({ file: this.config.routing.file, trigger }, `${trigger}: reloading routing rules`);
-    return this.#routing.reload();
+    return this.#routing.tryReload();
+  }
+
+  /**
+   * A drain asked for over the admin API: stop admitting now, so /readyz is 503 before the request is even answered,
+   * then let main.ts stop the process as on SIGTERM. The hook runs on a later turn of the event loop so that the 202
+   * leaves before a quick stop (no calls) closes the HTTP server under it.
+   */
+  requestDrain(trigger: string): DrainStarted {
+    const alreadyDraining = this.#admission.draining;
+    const activeCalls = this.#calls?.activeCalls ?? 0;
+    if (!alreadyDraining) {
+      this.#admission.startDraining();
+      this.#logger.info({ trigger, activeCalls }, `${trigger}: draining`);
+      setImmediate(() => this.onDrainRequested?.(trigger));
+    }
+    return { activeCalls, alreadyDraining, drainTimeoutSec: this.config.calls.drainTimeoutSec };
+  }
+
+  /** The cached probe, for /readyz; null until the first probe has answered. */
+  #kallglotStatus(): Record<string, unknown> {
+    const last = this.#kallglotProbe?.current();
+    if (!last) return { reachable: null };
+    return { ...last, checkedAt: last.checkedAt.toISOString() };
   }
 
   /** Stop taking calls, let active ones finish up to drainMs, hang up the rest, end every session. */
@@ -222,8 +301,10 @@ export class Gateway {
     this.#sipListening = false;
     await this.#http.close();
     this.#routing.close();
+    this.#retention?.stop(); // before the registry closes: no batch may run on a closed database
     this.#registry?.close();
     this.#lock?.release();
+    await this.#kallglotProbe?.stop();
     await this.#kallglot?.close();
     await this.#sandbox?.stop();
     this.#logger.info('stopped');

@@ -1,9 +1,15 @@
+#!/usr/bin/env node
 /**
- * Daemon entry point: wiring only. Load config, build the gateway, start it, stop it cleanly on SIGINT/SIGTERM.
+ * Process entry point (`npm start`, the `kallglot-gw` command): with arguments, the command line (src/cli) and
+ * nothing else; without, the daemon: load config, build the gateway, start it, stop it cleanly on SIGINT/SIGTERM.
+ * Exit codes: 0 ok, 1 runtime or start-up failure, 2 configuration (or usage) error, 3 DATA_DIR held by another
+ * instance.
  */
+import { runCli } from './cli/run.ts';
+import { processEnvironment } from './config/environment.ts';
 import { ConfigError, type GatewayConfig, loadConfig } from './config/load.ts';
-import { createLogger } from './logger.ts';
-import { Gateway } from './app.ts';
+import { createLogger, resolveLogFormat } from './logger.ts';
+import type { Gateway as GatewayType } from './app.ts';
 import { InstanceLockedError } from './registry/instance-lock.ts';
 
 async function main(): Promise<void> {
@@ -17,8 +23,14 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  const logger = createLogger(config.log.level);
-  const gateway = new Gateway(config, logger);
+  const logger = createLogger(
+    config.log.level,
+    undefined,
+    resolveLogFormat(config.log.format, process.stdout.isTTY === true),
+  );
+  // Loaded here, not at the top: the daemon's modules take a second to load, which a plain `--help` must not pay.
+  const { Gateway } = await import('./app.ts');
+  const gateway: GatewayType = new Gateway(config, logger);
   // Before start(): SIGHUP's default action would kill a daemon that is still starting.
   let started = false;
   process.on('SIGHUP', () => {
@@ -42,8 +54,8 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'shutting down');
-    // SIGTERM drains (active calls may finish); SIGINT at a terminal hangs up at once.
-    const drainMs = signal === 'SIGTERM' ? config.calls.drainTimeoutSec * 1000 : 0;
+    // SIGTERM and POST /admin/drain drain (active calls may finish); SIGINT at a terminal hangs up at once.
+    const drainMs = signal === 'SIGINT' ? 0 : config.calls.drainTimeoutSec * 1000;
     gateway
       .stop(drainMs)
       .then(() => process.exit(0))
@@ -54,8 +66,22 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));
+  gateway.onDrainRequested = (trigger) => shutdown(trigger);
   process.on('uncaughtException', (err) => logger.fatal({ err }, 'uncaught exception'));
   process.on('unhandledRejection', (err) => logger.error({ err }, 'unhandled rejection'));
 }
 
-void main();
+/** A command, not the daemon: runs it and exits with its code, before any config is loaded or port bound. */
+async function commandLine(argv: string[]): Promise<void> {
+  const code = await runCli({
+    argv,
+    env: processEnvironment(),
+    stdout: (text) => void process.stdout.write(text),
+    stderr: (text) => void process.stderr.write(text),
+  });
+  process.exit(code);
+}
+
+const args = process.argv.slice(2);
+if (args.length > 0) void commandLine(args);
+else void main();

@@ -1,14 +1,10 @@
 /**
- * Load and validate the configuration once at start-up. Errors name the offending key (convict's messages do) and,
- * for a config file, the file. The rest of the code receives the typed GatewayConfig and never reads process.env.
+ * Load and validate the configuration once at start-up. Every problem of a run is reported at once, each naming the
+ * env var and the file key (validate.ts). The rest of the code receives the typed GatewayConfig and never reads
+ * process.env.
  */
 import os from 'node:os';
-import convict from 'convict';
-import YAML from 'yaml';
-import { schema } from './schema.ts';
-
-convict.addParser({ extension: ['yml', 'yaml'], parse: (text: string) => YAML.parse(text) });
-convict.addParser({ extension: 'json', parse: (text: string) => JSON.parse(text) });
+import { type SettingValue, validateConfig } from './validate.ts';
 
 export interface GatewayConfig {
   sip: {
@@ -25,6 +21,8 @@ export interface GatewayConfig {
   kallglot: {
     apiUrl: string;
     apiKey: string;
+    /** Resolved: true when the local sandbox runs instead of a Kallglot account (never in production unless asked). */
+    sandbox: boolean;
     requestTimeoutMs: number;
     retries: number;
     createDeadlineMs: number;
@@ -61,13 +59,23 @@ export interface GatewayConfig {
     drainTimeoutSec: number;
   };
   routing: { file: string };
+  nodeEnv: 'development' | 'production' | 'test';
   dataDir: string;
   instanceId: string;
-  log: { level: string };
+  registry: { retentionDays: number };
+  log: { level: string; format: 'auto' | 'pretty' | 'json' };
 }
 
+/** Every configuration problem of one run; `message` lists them all, one a line. */
 export class ConfigError extends Error {
   override name = 'ConfigError';
+  readonly problems: readonly string[];
+  constructor(problems: string[]) {
+    const head =
+      problems.length === 1 ? 'invalid configuration:' : `invalid configuration (${problems.length} problems):`;
+    super([head, ...problems.map((p) => `  - ${p}`)].join('\n'));
+    this.problems = problems;
+  }
 }
 
 export interface LoadConfigOptions {
@@ -76,52 +84,34 @@ export interface LoadConfigOptions {
   file?: string;
 }
 
-export function loadConfig(opts: LoadConfigOptions = {}): GatewayConfig {
-  const env = opts.env ?? process.env;
-  const file = opts.file ?? env.GATEWAY_CONFIG;
-  const conf = convict(schema as unknown as convict.Schema<GatewayConfig>, { env, args: [] });
-  if (file) {
-    try {
-      conf.loadFile(file);
-    } catch (err) {
-      throw new ConfigError(`config file ${file}: ${(err as Error).message}`);
-    }
-    // Env overrides file: convict applies env at construction, loadFile then overwrites, so re-apply env values.
-    const envOnly = convict(schema as unknown as convict.Schema<GatewayConfig>, { env, args: [] });
-    for (const key of envKeys(schema)) {
-      if (env[key.env] !== undefined) conf.set(key.path as never, envOnly.get(key.path as never) as never);
-    }
-  }
-  try {
-    conf.validate({ allowed: 'strict' });
-  } catch (err) {
-    throw new ConfigError(`invalid configuration${file ? ` (file ${file})` : ''}: ${(err as Error).message}`);
-  }
-  const config = conf.getProperties() as GatewayConfig;
-  if (!config.sip.publicAddress) config.sip.publicAddress = defaultPublicAddress(config.sip.host);
-  if (!config.instanceId) config.instanceId = `${os.hostname()}:${config.sip.port}`;
-  if (config.telnyx.sipUsername && !config.telnyx.sipPassword) {
-    throw new ConfigError(
-      'invalid configuration: telnyx.sipPassword (TELNYX_SIP_PASSWORD) is required when telnyx.sipUsername is set',
-    );
-  }
-  if (config.kallglot.apiUrl && !config.kallglot.apiKey) {
-    throw new ConfigError(
-      'invalid configuration: kallglot.apiKey (KALLGLOT_API_KEY) is required when kallglot.apiUrl is set',
-    );
-  }
-  return config;
+export interface CheckedConfig {
+  /** Present when there are no errors. */
+  config?: GatewayConfig;
+  /** Every setting with its value and where it came from (default, env, file). */
+  values: SettingValue[];
+  errors: string[];
+  /** The config file read (GATEWAY_CONFIG), if any. */
+  file?: string;
 }
 
-function envKeys(node: object, prefix = ''): Array<{ path: string; env: string }> {
-  const out: Array<{ path: string; env: string }> = [];
-  for (const [k, v] of Object.entries(node)) {
-    const path = prefix ? `${prefix}.${k}` : k;
-    if (v && typeof v === 'object' && 'default' in v) {
-      if ('env' in v && typeof v.env === 'string') out.push({ path, env: v.env });
-    } else if (v && typeof v === 'object') out.push(...envKeys(v, path));
-  }
-  return out;
+/** Validate without throwing: what `kallglot-gw --check` reports. */
+export function checkConfig(opts: LoadConfigOptions = {}): CheckedConfig {
+  const env = opts.env ?? process.env;
+  const file = opts.file ?? (env.GATEWAY_CONFIG || undefined);
+  const { properties, values, errors } = validateConfig(env, file);
+  if (errors.length > 0) return { values, errors, file };
+  const config = properties as GatewayConfig;
+  if (!config.sip.publicAddress) config.sip.publicAddress = defaultPublicAddress(config.sip.host);
+  if (!config.instanceId) config.instanceId = `${os.hostname()}:${config.sip.port}`;
+  // Without an account the sandbox is the development default; in production validateConfig refused that above.
+  if (!config.kallglot.apiUrl) config.kallglot.sandbox = true;
+  return { config, values, errors, file };
+}
+
+export function loadConfig(opts: LoadConfigOptions = {}): GatewayConfig {
+  const { config, errors } = checkConfig(opts);
+  if (!config) throw new ConfigError(errors);
+  return config;
 }
 
 function defaultPublicAddress(host: string): string {
@@ -132,10 +122,13 @@ function defaultPublicAddress(host: string): string {
   return '127.0.0.1';
 }
 
-/** A copy of the config safe to log: every sensitive value replaced. */
+/**
+ * A copy of the config safe to log: every secret replaced by "set" or "unset", so an operator reading the start-up
+ * lines can tell a missing key from a present one without the value ever reaching a log.
+ */
 export function redactedConfig(config: GatewayConfig): GatewayConfig {
   const copy = structuredClone(config);
-  const hide = (v: string): string => (v ? '[redacted]' : '');
+  const hide = (v: string): string => (v ? 'set' : 'unset');
   copy.kallglot.apiKey = hide(copy.kallglot.apiKey);
   copy.telnyx.sipPassword = hide(copy.telnyx.sipPassword);
   copy.telnyx.apiKey = hide(copy.telnyx.apiKey);

@@ -2,71 +2,7 @@
  * The one configuration schema of the daemon (convict). Every setting has an env name operators use; a config file
  * (GATEWAY_CONFIG, JSON or YAML) may set the same keys; env overrides file, file overrides defaults.
  */
-import net from 'node:net';
-import convict from 'convict';
-
-function hostPort(val: unknown): void {
-  if (val === '' || val === null) return;
-  if (typeof val !== 'string' || !/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/.test(val)) {
-    throw new Error('must be host or host:port');
-  }
-  const port = val.match(/:(\d{1,5})$/);
-  if (port && Number(port[1]) > 65535) throw new Error('port out of range');
-}
-
-function ipAddress(val: unknown): void {
-  if (typeof val !== 'string' || !net.isIP(val)) throw new Error('must be an IP address');
-}
-
-function transports(val: unknown): void {
-  const list = Array.isArray(val) ? val : String(val).split(',');
-  if (list.length === 0) throw new Error('at least one transport is required');
-  for (const t of list) if (t !== 'udp' && t !== 'tcp') throw new Error(`unknown transport "${String(t)}" (udp, tcp)`);
-}
-
-function cidrList(val: unknown): void {
-  const list = Array.isArray(val) ? val : String(val).split(',');
-  for (const raw of list) {
-    const entry = String(raw).trim();
-    if (!entry) continue;
-    const [ip, bits] = entry.split('/');
-    const family = net.isIP(ip ?? '');
-    const max = family === 6 ? 128 : 32;
-    if (!family || (bits !== undefined && !(Number(bits) >= 0 && Number(bits) <= max && /^\d+$/.test(bits)))) {
-      throw new Error(`"${entry}" is not an IP address or CIDR`);
-    }
-  }
-}
-
-function httpBaseUrl(val: unknown): void {
-  if (val === '') return;
-  if (typeof val !== 'string' || !/^https?:\/\/[^\s/?#]+(\/[^\s?#]*)?$/.test(val))
-    throw new Error('must be an http(s) URL without query or fragment');
-}
-
-function uriTemplate(val: unknown): void {
-  if (typeof val !== 'string' || !/^sips?:/.test(val)) throw new Error('must be a sip: or sips: URI template');
-}
-
-const listCoerce = (v: unknown): string[] =>
-  Array.isArray(v)
-    ? v.map(String)
-    : String(v)
-        .split(',')
-        .map((s) => s.trim())
-        .filter(Boolean);
-
-// List values come from env as comma-separated text; convict only applies a coerce registered with a named format.
-convict.addFormat({ name: 'transport-list', validate: transports, coerce: listCoerce });
-convict.addFormat({ name: 'cidr-list', validate: cidrList, coerce: listCoerce });
-convict.addFormat({
-  name: 'credential-list',
-  validate: (val: unknown) => {
-    for (const e of Array.isArray(val) ? val : [])
-      if (!/^[^:]+:.+$/.test(String(e))) throw new Error('entries must be user:password');
-  },
-  coerce: listCoerce,
-});
+import './formats.ts'; // registers the named formats used below
 
 export const schema = {
   sip: {
@@ -76,7 +12,7 @@ export const schema = {
       default: 'embedded',
       env: 'SIP_ENGINE',
     },
-    host: { doc: 'SIP listen address', format: ipAddress, default: '0.0.0.0', env: 'SIP_HOST' },
+    host: { doc: 'SIP listen address', format: 'ip-address', default: '0.0.0.0', env: 'SIP_HOST' },
     port: { doc: 'SIP listen port (UDP and TCP)', format: 'port', default: 5060, env: 'SIP_PORT' },
     transports: {
       doc: 'SIP transports to listen on, comma separated',
@@ -92,7 +28,7 @@ export const schema = {
     },
     maxMessageSize: {
       doc: 'Largest SIP message accepted, bytes',
-      format: 'nat',
+      format: 'positive',
       default: 65535,
       env: 'SIP_MAX_MESSAGE_SIZE',
     },
@@ -122,7 +58,7 @@ export const schema = {
   http: {
     host: {
       doc: 'HTTP listen address (health, webhooks, metrics)',
-      format: ipAddress,
+      format: 'ip-address',
       default: '0.0.0.0',
       env: 'HTTP_HOST',
     },
@@ -136,15 +72,15 @@ export const schema = {
     },
     publicBaseUrl: {
       doc: 'Externally reachable base URL of this HTTP server (e.g. https://gw.example.com), used to build Telnyx callback URLs',
-      format: httpBaseUrl,
+      format: 'public-url',
       default: '',
       env: 'PUBLIC_BASE_URL',
     },
   },
   kallglot: {
     apiUrl: {
-      doc: 'Kallglot API base URL, e.g. https://api.kallglot.com/v1. Empty: start the local sandbox',
-      format: String,
+      doc: 'Kallglot API base URL, e.g. https://api.kallglot.com/v1. Empty: no account (see kallglot.sandbox)',
+      format: 'kallglot-url',
       default: '',
       env: 'KALLGLOT_API_URL',
     },
@@ -155,27 +91,33 @@ export const schema = {
       env: 'KALLGLOT_API_KEY',
       sensitive: true,
     },
+    sandbox: {
+      doc: 'Run the local Kallglot sandbox (no real translation) instead of KALLGLOT_API_URL. Outside production it is also used when KALLGLOT_API_URL is empty; with NODE_ENV=production only when this is true',
+      format: 'boolean',
+      default: false,
+      env: 'KALLGLOT_SANDBOX',
+    },
     requestTimeoutMs: {
       doc: 'Timeout of one Kallglot HTTP attempt',
-      format: 'nat',
+      format: 'positive',
       default: 1500,
       env: 'KALLGLOT_REQUEST_TIMEOUT_MS',
     },
     retries: {
-      doc: 'Retries of a Kallglot request (network errors, 5xx, 429)',
+      doc: 'Retries of a Kallglot request (network errors, 5xx, 429); 0: one attempt only',
       format: 'nat',
       default: 2,
       env: 'KALLGLOT_RETRIES',
     },
     createDeadlineMs: {
       doc: 'Total time a call waits for session creation before falling back',
-      format: 'nat',
+      format: 'positive',
       default: 2000,
       env: 'KALLGLOT_CREATE_DEADLINE_MS',
     },
     endDeadlineMs: {
       doc: 'Total time of one end-session attempt series',
-      format: 'nat',
+      format: 'positive',
       default: 10000,
       env: 'KALLGLOT_END_DEADLINE_MS',
     },
@@ -189,7 +131,7 @@ export const schema = {
     },
     outboundProxy: {
       doc: 'host:port to send Telnyx-bound INVITEs to instead of resolving the domain',
-      format: hostPort,
+      format: 'host-port',
       default: '',
       env: 'TELNYX_OUTBOUND_PROXY',
     },
@@ -214,13 +156,13 @@ export const schema = {
     },
     translatedUriTemplate: {
       doc: 'Request-URI of the translated leg ({session_id}, {domain}, {called})',
-      format: uriTemplate,
+      format: 'sip-uri-template',
       default: 'sip:{session_id}@{domain}',
       env: 'TRANSLATED_URI_TEMPLATE',
     },
     directUriTemplate: {
       doc: 'Request-URI of the untranslated direct route ({called}, {calling}, {domain})',
-      format: uriTemplate,
+      format: 'sip-uri-template',
       default: 'sip:{called}@{domain}',
       env: 'DIRECT_URI_TEMPLATE',
     },
@@ -244,14 +186,14 @@ export const schema = {
       env: 'TELNYX_CONNECTION_ID',
     },
     apiBaseUrl: {
-      doc: 'Telnyx REST API base URL (tests point it at a fake)',
-      format: String,
+      doc: 'Telnyx REST API base URL (empty: the SDK default; tests point it at a fake)',
+      format: 'telnyx-url',
       default: '',
       env: 'TELNYX_BASE_URL',
     },
     webhookToleranceSec: {
       doc: 'Largest accepted age (or clock skew) of a signed Telnyx webhook, seconds',
-      format: 'nat',
+      format: 'positive',
       default: 300,
       env: 'WEBHOOK_TOLERANCE_SEC',
     },
@@ -263,7 +205,7 @@ export const schema = {
     },
     streamOnAnswer: {
       doc: 'Outbound Call Control calls: start the media stream on call.answered instead of with the dial',
-      format: Boolean,
+      format: 'boolean',
       default: false,
       env: 'TELNYX_STREAM_ON_ANSWER',
     },
@@ -289,13 +231,13 @@ export const schema = {
       env: 'PBX_AUTH_REALM',
     },
     maxConcurrent: {
-      doc: 'Concurrent calls allowed in total',
+      doc: 'Concurrent calls allowed in total (0: no limit)',
       format: 'nat',
       default: 500,
       env: 'MAX_CONCURRENT_CALLS',
     },
     maxCallsPerSecond: {
-      doc: 'New calls per second allowed in total',
+      doc: 'New calls per second allowed in total (0: no limit)',
       format: 'nat',
       default: 30,
       env: 'MAX_CALLS_PER_SECOND',
@@ -325,13 +267,13 @@ export const schema = {
       env: 'RATE_LIMIT_BUSY_STATUS',
     },
     translatedLegTimeoutSec: {
-      doc: 'Seconds the translated leg may take to answer before falling back (no early media yet)',
+      doc: 'Seconds the translated leg may take to answer before falling back (no early media yet; 0: no limit)',
       format: 'nat',
       default: 60,
       env: 'TRANSLATED_LEG_TIMEOUT_SEC',
     },
     drainTimeoutSec: {
-      doc: 'On SIGTERM, how long active calls may continue before they are hung up',
+      doc: 'On SIGTERM, how long active calls may continue before they are hung up (0: hang up at once)',
       format: 'nat',
       default: 30,
       env: 'DRAIN_TIMEOUT_SEC',
@@ -351,6 +293,12 @@ export const schema = {
       env: 'ROUTING_FILE',
     },
   },
+  nodeEnv: {
+    doc: 'production makes start-up fail closed: no Kallglot sandbox unless KALLGLOT_SANDBOX=true',
+    format: ['development', 'production', 'test'],
+    default: 'development',
+    env: 'NODE_ENV',
+  },
   dataDir: {
     doc: 'Directory for the call registry and pending session ends; one running instance per directory (locked)',
     format: String,
@@ -363,12 +311,26 @@ export const schema = {
     default: '',
     env: 'INSTANCE_ID',
   },
+  registry: {
+    retentionDays: {
+      doc: 'Days ended calls (and their events) stay in the call registry before they are pruned (0: keep forever)',
+      format: 'nat',
+      default: 30,
+      env: 'REGISTRY_RETENTION_DAYS',
+    },
+  },
   log: {
     level: {
       doc: 'Log level',
       format: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
       default: 'info',
       env: 'LOG_LEVEL',
+    },
+    format: {
+      doc: 'Log output: pretty (human-readable), json (one JSON object a line), auto (pretty when stdout is a terminal)',
+      format: ['auto', 'pretty', 'json'],
+      default: 'auto',
+      env: 'LOG_FORMAT',
     },
   },
 } as const;

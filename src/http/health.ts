@@ -10,6 +10,11 @@ export interface HealthSource {
   sipListening(): boolean;
   version: string;
   startedAt: Date;
+  /**
+   * Dependencies reported in the /readyz body that never change its status: a dependency the service can run
+   * without (degraded) must not make a load balancer pull an instance that still does its job.
+   */
+  dependencies?: () => Record<string, unknown>;
 }
 
 export function registerHealthRoutes(http: HttpServer, src: HealthSource): void {
@@ -28,7 +33,13 @@ export function registerHealthRoutes(http: HttpServer, src: HealthSource): void 
     const ready = src.sipListening() && !src.draining();
     return {
       status: ready ? 200 : 503,
-      body: { ready, draining: src.draining(), sipListening: src.sipListening(), activeCalls: src.activeCalls() },
+      body: {
+        ...src.dependencies?.(),
+        ready,
+        draining: src.draining(),
+        sipListening: src.sipListening(),
+        activeCalls: src.activeCalls(),
+      },
     };
   });
 }

@@ -28,6 +28,7 @@ export interface KallglotClientOptions {
   endDeadlineMs?: number;
   backoffBaseMs?: number;
   backoffMaxMs?: number;
+  /** Already bound to its component by the caller (app.ts: `component: 'kallglot'`); the client binds none. */
   logger?: Logger;
   /** Use this dispatcher instead of a client-owned keep-alive Agent (it is then not closed by `close()`). */
   dispatcher?: Dispatcher;
@@ -81,7 +82,7 @@ export class KallglotClient {
     this.#endDeadlineMs = opts.endDeadlineMs ?? DEFAULT_END_DEADLINE_MS;
     this.#backoffBaseMs = opts.backoffBaseMs ?? 100;
     this.#backoffMaxMs = opts.backoffMaxMs ?? 2000;
-    this.#logger = opts.logger?.child({ component: 'kallglot-client' });
+    this.#logger = opts.logger;
     this.#onAttempt = opts.onAttempt;
     this.#userAgent = opts.userAgent ?? 'kallglot-sip-gateway';
     if (opts.dispatcher !== undefined) {

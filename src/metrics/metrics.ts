@@ -29,6 +29,72 @@ export interface MetricsOptions {
   activeCalls?: () => number;
   /** Node process metrics (CPU, memory, event loop, GC); default true. */
   defaultMetrics?: boolean;
+  /** Kallglot session ends not yet confirmed, read at scrape time: a number that only grows means ends are stuck. */
+  pendingSessionEnds?: () => number;
+  /** The cached Kallglot probe: true reachable, false down, undefined not probed yet (exported as 0). */
+  kallglotUp?: () => boolean | undefined;
+  /** Gateway version for the build_info series. */
+  version?: string;
+}
+
+/** The operational series: what an operator alerts on besides the call counters. */
+interface OpsMetrics {
+  fallbacks: Counter<'reason'>;
+  admissionRejects: Counter<'reason'>;
+  routingReloads: Counter<'result'>;
+}
+
+function createOpsMetrics(registers: Registry[], opts: MetricsOptions): OpsMetrics {
+  const pending = opts.pendingSessionEnds ?? (() => 0);
+  const up = opts.kallglotUp ?? (() => undefined);
+  new Gauge({
+    name: `${PREFIX}pending_session_ends`,
+    help: 'Kallglot session ends requested but not yet confirmed (persisted and retried)',
+    registers,
+    collect() {
+      this.set(pending());
+    },
+  });
+  new Gauge({
+    name: `${PREFIX}kallglot_up`,
+    help: 'Whether the last probe of the Kallglot API got an answer (1) or not (0); calls fall back while it is 0',
+    registers,
+    collect() {
+      this.set(up() === true ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: `${PREFIX}build_info`,
+    help: 'Always 1; the labels say which gateway version runs on which Node',
+    labelNames: ['version', 'node'],
+    registers,
+  }).set({ version: opts.version ?? 'unknown', node: process.version }, 1);
+  const ops: OpsMetrics = {
+    fallbacks: new Counter({
+      name: `${PREFIX}fallbacks_total`,
+      help: 'Calls that went through untranslated although their rule asked for translation, by reason',
+      labelNames: ['reason'],
+      registers,
+    }),
+    admissionRejects: new Counter({
+      name: `${PREFIX}admission_rejects_total`,
+      help: 'INVITEs refused at admission, by reason (draining, source_not_allowed, concurrency, rate)',
+      labelNames: ['reason'],
+      registers,
+    }),
+    routingReloads: new Counter({
+      name: `${PREFIX}routing_reloads_total`,
+      help: 'Routing rules reloads (file watcher, SIGHUP, admin API) by result: ok or refused',
+      labelNames: ['result'],
+      registers,
+    }),
+  };
+  // Known label values start at 0: increase() over a series that appears at 1 would miss its first event.
+  for (const result of ['ok', 'refused']) ops.routingReloads.inc({ result }, 0);
+  for (const reason of ['draining', 'source_not_allowed', 'concurrency', 'rate']) {
+    ops.admissionRejects.inc({ reason }, 0);
+  }
+  return ops;
 }
 
 export class Metrics {
@@ -41,6 +107,7 @@ export class Metrics {
   readonly #sip: Counter<'direction' | 'method'>;
   readonly #parseErrors: Counter;
   readonly #webhookFailures: Counter<'path'>;
+  readonly #ops: OpsMetrics;
 
   constructor(opts: MetricsOptions = {}) {
     this.#activeCalls = opts.activeCalls ?? (() => 0);
@@ -97,6 +164,7 @@ export class Metrics {
       labelNames: ['path'],
       registers,
     });
+    this.#ops = createOpsMetrics(registers, opts);
     if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.#registry });
   }
 
@@ -137,6 +205,19 @@ export class Metrics {
 
   webhookVerificationFailed(path: string): void {
     this.#webhookFailures.inc({ path: word(path) });
+  }
+
+  /** reason: why the translated route was given up (kallglot_timeout, translated_leg_503, …). */
+  fallback(reason: string): void {
+    this.#ops.fallbacks.inc({ reason: word(reason) });
+  }
+
+  admissionRejected(reason: string): void {
+    this.#ops.admissionRejects.inc({ reason: word(reason) });
+  }
+
+  routingReload(result: 'ok' | 'refused'): void {
+    this.#ops.routingReloads.inc({ result });
   }
 
   async render(): Promise<string> {

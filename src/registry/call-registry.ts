@@ -233,6 +233,25 @@ export class CallRegistry {
     }));
   }
 
+  /**
+   * Retention (retention.ts): delete up to `limit` ended calls that ended before `cutoff`, with their events, and up
+   * to `limit` events older than `cutoff` that belong to no call row. Active calls and calls whose Kallglot session
+   * end is still pending keep their rows; pending_session_ends is never touched. Commits before it returns.
+   */
+  pruneEnded(cutoff: number, limit: number): { calls: number; events: number } {
+    if (this.#closed) return { calls: 0, events: 0 };
+    this.#begin();
+    const ids = this.#stmts.prunable.all(cutoff, limit) as Array<{ call_id: string }>;
+    let events = 0;
+    for (const { call_id } of ids) {
+      events += Number(this.#stmts.deleteEvents.run(call_id).changes);
+      this.#stmts.deleteEnded.run(call_id);
+    }
+    events += Number(this.#stmts.pruneStrayEvents.run(cutoff, limit).changes);
+    this.commitNow();
+    return { calls: ids.length, events };
+  }
+
   /** Commit the current tick's writes now (used where the next step must not happen before they are on disk). */
   commitNow(): void {
     if (!this.#inTransaction) return;
@@ -291,6 +310,14 @@ function prepareStatements(db: DatabaseSync) {
       `INSERT INTO call_events (call_id, type, at, dedupe_key, data) VALUES (?, ?, ?, ?, ?) ON CONFLICT(dedupe_key) DO NOTHING`,
     ),
     events: p('SELECT type, at, data FROM call_events WHERE call_id = ? ORDER BY id'),
+    prunable: p(`SELECT call_id FROM calls WHERE state = 'ended' AND end_at < ? AND NOT EXISTS (
+                 SELECT 1 FROM pending_session_ends p WHERE p.call_id = calls.call_id OR p.session_id = calls.session_id)
+               ORDER BY end_at LIMIT ?`),
+    deleteEvents: p('DELETE FROM call_events WHERE call_id = ?'),
+    deleteEnded: p(`DELETE FROM calls WHERE call_id = ? AND state = 'ended'`),
+    pruneStrayEvents:
+      p(`DELETE FROM call_events WHERE id IN (SELECT e.id FROM call_events e WHERE e.at < ? AND NOT EXISTS (
+                         SELECT 1 FROM calls c WHERE c.call_id = e.call_id) ORDER BY e.at LIMIT ?)`),
   };
 }
 

@@ -58,6 +58,11 @@ const MIGRATIONS: string[] = [
    CREATE INDEX call_events_call ON call_events(call_id);`,
   // 2: the instance identity (INSTANCE_ID) that owns a call; `owner` stays the owning process run (incarnation)
   `ALTER TABLE calls ADD COLUMN instance_id TEXT;`,
+  // 3: registry retention (retention.ts) finds ended calls and old events by time without scanning either table;
+  // (state, end_at) also serves every query calls_state served
+  `DROP INDEX calls_state;
+   CREATE INDEX calls_state_end_at ON calls(state, end_at);
+   CREATE INDEX call_events_at ON call_events(at);`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -19,6 +19,9 @@ export interface RoutingStoreOptions {
   debounceMs?: number;
 }
 
+/** What an explicit reload did: the new rules, or why the file was refused (the previous rules stay). */
+export type ReloadOutcome = { ok: true; rules: RuleSet } | { ok: false; error: Error };
+
 export interface RoutingStoreEvents {
   reloaded: [rules: RuleSet];
   reloadFailed: [error: Error];
@@ -29,6 +32,9 @@ export class RoutingStore extends EventEmitter<RoutingStoreEvents> {
   readonly #logger: Logger;
   readonly #debounceMs: number;
   #rules: RuleSet | undefined;
+  #loadedAt: Date | undefined;
+  /** The last refused reload, until a good one: a watcher reload fails silently otherwise (logs aside). */
+  #lastFailure: { at: Date; error: Error } | undefined;
   /** Text of the last load attempt (good or bad), to skip reloads for directory events that did not change it. */
   #lastText: string | undefined;
   #watcher: fs.FSWatcher | undefined;
@@ -47,6 +53,7 @@ export class RoutingStore extends EventEmitter<RoutingStoreEvents> {
     const rules = parseRules(text, this.path);
     this.#lastText = text;
     this.#rules = rules;
+    this.#loadedAt = new Date();
     this.#logger.info(
       { file: this.path, rules: rules.rules.length, defaultMode: rules.default.mode },
       'routing rules loaded',
@@ -59,8 +66,22 @@ export class RoutingStore extends EventEmitter<RoutingStoreEvents> {
     return this.#rules;
   }
 
+  /** When the rules in force were loaded; undefined before load(). */
+  loadedAt(): Date | undefined {
+    return this.#loadedAt;
+  }
+
+  lastFailure(): { at: Date; error: Error } | undefined {
+    return this.#lastFailure;
+  }
+
   /** Re-read the file. On error: log, keep the previous rules, return false. */
   reload(): boolean {
+    return this.tryReload().ok;
+  }
+
+  /** reload() that also says why a file was refused (the admin API shows the loader's error). */
+  tryReload(): ReloadOutcome {
     let text: string;
     try {
       text = readRulesFile(this.path);
@@ -114,7 +135,7 @@ export class RoutingStore extends EventEmitter<RoutingStoreEvents> {
     this.#apply(text);
   }
 
-  #apply(text: string): boolean {
+  #apply(text: string): ReloadOutcome {
     this.#lastText = text;
     let rules: RuleSet;
     try {
@@ -123,21 +144,24 @@ export class RoutingStore extends EventEmitter<RoutingStoreEvents> {
       return this.#failed(err as Error);
     }
     this.#rules = rules;
+    this.#loadedAt = new Date();
+    this.#lastFailure = undefined;
     this.#logger.info(
       { file: this.path, rules: rules.rules.length, defaultMode: rules.default.mode },
       'routing rules reloaded',
     );
     this.emit('reloaded', rules);
-    return true;
+    return { ok: true, rules };
   }
 
-  #failed(err: Error): false {
+  #failed(err: Error): ReloadOutcome {
+    this.#lastFailure = { at: new Date(), error: err };
     this.#logger.error(
       { err, file: this.path, keptRules: this.#rules?.rules.length },
       'routing rules reload failed; keeping the previous rules',
     );
     this.emit('reloadFailed', err);
-    return false;
+    return { ok: false, error: err };
   }
 }
 

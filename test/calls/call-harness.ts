@@ -3,7 +3,7 @@
  * whose createSession the test settles by hand. Shared by the call-session test files.
  */
 import { fileURLToPath } from 'node:url';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { expect } from 'vitest';
 import { Admission } from '../../src/calls/admission.ts';
 import { CallManager } from '../../src/calls/call-manager.ts';
@@ -48,8 +48,12 @@ export interface Harness {
   assertClean(): void;
 }
 
-export function harness(env: Record<string, string> = {}, rules: RuleSet = SHIPPED_RULES): Harness {
-  const logger = pino({ level: 'silent' });
+/** `logger`: where the call logic's lines go (silent unless a test reads them). */
+export function harness(
+  env: Record<string, string> = {},
+  rules: RuleSet = SHIPPED_RULES,
+  logger: Logger = pino({ level: 'silent' }),
+): Harness {
   const config = loadConfig({
     env: {
       LOG_LEVEL: 'silent',

@@ -3,6 +3,7 @@
  * untranslated, on the direct route (README "Call flow" step 5), or is refused busy under RATE_LIMIT_POLICY=busy.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { timeMs } from '../helpers/gateway.ts';
 import {
   DIRECT_URI,
   E2E_TIMEOUT_MS,
@@ -64,7 +65,7 @@ describe('Kallglot create fails: the call takes the direct route', () => {
     });
     const newCall = rig.gw.logs.find((l) => l.msg === 'new call')!;
     const fellBack = rig.gw.logs.find((l) => l.msg === 'falling back to the untranslated direct route')!;
-    const waited = (fellBack.time as number) - (newCall.time as number);
+    const waited = timeMs(fellBack) - timeMs(newCall);
     expect(waited, rig.diag()).toBeGreaterThanOrEqual(950);
     expect(waited, rig.diag()).toBeLessThan(10_000);
     expect(rig.sandbox.stats()).toMatchObject({ createRequests: 1, created: 0 });

@@ -6,6 +6,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { LEVEL_VALUES } from '../../src/logger.ts';
+import { levelValue } from '../helpers/gateway.ts';
 import { findMessages, startE2e, waitFor, type E2eEnv } from './harness.ts';
 
 let env: E2eEnv | undefined;
@@ -69,7 +71,7 @@ describe('operations', () => {
     const before = e.gw.logs.length;
     e.gw.signal('SIGHUP');
     const refused = await waitFor(
-      () => e.gw.logs.slice(before).find((l) => l.level >= 50),
+      () => e.gw.logs.slice(before).find((l) => levelValue(l) >= LEVEL_VALUES.error),
       5000,
       () => e.diag(),
     );
@@ -97,8 +99,8 @@ describe('operations', () => {
       ROUTING_FILE: writeRules(dir, BYPASS_ALL),
     }));
     expect(await call(e)).toMatch(/^INVITE sip:direct-\+15550100@sip\.telnyx\.com /);
-    const started = await e.gw.waitForLog((l) => l.msg === 'kallglot-sip-gateway started');
-    expect((started.config as { calls: { maxConcurrent: number } }).calls.maxConcurrent).toBe(10);
+    const logged = await e.gw.waitForLog((l) => l.msg === 'effective configuration'); // debug: e2e daemons log it
+    expect((logged.config as { calls: { maxConcurrent: number } }).calls.maxConcurrent).toBe(10);
   });
 });
 

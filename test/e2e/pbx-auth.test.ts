@@ -94,13 +94,13 @@ function expectCredentialedInvite(e: E2eEnv, uac: SippResult, challenge: LoggedM
   expect(cred.response, d()).toBe(expected);
 }
 
-/** Secrets must stay out of everything the daemon writes; the start-up line shows the user with a redacted password. */
+/** Secrets must stay out of everything the daemon writes; the logged config shows the user with a redacted password. */
 function expectPasswordNeverLogged(e: E2eEnv): void {
   const everything = JSON.stringify(e.gw.logs) + e.gw.stderr();
   expect(everything.includes(PASSWORD), 'gateway logs contain the PBX password').toBe(false);
   expect(everything.includes('other-pw'), 'gateway logs contain a PBX password').toBe(false);
-  const started = e.gw.logs.find((l) => l.msg === 'kallglot-sip-gateway started');
-  expect(JSON.stringify(started)).toContain('alice:[redacted]');
+  const config = e.gw.logs.find((l) => l.msg === 'effective configuration'); // debug: the e2e daemons log at debug
+  expect(JSON.stringify(config)).toContain('alice:[redacted]');
 }
 
 /** Nothing reached Telnyx or Kallglot and no call was recorded: stop the idle UAS and read what it saw. */

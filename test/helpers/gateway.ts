@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { LEVEL_VALUES } from '../../src/logger.ts';
 import { freePort } from './ports.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -16,9 +17,22 @@ process.on('exit', () => {
 });
 
 export interface LogLine {
-  level: number;
+  /** The level's name, as the daemon writes it (`"level":"info"`); compare levels with levelValue(). */
+  level: keyof typeof LEVEL_VALUES;
+  /** ISO 8601. */
+  time: string;
   msg: string;
   [key: string]: unknown;
+}
+
+/** pino's number for a line's level (error = 50), for "this bad or worse" comparisons. */
+export function levelValue(line: LogLine): number {
+  return LEVEL_VALUES[line.level];
+}
+
+/** A line's time in epoch milliseconds. */
+export function timeMs(line: LogLine): number {
+  return Date.parse(line.time);
 }
 
 export interface GatewayProcess {
@@ -27,6 +41,8 @@ export interface GatewayProcess {
   httpPort: number;
   dataDir: string;
   logs: LogLine[];
+  /** The JSON log lines as written, before parsing (JSON.parse hides a repeated key). */
+  rawLogs: string[];
   /** Raw stderr (config errors are printed there). */
   stderr(): string;
   /** Resolves with the first log line matching `pred` (waits up to timeoutMs). */
@@ -68,6 +84,7 @@ export async function startGateway(opts: StartGatewayOptions = {}): Promise<Gate
   const child = spawn(nodeBin, ['src/main.ts'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   running.add(child);
   const logs: LogLine[] = [];
+  const rawLogs: string[] = [];
   let stderr = '';
   const waiters: Array<{ pred: (l: LogLine) => boolean; resolve: (l: LogLine) => void }> = [];
   let buf = '';
@@ -84,6 +101,7 @@ export async function startGateway(opts: StartGatewayOptions = {}): Promise<Gate
         continue;
       }
       logs.push(parsed);
+      rawLogs.push(line);
       for (const w of [...waiters]) {
         if (w.pred(parsed)) {
           waiters.splice(waiters.indexOf(w), 1);
@@ -127,6 +145,7 @@ export async function startGateway(opts: StartGatewayOptions = {}): Promise<Gate
     httpPort,
     dataDir,
     logs,
+    rawLogs,
     stderr: () => stderr,
     waitForLog,
     summaries: () => logs.filter((l) => l.msg === 'call summary'),

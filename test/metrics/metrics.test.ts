@@ -53,6 +53,42 @@ describe('Metrics', () => {
     expect(sample(text, 'kallglot_gateway_active_calls')).toBe(5);
   });
 
+  it('exposes the operational series: fallbacks, admission rejects, reloads, pending ends, Kallglot probe, build', async () => {
+    let pending = 2;
+    let up: boolean | undefined;
+    const m = new Metrics({
+      defaultMetrics: false,
+      pendingSessionEnds: () => pending,
+      kallglotUp: () => up,
+      version: '9.8.7',
+    });
+    let text = await m.render();
+    // Known reasons and results start at 0 so that increase() sees their first event.
+    expect(sample(text, 'kallglot_gateway_admission_rejects_total{reason="rate"}')).toBe(0);
+    expect(sample(text, 'kallglot_gateway_routing_reloads_total{result="refused"}')).toBe(0);
+    expect(sample(text, 'kallglot_gateway_kallglot_up')).toBe(0); // not probed yet
+    expect(sample(text, `kallglot_gateway_build_info{version="9.8.7",node="${process.version}"}`)).toBe(1);
+
+    m.fallback('kallglot_timeout');
+    m.fallback('kallglot_timeout');
+    m.fallback('translated_leg_503');
+    m.admissionRejected('concurrency');
+    m.routingReload('ok');
+    m.routingReload('refused');
+    pending = 5;
+    up = true;
+    text = await m.render();
+    expect(sample(text, 'kallglot_gateway_fallbacks_total{reason="kallglot_timeout"}')).toBe(2);
+    expect(sample(text, 'kallglot_gateway_fallbacks_total{reason="translated_leg_503"}')).toBe(1);
+    expect(sample(text, 'kallglot_gateway_admission_rejects_total{reason="concurrency"}')).toBe(1);
+    expect(sample(text, 'kallglot_gateway_routing_reloads_total{result="ok"}')).toBe(1);
+    expect(sample(text, 'kallglot_gateway_routing_reloads_total{result="refused"}')).toBe(1);
+    expect(sample(text, 'kallglot_gateway_pending_session_ends')).toBe(5);
+    expect(sample(text, 'kallglot_gateway_kallglot_up')).toBe(1);
+    up = false;
+    expect(sample(await m.render(), 'kallglot_gateway_kallglot_up')).toBe(0);
+  });
+
   it('folds odd label values so they cannot create unbounded series', async () => {
     const m = new Metrics({ defaultMetrics: false });
     m.callFinished('translated', 'a value with spaces and "quotes"');

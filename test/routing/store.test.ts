@@ -95,7 +95,7 @@ describe('RoutingStore', () => {
     expect(store.reload()).toBe(false);
     expect(names(store)).toEqual(['a']);
     const logged = logs.find((l) => l.msg === 'routing rules reload failed; keeping the previous rules');
-    expect(logged).toMatchObject({ level: 50, keptRules: 1 });
+    expect(logged).toMatchObject({ level: 'error', keptRules: 1 });
     expect(JSON.stringify(logged)).toContain('line 4');
 
     const reloaded = once(store, 'reloaded', within());
@@ -110,6 +110,31 @@ describe('RoutingStore', () => {
     fs.rmSync(file);
     expect(store.reload()).toBe(false);
     expect(names(store)).toEqual(['a']);
+  });
+
+  it('tryReload() returns the loader error, and loadedAt()/lastFailure() say which rules are in force since when', () => {
+    const { file, store } = setup();
+    expect(store.loadedAt()).toBeUndefined();
+    store.load();
+    const loadedAt = store.loadedAt();
+    expect(loadedAt).toBeInstanceOf(Date);
+    expect(store.lastFailure()).toBeUndefined();
+
+    fs.writeFileSync(file, rulesYaml('a').replace('mode: bypass', 'mode: translate'));
+    const refused = store.tryReload();
+    expect(refused.ok).toBe(false);
+    const error = refused.ok ? undefined : refused.error;
+    expect(error).toBeInstanceOf(RulesError);
+    expect((error as RulesError).line).toBe(4);
+    expect(store.lastFailure()?.error).toBe(error);
+    expect(store.loadedAt()).toBe(loadedAt);
+    expect(names(store)).toEqual(['a']);
+
+    fs.writeFileSync(file, rulesYaml('b', 'c'));
+    const ok = store.tryReload();
+    expect(ok.ok && ok.rules.rules.map((r) => r.name)).toEqual(['b', 'c']);
+    expect(store.lastFailure()).toBeUndefined();
+    expect(store.loadedAt()?.getTime()).toBeGreaterThanOrEqual(loadedAt?.getTime() ?? Infinity);
   });
 
   it('installs no signal handler: SIGHUP belongs to the process (main.ts), which calls reload()', () => {

@@ -1,0 +1,102 @@
+/**
+ * Plain-JSON views of the compiled rules and of a refused rules file, for the operator API. The compiled form holds
+ * RegExps and BlockLists that JSON.stringify would turn into `{}`, so the views spell every condition out again.
+ */
+import { RulesError } from './reader.ts';
+import type { CompiledMatch, DefaultRoute, NumberMatcher, Rule, RuleSet, ValueMatcher } from './types.ts';
+
+export interface RuleView {
+  name: string;
+  index: number;
+  line?: number;
+  mode: string;
+  sourceLanguage?: string;
+  targetLanguage?: string;
+  languagesFromHeader?: string;
+  /** Every condition of the rule, e.g. `{ called: "+49", source: ["10.0.0.0/8"] }`; `{}` matches every call. */
+  match: Record<string, unknown>;
+  recording: boolean;
+  greeting: boolean;
+}
+
+export interface DefaultView {
+  mode: string;
+  sourceLanguage?: string;
+  targetLanguage?: string;
+  recording: boolean;
+  greeting: boolean;
+}
+
+export interface RulesErrorView {
+  message: string;
+  file?: string;
+  line?: number;
+  column?: number;
+  ruleIndex?: number;
+  ruleName?: string;
+  key?: string;
+  reason?: string;
+}
+
+export function describeRules(set: RuleSet): { file: string; rules: RuleView[]; default: DefaultView } {
+  return { file: set.file, rules: set.rules.map(describeRule), default: describeDefault(set.default) };
+}
+
+function describeRule(rule: Rule): RuleView {
+  return {
+    name: rule.name,
+    index: rule.index,
+    ...(rule.line !== undefined && { line: rule.line }),
+    mode: rule.mode,
+    ...(rule.sourceLanguage !== undefined && { sourceLanguage: rule.sourceLanguage }),
+    ...(rule.targetLanguage !== undefined && { targetLanguage: rule.targetLanguage }),
+    ...(rule.languagesFromHeader !== undefined && { languagesFromHeader: rule.languagesFromHeader }),
+    match: describeMatch(rule.match),
+    recording: rule.recording,
+    greeting: rule.greeting !== undefined,
+  };
+}
+
+function describeDefault(d: DefaultRoute): DefaultView {
+  return {
+    mode: d.mode,
+    ...(d.sourceLanguage !== undefined && { sourceLanguage: d.sourceLanguage }),
+    ...(d.targetLanguage !== undefined && { targetLanguage: d.targetLanguage }),
+    recording: d.recording,
+    greeting: d.greeting !== undefined,
+  };
+}
+
+function describeMatch(m: CompiledMatch): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  if (m.called) out.called = numberText(m.called);
+  if (m.calling) out.calling = numberText(m.calling);
+  if (m.source) out.source = [...m.source.cidrs];
+  if (m.trunk !== undefined) out.trunk = m.trunk;
+  if (m.header) out.header = { name: m.header.name, ...(m.header.value && { value: valueText(m.header.value) }) };
+  return out;
+}
+
+/** Prefixes as written; regexes in slashes so the two read differently. */
+function numberText(m: NumberMatcher): string {
+  return m.kind === 'prefix' ? m.prefix : `/${m.regex.source}/`;
+}
+
+function valueText(m: ValueMatcher): string {
+  return m.kind === 'exact' ? m.value : `/${m.regex.source}/`;
+}
+
+/** A refused file's error with the loader's details (file, rule, key, line) as separate fields. */
+export function describeRulesError(err: Error): RulesErrorView {
+  if (!(err instanceof RulesError)) return { message: err.message };
+  return {
+    message: err.message,
+    file: err.file,
+    reason: err.reason,
+    ...(err.line !== undefined && { line: err.line }),
+    ...(err.column !== undefined && { column: err.column }),
+    ...(err.ruleIndex !== undefined && { ruleIndex: err.ruleIndex }),
+    ...(err.ruleName !== undefined && { ruleName: err.ruleName }),
+    ...(err.key !== undefined && { key: err.key }),
+  };
+}
