@@ -14,24 +14,12 @@ import type { KallglotSession, EndReason } from '../kallglot/types.ts';
 import type { RouteDecision, TranslatedDecision } from '../routing/types.ts';
 import { onSessionFailure } from '../sessions/failure-policy.ts';
 import { sessionRequest } from '../sessions/request.ts';
-import { SipError, type Dialog, type DialogEnd, type InboundCall, type SipEngine } from '../sip/port.ts';
+import type { Dialog, DialogEnd, InboundCall, SipEngine } from '../sip/port.ts';
 import { bridgeInDialogRequests, holdEarlyRequests, type RelayContext } from './bridge.ts';
-import { telnyxInvite } from './telnyx-invite.ts';
+import { dialTelnyx, type LegOptions, type LegOutcome, redirectToCaller } from './telnyx-leg.ts';
 import { callerFailure, fillUriTemplate, isFinalFailure, passThroughEndHeaders, sessionTimerAnswer } from './policy.ts';
 import { GATEWAY_HANGUPS, type CallDeps, type CallRoute, type CallSummary, type GatewayHangup } from './types.ts';
 import type { HeaderList } from '../sip/port.ts';
-
-type LegOutcome = { answered: true; dialog: Dialog } | { answered: false; status: number; reason: string };
-
-interface LegOptions {
-  uri: string;
-  /** Added to the headers passed through from the PBX's INVITE. */
-  extraHeaders?: HeaderList;
-  /** The last route this call can take: its early media (18x with SDP) may then reach the PBX as it is. */
-  lastRoute: boolean;
-  /** Give up (CANCEL) when not answered in time; absent: the caller and Telnyx decide. */
-  timeoutMs?: number;
-}
 
 export class CallSession {
   readonly #call: InboundCall;
@@ -84,7 +72,19 @@ export class CallSession {
     let session: KallglotSession;
     try {
       session = await this.#deps.kallglot.createSession(
-        sessionRequest(decision, { channel: 'sip', callId, from, to, pbxSource: this.#call.source.address }),
+        sessionRequest(
+          decision,
+          {
+            channel: 'sip',
+            callId,
+            from,
+            to: decision.calledNumber ?? to,
+            pbxSource: this.#call.source.address,
+            // Kallglot is told the untranslated destination: the same URI the direct route would dial.
+            otherPartyUri: fillUriTemplate(config.telnyx.directUriTemplate, this.#templateValues({})),
+          },
+          config.kallglot.requestStyle,
+        ),
       );
     } catch (err) {
       if (this.#cancelled || this.#finished) return; // finished: hung up (drain/shutdown) while we waited
@@ -148,15 +148,18 @@ export class CallSession {
       return;
     }
     if (this.#cancelled) return;
-    const toCaller = callerFailure(outcome.status, outcome.reason);
-    this.#call.reject(toCaller.status, { reason: toCaller.reason });
+    const toCaller = redirectToCaller(outcome, this.#deps.config.calls.redirectPolicy) ?? {
+      ...callerFailure(outcome.status, outcome.reason),
+      headers: [],
+    };
+    this.#call.reject(toCaller.status, { reason: toCaller.reason, headers: toCaller.headers });
     this.#finish({ reason: 'rejected', detail: `direct_leg_${outcome.status}`, status: toCaller.status });
   }
 
   #templateValues(extra: Record<string, string>): Record<string, string> {
     return {
       domain: this.#deps.config.telnyx.sipDomain,
-      called: this.#call.calledUser,
+      called: this.#decision.calledNumber ?? this.#call.calledUser,
       calling: this.#call.callingUser,
       ...extra,
     };
@@ -167,34 +170,25 @@ export class CallSession {
     return this.#call.body.length === 0;
   }
 
-  /** One outbound INVITE toward Telnyx. Early media is relayed only when this is the last possible route. */
-  async #leg({ uri, extraHeaders = [], lastRoute, timeoutMs }: LegOptions): Promise<LegOutcome> {
-    this.#telnyxUri = uri;
-    this.#deps.hooks?.update?.(this.#call.callId, { telnyxUri: uri, route: this.#route });
-    const opts = telnyxInvite(this.#call, this.#deps.config.telnyx, { uri, extraHeaders, timeoutMs });
-    const out = this.#engine.invite(opts);
-    this.#currentLeg = out;
-    let ringingSent = false;
-    out.onProvisional((p) => {
-      if (this.#cancelled) return;
-      if (lastRoute) {
-        this.#call.sendProvisional(p.status, { reason: p.reason, body: p.body, contentType: p.contentType });
-      } else if (!ringingSent) {
-        ringingSent = true;
-        this.#call.sendProvisional(180, { reason: 'Ringing' });
-      }
-    });
-    this.#log.info({ uri, lastRoute }, 'outbound INVITE');
-    try {
-      const dialog = await out.result;
-      this.#currentLeg = undefined;
-      return { answered: true, dialog };
-    } catch (err) {
-      this.#currentLeg = undefined;
-      const e = err instanceof SipError ? err : new SipError(500, 'Server Internal Error');
-      this.#log.info({ uri, status: e.status, reason: e.reason }, 'outbound leg failed');
-      return { answered: false, status: e.status, reason: e.reason };
-    }
+  /** One leg toward Telnyx (redirects followed per REDIRECT_POLICY); its outcome. */
+  #leg(leg: LegOptions): Promise<LegOutcome> {
+    return dialTelnyx(
+      {
+        engine: this.#engine,
+        call: this.#call,
+        config: this.#deps.config,
+        log: this.#log,
+        cancelled: () => this.#cancelled,
+        over: () => this.#cancelled || this.#finished,
+        attempt: (uri, pending) => {
+          this.#currentLeg = pending;
+          if (!pending) return;
+          this.#telnyxUri = uri;
+          this.#deps.hooks?.update?.(this.#call.callId, { telnyxUri: uri, route: this.#route });
+        },
+      },
+      leg,
+    );
   }
 
   async #bridge(telnyx: Dialog, route: CallRoute): Promise<void> {

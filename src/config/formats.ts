@@ -6,6 +6,7 @@
  */
 import net from 'node:net';
 import convict from 'convict';
+import { publicAddressProblem } from './public-address.ts';
 
 export interface ValueFormat {
   validate(value: unknown): void;
@@ -86,6 +87,22 @@ const cidrList: ValueFormat = {
   },
 };
 
+/** Host names (a leading dot or none: the name and its subdomains) and IP addresses, comma separated. */
+const hostList: ValueFormat = {
+  coerce: listCoerce,
+  validate: (val) => {
+    if (!Array.isArray(val)) throw new Error('must be a list of host names or IP addresses');
+    for (const raw of val) {
+      const entry = String(raw).trim().replace(/^\./, '');
+      if (
+        !net.isIP(entry.replace(/^\[|\]$/g, '')) &&
+        !/^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/.test(entry)
+      )
+        throw new Error(`"${String(raw)}" is not a host name or IP address`);
+    }
+  },
+};
+
 const credentialList: ValueFormat = {
   coerce: listCoerce,
   validate: (val) => {
@@ -103,10 +120,25 @@ const ipAddress: ValueFormat = {
 const hostPort: ValueFormat = {
   validate: (val) => {
     if (val === '') return;
-    if (typeof val !== 'string' || !/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/.test(val))
-      throw new Error('must be host or host:port, e.g. 192.0.2.10:5060');
+    // A bare IPv6 address would be ambiguous (is its last group the port?), so IPv6 goes in brackets.
+    if (typeof val === 'string' && net.isIPv6(val))
+      throw new Error(`IPv6 addresses go in brackets: [${val}] or [${val}]:5060`);
+    const v6 = typeof val === 'string' ? /^\[([^\]]*)\]/.exec(val)?.[1] : undefined;
+    if (
+      typeof val !== 'string' ||
+      !/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/.test(val) ||
+      (v6 !== undefined && !net.isIPv6(v6))
+    )
+      throw new Error('must be host or host:port, e.g. 192.0.2.10:5060 or [2001:db8::10]:5060');
     const p = /:(\d{1,5})$/.exec(val);
     if (p && Number(p[1]) > 65535) throw new Error('port out of range (0-65535)');
+  },
+};
+
+const publicAddress: ValueFormat = {
+  validate: (val) => {
+    const problem = publicAddressProblem(val);
+    if (problem) throw new Error(problem);
   },
 };
 
@@ -156,9 +188,11 @@ export const FORMATS: Readonly<Record<string, ValueFormat>> = {
   positive,
   'transport-list': transportList,
   'cidr-list': cidrList,
+  'host-list': hostList,
   'credential-list': credentialList,
   'ip-address': ipAddress,
   'host-port': hostPort,
+  'public-address': publicAddress,
   'sip-uri-template': sipUriTemplate,
   'kallglot-url': httpUrl('https://api.kallglot.com/v1'),
   'public-url': httpUrl('https://gw.example.com'),

@@ -76,7 +76,7 @@ export interface InboundCall {
   onCancel(cb: (cancel: { reason?: string }) => void): void;
   /** Send a provisional response (180/183). Ignored once a final response was sent. */
   sendProvisional(status: number, opts?: ResponseOptions): void;
-  /** Send a final non-2xx response. Ignored once a final response was sent. */
+  /** Send a final non-2xx response; a 3xx keeps the Contact headers given (the redirect targets). Ignored once a final response was sent. */
   reject(status: number, opts?: ResponseOptions): void;
   /** Send 200 OK; resolves with the confirmed dialog when the ACK arrives, rejects (SipError 408) if it never does. */
   answer(opts: ResponseOptions): Promise<Dialog>;

@@ -94,7 +94,11 @@ export class DrachtioInboundCall implements InboundCall {
   reject(status: number, opts: ResponseOptions = {}): void {
     if (this.#state !== 'pending' || this.#isCancelled) return;
     this.#state = 'rejected';
-    sendResponse(this.#res, status, opts, {}, this.#logger);
+    // A relayed 3xx keeps its Contact (the redirect targets); toSrfHeaders drops Contact from pass-through headers.
+    const contacts =
+      status >= 300 && status < 400 ? (opts.headers ?? []).filter(([n]) => /^(contact|m)$/i.test(n)) : [];
+    const extra: Record<string, string> = contacts.length ? { Contact: contacts.map(([, v]) => v).join(', ') } : {};
+    sendResponse(this.#res, status, opts, extra, this.#logger);
     this.#hooks.completed(this);
   }
 

@@ -7,9 +7,11 @@
  */
 
 import type { SipTransportName } from '../port.ts';
+import { splitHeaderList } from '../syntax/lex.ts';
 import type { HeaderList } from '../port.ts';
 
 export type { SipTransportName };
+export { splitHeaderList };
 
 /** Where a message came from or goes to. */
 export interface SipEndpoint {
@@ -117,34 +119,6 @@ const LIST_HEADERS = new Set([
 
 export function isListHeader(name: string): boolean {
   return LIST_HEADERS.has(name.toLowerCase());
-}
-
-/**
- * Split a header value on commas that are not inside quotes or angle brackets.
- * Used for list headers such as Via, Contact, Route.
- */
-export function splitHeaderList(value: string): string[] {
-  const out: string[] = [];
-  let depthAngle = 0;
-  let inQuote = false;
-  let start = 0;
-  for (let i = 0; i < value.length; i++) {
-    const ch = value[i];
-    if (inQuote) {
-      if (ch === '\\') i++;
-      else if (ch === '"') inQuote = false;
-    } else if (ch === '"') inQuote = true;
-    else if (ch === '<') depthAngle++;
-    else if (ch === '>') depthAngle = Math.max(0, depthAngle - 1);
-    else if (ch === ',' && depthAngle === 0) {
-      const part = value.slice(start, i).trim();
-      if (part) out.push(part);
-      start = i + 1;
-    }
-  }
-  const last = value.slice(start).trim();
-  if (last) out.push(last);
-  return out;
 }
 
 /** Ordered, case-insensitive header list. */

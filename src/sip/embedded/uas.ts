@@ -106,7 +106,7 @@ export class EmbeddedInboundCall implements InboundCall {
       throw new SipError(this.#isCancelled ? 487 : 500, this.#isCancelled ? 'Request Terminated' : 'Already answered');
     this.#finalSent = true;
     const res = this.#response(200, opts);
-    res.headers.append('Contact', contactValue(this.#ctx, this.source.transport));
+    res.headers.append('Contact', contactValue(this.#ctx, this.source.transport, this.source.address));
     const remoteTarget = contactTarget(this.#req);
     const dialog = new EmbeddedDialog(
       this.#ctx,
@@ -124,6 +124,7 @@ export class EmbeddedInboundCall implements InboundCall {
         // Symmetric signalling toward the PBX (RFC 3581 spirit): send in-dialog requests to where its INVITE came
         // from, unless it asked for a route set. Works through NAT and reuses its TCP connection.
         nextHop: this.#req.headers.has('Record-Route') ? undefined : this.source,
+        peer: this.source.address,
         remoteBody: this.body,
         remoteContentType: this.contentType,
         remoteHeaders: this.#req.headers.lines(),
@@ -151,9 +152,12 @@ export class EmbeddedInboundCall implements InboundCall {
     const recordRoutes: HeaderList = dialogCreating
       ? this.#req.headers.getAll('Record-Route').map((v) => ['Record-Route', v] as const)
       : [];
+    // A relayed 3xx keeps its Contact: the redirect targets are the response's whole point (§21.3).
+    const redirectContacts: HeaderList =
+      status >= 300 && status < 400 ? (opts.headers ?? []).filter(([n]) => /^(contact|m)$/i.test(n)) : [];
     return this.#ctx.tx.buildResponse(this.#req, status, opts.reason, {
       toTag: status > 100 ? this.#localTag : undefined,
-      headers: [...recordRoutes, ...passThroughHeaders(opts.headers)],
+      headers: [...recordRoutes, ...redirectContacts, ...passThroughHeaders(opts.headers)],
       body: opts.body,
       contentType: opts.body?.length ? (opts.contentType ?? 'application/sdp') : undefined,
     });

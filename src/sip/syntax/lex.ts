@@ -68,3 +68,31 @@ export function parseDecimal(s: string, maxDigits: number): number | undefined {
 export function emptyRecord<T>(): Record<string, T> {
   return Object.create(null) as Record<string, T>;
 }
+
+/**
+ * Split a header value on commas that are not inside quotes or angle brackets.
+ * Used for list headers such as Via, Contact, Route.
+ */
+export function splitHeaderList(value: string): string[] {
+  const out: string[] = [];
+  let depthAngle = 0;
+  let inQuote = false;
+  let start = 0;
+  for (let i = 0; i < value.length; i++) {
+    const ch = value[i];
+    if (inQuote) {
+      if (ch === '\\') i++;
+      else if (ch === '"') inQuote = false;
+    } else if (ch === '"') inQuote = true;
+    else if (ch === '<') depthAngle++;
+    else if (ch === '>') depthAngle = Math.max(0, depthAngle - 1);
+    else if (ch === ',' && depthAngle === 0) {
+      const part = value.slice(start, i).trim();
+      if (part) out.push(part);
+      start = i + 1;
+    }
+  }
+  const last = value.slice(start).trim();
+  if (last) out.push(last);
+  return out;
+}
