@@ -17,6 +17,12 @@ const REFRESHES = new Set(['INVITE', 'UPDATE']);
 
 export interface RelayContext {
   log: Logger;
+  /**
+   * REFER (a transfer, RFC 3515) from either side: `relay` passes it on with Refer-To/Referred-By, and the NOTIFYs
+   * reporting its progress come back the same way; the far side then ends its dialog with BYE, which ends the call
+   * (and its Kallglot session) once. `reject`: 603 Decline, nothing crosses.
+   */
+  referPolicy?: 'relay' | 'reject';
   /** Called with the 2xx headers of every relayed refresh (re-INVITE/UPDATE). */
   onRefresh?: (answerHeaders: HeaderList) => void;
   /** A re-INVITE without SDP whose ACK brought no answer: the call cannot have media; hang it up. */
@@ -30,6 +36,11 @@ function relay(from: Dialog, to: Dialog, ctx: RelayContext, direction: string): 
 /** Send one in-dialog request on to the other leg and answer it with the other leg's final response. */
 function relayRequest(req: InDialogRequest, to: Dialog, ctx: RelayContext, direction: string): void {
   const { log } = ctx;
+  if (req.method === 'REFER' && ctx.referPolicy === 'reject') {
+    log.info({ direction, referTo: req.header('Refer-To') }, 'REFER refused (REFER_POLICY=reject)');
+    req.respond(603, { reason: 'Decline' });
+    return;
+  }
   const delayedOffer = req.method === 'INVITE' && req.body.length === 0;
   log.info({ method: req.method, direction, delayedOffer }, 'relaying in-dialog request');
   to.request(req.method, {

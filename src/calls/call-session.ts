@@ -210,6 +210,7 @@ export class CallSession {
     const armSessionTimer = this.#armSessionTimer(timers.intervalSec);
     const relay: RelayContext = {
       log: this.#log,
+      referPolicy: this.#deps.config.calls.referPolicy,
       onRefresh: armSessionTimer,
       onNoAnswer: () => this.hangUpBoth('no_sdp_answer'),
     };
