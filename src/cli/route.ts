@@ -4,9 +4,10 @@
  * Reads only the routing file: no port, no lock, no Kallglot request.
  */
 import { parseArgs } from 'node:util';
-import { checkConfig } from '../config/load.ts';
+import { checkConfig, type GatewayConfig } from '../config/load.ts';
 import { loadRules } from '../routing/load.ts';
 import { matchRoute } from '../routing/match.ts';
+import { identifyTrunk } from '../routing/trunk.ts';
 import type { RouteDecision, RuleSet } from '../routing/types.ts';
 import { sessionRequest } from '../sessions/request.ts';
 import type { CliCommand, CliIo } from './command.ts';
@@ -19,13 +20,17 @@ Shows which routing rule a call would match and the Kallglot session that would 
   --calling NUMBER       calling number
   --source IP            the PBX's source address, e.g. 10.0.0.1
   --header Name=Value    a SIP header of the INVITE (repeatable), e.g. X-Kallglot-Languages=de-en
-  --trunk NAME           the trunk the call arrived on
+  --trunk NAME           the trunk the call arrived on (default: the routing file's trunks, by --source/--header)
   --rules FILE           routing file to use (default: ROUTING_FILE, or routing.file in GATEWAY_CONFIG)
 Exit codes: 0 shown, 2 bad arguments or a bad routing file.
 `;
 
 /** The Call-ID placeholder: the real one comes from the INVITE and keys the session's idempotency. */
 const CALL_ID = '<Call-ID>';
+/** The other party's placeholder: the daemon fills DIRECT_URI_TEMPLATE with the call's values (calls/policy.ts). */
+const DIRECT_URI = '<direct route URI>';
+
+type RequestStyle = GatewayConfig['kallglot']['requestStyle'];
 
 export const runRouteCommand: CliCommand = async (io) => {
   let args: ReturnType<typeof parse>;
@@ -61,13 +66,14 @@ export const runRouteCommand: CliCommand = async (io) => {
     called: args.called,
     calling: args.calling ?? '',
     sourceIp: args.source ?? '',
-    ...(args.trunk !== undefined ? { trunk: args.trunk } : {}),
+    direction: 'outbound' as const, // the command asks about SIP calls from the PBX
+    ...trunkOf(rules, args.trunk, args.source, headers),
     headers: (name: string) => headers.get(name.toLowerCase()),
   };
   const decision = matchRoute(rules, call);
   io.stdout(`routing file: ${file}\n`);
   io.stdout(`call: ${describeCall(call, headers)}\n`);
-  io.stdout(`${describeDecision(rules, decision, call)}\n`);
+  io.stdout(`${describeDecision(rules, decision, call, requestStyleOf(io))}\n`);
   return 0;
 };
 
@@ -108,6 +114,24 @@ function routingFileOf(io: CliIo): string | { error: string } {
   return { error: `cannot tell which routing file to use: ${checked.errors.join('; ')} (or pass --rules FILE)` };
 }
 
+/** --trunk as given, else the trunk the daemon would name from the source and headers (the command has no URIs). */
+function trunkOf(
+  rules: RuleSet,
+  given: string | undefined,
+  source: string | undefined,
+  headers: Map<string, string>,
+): { trunk?: string } {
+  const lookup = (name: string) => headers.get(name.toLowerCase());
+  const trunk = given ?? identifyTrunk(rules, { sourceIp: source ?? '', requestUri: '', from: '', headers: lookup });
+  return trunk === undefined ? {} : { trunk };
+}
+
+/** KALLGLOT_REQUEST_STYLE as the daemon would read it; the default when it cannot be read. */
+function requestStyleOf(io: CliIo): RequestStyle {
+  const setting = checkConfig({ env: io.env }).values.find((v) => v.setting.path === 'kallglot.requestStyle');
+  return setting?.valid && setting.value === 'provider' ? 'provider' : 'routing';
+}
+
 function describeCall(
   call: { called: string; calling: string; sourceIp: string; trunk?: string },
   headers: Map<string, string>,
@@ -126,6 +150,7 @@ function describeDecision(
   rules: RuleSet,
   decision: RouteDecision,
   call: { called: string; calling: string; sourceIp: string },
+  style: RequestStyle,
 ): string {
   const rule = rules.rules.find((r) => r.name === decision.ruleName);
   const where = rule ? ` (rules[${rule.index}]${rule.line !== undefined ? `, line ${rule.line}` : ''})` : '';
@@ -137,14 +162,21 @@ function describeDecision(
     return lines.join('\n');
   }
   lines.push(`mode: ${decision.mode}, ${decision.sourceLanguage ?? '?'} -> ${decision.targetLanguage ?? '?'}`);
-  const request = sessionRequest(decision, {
-    channel: 'sip',
-    callId: CALL_ID,
-    from: call.calling,
-    to: call.called,
-    pbxSource: call.sourceIp,
-  });
-  lines.push(`Kallglot session that would be requested (${CALL_ID} is the INVITE's own):`);
+  const request = sessionRequest(
+    decision,
+    {
+      channel: 'sip',
+      callId: CALL_ID,
+      from: call.calling,
+      to: decision.calledNumber ?? call.called,
+      pbxSource: call.sourceIp,
+      otherPartyUri: DIRECT_URI,
+    },
+    style,
+  );
+  lines.push(
+    `Kallglot session that would be requested (${CALL_ID} is the INVITE's own, ${DIRECT_URI} its direct route):`,
+  );
   lines.push(JSON.stringify(request, null, 2));
   return lines.join('\n');
 }

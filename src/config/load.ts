@@ -4,6 +4,7 @@
  * process.env.
  */
 import os from 'node:os';
+import { publicAddresses } from './public-address.ts';
 import { type SettingValue, validateConfig } from './validate.ts';
 
 export interface GatewayConfig {
@@ -12,7 +13,10 @@ export interface GatewayConfig {
     host: string;
     port: number;
     transports: Array<'udp' | 'tcp'>;
+    /** Resolved (public-address.ts): written in Via/Contact, toward IPv4 peers when publicAddress6 is set. */
     publicAddress: string;
+    /** Written toward IPv6 peers by a dual-stack gateway; unset: publicAddress toward every peer. */
+    publicAddress6?: string;
     maxMessageSize: number;
     userAgent: string;
   };
@@ -27,6 +31,8 @@ export interface GatewayConfig {
     retries: number;
     createDeadlineMs: number;
     endDeadlineMs: number;
+    /** Which documented shape the create-session request takes (the docs disagree; see kallglot/types.ts). */
+    requestStyle: 'routing' | 'provider';
   };
   telnyx: {
     sipDomain: string;
@@ -54,6 +60,9 @@ export interface GatewayConfig {
     maxCallsPerSecondPerSource: number;
     rateLimitPolicy: 'fallback' | 'busy';
     busyStatus: 486 | 503;
+    redirectPolicy: 'follow' | 'relay';
+    redirectAllowedDomains: string[];
+    referPolicy: 'relay' | 'reject';
     translatedLegTimeoutSec: number;
     maxCallDurationSec: number;
     drainTimeoutSec: number;
@@ -101,7 +110,7 @@ export function checkConfig(opts: LoadConfigOptions = {}): CheckedConfig {
   const { properties, values, errors } = validateConfig(env, file);
   if (errors.length > 0) return { values, errors, file };
   const config = properties as GatewayConfig;
-  if (!config.sip.publicAddress) config.sip.publicAddress = defaultPublicAddress(config.sip.host);
+  Object.assign(config.sip, publicAddresses(config.sip.publicAddress, config.sip.host));
   if (!config.instanceId) config.instanceId = `${os.hostname()}:${config.sip.port}`;
   // Without an account the sandbox is the development default; in production validateConfig refused that above.
   if (!config.kallglot.apiUrl) config.kallglot.sandbox = true;
@@ -112,14 +121,6 @@ export function loadConfig(opts: LoadConfigOptions = {}): GatewayConfig {
   const { config, errors } = checkConfig(opts);
   if (!config) throw new ConfigError(errors);
   return config;
-}
-
-function defaultPublicAddress(host: string): string {
-  if (host !== '0.0.0.0' && host !== '::') return host;
-  for (const addrs of Object.values(os.networkInterfaces())) {
-    for (const a of addrs ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
-  }
-  return '127.0.0.1';
 }
 
 /**

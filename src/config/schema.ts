@@ -12,7 +12,14 @@ export const schema = {
       default: 'embedded',
       env: 'SIP_ENGINE',
     },
-    host: { doc: 'SIP listen address', format: 'ip-address', default: '0.0.0.0', env: 'SIP_HOST' },
+    host: {
+      // Default `::` (dual-stack): IPv4 and IPv6 PBXs reach the same port with no setting, and a machine without
+      // IPv6 loses nothing, since the embedded engine then listens on 0.0.0.0 (with a warning) instead of failing.
+      doc: 'SIP listen address: :: (default) is dual-stack, IPv4 and IPv6 on one port, and falls back to 0.0.0.0 where the machine has no IPv6; 0.0.0.0 for IPv4 only, ::1 or another address for that address only',
+      format: 'ip-address',
+      default: '::',
+      env: 'SIP_HOST',
+    },
     port: { doc: 'SIP listen port (UDP and TCP)', format: 'port', default: 5060, env: 'SIP_PORT' },
     transports: {
       doc: 'SIP transports to listen on, comma separated',
@@ -21,8 +28,8 @@ export const schema = {
       env: 'SIP_TRANSPORTS',
     },
     publicAddress: {
-      doc: 'Address written in Via/Contact/Record-Route (empty: SIP_HOST, or the first non-internal IPv4 when SIP_HOST is 0.0.0.0)',
-      format: String,
+      doc: 'Address written in Via/Contact: one IP or hostname, or "IPv4,IPv6" for a dual-stack gateway (each toward peers of its family). Empty: SIP_HOST; for 0.0.0.0 the first non-internal IPv4; for :: that IPv4 toward IPv4 peers and the first non-internal, non-link-local IPv6 toward IPv6 peers',
+      format: 'public-address',
       default: '',
       env: 'SIP_PUBLIC_ADDRESS',
     },
@@ -120,6 +127,12 @@ export const schema = {
       format: 'positive',
       default: 10000,
       env: 'KALLGLOT_END_DEADLINE_MS',
+    },
+    requestStyle: {
+      doc: 'Shape of the create-session request: routing (current docs: routing + sip_uri) or provider (the older guide: provider {type telnyx, sip_uri})',
+      format: ['routing', 'provider'],
+      default: 'routing',
+      env: 'KALLGLOT_REQUEST_STYLE',
     },
   },
   telnyx: {
@@ -265,6 +278,24 @@ export const schema = {
       format: [486, 503],
       default: 486,
       env: 'RATE_LIMIT_BUSY_STATUS',
+    },
+    redirectPolicy: {
+      doc: 'A 3xx from Telnyx: follow (try its Contact targets, at most 3, only to REDIRECT_ALLOWED_DOMAINS) or relay (pass it to the PBX with its Contact)',
+      format: ['follow', 'relay'],
+      default: 'follow',
+      env: 'REDIRECT_POLICY',
+    },
+    redirectAllowedDomains: {
+      doc: 'Hosts a followed redirect may go to, comma separated; each also allows its subdomains (empty: TELNYX_SIP_DOMAIN only)',
+      format: 'host-list',
+      default: [],
+      env: 'REDIRECT_ALLOWED_DOMAINS',
+    },
+    referPolicy: {
+      doc: 'A REFER (transfer) from either side: relay (to the other leg, with Refer-To/Referred-By) or reject (603)',
+      format: ['relay', 'reject'],
+      default: 'relay',
+      env: 'REFER_POLICY',
     },
     translatedLegTimeoutSec: {
       doc: 'Seconds the translated leg may take to answer before falling back (no early media yet; 0: no limit)',

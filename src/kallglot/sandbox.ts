@@ -10,7 +10,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../logger.ts';
-import { END_REASONS } from './types.ts';
+import { END_REASONS, type RequestStyle } from './types.ts';
 import { HttpError, parseJsonObject, validateCreate } from './sandbox-validate.ts';
 import { FailureRules, parseFailureSpec } from './sandbox-failures.ts';
 import type { FailureSpec } from './sandbox-failures.ts';
@@ -32,7 +32,12 @@ export interface SandboxSessionRecord {
   mode: string;
   sourceLanguage: string | undefined;
   targetLanguage: string | undefined;
+  /** The shape the request selected telephony with (KALLGLOT_REQUEST_STYLE); undefined: it sent neither. */
+  requestStyle: RequestStyle | undefined;
   routing: Record<string, unknown> | undefined;
+  provider: Record<string, unknown> | undefined;
+  /** `routing.sip_uri` or `provider.sip_uri` as sent: the party Kallglot was asked to connect. */
+  sipUri: string | undefined;
   recording: Record<string, unknown> | undefined;
   metadata: Record<string, unknown>;
   idempotencyKey: string | undefined;
@@ -236,7 +241,10 @@ export class KallglotSandbox {
         mode: input.mode,
         sourceLanguage: input.sourceLanguage,
         targetLanguage: input.targetLanguage,
+        requestStyle: input.requestStyle,
         routing: input.routing,
+        provider: input.provider,
+        sipUri: input.sipUri,
         recording: input.recording,
         metadata: input.metadata ?? {},
         idempotencyKey: key !== '' ? key : undefined,
@@ -284,7 +292,8 @@ export class KallglotSandbox {
         token: s.streamToken,
         expires_at: s.streamExpiresAt,
       },
-      provider: r.routing?.type === 'sip' ? 'sip' : null,
+      // Responses name the provider as a string (current docs), whichever shape the request used.
+      provider: r.provider !== undefined ? 'telnyx' : r.routing?.type === 'sip' ? 'sip' : null,
       routing: r.routing ?? null,
       recording: r.recording ?? { enabled: false },
       metadata: r.metadata,

@@ -1,8 +1,9 @@
 import { isObject } from '../json.ts';
 /**
  * Kallglot REST API shapes as the gateway sees them (camelCase), plus the single place that turns a create request
- * into the wire body. The docs disagree on `provider` vs `routing` in the request; current docs say `routing`, so the
- * body is built here only, to keep that choice in one spot.
+ * into the wire body. The docs disagree on `provider` vs `routing` in the request: current docs say `routing` (and
+ * `provider` only in responses), the older Telnyx guide this project started from sends `provider`. Both shapes are
+ * built here only (KALLGLOT_REQUEST_STYLE picks one), so that choice stays in one spot.
  */
 
 export type SessionMode = 'bidirectional_translation' | 'assistive_translation' | 'ai_agent' | 'help_chat_voice';
@@ -24,6 +25,15 @@ export const END_REASONS: readonly EndReason[] = [
   'timeout',
 ] as const;
 
+/**
+ * How the create request selects telephony: `routing` (current docs; the default) or `provider` (the older guide's
+ * `provider: { type: "telnyx", sip_uri }`). Kept switchable because the two sources disagree and only the live API
+ * can tell which one it honours.
+ */
+export type RequestStyle = 'routing' | 'provider';
+
+export const REQUEST_STYLES: readonly RequestStyle[] = ['routing', 'provider'] as const;
+
 export interface SessionRouting {
   type?: 'sip';
   /** E.164 of a Kallglot-managed number. */
@@ -37,7 +47,16 @@ export interface CreateSessionInput {
   mode: SessionMode;
   sourceLanguage?: string;
   targetLanguage?: string;
+  /** Absent: `routing`. */
+  requestStyle?: RequestStyle;
+  /** Sent with the `routing` style only; the `provider` style carries nothing but `sipUri`. */
   routing?: SessionRouting;
+  /**
+   * The address Kallglot connects the other party to (a sip:, sips: or tel: URI), sent as `routing.sip_uri` or
+   * `provider.sip_uri`. Current docs list no `sip_uri` under `routing`; it is sent there anyway so both styles name
+   * the same party, and a server that ignores it loses nothing.
+   */
+  sipUri?: string;
   recording?: { enabled: boolean; channels?: 'dual' };
   metadata?: Record<string, string>;
   /** Sent as `Idempotency-Key` on every attempt, so retries never create a second session. */
@@ -70,13 +89,13 @@ export function buildCreateSessionBody(input: CreateSessionInput): Record<string
   const body: Record<string, unknown> = { mode: input.mode };
   if (input.sourceLanguage !== undefined) body.source_language = input.sourceLanguage;
   if (input.targetLanguage !== undefined) body.target_language = input.targetLanguage;
-  if (input.routing !== undefined) {
-    const r = input.routing;
-    const routing: Record<string, string> = {};
-    if (r.type !== undefined) routing.type = r.type;
-    if (r.phoneNumber !== undefined) routing.phone_number = r.phoneNumber;
-    if (r.connectionId !== undefined) routing.connection_id = r.connectionId;
-    if (r.direction !== undefined) routing.direction = r.direction;
+  if (input.requestStyle === 'provider') {
+    // The older guide's shape: Telnyx is the carrier, the SIP URI the party to connect; no `routing` beside it.
+    const provider: Record<string, string> = { type: 'telnyx' };
+    if (input.sipUri !== undefined) provider.sip_uri = input.sipUri;
+    body.provider = provider;
+  } else {
+    const routing = routingBody(input.routing ?? {}, input.sipUri);
     if (Object.keys(routing).length > 0) body.routing = routing;
   }
   if (input.recording !== undefined) {
@@ -86,6 +105,16 @@ export function buildCreateSessionBody(input: CreateSessionInput): Record<string
   }
   if (input.metadata !== undefined) body.metadata = { ...input.metadata };
   return body;
+}
+
+function routingBody(r: SessionRouting, sipUri: string | undefined): Record<string, string> {
+  const routing: Record<string, string> = {};
+  if (r.type !== undefined) routing.type = r.type;
+  if (r.phoneNumber !== undefined) routing.phone_number = r.phoneNumber;
+  if (r.connectionId !== undefined) routing.connection_id = r.connectionId;
+  if (r.direction !== undefined) routing.direction = r.direction;
+  if (sipUri !== undefined) routing.sip_uri = sipUri;
+  return routing;
 }
 
 function str(v: unknown): string | undefined {

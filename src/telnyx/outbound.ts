@@ -11,7 +11,7 @@ import { randomUUID } from 'node:crypto';
 import type Telnyx from 'telnyx';
 import type { GatewayConfig } from '../config/load.ts';
 import type { Logger } from '../logger.ts';
-import { type SessionCreator, sessionRequest } from '../sessions/request.ts';
+import { partyUri, type SessionCreator, sessionRequest } from '../sessions/request.ts';
 import type { TranslatedDecision } from '../routing/types.ts';
 import type { SessionEnder } from '../sessions/ender.ts';
 import { isKallglotError, isRateLimited } from '../kallglot/errors.ts';
@@ -94,11 +94,13 @@ export class TelnyxOutbound {
       metadata: {},
       recording: false,
     };
+    const { config } = this.#d;
+    // The other party is the number (or SIP address) dialled; parseOutbound has made sure there is one.
+    const otherPartyUri = partyUri(input.to, config.telnyx.sipDomain) ?? input.to;
+    const call = { channel: 'call_control_outbound' as const, callRef, from: input.from, to: input.to, otherPartyUri };
     let session: KallglotSession;
     try {
-      session = await this.#d.kallglot.createSession(
-        sessionRequest(decision, { channel: 'call_control_outbound', callRef, from: input.from, to: input.to }),
-      );
+      session = await this.#d.kallglot.createSession(sessionRequest(decision, call, config.kallglot.requestStyle));
     } catch (err) {
       log.warn({ err }, 'Kallglot session could not be created for an outbound call');
       const code = isKallglotError(err) ? err.code : 'kallglot_error';

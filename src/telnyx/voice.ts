@@ -6,7 +6,7 @@
  */
 import type { GatewayConfig } from '../config/load.ts';
 import type { Logger } from '../logger.ts';
-import { sessionRequest, type SessionCreator } from '../sessions/request.ts';
+import { partyUri, sessionRequest, type SessionCreator } from '../sessions/request.ts';
 import type { SessionEnder } from '../sessions/ender.ts';
 import { onSessionFailure } from '../sessions/failure-policy.ts';
 import type { KallglotSession } from '../kallglot/types.ts';
@@ -48,6 +48,7 @@ export class TexmlVoice {
       called: userPart(to),
       calling: userPart(from),
       sourceIp: '',
+      direction: 'inbound', // TeXML calls arrive from Telnyx
       headers: () => undefined,
     });
     registry.callStarted({ callId: callSid, kind: 'texml', from, to, rule: decision.ruleName });
@@ -104,7 +105,11 @@ export class TexmlVoice {
   }
 
   #createSession(decision: TranslatedDecision, callSid: string, from: string, to: string): Promise<KallglotSession> {
-    return this.#d.kallglot.createSession(sessionRequest(decision, { channel: 'texml', callSid, from, to }));
+    const { config } = this.#d;
+    // The other party is whom this call is dialled to when it is not translated: DIRECT_NUMBER, else the called number.
+    const otherPartyUri = partyUri(config.telnyx.directNumber || to, config.telnyx.sipDomain);
+    const call = { channel: 'texml' as const, callSid, from, to, otherPartyUri };
+    return this.#d.kallglot.createSession(sessionRequest(decision, call, config.kallglot.requestStyle));
   }
 
   /** Relative URLs are resolved by Telnyx against the Voice URL, so they work without PUBLIC_BASE_URL. */

@@ -54,6 +54,9 @@ describe('CallSession: translated call', () => {
       mode: 'assistive_translation',
       sourceLanguage: 'fr',
       targetLanguage: 'de',
+      // The other party: the direct route, DIRECT_URI_TEMPLATE's default filled with the called number.
+      requestStyle: 'routing',
+      sipUri: 'sip:+33123456@sip.telnyx.com',
       routing: { type: 'sip' },
       recording: { enabled: true, channels: 'dual' },
       metadata: {

@@ -74,6 +74,8 @@ describe('kallglot-gw route', () => {
       mode: 'bidirectional_translation',
       sourceLanguage: 'de',
       targetLanguage: 'en',
+      requestStyle: 'routing',
+      sipUri: '<direct route URI>',
       routing: { type: 'sip' },
       metadata: {
         origin: 'header',
@@ -85,6 +87,13 @@ describe('kallglot-gw route', () => {
       },
       idempotencyKey: 'sip-<Call-ID>',
     });
+  });
+
+  it('shows the request style the daemon is configured with (KALLGLOT_REQUEST_STYLE)', async () => {
+    const rules = tmpFile('routing.yaml', RULES);
+    const r = await route(['--called', '+4930123'], { ROUTING_FILE: rules, KALLGLOT_REQUEST_STYLE: 'provider' });
+    expect(r.code).toBe(0);
+    expect(requestOf(r.out)).toMatchObject({ requestStyle: 'provider', sipUri: '<direct route URI>' });
   });
 
   it('says bypass, no session for a bypass rule', async () => {

@@ -57,6 +57,16 @@ describe('loadConfig', () => {
     expect(c.http.port).toBe(9200);
   });
 
+  it('KALLGLOT_REQUEST_STYLE: routing by default, provider when asked, nothing else', () => {
+    expect(loadConfig({ env: {} }).kallglot.requestStyle).toBe('routing');
+    expect(loadConfig({ env: { KALLGLOT_REQUEST_STYLE: 'provider' } }).kallglot.requestStyle).toBe('provider');
+    const file = tmpFile('gw.yaml', 'kallglot:\n  requestStyle: provider\n');
+    expect(loadConfig({ env: {}, file }).kallglot.requestStyle).toBe('provider');
+    expect(() => loadConfig({ env: { KALLGLOT_REQUEST_STYLE: 'seed' } })).toThrow(
+      /KALLGLOT_REQUEST_STYLE \(kallglot\.requestStyle\) = "seed": must be one of routing, provider/,
+    );
+  });
+
   it('rejects a bad port naming the key', () => {
     expect(() => loadConfig({ env: { SIP_PORT: '70000' } })).toThrow(/sip\.port/);
   });

@@ -147,7 +147,7 @@ describe('KallglotSandbox API behaviour (in process)', () => {
     expect(res.body.error).toMatchObject({ type: 'authentication_error', code: 'invalid_api_key' });
   });
 
-  it('validates mode, languages and rejects a provider object in requests', async () => {
+  it('validates mode and languages', async () => {
     expect((await post(`${api}/sessions`, {})).body.error).toMatchObject({
       code: 'missing_required_field',
       param: 'mode',
@@ -159,15 +159,58 @@ describe('KallglotSandbox API behaviour (in process)', () => {
     expect(
       (await post(`${api}/sessions`, { mode: 'ai_agent', source_language: 'de-DE', target_language: 'en' })).status,
     ).toBe(201);
-    const provider = await post(`${api}/sessions`, {
-      mode: 'ai_agent',
-      provider: { type: 'telnyx', sip_uri: 'sip:x' },
-    });
-    expect(provider.status).toBe(400);
-    expect(provider.body.error.code).toBe('invalid_provider');
     expect((await call(`${api}/sessions`, { method: 'POST', headers: AUTH, body: 'not json' })).body.error.code).toBe(
       'invalid_request',
     );
+  });
+
+  it('accepts both request shapes and records which one, with its sip_uri', async () => {
+    const viaRouting = await post(`${api}/sessions`, {
+      mode: 'ai_agent',
+      routing: { type: 'sip', sip_uri: 'sip:+4930123456@sip.telnyx.com' },
+    });
+    expect(viaRouting.status).toBe(201);
+    expect(viaRouting.body.provider).toBe('sip');
+    const viaProvider = await post(`${api}/sessions`, {
+      mode: 'ai_agent',
+      provider: { type: 'telnyx', sip_uri: 'tel:+4930123456' },
+    });
+    expect(viaProvider.status).toBe(201);
+    // Responses name the provider as a string, whichever shape the request used.
+    expect(viaProvider.body.provider).toBe('telnyx');
+    const neither = await post(`${api}/sessions`, { mode: 'ai_agent' });
+    expect(neither.status).toBe(201);
+    expect(sandbox.sessions().map((r) => [r.requestStyle, r.sipUri, r.routing, r.provider])).toEqual([
+      [
+        'routing',
+        'sip:+4930123456@sip.telnyx.com',
+        { type: 'sip', sip_uri: 'sip:+4930123456@sip.telnyx.com' },
+        undefined,
+      ],
+      ['provider', 'tel:+4930123456', undefined, { type: 'telnyx', sip_uri: 'tel:+4930123456' }],
+      [undefined, undefined, undefined, undefined],
+    ]);
+  });
+
+  it('rejects unknown provider types, bad or missing sip_uri and both shapes at once, with the API error shape', async () => {
+    const cases: Array<[Record<string, unknown>, string, string]> = [
+      [{ provider: { type: 'twilio', sip_uri: 'sip:a@b' } }, 'invalid_provider', 'provider.type'],
+      [{ provider: { sip_uri: 'sip:a@b' } }, 'invalid_provider', 'provider.type'],
+      [{ provider: 'telnyx' }, 'invalid_provider', 'provider'],
+      [{ provider: { type: 'telnyx' } }, 'missing_required_field', 'provider.sip_uri'],
+      [{ provider: { type: 'telnyx', sip_uri: 'http://pbx/agent' } }, 'invalid_field_value', 'provider.sip_uri'],
+      [{ provider: { type: 'telnyx', sip_uri: 'sip:' } }, 'invalid_field_value', 'provider.sip_uri'],
+      [{ routing: { type: 'sip', sip_uri: 'agent@pbx' } }, 'invalid_field_value', 'routing.sip_uri'],
+      [{ routing: { type: 'sip', sip_uri: 42 } }, 'invalid_field_value', 'routing.sip_uri'],
+      [{ routing: { type: 'sip' }, provider: { type: 'telnyx', sip_uri: 'sip:a@b' } }, 'invalid_provider', 'provider'],
+    ];
+    for (const [extra, code, param] of cases) {
+      const res = await post(`${api}/sessions`, { mode: 'ai_agent', ...extra });
+      expect(res.status, JSON.stringify(extra)).toBe(400);
+      expect(res.body.error, JSON.stringify(extra)).toMatchObject({ type: 'invalid_request_error', code, param });
+      expect(res.body.error.request_id).toBe(res.headers.get('x-request-id'));
+    }
+    expect(sandbox.stats()).toMatchObject({ created: 0, createRequests: cases.length });
   });
 
   it('replays the same session for a repeated Idempotency-Key and refuses it for a different body', async () => {

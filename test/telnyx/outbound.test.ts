@@ -125,7 +125,10 @@ describe('POST /calls (outbound translated call via Call Control)', () => {
       mode: 'bidirectional_translation',
       sourceLanguage: 'de',
       targetLanguage: 'en',
-      routing: { phone_number: '+4940999888' },
+      // Our number routes; the number dialled is the other party.
+      routing: { phone_number: '+4940999888', sip_uri: 'tel:+4930123456' },
+      requestStyle: 'routing',
+      sipUri: 'tel:+4930123456',
     });
 
     const [req] = fk.of('/v2/calls');

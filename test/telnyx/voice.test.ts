@@ -56,7 +56,9 @@ describe('POST /webhooks/telnyx/voice (TeXML)', () => {
     const sessions = hh.sandbox.sessions();
     expect(sessions).toHaveLength(1);
     const s = sessions[0]!;
-    expect(s.routing).toEqual({ phone_number: '+4940333444' });
+    // The other party Kallglot is told of: the called number, as a tel: URI (no DIRECT_NUMBER here).
+    expect(s.routing).toEqual({ phone_number: '+4940333444', sip_uri: 'tel:+4940333444' });
+    expect([s.requestStyle, s.sipUri]).toEqual(['routing', 'tel:+4940333444']);
     expect(s.metadata).toMatchObject({ call_sid: 'v3:call-1', from: '+4930111222', to: '+4940333444' });
     expect([s.sourceLanguage, s.targetLanguage]).toEqual(['de', 'en']);
     expectStream(xml, s, hh);
@@ -69,6 +71,16 @@ describe('POST /webhooks/telnyx/voice (TeXML)', () => {
       from_user: '+4930111222',
       to_user: '+4940333444',
     });
+  });
+
+  it('KALLGLOT_REQUEST_STYLE=provider: provider {type telnyx, sip_uri} naming DIRECT_NUMBER, no routing', async () => {
+    const hh = await start({ env: { KALLGLOT_REQUEST_STYLE: 'provider', DIRECT_NUMBER: 'sip:agent@pbx.example.com' } });
+    const { xml } = await voice(hh, call('v3:call-p'));
+    expect(names(xml)).toEqual(['Connect']);
+    const [s] = hh.sandbox.sessions();
+    expect(s).toMatchObject({ requestStyle: 'provider', sipUri: 'sip:agent@pbx.example.com' });
+    expect(s!.provider).toEqual({ type: 'telnyx', sip_uri: 'sip:agent@pbx.example.com' });
+    expect(s!.routing).toBeUndefined();
   });
 
   it('accepts a JSON body and a redelivered Voice URL request reuses the same session (idempotency key)', async () => {
