@@ -237,8 +237,8 @@ export class Gateway {
     this.#logger.info(
       {
         version: VERSION,
-        http: `${config.http.host}:${this.httpPort}`,
-        sip: `${config.sip.host}:${this.sipPort} (${config.sip.transports.join(',')})`,
+        http: hostPort(config.http.host, this.httpPort),
+        sip: `${hostPort(config.sip.host, this.sipPort)} (${config.sip.transports.join(',')})`,
         engine: config.sip.engine,
         kallglot: this.#sandbox ? 'sandbox' : config.kallglot.apiUrl,
         routingRules: this.#routing.current().rules.length,
@@ -311,6 +311,11 @@ export class Gateway {
   }
 }
 
+/** `[::]:5060`, not `:::5060`: an IPv6 address is bracketed so the port stays readable. */
+function hostPort(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
 /** A port that cannot be bound is an operator's setting problem: say which setting. */
 async function bindOrExplain<T>(setting: string, host: string, port: number, bind: () => Promise<T>): Promise<T> {
   try {
@@ -323,7 +328,9 @@ async function bindOrExplain<T>(setting: string, host: string, port: number, bin
         EACCES: 'needs privileges',
         EADDRNOTAVAIL: 'is not an address here',
       }[code];
-      throw new Error(`cannot listen on ${host}:${port} (${setting}): the address ${why} (${code})`, { cause: err });
+      throw new Error(`cannot listen on ${hostPort(host, port)} (${setting}): the address ${why} (${code})`, {
+        cause: err,
+      });
     }
     throw err;
   }

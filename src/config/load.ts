@@ -49,6 +49,7 @@ export interface GatewayConfig {
     webhookToleranceSec: number;
     directNumber: string;
     streamOnAnswer: boolean;
+    fallbackNotice: string;
   };
   calls: {
     allowedSources: string[];

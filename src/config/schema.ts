@@ -211,7 +211,7 @@ export const schema = {
       env: 'WEBHOOK_TOLERANCE_SEC',
     },
     directNumber: {
-      doc: 'Number a TeXML call is dialled to when it is not translated (bypass or Kallglot failure); empty: the called number',
+      doc: 'Number an untranslated TeXML or inbound Call Control call goes to (bypass or Kallglot failure); empty: TeXML dials the called number, Call Control rejects',
       format: String,
       default: '',
       env: 'DIRECT_NUMBER',
@@ -221,6 +221,12 @@ export const schema = {
       format: 'boolean',
       default: false,
       env: 'TELNYX_STREAM_ON_ANSWER',
+    },
+    fallbackNotice: {
+      doc: 'Inbound Call Control calls: text spoken before an untranslated transfer after a Kallglot failure (empty: none)',
+      format: String,
+      default: '',
+      env: 'TELNYX_FALLBACK_NOTICE',
     },
   },
   calls: {

@@ -23,6 +23,7 @@ export async function createEngine(
     port: config.sip.port,
     transports: config.sip.transports,
     publicAddress: config.sip.publicAddress,
+    publicAddress6: config.sip.publicAddress6,
     userAgent: config.sip.userAgent,
     maxMessageSize: config.sip.maxMessageSize,
     logger,

@@ -12,36 +12,36 @@ export type PortKind = 'udp' | 'tcp' | 'both';
 const HOST = '127.0.0.1';
 const issued = new Set<number>();
 
-function bindTcp(port: number): Promise<number> {
+function bindTcp(port: number, host: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
     srv.once('error', reject);
-    srv.listen({ port, host: HOST, exclusive: true }, () => {
+    srv.listen({ port, host, exclusive: true }, () => {
       const { port: bound } = srv.address() as net.AddressInfo;
       srv.close(() => resolve(bound));
     });
   });
 }
 
-function bindUdp(port: number): Promise<number> {
+function bindUdp(port: number, host: string): Promise<number> {
   return new Promise((resolve, reject) => {
-    const sock = dgram.createSocket('udp4');
+    const sock = dgram.createSocket(net.isIPv6(host) ? 'udp6' : 'udp4');
     sock.once('error', (err) => {
       sock.close();
       reject(err);
     });
-    sock.bind(port, HOST, () => {
+    sock.bind(port, host, () => {
       const bound = sock.address().port;
       sock.close(() => resolve(bound));
     });
   });
 }
 
-/** True when `port` can currently be bound on 127.0.0.1 for the given kind(s). */
-export async function isPortFree(port: number, kind: PortKind): Promise<boolean> {
+/** True when `port` can currently be bound on `host` (default 127.0.0.1) for the given kind(s). */
+export async function isPortFree(port: number, kind: PortKind, host = HOST): Promise<boolean> {
   try {
-    if (kind !== 'udp') await bindTcp(port);
-    if (kind !== 'tcp') await bindUdp(port);
+    if (kind !== 'udp') await bindTcp(port, host);
+    if (kind !== 'tcp') await bindUdp(port, host);
     return true;
   } catch {
     return false;
@@ -49,18 +49,19 @@ export async function isPortFree(port: number, kind: PortKind): Promise<boolean>
 }
 
 /**
- * A port free on 127.0.0.1 for UDP, TCP or both. For 'both' the OS picks a TCP port and we retry until the same
- * number is also free for UDP (SIPp and the gateway listen on one port number for both transports).
+ * A port free on `host` (default 127.0.0.1; `::` checks both families at once, dual-stack) for UDP, TCP or both.
+ * For 'both' the OS picks a TCP port and we retry until the same number is also free for UDP (SIPp and the gateway
+ * listen on one port number for both transports).
  */
-export async function freePort(kind: PortKind = 'both'): Promise<number> {
+export async function freePort(kind: PortKind = 'both', host = HOST): Promise<number> {
   for (let attempt = 0; attempt < 100; attempt++) {
-    const port = kind === 'udp' ? await bindUdp(0) : await bindTcp(0);
+    const port = kind === 'udp' ? await bindUdp(0, host) : await bindTcp(0, host);
     if (issued.has(port)) continue;
-    if (kind === 'both' && !(await isPortFree(port, 'udp'))) continue;
+    if (kind === 'both' && !(await isPortFree(port, 'udp', host))) continue;
     issued.add(port);
     return port;
   }
-  throw new Error(`no free ${kind} port found on ${HOST} after 100 attempts`);
+  throw new Error(`no free ${kind} port found on ${host} after 100 attempts`);
 }
 
 function procNetHasPort(file: string, port: number, tcpListenOnly: boolean): boolean {

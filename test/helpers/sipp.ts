@@ -31,9 +31,11 @@ export interface SippOptions {
   scenario: string;
   /** Defaults to 'uac' when `remote` is given, else 'uas'. */
   role?: 'uac' | 'uas';
-  /** host:port the UAC sends to (required for a UAC). */
+  /** host:port the UAC sends to (required for a UAC); an IPv6 host in brackets: `[::1]:5060`. */
   remote?: string;
   localPort: number;
+  /** -i: the address SIPp binds and writes in its Via/Contact/SDP (default 127.0.0.1; `::1` for IPv6). */
+  localIp?: string;
   transport?: 'udp' | 'tcp';
   /** -m: exit after this many calls. */
   calls?: number;
@@ -124,8 +126,8 @@ export function buildSippArgs(opts: SippOptions, logDir: string): string[] {
     '-sf',
     scenarioPath(opts.scenario),
     '-i',
-    '127.0.0.1',
-    '-bind_local', // listen on 127.0.0.1 only, the address freePort() checked
+    opts.localIp ?? '127.0.0.1',
+    '-bind_local', // listen on that address only, the one freePort() checked
     '-p',
     String(opts.localPort),
     '-t',

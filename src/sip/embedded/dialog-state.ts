@@ -22,6 +22,8 @@ export interface DialogState {
   transport: SipTransportName;
   /** Fixed next hop for in-dialog requests (the PBX's source address, or the outbound proxy); else route set/target. */
   nextHop?: SipEndpoint;
+  /** The address the dialog was set up with; its family picks our Via/Contact address (ua-core localHost). */
+  peer?: string;
   auth?: Credentials;
   remoteBody: Buffer;
   remoteContentType: string | undefined;

@@ -276,7 +276,7 @@ export class EmbeddedDialog implements Dialog {
       contentType: opts.body?.length ? (opts.contentType ?? 'application/sdp') : undefined,
     });
     if (status >= 200 && status < 300 && (req.method === 'INVITE' || req.method === 'UPDATE')) {
-      res.headers.append('Contact', contactValue(this.#ctx, this.#state.transport));
+      res.headers.append('Contact', contactValue(this.#ctx, this.#state.transport, this.#state.peer));
     }
     tx.respond(res);
     if (req.method !== 'INVITE' || status < 200 || status >= 300) return Promise.resolve(undefined);
@@ -291,6 +291,7 @@ export class EmbeddedDialog implements Dialog {
       method,
       uri,
       transport: this.#state.transport,
+      peer: this.#state.peer,
       from: this.#state.localAddress,
       to: this.#state.remoteAddress,
       callId: this.#state.callId,
@@ -316,6 +317,7 @@ export class EmbeddedDialog implements Dialog {
       method: 'ACK',
       uri,
       transport: this.#state.transport,
+      peer: this.#state.peer,
       from: this.#state.localAddress,
       to: this.#state.remoteAddress,
       callId: this.#state.callId,

@@ -32,6 +32,8 @@ export interface EmbeddedEngineOptions {
   port: number;
   transports: SipTransportName[];
   publicAddress: string;
+  /** Written toward IPv6 peers instead of publicAddress (dual-stack); unset: publicAddress for every peer. */
+  publicAddress6?: string;
   userAgent: string;
   maxMessageSize?: number;
   logger: Logger;
@@ -108,6 +110,8 @@ export class EmbeddedEngine implements SipEngine {
       tx,
       logger: this.#logger,
       publicAddress: opts.publicAddress,
+      publicAddress6: opts.publicAddress6,
+      family: transport.family,
       localPort: transport.localPort,
       userAgent: opts.userAgent,
       sendRaw: (msg, dest) => observed.send(msg, dest),
@@ -156,7 +160,8 @@ export class EmbeddedEngine implements SipEngine {
     return {
       addDialog: (d: EmbeddedDialog) => void this.#dialogs.set(d.id, d),
       removeDialog: (d: EmbeddedDialog) => void this.#dialogs.delete(d.id),
-      resolveNextHop: (uri: string, transport: SipTransportName) => resolveDestination(uri, undefined, transport),
+      resolveNextHop: (uri: string, transport: SipTransportName) =>
+        resolveDestination(uri, undefined, transport, this.#context().family),
     };
   }
 

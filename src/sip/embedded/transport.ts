@@ -3,9 +3,10 @@
  * stamps received/rport on incoming requests (§18.2.1, RFC 3581) and sends messages, reusing TCP connections in
  * either direction (a response goes back on the connection its request came on).
  */
-import dgram from 'node:dgram';
+import type dgram from 'node:dgram';
 import net from 'node:net';
 import { silentLogger, type Logger } from '../../logger.ts';
+import { bindUdp, familyOf, type IpFamily, ipv6Unavailable, listenTcp, udpSendAddress } from './listen.ts';
 import type { SipEndpoint, SipMessage, SipRequest, SipTransportName } from './message.ts';
 import { parseMessage, StreamFramer } from './parser.ts';
 import { serializeMessage } from './serialize.ts';
@@ -70,6 +71,7 @@ export class TransportLayer {
   readonly #maxSize: number;
   readonly #idleMs: number;
   #udp: dgram.Socket | undefined;
+  #udpFamily: 4 | 6 = 4;
   #server: net.Server | undefined;
   readonly #connections = new Map<string, Connection>();
   readonly #allSockets = new Set<net.Socket>();
@@ -96,6 +98,11 @@ export class TransportLayer {
     return this.#boundAddress;
   }
 
+  /** The peers the listening sockets reach: 0 for both families (dual-stack `::`), else 4 or 6. */
+  get family(): IpFamily {
+    return familyOf(this.#boundAddress);
+  }
+
   onMessage(handler: MessageHandler): void {
     this.#messageHandlers.push(handler);
   }
@@ -110,8 +117,23 @@ export class TransportLayer {
     this.#sendErrorHandlers.push(handler);
   }
 
+  /** `::` (dual-stack, the default) falls back to 0.0.0.0 on a machine without IPv6; other addresses fail as given. */
   async start(): Promise<void> {
-    const { host, port, transports } = this.#opts;
+    const { host } = this.#opts;
+    try {
+      await this.#listen(host);
+    } catch (err) {
+      if (!ipv6Unavailable(host, err)) throw err;
+      this.#logger.warn(
+        { code: (err as NodeJS.ErrnoException).code, host, fallback: '0.0.0.0' },
+        'IPv6 is not available on this machine: SIP listens on 0.0.0.0 (IPv4 only)',
+      );
+      await this.#listen('0.0.0.0');
+    }
+  }
+
+  async #listen(host: string): Promise<void> {
+    const { port, transports } = this.#opts;
     const wantUdp = transports.includes('udp');
     const wantTcp = transports.includes('tcp');
     for (let attempt = 1; ; attempt++) {
@@ -160,28 +182,19 @@ export class TransportLayer {
     else this.#sendTcp(item);
   }
 
-  #bindUdp(host: string, port: number): Promise<number> {
-    return new Promise((resolve, reject) => {
-      const socket = dgram.createSocket(net.isIPv6(stripBrackets(host)) ? 'udp6' : 'udp4');
-      const onError = (err: Error): void => {
-        socket.close();
-        reject(err);
-      };
-      socket.once('error', onError);
-      socket.on('message', (data, rinfo) => {
+  async #bindUdp(host: string, port: number): Promise<number> {
+    const socket = await bindUdp(host, port, {
+      message: (data, rinfo) =>
         this.#safe(() =>
           this.#handleData(data, { transport: 'udp', address: normalizeAddress(rinfo.address), port: rinfo.port }),
-        );
-      });
-      socket.bind({ address: stripBrackets(host), port }, () => {
-        socket.off('error', onError);
-        socket.on('error', (err) => this.#logger.warn({ err }, 'UDP socket error'));
-        this.#udp = socket;
-        const addr = socket.address();
-        this.#boundAddress = addr.address;
-        resolve(addr.port);
-      });
+        ),
+      error: (err) => this.#logger.warn({ err }, 'UDP socket error'),
     });
+    this.#udp = socket;
+    const addr = socket.address();
+    this.#udpFamily = addr.family === 'IPv6' ? 6 : 4;
+    this.#boundAddress = addr.address;
+    return addr.port;
   }
 
   #closeUdp(): Promise<void> {
@@ -197,21 +210,19 @@ export class TransportLayer {
     });
   }
 
-  #listenTcp(host: string, port: number): Promise<number> {
-    return new Promise((resolve, reject) => {
-      const server = net.createServer((socket) => this.#safe(() => this.#accept(socket)));
-      // A flood of idle connections must not exhaust file descriptors (the UDP socket and the DB need some too).
-      server.maxConnections = MAX_INBOUND_TCP_CONNECTIONS;
-      server.once('error', reject);
-      server.listen({ host: stripBrackets(host), port }, () => {
-        server.off('error', reject);
-        server.on('error', (err) => this.#logger.warn({ err }, 'TCP server error'));
-        this.#server = server;
-        const addr = server.address() as net.AddressInfo;
-        this.#boundAddress = addr.address;
-        resolve(addr.port);
-      });
-    });
+  async #listenTcp(host: string, port: number): Promise<number> {
+    // A flood of idle connections must not exhaust file descriptors (the UDP socket and the DB need some too).
+    const server = await listenTcp(
+      host,
+      port,
+      MAX_INBOUND_TCP_CONNECTIONS,
+      (socket) => this.#safe(() => this.#accept(socket)),
+      (err) => this.#logger.warn({ err }, 'TCP server error'),
+    );
+    this.#server = server;
+    const addr = server.address() as net.AddressInfo;
+    this.#boundAddress = addr.address;
+    return addr.port;
   }
 
   #accept(socket: net.Socket): void {
@@ -306,7 +317,7 @@ export class TransportLayer {
       return;
     }
     try {
-      udp.send(item.data, item.dest.port, stripBrackets(item.dest.address), (err) => {
+      udp.send(item.data, item.dest.port, udpSendAddress(item.dest.address, this.#udpFamily), (err) => {
         if (err) this.#sendFailed(item, err);
       });
       this.counters.sent++;

@@ -2,9 +2,12 @@
  * Shared UA-core plumbing for the embedded engine: building requests we originate (Via, Contact, Max-Forwards),
  * running a request through a client transaction as a promise, and answering digest challenges (RFC 3261 §22).
  */
+import net from 'node:net';
 import type { Logger } from '../../logger.ts';
 import type { HeaderList } from '../port.ts';
 import { buildAuthorization, pickChallenge } from '../syntax/digest.ts';
+import { stripBrackets } from '../syntax/uri.ts';
+import type { IpFamily } from './listen.ts';
 import {
   createRequest,
   SipHeaders,
@@ -15,6 +18,7 @@ import {
 } from './message.ts';
 import type { TransactionLayer } from './transaction.ts';
 import { newBranch } from './transaction.ts';
+import { normalizeAddress } from './via.ts';
 
 /**
  * Headers the engine owns; callers' pass-through headers with these names are dropped. (WWW-/Proxy-Authenticate may
@@ -45,31 +49,47 @@ export function passThroughHeaders(headers: HeaderList | undefined): HeaderList 
 export interface UaContext {
   tx: TransactionLayer;
   logger: Logger;
-  /** Address written in Via/Contact. */
+  /** Address written in Via/Contact (toward IPv4 peers when publicAddress6 is set). */
   publicAddress: string;
+  /** Address written in Via/Contact toward IPv6 peers, for a dual-stack gateway; unset: publicAddress. */
+  publicAddress6?: string;
+  /** The peers the listening sockets reach (0: both); hostnames resolve to this family only. */
+  family: IpFamily;
   localPort: number;
   userAgent: string;
   /** Send a message outside any transaction (ACK for 2xx, 2xx retransmissions). */
   sendRaw(msg: SipRequest | SipResponse, dest: SipEndpoint): void;
 }
 
+/** An IPv6 literal goes in brackets in a Via sent-by or a SIP URI (RFC 3261 §25.1 IPv6reference). */
 function hostForUri(address: string): string {
   return address.includes(':') && !address.startsWith('[') ? `[${address}]` : address;
 }
 
-export function viaValue(ctx: UaContext, transport: SipTransportName, branch = newBranch()): string {
-  return `SIP/2.0/${transport.toUpperCase()} ${hostForUri(ctx.publicAddress)}:${ctx.localPort};branch=${branch};rport`;
+/**
+ * Our host as written in a Via or Contact sent to `peer` (the next hop's IP address): the public address of the
+ * peer's family, so an IPv4 PBX never gets an IPv6 Contact from a dual-stack gateway, nor the reverse.
+ */
+export function localHost(ctx: UaContext, peer?: string): string {
+  const v6Peer = peer !== undefined && net.isIPv6(normalizeAddress(stripBrackets(peer)));
+  return hostForUri(v6Peer ? (ctx.publicAddress6 ?? ctx.publicAddress) : ctx.publicAddress);
 }
 
-export function contactValue(ctx: UaContext, transport: SipTransportName): string {
+export function viaValue(ctx: UaContext, transport: SipTransportName, branch = newBranch(), peer?: string): string {
+  return `SIP/2.0/${transport.toUpperCase()} ${localHost(ctx, peer)}:${ctx.localPort};branch=${branch};rport`;
+}
+
+export function contactValue(ctx: UaContext, transport: SipTransportName, peer?: string): string {
   const tp = transport === 'tcp' ? ';transport=tcp' : '';
-  return `<sip:gw@${hostForUri(ctx.publicAddress)}:${ctx.localPort}${tp}>`;
+  return `<sip:gw@${localHost(ctx, peer)}:${ctx.localPort}${tp}>`;
 }
 
 export interface NewRequestSpec {
   method: string;
   uri: string;
   transport: SipTransportName;
+  /** The next hop's address: its family picks the address in our Via and Contact (localHost). */
+  peer?: string;
   from: string;
   to: string;
   callId: string;
@@ -84,14 +104,14 @@ export interface NewRequestSpec {
 
 export function buildRequest(ctx: UaContext, spec: NewRequestSpec): SipRequest {
   const h = new SipHeaders();
-  h.append('Via', viaValue(ctx, spec.transport));
+  h.append('Via', viaValue(ctx, spec.transport, undefined, spec.peer));
   h.append('Max-Forwards', String(spec.maxForwards ?? 70));
   for (const r of spec.routes ?? []) h.append('Route', r);
   h.append('From', spec.from);
   h.append('To', spec.to);
   h.append('Call-ID', spec.callId);
   h.append('CSeq', `${spec.cseq} ${spec.method}`);
-  if (spec.contact) h.append('Contact', contactValue(ctx, spec.transport));
+  if (spec.contact) h.append('Contact', contactValue(ctx, spec.transport, spec.peer));
   h.append('User-Agent', ctx.userAgent);
   for (const [n, v] of passThroughHeaders(spec.headers)) h.append(n, v);
   const body = spec.body ?? Buffer.alloc(0);
@@ -172,7 +192,7 @@ export async function transactWithAuth(
     if (!challenge) return { response: res, request: current };
     if (attempt === 1 && !challenge.stale) return { response: res, request: current };
     const next = current.headers.clone();
-    next.set('Via', viaValue(ctx, transportOf(current)));
+    next.set('Via', viaValue(ctx, transportOf(current), undefined, dest.address));
     next.set('CSeq', `${nextCSeq()} ${current.method}`);
     next.set(
       res.status === 401 ? 'Authorization' : 'Proxy-Authorization',

@@ -72,7 +72,7 @@ export class EmbeddedOutboundCall implements OutboundCall {
     const [opts, ctx] = [this.#opts, this.#ctx];
     let dest: SipEndpoint;
     try {
-      dest = await resolveDestination(opts.uri, opts.proxy, this.#transport);
+      dest = await resolveDestination(opts.uri, opts.proxy, this.#transport, ctx.family);
     } catch (err) {
       ctx.logger.warn({ err, uri: opts.uri }, 'cannot resolve destination');
       this.#finalReceived = true;
@@ -96,6 +96,7 @@ export class EmbeddedOutboundCall implements OutboundCall {
       method: 'INVITE',
       uri: opts.uri,
       transport: this.#transport,
+      peer: dest.address,
       from,
       to,
       callId: this.callId,
@@ -180,6 +181,7 @@ export class EmbeddedOutboundCall implements OutboundCall {
         routeSet,
         transport: this.#transport,
         nextHop: this.#opts.proxy && routeSet.length === 0 ? dest : undefined,
+        peer: dest.address,
         auth: this.#opts.auth,
         remoteBody: res.body,
         remoteContentType: res.headers.get('Content-Type'),
