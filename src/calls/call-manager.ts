@@ -5,7 +5,8 @@
 import type { GatewayConfig } from '../config/load.ts';
 import type { Logger } from '../logger.ts';
 import { matchRoute } from '../routing/match.ts';
-import type { RuleSet } from '../routing/types.ts';
+import { identifyTrunk } from '../routing/trunk.ts';
+import type { RouteDecision, RuleSet } from '../routing/types.ts';
 import type { InboundCall, SipEngine } from '../sip/port.ts';
 import type { Admission, AdmissionResult } from './admission.ts';
 import type { PbxAuthenticator } from './pbx-auth.ts';
@@ -70,24 +71,8 @@ export class CallManager {
       this.#refuse(call, verdict);
       return;
     }
-    const decision = matchRoute(this.#deps.rules(), {
-      called: call.calledUser,
-      calling: call.callingUser,
-      sourceIp: call.source.address,
-      headers: (name) => call.header(name),
-    });
-    logger.info(
-      {
-        callId: call.callId,
-        from: call.callingUser,
-        to: call.calledUser,
-        source: call.source.address,
-        rule: decision.ruleName,
-        mode: decision.mode,
-      },
-      'new call',
-    );
-    this.#record(call, decision.ruleName);
+    const decision = this.#route(call);
+    this.#record(call, decision);
     const recorder = this.#deps.recorder;
     const session = new CallSession(call, decision, {
       config: this.#deps.config,
@@ -120,6 +105,37 @@ export class CallManager {
     });
     this.#active.add(session);
     void session.run();
+  }
+
+  /** The trunk the INVITE came on, then the routing rules' decision for it (logged as the call's first line). */
+  #route(call: InboundCall): RouteDecision {
+    const rules = this.#deps.rules(); // once: trunks and rules from the same file version
+    const headers = (name: string) => call.header(name);
+    const sourceIp = call.source.address;
+    const trunk = identifyTrunk(rules, { sourceIp, requestUri: call.requestUri, from: call.from, headers });
+    const decision = matchRoute(rules, {
+      called: call.calledUser,
+      calling: call.callingUser,
+      sourceIp,
+      // Every SIP call comes from the PBX and goes to Telnyx; calls from Telnyx arrive on the TeXML path.
+      direction: 'outbound',
+      ...(trunk !== undefined && { trunk }),
+      headers,
+    });
+    this.#deps.logger.info(
+      {
+        callId: call.callId,
+        from: call.callingUser,
+        to: decision.calledNumber ?? call.calledUser,
+        ...(decision.dialCode !== undefined && { dialled: call.calledUser, dialCode: decision.dialCode }),
+        source: sourceIp,
+        ...(trunk !== undefined && { trunk }),
+        rule: decision.ruleName,
+        mode: decision.mode,
+      },
+      'new call',
+    );
+    return decision;
   }
 
   /** An INVITE admission turned away: answered at once, logged, and recorded as a rejected call. */
@@ -156,14 +172,16 @@ export class CallManager {
     this.#deps.onSummary?.(summary);
   }
 
-  #record(call: InboundCall, rule: string | undefined): void {
+  /** The registry row of a new call; `decision` undefined when it was refused before routing. */
+  #record(call: InboundCall, decision: RouteDecision | undefined): void {
     try {
       this.#deps.recorder?.callStarted({
         callId: call.callId,
         pbxSource: call.source.address,
         from: call.callingUser,
-        to: call.calledUser,
-        rule,
+        // The number the call goes to: without the dial code the agent keyed in.
+        to: decision?.calledNumber ?? call.calledUser,
+        rule: decision?.ruleName,
       });
     } catch (err) {
       // The registry failing must not fail the call: log loudly, keep serving.

@@ -29,6 +29,8 @@ export const runCheckCommand: CliCommand = async (io) => {
   io.stdout(`config file: ${checked.file ?? 'none (GATEWAY_CONFIG is not set)'}\n`);
   printEffective(io, checked.config, checked.values);
   if (rules) io.stdout(`\n${describeRuleSet(rules)}\n`);
+  // Warnings do not fail the check: the daemon starts with them too (and logs each one).
+  for (const w of rules?.warnings ?? []) io.stdout(`warning: ${w.message}\n`);
   io.stdout('\nconfiguration OK\n');
   return 0;
 };

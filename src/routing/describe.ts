@@ -3,7 +3,16 @@
  * RegExps and BlockLists that JSON.stringify would turn into `{}`, so the views spell every condition out again.
  */
 import { RulesError } from './reader.ts';
-import type { CompiledMatch, DefaultRoute, NumberMatcher, Rule, RuleSet, ValueMatcher } from './types.ts';
+import type {
+  CompiledMatch,
+  DefaultRoute,
+  HeaderCondition,
+  NumberMatcher,
+  Rule,
+  RuleSet,
+  Trunk,
+  ValueMatcher,
+} from './types.ts';
 
 export interface RuleView {
   name: string;
@@ -13,10 +22,21 @@ export interface RuleView {
   sourceLanguage?: string;
   targetLanguage?: string;
   languagesFromHeader?: string;
+  dialCode?: string;
   /** Every condition of the rule, e.g. `{ called: "+49", source: ["10.0.0.0/8"] }`; `{}` matches every call. */
   match: Record<string, unknown>;
   recording: boolean;
   greeting: boolean;
+  /** The loader's warnings about this rule (e.g. a greeting calls from the PBX never hear); absent when none. */
+  warnings?: string[];
+}
+
+export interface TrunkView {
+  name: string;
+  index: number;
+  line?: number;
+  /** The trunk's conditions, spelled like a rule's match. */
+  match: Record<string, unknown>;
 }
 
 export interface DefaultView {
@@ -36,13 +56,34 @@ export interface RulesErrorView {
   ruleName?: string;
   key?: string;
   reason?: string;
+  trunkIndex?: number;
+  trunkName?: string;
 }
 
-export function describeRules(set: RuleSet): { file: string; rules: RuleView[]; default: DefaultView } {
-  return { file: set.file, rules: set.rules.map(describeRule), default: describeDefault(set.default) };
+export function describeRules(set: RuleSet): {
+  file: string;
+  trunks: TrunkView[];
+  rules: RuleView[];
+  default: DefaultView;
+} {
+  return {
+    file: set.file,
+    trunks: set.trunks.map(describeTrunk),
+    rules: set.rules.map((r) => describeRule(r, set)),
+    default: describeDefault(set.default),
+  };
 }
 
-function describeRule(rule: Rule): RuleView {
+function describeTrunk(t: Trunk): TrunkView {
+  const match: Record<string, unknown> = {};
+  if (t.source) match.source = [...t.source.cidrs];
+  if (t.tgrp) match.tgrp = valueText(t.tgrp);
+  if (t.header) match.header = headerText(t.header);
+  return { name: t.name, index: t.index, ...(t.line !== undefined && { line: t.line }), match };
+}
+
+function describeRule(rule: Rule, set: RuleSet): RuleView {
+  const warnings = set.warnings.filter((w) => w.ruleIndex === rule.index).map((w) => w.reason);
   return {
     name: rule.name,
     index: rule.index,
@@ -51,9 +92,11 @@ function describeRule(rule: Rule): RuleView {
     ...(rule.sourceLanguage !== undefined && { sourceLanguage: rule.sourceLanguage }),
     ...(rule.targetLanguage !== undefined && { targetLanguage: rule.targetLanguage }),
     ...(rule.languagesFromHeader !== undefined && { languagesFromHeader: rule.languagesFromHeader }),
+    ...(rule.dialCode !== undefined && { dialCode: rule.dialCode }),
     match: describeMatch(rule.match),
     recording: rule.recording,
     greeting: rule.greeting !== undefined,
+    ...(warnings.length > 0 && { warnings }),
   };
 }
 
@@ -73,8 +116,13 @@ function describeMatch(m: CompiledMatch): Record<string, unknown> {
   if (m.calling) out.calling = numberText(m.calling);
   if (m.source) out.source = [...m.source.cidrs];
   if (m.trunk !== undefined) out.trunk = m.trunk;
-  if (m.header) out.header = { name: m.header.name, ...(m.header.value && { value: valueText(m.header.value) }) };
+  if (m.header) out.header = headerText(m.header);
+  if (m.direction !== undefined) out.direction = m.direction;
   return out;
+}
+
+function headerText(h: HeaderCondition): Record<string, string> {
+  return { name: h.name, ...(h.value && { value: valueText(h.value) }) };
 }
 
 /** Prefixes as written; regexes in slashes so the two read differently. */
@@ -97,6 +145,8 @@ export function describeRulesError(err: Error): RulesErrorView {
     ...(err.column !== undefined && { column: err.column }),
     ...(err.ruleIndex !== undefined && { ruleIndex: err.ruleIndex }),
     ...(err.ruleName !== undefined && { ruleName: err.ruleName }),
+    ...(err.trunkIndex !== undefined && { trunkIndex: err.trunkIndex }),
+    ...(err.trunkName !== undefined && { trunkName: err.trunkName }),
     ...(err.key !== undefined && { key: err.key }),
   };
 }

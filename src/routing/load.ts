@@ -5,25 +5,23 @@
  */
 import fs from 'node:fs';
 import { LineCounter, parseDocument, type YAMLMap } from 'yaml';
-import { compileCidrs, parseCidr, type ParsedCidr } from './cidr.ts';
+import { dialCode, headerName, parseMatch } from './conditions.ts';
 import { canonicalLanguage } from './language.ts';
+import { parseTrunks } from './load-trunks.ts';
 import { child, DocReader, RulesError, type Ctx, type Entry, type Section } from './reader.ts';
 import {
   DEFAULT_RULE_NAME,
   MODES,
-  type CompiledMatch,
   type DefaultRoute,
   type Greeting,
   type Mode,
-  type NumberMatcher,
   type Rule,
   type RuleSet,
-  type ValueMatcher,
 } from './types.ts';
 
 export { RulesError };
 
-const TOP_KEYS = ['rules', 'default'] as const;
+const TOP_KEYS = ['trunks', 'rules', 'default'] as const;
 const RULE_KEYS = [
   'name',
   'match',
@@ -31,25 +29,13 @@ const RULE_KEYS = [
   'source_language',
   'target_language',
   'languages_from_header',
+  'dial_code',
   'metadata',
   'recording',
   'greeting',
 ] as const;
 const DEFAULT_KEYS = ['mode', 'source_language', 'target_language', 'metadata', 'recording', 'greeting'] as const;
-const MATCH_KEYS = ['called', 'calling', 'source', 'trunk', 'header'] as const;
-const REGEX_KEYS = ['regex'] as const;
-const HEADER_KEYS = ['name', 'value'] as const;
 const GREETING_KEYS = ['text', 'language'] as const;
-
-/** Characters people put in phone numbers for readability; stripped before any number comparison. */
-const NUMBER_SEPARATORS = /[\s\-.()]/g;
-const NUMBER_PREFIX = /^\+?[0-9*#]+$/;
-/** RFC 3261 token: what a SIP header name may consist of. */
-const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
-
-export function normaliseNumber(n: string): string {
-  return n.replace(NUMBER_SEPARATORS, '');
-}
 
 /** Read and validate a rules file. Throws RulesError (naming file, rule, key and line) on any problem. */
 export function loadRules(path: string): RuleSet {
@@ -86,19 +72,28 @@ export function parseRules(text: string, file: string): RuleSet {
   if (!defaultEntry)
     r.fail(root, child(top, 'default'), 'missing required key "default" (the route for calls no rule matches)');
   const defaultRoute = parseDefault(r, defaultEntry);
+  const trunks = parseTrunks(r, entries.get('trunks'));
+  const trunkNames = new Set(trunks.map((t) => t.name));
 
   const rules: Rule[] = [];
   const rulesEntry = entries.get('rules');
   // `rules:` with every rule commented out is an empty list, not an error.
   if (rulesEntry && !r.isEmpty(rulesEntry)) {
     const seq = r.seq(rulesEntry.value, child(top, 'rules'));
-    const firstIndexByName = new Map<string, number>();
-    for (const [index, item] of seq.items.entries()) rules.push(parseRule(r, item, index, firstIndexByName));
+    const seen = { names: new Map<string, number>(), trunks: trunkNames };
+    for (const [index, item] of seq.items.entries()) rules.push(parseRule(r, item, index, seen));
   }
-  return { file, rules, default: defaultRoute };
+  return { file, trunks, rules, default: defaultRoute, warnings: r.warnings };
 }
 
-function parseRule(r: DocReader, node: unknown, index: number, firstIndexByName: Map<string, number>): Rule {
+interface RuleContext {
+  /** Rule names already read, with their index: names must be unique. */
+  names: Map<string, number>;
+  /** Trunk names the file defines: `match.trunk` must name one. */
+  trunks: ReadonlySet<string>;
+}
+
+function parseRule(r: DocReader, node: unknown, index: number, seen: RuleContext): Rule {
   const section: Section = { kind: 'rule', index };
   const ctx: Ctx = { section, key: '' };
   const map = r.map(node, ctx, 'a mapping (name, match, mode, ...)');
@@ -109,10 +104,10 @@ function parseRule(r: DocReader, node: unknown, index: number, firstIndexByName:
     section.name = name;
     if (name === DEFAULT_RULE_NAME)
       r.fail(entry.value, child(ctx, 'name'), `"${DEFAULT_RULE_NAME}" is reserved for the default route`);
-    const first = firstIndexByName.get(name);
+    const first = seen.names.get(name);
     if (first !== undefined)
       r.fail(entry.value, child(ctx, 'name'), `duplicate rule name "${name}" (already used by rules[${first}])`);
-    firstIndexByName.set(name, index);
+    seen.names.set(name, index);
   }
   const e = r.entries(map, ctx, RULE_KEYS);
   if (!section.name) r.fail(map, child(ctx, 'name'), 'missing required key "name"');
@@ -122,29 +117,56 @@ function parseRule(r: DocReader, node: unknown, index: number, firstIndexByName:
 
   const mode = parseMode(r, map, e, ctx);
   const langs = parseLanguages(r, map, e, ctx, mode);
-  let languagesFromHeader: string | undefined;
-  const lfh = e.get('languages_from_header');
-  if (lfh) {
-    const c = child(ctx, 'languages_from_header');
-    const header = headerName(r, lfh, c);
-    if (mode === 'bypass') r.fail(lfh.value, c, 'has no effect with mode bypass; remove it');
-    if (langs.sourceLanguage || langs.targetLanguage) {
-      r.fail(lfh.value, c, 'cannot be combined with source_language/target_language; the header supplies both');
-    }
-    languagesFromHeader = header.toLowerCase();
-  } else if (mode !== 'bypass') {
-    requireLanguages(r, map, ctx, langs);
+  const languagesFromHeader = parseLanguagesFromHeader(r, map, e, ctx, mode, langs);
+  const match = parseMatch(r, matchEntry, child(ctx, 'match'), seen.trunks);
+  const dial = e.get('dial_code');
+  const shared = common(r, e, ctx);
+  const greeting = e.get('greeting');
+  // A warning, not an error: rules serve both paths, and on calls from Telnyx (TeXML) the greeting is spoken. Only
+  // the calls from the PBX ignore it (SIP has no media of ours to speak into), and refusing the file would break
+  // rule files that greet TeXML callers. `direction: inbound` says the rule is meant for those and silences it.
+  if (greeting && match.direction !== 'inbound') {
+    r.warn(
+      greeting.keyNode,
+      child(ctx, 'greeting'),
+      'greeting is spoken only on calls from Telnyx (TeXML, direction inbound); calls from the PBX that match this ' +
+        'rule get no greeting. Add "direction: inbound" to the match or remove the greeting',
+    );
   }
   return {
     name: section.name,
     index,
     line: r.lineOf(map),
-    match: parseMatch(r, matchEntry, child(ctx, 'match')),
+    match,
     mode,
     ...(mode === 'bypass' ? {} : langs),
     ...(languagesFromHeader ? { languagesFromHeader } : {}),
-    ...common(r, e, ctx),
+    ...(dial ? { dialCode: dialCode(r, dial, child(ctx, 'dial_code')) } : {}),
+    ...shared,
   };
+}
+
+/** The lower-cased header that supplies the languages, or undefined; requires fixed languages without it. */
+function parseLanguagesFromHeader(
+  r: DocReader,
+  map: YAMLMap,
+  e: Map<string, Entry>,
+  ctx: Ctx,
+  mode: Mode,
+  langs: Languages,
+): string | undefined {
+  const lfh = e.get('languages_from_header');
+  if (!lfh) {
+    if (mode !== 'bypass') requireLanguages(r, map, ctx, langs);
+    return undefined;
+  }
+  const c = child(ctx, 'languages_from_header');
+  const header = headerName(r, lfh, c);
+  if (mode === 'bypass') r.fail(lfh.value, c, 'has no effect with mode bypass; remove it');
+  if (langs.sourceLanguage || langs.targetLanguage) {
+    r.fail(lfh.value, c, 'cannot be combined with source_language/target_language; the header supplies both');
+  }
+  return header.toLowerCase();
 }
 
 function parseDefault(r: DocReader, entry: Entry): DefaultRoute {
@@ -234,103 +256,4 @@ function common(
     recording,
     greeting: { text: r.string(text, child(gc, 'text')), language: language(r, lang, child(gc, 'language')) },
   };
-}
-
-function parseMatch(r: DocReader, entry: Entry, ctx: Ctx): CompiledMatch {
-  const map = r.map(entry.value ?? entry.keyNode, ctx, 'a mapping of conditions (use "match: {}" to match every call)');
-  const e = r.entries(map, ctx, MATCH_KEYS);
-  const out: {
-    called?: NumberMatcher;
-    calling?: NumberMatcher;
-    source?: CompiledMatch['source'];
-    trunk?: string;
-    header?: CompiledMatch['header'];
-  } = {};
-  for (const key of ['called', 'calling'] as const) {
-    const ne = e.get(key);
-    if (ne) out[key] = numberMatcher(r, ne, child(ctx, key));
-  }
-  const src = e.get('source');
-  if (src) out.source = compileCidrs(cidrList(r, src, child(ctx, 'source')));
-  const trunk = e.get('trunk');
-  if (trunk) out.trunk = r.string(trunk, child(ctx, 'trunk'));
-  const header = e.get('header');
-  if (header) {
-    const hc = child(ctx, 'header');
-    const hmap = r.map(header.value ?? header.keyNode, hc, 'a mapping with name and optional value');
-    const he = r.entries(hmap, hc, HEADER_KEYS);
-    const name = he.get('name');
-    if (!name) r.fail(hmap, child(hc, 'name'), 'missing required key "name"');
-    const value = he.get('value');
-    out.header = {
-      name: headerName(r, name, child(hc, 'name')).toLowerCase(),
-      ...(value ? { value: valueMatcher(r, value, child(hc, 'value')) } : {}),
-    };
-  }
-  return out;
-}
-
-function numberMatcher(r: DocReader, entry: Entry, ctx: Ctx): NumberMatcher {
-  if (r.isMapping(entry)) return { kind: 'regex', regex: regex(r, entry, ctx) };
-  const raw = r.string(entry, ctx);
-  const prefix = normaliseNumber(raw);
-  if (!NUMBER_PREFIX.test(prefix)) {
-    r.fail(
-      entry.value,
-      ctx,
-      `"${raw}" is not a number prefix (digits with an optional leading +, e.g. "+49"); use { regex: ... } for patterns`,
-    );
-  }
-  return { kind: 'prefix', prefix };
-}
-
-function valueMatcher(r: DocReader, entry: Entry, ctx: Ctx): ValueMatcher {
-  if (r.isMapping(entry)) return { kind: 'regex', regex: regex(r, entry, ctx) };
-  return { kind: 'exact', value: r.string(entry, ctx).trim() };
-}
-
-/** `{ regex: '...' }`, compiled once. Unanchored, like RegExp.test — write ^...$ to match a whole value. */
-function regex(r: DocReader, entry: Entry, ctx: Ctx): RegExp {
-  const map = r.map(entry.value ?? entry.keyNode, ctx, 'a string or { regex: "..." }');
-  const e = r.entries(map, ctx, REGEX_KEYS);
-  const re = e.get('regex');
-  const rc = child(ctx, 'regex');
-  if (!re) return r.fail(map, rc, 'missing required key "regex"');
-  const source = r.string(re, rc);
-  try {
-    return new RegExp(source);
-  } catch (err) {
-    return r.fail(
-      re.value,
-      rc,
-      `invalid regular expression: ${(err as Error).message.replace(/^Invalid regular expression: /, '')}`,
-    );
-  }
-}
-
-function cidrList(r: DocReader, entry: Entry, ctx: Ctx): ParsedCidr[] {
-  const items: Array<{ entry: Entry; ctx: Ctx }> = [];
-  if (r.isString(entry)) {
-    items.push({ entry, ctx });
-  } else {
-    const seq = r.seq(entry.value ?? entry.keyNode, ctx, 'a CIDR string or a list of CIDRs');
-    if (seq.items.length === 0) r.fail(seq, ctx, 'must list at least one CIDR');
-    seq.items.forEach((item, i) => {
-      items.push({
-        entry: { key: entry.key, keyNode: entry.keyNode, value: item as Entry['value'] },
-        ctx: child(ctx, i),
-      });
-    });
-  }
-  return items.map(({ entry: it, ctx: c }) => {
-    const parsed = parseCidr(r.string(it, c));
-    if (typeof parsed === 'string') return r.fail(it.value, c, `invalid CIDR: ${parsed}`);
-    return parsed;
-  });
-}
-
-function headerName(r: DocReader, entry: Entry, ctx: Ctx): string {
-  const name = r.string(entry, ctx).trim();
-  if (!HEADER_NAME.test(name)) r.fail(entry.value, ctx, `"${name}" is not a valid SIP header name`);
-  return name;
 }

@@ -15,9 +15,14 @@ import {
   type YAMLMap,
   type YAMLSeq,
 } from 'yaml';
+import type { RulesWarning } from './types.ts';
 
 /** Which part of the file a diagnostic is about. */
-export type Section = { kind: 'rule'; index: number; name?: string } | { kind: 'default' } | { kind: 'top' };
+export type Section =
+  | { kind: 'rule'; index: number; name?: string }
+  | { kind: 'trunk'; index: number; name?: string }
+  | { kind: 'default' }
+  | { kind: 'top' };
 
 export interface Ctx {
   section: Section;
@@ -32,6 +37,8 @@ export interface RulesErrorDetails {
   column?: number;
   ruleIndex?: number;
   ruleName?: string;
+  trunkIndex?: number;
+  trunkName?: string;
   /** `default` for the default section; otherwise the dotted key path. */
   key?: string;
 }
@@ -44,6 +51,8 @@ export class RulesError extends Error {
   readonly column: number | undefined;
   readonly ruleIndex: number | undefined;
   readonly ruleName: string | undefined;
+  readonly trunkIndex: number | undefined;
+  readonly trunkName: string | undefined;
   readonly key: string | undefined;
 
   constructor(d: RulesErrorDetails) {
@@ -54,6 +63,8 @@ export class RulesError extends Error {
     this.column = d.column;
     this.ruleIndex = d.ruleIndex;
     this.ruleName = d.ruleName;
+    this.trunkIndex = d.trunkIndex;
+    this.trunkName = d.trunkName;
     this.key = d.key;
   }
 }
@@ -64,6 +75,8 @@ function formatRulesError(d: RulesErrorDetails): string {
   const parts: string[] = [];
   if (d.ruleIndex !== undefined)
     parts.push(`rules[${d.ruleIndex}]${d.ruleName !== undefined ? ` ("${d.ruleName}")` : ''}`);
+  if (d.trunkIndex !== undefined)
+    parts.push(`trunks[${d.trunkIndex}]${d.trunkName !== undefined ? ` ("${d.trunkName}")` : ''}`);
   if (d.key) parts.push(`key "${d.key}"`);
   return `${where}: ${parts.length ? `${parts.join(', ')}: ` : ''}${d.reason}`;
 }
@@ -85,6 +98,8 @@ export class DocReader {
   readonly text: string;
   readonly doc: Document;
   readonly lines: LineCounter;
+  /** Collected by warn(): problems that do not refuse the file. */
+  readonly warnings: RulesWarning[] = [];
 
   constructor(file: string, text: string, doc: Document, lines: LineCounter) {
     this.file = file;
@@ -99,19 +114,38 @@ export class DocReader {
   }
 
   fail(node: unknown, ctx: Ctx, reason: string): never {
+    throw new RulesError(this.#details(node, ctx, reason));
+  }
+
+  /** Record a problem that does not refuse the file, located and worded like an error. */
+  warn(node: unknown, ctx: Ctx, reason: string): void {
+    const d = this.#details(node, ctx, reason);
+    this.warnings.push({
+      message: formatRulesError(d),
+      reason,
+      ...(d.line !== undefined && { line: d.line }),
+      ...(d.ruleIndex !== undefined && { ruleIndex: d.ruleIndex }),
+      ...(d.ruleName !== undefined && { ruleName: d.ruleName }),
+      ...(d.key !== undefined && { key: d.key }),
+    });
+  }
+
+  #details(node: unknown, ctx: Ctx, reason: string): RulesErrorDetails {
     const start = rangeOf(node)?.[0];
     const pos = start === undefined ? undefined : this.lines.linePos(start);
     const s = ctx.section;
     const key = s.kind === 'default' ? (ctx.key ? `default.${ctx.key}` : 'default') : ctx.key;
-    throw new RulesError({
+    return {
       file: this.file,
       reason,
       line: pos?.line,
       column: pos?.col,
       ruleIndex: s.kind === 'rule' ? s.index : undefined,
       ruleName: s.kind === 'rule' ? s.name : undefined,
+      trunkIndex: s.kind === 'trunk' ? s.index : undefined,
+      trunkName: s.kind === 'trunk' ? s.name : undefined,
       key: key || undefined,
-    });
+    };
   }
 
   resolve(node: unknown): unknown {
@@ -162,6 +196,11 @@ export class DocReader {
   string(entry: Entry, ctx: Ctx): string {
     const at = entry.value ?? entry.keyNode;
     const n = this.resolve(entry.value);
+    // A leading `*` makes YAML read an alias (`dial_code: *49*`, `called: *21#`), which resolves to nothing.
+    if (isAlias(entry.value) && n === undefined) {
+      const src = this.source(entry.value);
+      return this.fail(at, ctx, `must be a string, but YAML reads ${src} as an alias (*name); quote it: "${src}"`);
+    }
     if (isScalar(n) && typeof n.value === 'string') {
       if (n.value.trim() === '') this.fail(at, ctx, 'must not be empty');
       return n.value;

@@ -58,6 +58,7 @@ export class RoutingStore extends EventEmitter<RoutingStoreEvents> {
       { file: this.path, rules: rules.rules.length, defaultMode: rules.default.mode },
       'routing rules loaded',
     );
+    this.#warn(rules);
     return rules;
   }
 
@@ -150,8 +151,19 @@ export class RoutingStore extends EventEmitter<RoutingStoreEvents> {
       { file: this.path, rules: rules.rules.length, defaultMode: rules.default.mode },
       'routing rules reloaded',
     );
+    this.#warn(rules);
     this.emit('reloaded', rules);
     return { ok: true, rules };
+  }
+
+  /** One line per warning of the file, on every (re)load: each names file, rule, key and line. */
+  #warn(rules: RuleSet): void {
+    for (const w of rules.warnings) {
+      this.#logger.warn(
+        { file: this.path, rule: w.ruleName, line: w.line, key: w.key, warning: w.message },
+        'routing rules warning',
+      );
+    }
   }
 
   #failed(err: Error): ReloadOutcome {

@@ -9,6 +9,13 @@ import type { BlockList } from 'node:net';
 export const MODES = ['bidirectional_translation', 'assistive_translation', 'bypass'] as const;
 export type Mode = (typeof MODES)[number];
 
+/**
+ * Which way a call goes, seen from the gateway: `outbound` is a call from the PBX toward Telnyx (every SIP call),
+ * `inbound` a call arriving from Telnyx (the TeXML Voice URL).
+ */
+export const DIRECTIONS = ['inbound', 'outbound'] as const;
+export type Direction = (typeof DIRECTIONS)[number];
+
 /** A string matcher in the file: a literal (prefix for numbers, exact value for headers) or `{ regex }`. */
 export type StringMatchSpec = string | { regex: string };
 
@@ -25,8 +32,19 @@ export interface RuleMatchSpec {
   calling?: StringMatchSpec;
   /** CIDR (or bare address) or a list of them, IPv4 and/or IPv6, matched against the PBX source IP. */
   source?: string | string[];
-  /** Exact trunk name, as supplied by the caller of the matcher. */
+  /** Name of a trunk from the file's `trunks` section (the first trunk whose conditions hold names the call's). */
   trunk?: string;
+  header?: HeaderMatchSpec;
+  direction?: Direction;
+}
+
+/** A named trunk: every condition given must hold, and at least one must be given. */
+export interface TrunkSpec {
+  name: string;
+  /** CIDR (or bare address) or a list of them: the PBX's source IP. */
+  source?: string | string[];
+  /** RFC 4904 trunk-group label (`tgrp` on the Request-URI, Contact or From; the older `otg` on From). */
+  tgrp?: StringMatchSpec;
   header?: HeaderMatchSpec;
 }
 
@@ -44,6 +62,8 @@ export interface RuleSpec {
   target_language?: string;
   /** Header (e.g. `X-Kallglot-Languages`) whose value `de-en` / `de:en` supplies the languages at match time. */
   languages_from_header?: string;
+  /** Prefix such as `*49*` the agent dials before the number; the rule matches only such calls, and it is stripped. */
+  dial_code?: string;
   metadata?: Record<string, string>;
   recording?: boolean;
   greeting?: GreetingSpec;
@@ -59,6 +79,7 @@ export interface DefaultSpec {
 }
 
 export interface RulesFileSpec {
+  trunks?: TrunkSpec[];
   rules?: RuleSpec[];
   default: DefaultSpec;
 }
@@ -84,8 +105,25 @@ export interface CompiledMatch {
   readonly calling?: NumberMatcher;
   readonly source?: CidrSet;
   readonly trunk?: string;
-  /** `name` is lower-cased. */
-  readonly header?: { readonly name: string; readonly value?: ValueMatcher };
+  readonly header?: HeaderCondition;
+  readonly direction?: Direction;
+}
+
+export interface HeaderCondition {
+  /** Lower-cased. */
+  readonly name: string;
+  /** Absent: the header only has to be present. */
+  readonly value?: ValueMatcher;
+}
+
+export interface Trunk {
+  readonly name: string;
+  /** Position in the file's `trunks` list (0-based) and line, for diagnostics. */
+  readonly index: number;
+  readonly line?: number;
+  readonly source?: CidrSet;
+  readonly tgrp?: ValueMatcher;
+  readonly header?: HeaderCondition;
 }
 
 export interface Greeting {
@@ -104,6 +142,8 @@ export interface Rule {
   readonly targetLanguage?: string;
   /** Lower-cased header name when the languages come from a header at match time. */
   readonly languagesFromHeader?: string;
+  /** Dialled-number prefix (digits, `*`, `#`) this rule requires; stripped from the number before matching. */
+  readonly dialCode?: string;
   readonly metadata: Readonly<Record<string, string>>;
   readonly recording: boolean;
   readonly greeting?: Greeting;
@@ -121,18 +161,37 @@ export interface DefaultRoute {
 export interface RuleSet {
   /** The file the rules came from (as given to the loader). */
   readonly file: string;
+  /** In file order: the first trunk whose conditions hold names the call's trunk. */
+  readonly trunks: readonly Trunk[];
   readonly rules: readonly Rule[];
   readonly default: DefaultRoute;
+  /** Keys the loader kept but that cannot do what they say for some calls; the store logs each one. */
+  readonly warnings: readonly RulesWarning[];
+}
+
+/** A problem that does not refuse the file: same details as a RulesError, and its formatted message. */
+export interface RulesWarning {
+  readonly message: string;
+  readonly reason: string;
+  readonly line?: number;
+  readonly ruleIndex?: number;
+  readonly ruleName?: string;
+  readonly key?: string;
 }
 
 /* ---------- matcher input / output ---------- */
 
 export interface CallInfo {
-  /** Called number (user part of the Request-URI / To; extracting it from the SIP URI is the caller's job). */
+  /**
+   * Called number: user part of the Request-URI / To (extracting it from the SIP URI is the caller's job). Tel
+   * parameters in it (`;tgrp=…;trunk-context=…`, RFC 4904) are not part of the number: the matcher drops them.
+   */
   called: string;
   calling: string;
   /** Source IP of the PBX (IPv4, IPv6, IPv4-mapped IPv6 and zone ids are accepted). */
   sourceIp: string;
+  direction: Direction;
+  /** The trunk the call arrived on, as `identifyTrunk` named it; undefined when no trunk matched. */
   trunk?: string;
   /**
    * Header lookup. It is called with the lower-cased header name and must look names up case-insensitively
@@ -147,6 +206,15 @@ export type TranslationMode = Exclude<Mode, 'bypass'>;
 interface DecisionBase {
   /** Name of the matching rule, or 'default' when no rule matched. */
   ruleName: string;
+  /**
+   * The called number the rest of the call uses (URI templates' `{called}`, session metadata, the registry): the
+   * dialled number without its dial code and without tel parameters. matchRoute always sets it; decisions made
+   * elsewhere (Call Control's API calls) have none.
+   */
+  calledNumber?: string;
+  /** The dial code that was stripped from the dialled number, when there was one. */
+  dialCode?: string;
+  /** The rule's metadata, plus `trunk` when the call's trunk is known. */
   metadata: Record<string, string>;
   recording: boolean;
   greeting?: Greeting;

@@ -55,6 +55,19 @@ describe('kallglot-gw --check', () => {
     expect(io.out).toContain('configuration OK');
   });
 
+  it('prints routing warnings without failing', async () => {
+    const greeted = RULES.replace(
+      '    target_language: de\n',
+      '    target_language: de\n    greeting: { text: Hallo, language: de }\n',
+    );
+    const io = captureIo(['--check'], { ROUTING_FILE: tmpFile('routing.yaml', greeted) });
+    expect(await runCli(io)).toBe(0);
+    expect(io.out).toMatch(
+      /warning: routing rules .*routing\.yaml, line 7, column 5: rules\[0\] \("german"\), key "greeting"/,
+    );
+    expect(io.out).toContain('configuration OK');
+  });
+
   it('lists config and routing problems together and exits 2, never showing a secret', async () => {
     const rules = tmpFile('routing.yaml', 'rules:\n  - name: x\n    mode: nonsense\ndefault:\n  mode: bypass\n');
     const env = {

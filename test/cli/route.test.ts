@@ -38,6 +38,9 @@ default:
   mode: bidirectional_translation
   source_language: en
   target_language: de
+trunks:
+  - name: lyon
+    source: 10.20.0.0/16
 `;
 
 async function route(argv: string[], env: NodeJS.ProcessEnv = {}) {
@@ -119,6 +122,14 @@ describe('kallglot-gw route', () => {
       targetLanguage: 'de',
       metadata: { rule: 'default' },
     });
+  });
+
+  it('names the trunk from --source as the daemon would, and sends it as session metadata', async () => {
+    const rules = tmpFile('routing.yaml', RULES);
+    const r = await route(['--called', '+331', '--source', '10.20.1.1'], { ROUTING_FILE: rules });
+    expect(r.out).toContain('trunk lyon');
+    expect(r.out).toContain('matching rule: branch-trunk');
+    expect(requestOf(r.out)).toMatchObject({ metadata: { trunk: 'lyon', rule: 'branch-trunk' } });
   });
 
   it('exits 2 on a bad routing file, naming it', async () => {

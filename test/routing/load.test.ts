@@ -4,6 +4,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadRules, parseRules, RulesError } from '../../src/routing/load.ts';
 import { cidrContains } from '../../src/routing/cidr.ts';
+import { describeRules } from '../../src/routing/describe.ts';
 
 const tmpDirs: string[] = [];
 function tmpFile(name: string, content: string): string {
@@ -61,10 +62,16 @@ describe('loadRules: valid files', () => {
         '    recording: true',
         '    greeting: { text: Hallo, language: de }',
         '  - name: from-header',
-        '    match: {}',
+        '    match: { direction: outbound }',
+        '    dial_code: "*49*"',
         '    mode: bidirectional_translation',
         '    languages_from_header: X-Kallglot-Languages',
         ...DEFAULT,
+        'trunks:',
+        '  - name: telnyx-main',
+        '    source: 10.0.0.0/8',
+        '    tgrp: { regex: "^main" }',
+        '    header: { name: X-Trunk, value: main }',
       ),
     );
     const rs = loadRules(file);
@@ -88,6 +95,16 @@ describe('loadRules: valid files', () => {
     expect(german!.greeting).toEqual({ text: 'Hallo', language: 'de' });
     expect(fromHeader!.languagesFromHeader).toBe('x-kallglot-languages');
     expect(fromHeader!.recording).toBe(false);
+    expect(fromHeader!.dialCode).toBe('*49*');
+    expect(fromHeader!.match.direction).toBe('outbound');
+    expect(rs.trunks).toHaveLength(1);
+    expect(rs.trunks[0]).toMatchObject({ name: 'telnyx-main', index: 0, line: 28, tgrp: { kind: 'regex' } });
+    expect(rs.trunks[0]!.source?.cidrs).toEqual(['10.0.0.0/8']);
+    expect(rs.trunks[0]!.header).toEqual({ name: 'x-trunk', value: { kind: 'exact', value: 'main' } });
+    // german greets but can match calls from the PBX, which never hear a greeting.
+    expect(rs.warnings).toEqual([
+      expect.objectContaining({ line: 17, ruleIndex: 1, ruleName: 'german', key: 'greeting' }),
+    ]);
     expect(rs.default).toEqual({
       mode: 'bidirectional_translation',
       sourceLanguage: 'en',
@@ -339,5 +356,36 @@ describe('loadRules: errors name file, rule, key and line', () => {
   it('names the file when it cannot be read', () => {
     const err = errorOf(() => loadRules('/nonexistent/routing.yaml'));
     expect(err.message).toMatch(/\/nonexistent\/routing\.yaml: cannot read file/);
+  });
+});
+
+describe('loadRules: a greeting on a rule calls from the PBX can match is kept, with a warning', () => {
+  const greeted = (...match: string[]) =>
+    yaml(
+      'rules:',
+      '  - name: g',
+      ...match,
+      '    mode: bypass',
+      '    greeting: { text: Hallo, language: de }',
+      ...DEFAULT,
+    );
+
+  it('warns once per rule, naming file, rule, key and line; the greeting still reaches TeXML calls', () => {
+    const rs = parseRules(greeted('    match: {}'), '/etc/gw/routing.yaml');
+    expect(rs.rules[0]!.greeting).toEqual({ text: 'Hallo', language: 'de' });
+    expect(rs.warnings).toHaveLength(1);
+    expect(rs.warnings[0]).toMatchObject({ line: 5, ruleIndex: 0, ruleName: 'g', key: 'greeting' });
+    expect(rs.warnings[0]!.message).toMatch(
+      /^routing rules \/etc\/gw\/routing\.yaml, line 5, column 5: rules\[0\] \("g"\), key "greeting": greeting is spoken only on calls from Telnyx/,
+    );
+    expect(describeRules(rs).rules[0]!.warnings).toEqual([rs.warnings[0]!.reason]);
+    expect(parseRules(greeted('    match: { direction: outbound }'), 'f').warnings).toHaveLength(1);
+  });
+
+  it('does not warn for inbound-only rules, rules without a greeting, or the default', () => {
+    expect(parseRules(greeted('    match: { direction: inbound }'), 'f').warnings).toEqual([]);
+    const rs = parseRules(yaml(...DEFAULT, '  greeting: { text: hi, language: en }'), 'f');
+    expect(rs.warnings).toEqual([]);
+    expect(describeRules(parseRules(yaml(...DEFAULT), 'f')).rules).toEqual([]);
   });
 });

@@ -5,8 +5,11 @@ import type { CallInfo, RuleSet } from '../../src/routing/types.ts';
 
 const DEFAULT = 'default:\n  mode: bidirectional_translation\n  source_language: en\n  target_language: de\n';
 
+/** Trunks named after their tgrp label, for rules that match on a trunk. */
+const TRUNKS = ['telnyx-eu', 'telnyx-us', 'main', 'other'].map((t) => `  - name: ${t}\n    tgrp: ${t}\n`).join('');
+
 function rules(rulesYaml: string, defaultYaml = DEFAULT): RuleSet {
-  return parseRules(`rules:\n${rulesYaml}\n${defaultYaml}`, 'test.yaml');
+  return parseRules(`trunks:\n${TRUNKS}rules:\n${rulesYaml}\n${defaultYaml}`, 'test.yaml');
 }
 
 /** A call with a case-insensitive header lookup, as the contract of CallInfo.headers requires. */
@@ -16,6 +19,7 @@ function call(over: Partial<Omit<CallInfo, 'headers'>> & { headers?: Record<stri
     called: over.called ?? '+15550100',
     calling: over.calling ?? '+15550199',
     sourceIp: over.sourceIp ?? '192.0.2.10',
+    direction: over.direction ?? 'outbound',
     ...(over.trunk !== undefined ? { trunk: over.trunk } : {}),
     headers: (name) => Object.entries(headers).find(([k]) => k.toLowerCase() === name.toLowerCase())?.[1],
   };
@@ -29,6 +33,7 @@ describe('matchRoute', () => {
     const rs = rules(`  - name: de\n    match: { called: "+49" }\n${translate('de', 'en')}`);
     expect(matchRoute(rs, call({ called: '+33123' }))).toEqual({
       ruleName: 'default',
+      calledNumber: '+33123',
       mode: 'bidirectional_translation',
       sourceLanguage: 'en',
       targetLanguage: 'de',
@@ -82,6 +87,7 @@ describe('matchRoute', () => {
     );
     expect(matchRoute(rs, call({ called: '112' }))).toEqual({
       ruleName: 'emergency',
+      calledNumber: '112',
       mode: 'bypass',
       metadata: {},
       recording: false,
@@ -152,6 +158,7 @@ describe('matchRoute', () => {
     const withLangs = (v: string) => matchRoute(rs, call({ headers: { 'X-Kallglot-Languages': v } }));
     expect(withLangs('de-en')).toEqual({
       ruleName: 'hdr',
+      calledNumber: '+15550100',
       mode: 'assistive_translation',
       sourceLanguage: 'de',
       targetLanguage: 'en',
@@ -188,9 +195,137 @@ describe('matchRoute', () => {
     const rs = rules('  []', 'default:\n  mode: bypass\n  metadata: { reason: no-rule }\n  recording: true\n');
     expect(matchRoute(rs, call())).toEqual({
       ruleName: 'default',
+      calledNumber: '+15550100',
       mode: 'bypass',
       metadata: { reason: 'no-rule' },
       recording: true,
     });
+  });
+});
+
+describe('matchRoute: dial codes', () => {
+  const dialRules = () =>
+    rules(
+      [
+        '  - name: emergency\n    match: { called: { regex: "^(112|911)$" } }\n    mode: bypass',
+        `  - name: dial-fr\n    dial_code: "*33*"\n    match: {}\n${translate('de', 'fr')}`,
+        `  - name: dial-de\n    dial_code: "*49*"\n    match: {}\n${translate('en', 'de')}`,
+        `  - name: dial-de-long\n    dial_code: "*49*9*"\n    match: { calling: "+1" }\n${translate('en', 'de')}`,
+        `  - name: germany\n    match: { called: "+49" }\n${translate('de', 'en')}`,
+        `  - name: dial-es-late\n    dial_code: "#34"\n    match: {}\n${translate('de', 'es')}`,
+      ].join('\n'),
+    );
+
+  it('strips the dial code, picks its rule and carries the stripped number', () => {
+    const d = matchRoute(dialRules(), call({ called: '*49*+4930123456' }));
+    expect(d).toEqual({
+      ruleName: 'dial-de',
+      calledNumber: '+4930123456',
+      dialCode: '*49*',
+      mode: 'bidirectional_translation',
+      sourceLanguage: 'en',
+      targetLanguage: 'de',
+      metadata: {},
+      recording: false,
+    });
+    expect(matchRoute(dialRules(), call({ called: '*33*+4930123456' }))).toMatchObject({
+      ruleName: 'dial-fr',
+      calledNumber: '+4930123456',
+      targetLanguage: 'fr',
+    });
+  });
+
+  it('keeps the rest of the number as dialled, dropping separators after the code', () => {
+    const d = matchRoute(dialRules(), call({ called: '*49* +49 (30) 123' }));
+    expect(d).toMatchObject({ ruleName: 'dial-de', calledNumber: '+49 (30) 123', dialCode: '*49*' });
+  });
+
+  it('a rule with a dial code matches only calls dialled with it', () => {
+    const d = matchRoute(dialRules(), call({ called: '+4930123456' }));
+    expect(d).toMatchObject({ ruleName: 'germany', calledNumber: '+4930123456' });
+    expect(d.dialCode).toBeUndefined();
+    // A dial code alone is not a number to call: nothing is stripped and no dial-code rule matches.
+    expect(matchRoute(dialRules(), call({ called: '*49*' }))).toMatchObject({
+      ruleName: 'default',
+      calledNumber: '*49*',
+    });
+  });
+
+  it('strips the longest dial code; that rule must still meet its other conditions', () => {
+    const rs = dialRules();
+    expect(matchRoute(rs, call({ called: '*49*9*555', calling: '+1212' }))).toMatchObject({
+      ruleName: 'dial-de-long',
+      calledNumber: '555',
+      dialCode: '*49*9*',
+    });
+    // Stripped all the same: the code is the PBX's dial plan and must never reach Telnyx.
+    expect(matchRoute(rs, call({ called: '*49*9*555', calling: '+33' }))).toMatchObject({
+      ruleName: 'default',
+      calledNumber: '555',
+      dialCode: '*49*9*',
+    });
+  });
+
+  it('keeps file order: an emergency bypass listed first wins over a dial code, a broader rule before it too', () => {
+    const rs = dialRules();
+    expect(matchRoute(rs, call({ called: '*49*112' }))).toMatchObject({
+      ruleName: 'emergency',
+      mode: 'bypass',
+      calledNumber: '112',
+    });
+    // `#34` comes after `germany`: the stripped +49 number is germany's.
+    expect(matchRoute(rs, call({ called: '#34+4930' }))).toMatchObject({ ruleName: 'germany', calledNumber: '+4930' });
+    expect(matchRoute(rs, call({ called: '#34+3491' }))).toMatchObject({
+      ruleName: 'dial-es-late',
+      calledNumber: '+3491',
+    });
+  });
+
+  it('applies called conditions of the dial-code rule to the stripped number', () => {
+    const rs = rules(
+      `  - name: dial-berlin\n    dial_code: "*49*"\n    match: { called: "+4930" }\n${translate('en', 'de')}`,
+    );
+    expect(matchRoute(rs, call({ called: '*49*+4930111' })).ruleName).toBe('dial-berlin');
+    expect(matchRoute(rs, call({ called: '*49*+4989111' }))).toMatchObject({
+      ruleName: 'default',
+      calledNumber: '+4989111',
+    });
+  });
+
+  it('drops tel parameters (RFC 4904 tgrp, trunk-context) from the called number', () => {
+    const rs = rules(`  - name: exact\n    match: { called: { regex: "^\\\\+4930123$" } }\n${translate('de', 'en')}`);
+    expect(matchRoute(rs, call({ called: '+4930123;tgrp=b;trunk-context=pbx.example' }))).toMatchObject({
+      ruleName: 'exact',
+      calledNumber: '+4930123',
+    });
+    expect(matchRoute(dialRules(), call({ called: '*49*+4930;tgrp=x' }))).toMatchObject({
+      ruleName: 'dial-de',
+      calledNumber: '+4930',
+    });
+  });
+});
+
+describe('matchRoute: direction and trunk', () => {
+  it('matches direction inbound/outbound; rules without one match both', () => {
+    const rs = rules(
+      [
+        `  - name: from-telnyx\n    match: { direction: inbound }\n${translate('en', 'de')}`,
+        `  - name: to-telnyx\n    match: { direction: outbound, called: "+49" }\n${translate('de', 'en')}`,
+        `  - name: any\n    match: { called: "+33" }\n${translate('fr', 'en')}`,
+      ].join('\n'),
+    );
+    expect(matchRoute(rs, call({ direction: 'inbound', called: '+4930' })).ruleName).toBe('from-telnyx');
+    expect(matchRoute(rs, call({ direction: 'outbound', called: '+4930' })).ruleName).toBe('to-telnyx');
+    expect(matchRoute(rs, call({ direction: 'outbound', called: '+331' })).ruleName).toBe('any');
+    expect(matchRoute(rs, call({ direction: 'outbound', called: '+1' })).ruleName).toBe('default');
+  });
+
+  it('adds the trunk to the metadata, over a rule key of the same name', () => {
+    const rs = rules(
+      `  - name: t\n    match: { trunk: main }\n${translate('de', 'en')}\n    metadata: { trunk: x, a: b }`,
+    );
+    expect(matchRoute(rs, call({ trunk: 'main' })).metadata).toEqual({ trunk: 'main', a: 'b' });
+    expect(matchRoute(rs, call({ trunk: 'other' })).metadata).toEqual({ trunk: 'other' });
+    expect(matchRoute(rs, call()).metadata).toEqual({});
   });
 });

@@ -137,6 +137,22 @@ describe('RoutingStore', () => {
     expect(store.loadedAt()?.getTime()).toBeGreaterThanOrEqual(loadedAt?.getTime() ?? Infinity);
   });
 
+  it('logs one warning per rule with file, rule and line, on load and on every reload', () => {
+    const greeted = (n: string) =>
+      `rules:\n  - name: ${n}\n    match: {}\n    mode: bypass\n    greeting: { text: hi, language: en }\ndefault:\n  mode: bypass\n`;
+    const { file, store, logs } = setup(greeted('g'));
+    store.load();
+    const warnings = () => logs.filter((l) => l.msg === 'routing rules warning');
+    expect(warnings()).toEqual([expect.objectContaining({ level: 'warn', file, rule: 'g', line: 5, key: 'greeting' })]);
+    expect(String(warnings()[0]!.warning)).toMatch(/line 5, column 5: rules\[0\] \("g"\), key "greeting": greeting is/);
+    fs.writeFileSync(file, greeted('h'));
+    expect(store.reload()).toBe(true);
+    expect(warnings().map((l) => l.rule)).toEqual(['g', 'h']);
+    fs.writeFileSync(file, rulesYaml('quiet'));
+    expect(store.reload()).toBe(true);
+    expect(warnings()).toHaveLength(2);
+  });
+
   it('installs no signal handler: SIGHUP belongs to the process (main.ts), which calls reload()', () => {
     const { store } = setup();
     const before = process.listenerCount('SIGHUP');

@@ -112,6 +112,26 @@ default:
     expect(hh.registry.get('v3:call-3')!.rule).toBe('greet');
   });
 
+  it('routes TeXML calls as direction inbound: outbound-only rules never take them', async () => {
+    const rules = `rules:
+  - name: from-pbx
+    match: { direction: outbound }
+    mode: bypass
+  - name: from-telnyx
+    match: { direction: inbound, called: "+4940" }
+    mode: assistive_translation
+    source_language: de
+    target_language: fr
+default:
+  mode: bypass
+`;
+    const hh = await start({ rules });
+    const { xml } = await voice(hh, call('v3:call-dir'));
+    expect(names(xml)).toEqual(['Connect']);
+    expect(hh.registry.get('v3:call-dir')!.rule).toBe('from-telnyx');
+    expect(hh.sandbox.sessions()[0]).toMatchObject({ sourceLanguage: 'de', targetLanguage: 'fr' });
+  });
+
   it('records in the background with a status callback when the rule enables recording', async () => {
     const rules = `rules:
   - name: rec
