@@ -12,6 +12,7 @@ import { KallglotSandbox } from './kallglot/sandbox.ts';
 import { RoutingStore } from './routing/store.ts';
 import { Admission } from './calls/admission.ts';
 import { CallManager } from './calls/call-manager.ts';
+import { DirectionClassifier } from './calls/direction.ts';
 import { SessionEnder } from './sessions/ender.ts';
 import { PbxAuthenticator, parseUserList } from './calls/pbx-auth.ts';
 import type { CallSummary } from './calls/types.ts';
@@ -76,7 +77,8 @@ export class Gateway {
     this.#routing.on('reloaded', () => this.#metrics.routingReload('ok'));
     this.#routing.on('reloadFailed', () => this.#metrics.routingReload('refused'));
     this.#admission = new Admission({
-      allowedSources: config.calls.allowedSources,
+      // Telnyx's signalling addresses may call too once inbound calls have a PBX target (PBX_URI_TEMPLATE).
+      allowedSources: DirectionClassifier.allowedSources(config.calls.allowedSources, inboundSources(config)),
       maxConcurrent: config.calls.maxConcurrent,
       maxCallsPerSecond: config.calls.maxCallsPerSecond,
       maxConcurrentPerSource: config.calls.maxConcurrentPerSource,
@@ -215,6 +217,7 @@ export class Gateway {
       admission: this.#admission,
       rules: () => this.#routing.current(),
       recorder: safeRecorder(registry, this.#logger),
+      directions: new DirectionClassifier(config.calls.allowedSources, inboundSources(config)),
       pbxAuth: config.calls.pbxAuthUsers.length
         ? new PbxAuthenticator(config.calls.pbxAuthRealm, parseUserList(config.calls.pbxAuthUsers))
         : undefined,
@@ -314,6 +317,11 @@ export class Gateway {
 /** `[::]:5060`, not `:::5060`: an IPv6 address is bracketed so the port stays readable. */
 function hostPort(host: string, port: number): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** Telnyx's signalling addresses, when inbound calls are on (they need a PBX target); else undefined. */
+function inboundSources(config: GatewayConfig): string[] | undefined {
+  return config.calls.pbxUriTemplate ? config.calls.telnyxAllowedSources : undefined;
 }
 
 /** A port that cannot be bound is an operator's setting problem: say which setting. */

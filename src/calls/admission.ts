@@ -39,7 +39,7 @@ class RateWindow {
   }
 }
 
-function toBlockList(cidrs: string[]): net.BlockList {
+export function toBlockList(cidrs: string[]): net.BlockList {
   const list = new net.BlockList();
   for (const entry of cidrs) {
     const [ip = '', bits] = entry.split('/');
@@ -50,7 +50,7 @@ function toBlockList(cidrs: string[]): net.BlockList {
   return list;
 }
 
-function normaliseIp(ip: string): { ip: string; type: 'ipv4' | 'ipv6' } {
+export function normaliseIp(ip: string): { ip: string; type: 'ipv4' | 'ipv6' } {
   const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
   if (mapped) return { ip: mapped[1], type: 'ipv4' };
   return { ip, type: net.isIPv6(ip) ? 'ipv6' : 'ipv4' };

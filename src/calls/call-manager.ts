@@ -12,6 +12,7 @@ import type { Admission, AdmissionResult } from './admission.ts';
 import type { PbxAuthenticator } from './pbx-auth.ts';
 import { unsupportedRequired } from './policy.ts';
 import { CallSession } from './call-session.ts';
+import type { CallDirection, DirectionClassifier } from './direction.ts';
 import type { SessionEnder } from '../sessions/ender.ts';
 import type { CallRecorder, CallSummary, GatewayHangup } from './types.ts';
 import type { SessionCreator } from '../sessions/request.ts';
@@ -32,6 +33,8 @@ export interface CallManagerDeps {
   /** An INVITE refused at admission (metrics by reason); its summary follows through onSummary as route rejected. */
   onAdmissionRejected?: (why: Extract<AdmissionResult, { admitted: false }>['why']) => void;
   onSessionCreated?: (callId: string, sessionId: string) => void;
+  /** Tells inbound calls (from Telnyx's addresses) from outbound ones (from the PBX); absent: every call is outbound. */
+  directions?: DirectionClassifier;
 }
 
 export class CallManager {
@@ -57,7 +60,9 @@ export class CallManager {
       logger.info({ callId: call.callId, unsupported }, 'INVITE requires an unsupported extension: 420');
       return;
     }
-    if (pbxAuth && admission.sourceAllowed(call.source.address)) {
+    const direction = this.#deps.directions?.classify(call.source.address) ?? 'outbound';
+    // Digest is the PBX's duty; Telnyx's signalling is allowlisted by address (it cannot answer our challenge).
+    if (pbxAuth && direction === 'outbound' && admission.sourceAllowed(call.source.address)) {
       const auth = pbxAuth.check(call);
       if (!auth.ok) {
         // A challenge is the normal first step of an authenticated call, not a call of its own: no registry row.
@@ -71,8 +76,13 @@ export class CallManager {
       this.#refuse(call, verdict);
       return;
     }
-    const decision = this.#route(call);
+    const decision = this.#route(call, direction);
     this.#record(call, decision);
+    this.#startSession(call, decision, direction);
+  }
+
+  #startSession(call: InboundCall, decision: RouteDecision, direction: CallDirection): void {
+    const { admission, logger } = this.#deps;
     const recorder = this.#deps.recorder;
     const session = new CallSession(call, decision, {
       config: this.#deps.config,
@@ -80,6 +90,7 @@ export class CallManager {
       engine: this.#deps.engine,
       kallglot: this.#deps.kallglot,
       sessionEnder: this.#deps.sessionEnder,
+      direction,
       hooks: {
         sessionCreated: (callId, sessionId) => {
           recorder?.update(callId, { sessionId });
@@ -108,7 +119,7 @@ export class CallManager {
   }
 
   /** The trunk the INVITE came on, then the routing rules' decision for it (logged as the call's first line). */
-  #route(call: InboundCall): RouteDecision {
+  #route(call: InboundCall, direction: CallDirection): RouteDecision {
     const rules = this.#deps.rules(); // once: trunks and rules from the same file version
     const headers = (name: string) => call.header(name);
     const sourceIp = call.source.address;
@@ -117,8 +128,7 @@ export class CallManager {
       called: call.calledUser,
       calling: call.callingUser,
       sourceIp,
-      // Every SIP call comes from the PBX and goes to Telnyx; calls from Telnyx arrive on the TeXML path.
-      direction: 'outbound',
+      direction,
       ...(trunk !== undefined && { trunk }),
       headers,
     });
@@ -129,6 +139,7 @@ export class CallManager {
         to: decision.calledNumber ?? call.calledUser,
         ...(decision.dialCode !== undefined && { dialled: call.calledUser, dialCode: decision.dialCode }),
         source: sourceIp,
+        direction,
         ...(trunk !== undefined && { trunk }),
         rule: decision.ruleName,
         mode: decision.mode,

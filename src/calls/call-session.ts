@@ -16,7 +16,7 @@ import { onSessionFailure } from '../sessions/failure-policy.ts';
 import { sessionRequest } from '../sessions/request.ts';
 import type { Dialog, DialogEnd, InboundCall, SipEngine } from '../sip/port.ts';
 import { bridgeInDialogRequests, holdEarlyRequests, type RelayContext } from './bridge.ts';
-import { dialTelnyx, type LegOptions, type LegOutcome, redirectToCaller } from './telnyx-leg.ts';
+import { dialLeg, type LegOptions, type LegOutcome, redirectToCaller } from './telnyx-leg.ts';
 import { callerFailure, fillUriTemplate, isFinalFailure, passThroughEndHeaders, sessionTimerAnswer } from './policy.ts';
 import { GATEWAY_HANGUPS, type CallDeps, type CallRoute, type CallSummary, type GatewayHangup } from './types.ts';
 import type { HeaderList } from '../sip/port.ts';
@@ -81,7 +81,7 @@ export class CallSession {
             to: decision.calledNumber ?? to,
             pbxSource: this.#call.source.address,
             // Kallglot is told the untranslated destination: the same URI the direct route would dial.
-            otherPartyUri: fillUriTemplate(config.telnyx.directUriTemplate, this.#templateValues({})),
+            otherPartyUri: this.#directUri(),
           },
           config.kallglot.requestStyle,
         ),
@@ -141,8 +141,8 @@ export class CallSession {
     this.#route = route;
     this.#fallbackReason = route === 'fallback' ? why : undefined;
     if (route === 'fallback') this.#log.warn({ why }, 'falling back to the untranslated direct route');
-    const uri = fillUriTemplate(this.#deps.config.telnyx.directUriTemplate, this.#templateValues({}));
-    const outcome = await this.#leg({ uri, lastRoute: true });
+    const toward = this.#deps.direction === 'inbound' ? 'pbx' : 'telnyx';
+    const outcome = await this.#leg({ uri: this.#directUri(), lastRoute: true, toward });
     if (outcome.answered) {
       await this.#bridge(outcome.dialog, route);
       return;
@@ -154,6 +154,13 @@ export class CallSession {
     };
     this.#call.reject(toCaller.status, { reason: toCaller.reason, headers: toCaller.headers });
     this.#finish({ reason: 'rejected', detail: `direct_leg_${outcome.status}`, status: toCaller.status });
+  }
+
+  /** The untranslated destination: Telnyx for a call from the PBX (outbound), the PBX for a call from Telnyx (inbound). */
+  #directUri(): string {
+    const { config } = this.#deps;
+    const template = this.#deps.direction === 'inbound' ? config.calls.pbxUriTemplate : config.telnyx.directUriTemplate;
+    return fillUriTemplate(template, this.#templateValues({}));
   }
 
   #templateValues(extra: Record<string, string>): Record<string, string> {
@@ -172,7 +179,7 @@ export class CallSession {
 
   /** One leg toward Telnyx (redirects followed per REDIRECT_POLICY); its outcome. */
   #leg(leg: LegOptions): Promise<LegOutcome> {
-    return dialTelnyx(
+    return dialLeg(
       {
         engine: this.#engine,
         call: this.#call,
@@ -304,9 +311,13 @@ export class CallSession {
     const other = side === 'pbx' ? this.#telnyxDialog : this.#pbxDialog;
     if (end.by === 'remote' && other && !other.ended) void other.bye({ headers: passThroughEndHeaders(end.headers) });
     if (end.by === 'local') return; // we initiated it; finish() already ran
+    // `pbx` is the caller's leg. From the PBX the caller is the agent; from Telnyx (inbound) it is the customer, and
+    // the callee's leg goes to the PBX's agent.
+    const callerIsCustomer = this.#deps.direction === 'inbound';
+    const byCaller = side === 'pbx';
     this.#finish({
-      reason: side === 'pbx' ? 'agent_hangup' : 'customer_hangup',
-      detail: `bye_from_${side}`,
+      reason: byCaller === callerIsCustomer ? 'customer_hangup' : 'agent_hangup',
+      detail: callerIsCustomer ? `bye_from_${byCaller ? 'caller' : 'callee'}` : `bye_from_${side}`,
       status: 200,
     });
   }

@@ -41,13 +41,13 @@ export function telnyxInvite(
   };
 }
 
-function displayNameOf(fromHeader: string): string | undefined {
+export function displayNameOf(fromHeader: string): string | undefined {
   const m = /^\s*"((?:[^"\\]|\\.)*)"\s*</.exec(fromHeader) ?? /^\s*([^"<]+?)\s*</.exec(fromHeader);
   return m?.[1] ? m[1].replace(/\\(.)/g, '$1') : undefined;
 }
 
 /** The caller's Max-Forwards minus one (the engine already answered 483 to zero), 70 when absent or garbled. */
-function nextMaxForwards(value: string | undefined): number {
+export function nextMaxForwards(value: string | undefined): number {
   const n = Number.parseInt(value ?? '', 10);
   return Number.isFinite(n) && n > 0 ? Math.min(70, n - 1) : 70;
 }

@@ -1,5 +1,6 @@
 /**
- * One leg toward Telnyx: the INVITE, what the PBX hears while it rings, and 3xx redirects followed per
+ * One outbound leg: toward Telnyx (every translated leg, and an outbound call's direct route) or toward the PBX (an
+ * inbound call's direct route). The INVITE, what the caller hears while it rings, and 3xx redirects followed per
  * REDIRECT_POLICY. The call session stays the owner: it is told of each attempt (so a CANCEL or a hang-up can stop
  * the INVITE in flight) and decides what an outcome means for the call.
  *
@@ -10,6 +11,7 @@ import type { GatewayConfig } from '../config/load.ts';
 import type { Logger } from '../logger.ts';
 import { SipError, type Dialog, type HeaderList, type InboundCall, type SipEngine } from '../sip/port.ts';
 import { isRedirect, MAX_REDIRECTS, redirectTargets } from './redirect.ts';
+import { pbxInvite } from './pbx-invite.ts';
 import { telnyxInvite } from './telnyx-invite.ts';
 
 export type LegOutcome =
@@ -24,6 +26,8 @@ export interface LegOptions {
   lastRoute: boolean;
   /** Give up (CANCEL) when not answered in time; absent: the caller and Telnyx decide. */
   timeoutMs?: number;
+  /** Where the leg goes: Telnyx (default; redirects followed per REDIRECT_POLICY) or the PBX (an inbound call's direct route). */
+  toward?: 'telnyx' | 'pbx';
 }
 
 /** What a leg needs from the call it belongs to. */
@@ -43,8 +47,10 @@ export interface LegOwner {
  * The leg, following redirects (REDIRECT_POLICY=follow) to allowed hosts, at most MAX_REDIRECTS times and never
  * twice to the same target; the outcome of the last attempt.
  */
-export async function dialTelnyx(owner: LegOwner, leg: LegOptions): Promise<LegOutcome> {
-  const { redirectPolicy, redirectAllowedDomains } = owner.config.calls;
+export async function dialLeg(owner: LegOwner, leg: LegOptions): Promise<LegOutcome> {
+  const { redirectAllowedDomains } = owner.config.calls;
+  // Redirects are Telnyx's instructions; the PBX's own 3xx is its business and goes back to the caller (relay).
+  const redirectPolicy = leg.toward === 'pbx' ? 'relay' : owner.config.calls.redirectPolicy;
   const allowed = redirectAllowedDomains.length ? redirectAllowedDomains : [owner.config.telnyx.sipDomain];
   const tried = new Set([leg.uri]);
   let outcome = await attempt(owner, leg);
@@ -62,12 +68,13 @@ export async function dialTelnyx(owner: LegOwner, leg: LegOptions): Promise<LegO
   return outcome;
 }
 
-async function attempt(
-  owner: LegOwner,
-  { uri, extraHeaders = [], lastRoute, timeoutMs }: LegOptions,
-): Promise<LegOutcome> {
+async function attempt(owner: LegOwner, leg: LegOptions): Promise<LegOutcome> {
   const { call, log } = owner;
-  const out = owner.engine.invite(telnyxInvite(call, owner.config.telnyx, { uri, extraHeaders, timeoutMs }));
+  const { uri, extraHeaders = [], lastRoute, timeoutMs } = leg;
+  const spec = { uri, extraHeaders, timeoutMs };
+  const out = owner.engine.invite(
+    leg.toward === 'pbx' ? pbxInvite(call, owner.config, spec) : telnyxInvite(call, owner.config.telnyx, spec),
+  );
   owner.attempt(uri, out);
   let ringingSent = false;
   out.onProvisional((p) => {

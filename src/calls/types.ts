@@ -2,6 +2,7 @@ import type { GatewayConfig } from '../config/load.ts';
 import type { Logger } from '../logger.ts';
 import type { SessionCreator } from '../sessions/request.ts';
 import type { EndReason } from '../kallglot/types.ts';
+import type { CallDirection } from './direction.ts';
 import type { SipEngine } from '../sip/port.ts';
 import type { SessionEnder } from '../sessions/ender.ts';
 import type { CallPatch, NewCall } from '../registry/call-registry.ts';
@@ -59,6 +60,8 @@ export interface CallDeps {
   sessionEnder: SessionEnder;
   /** Runs once per call, when its CallSession has finished (the summary says how). */
   onFinished(summary: CallSummary): void;
+  /** outbound (default): from the PBX toward Telnyx; inbound: from Telnyx toward the PBX (PBX_URI_TEMPLATE). */
+  direction?: CallDirection;
   hooks?: {
     /** Must persist synchronously: it runs before the outbound INVITE so a crash cannot lose the session id. */
     sessionCreated?(callId: string, sessionId: string): void;
