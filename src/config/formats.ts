@@ -148,6 +148,14 @@ const sipUriTemplate: ValueFormat = {
   },
 };
 
+/** A sip:/sips: URI template, or empty for "not set" (a feature it configures is then off). */
+const optionalSipUriTemplate: ValueFormat = {
+  validate: (val) => {
+    if (val === '') return;
+    sipUriTemplate.validate(val);
+  },
+};
+
 /** Why `val` is not an absolute http(s) base URL, or undefined when it is one. Empty means "not set". */
 export function httpUrlProblem(val: unknown): string | undefined {
   if (val === '') return undefined;
@@ -192,6 +200,7 @@ export const FORMATS: Readonly<Record<string, ValueFormat>> = {
   'credential-list': credentialList,
   'ip-address': ipAddress,
   'host-port': hostPort,
+  'optional-sip-uri-template': optionalSipUriTemplate,
   'public-address': publicAddress,
   'sip-uri-template': sipUriTemplate,
   'kallglot-url': httpUrl('https://api.kallglot.com/v1'),

@@ -61,6 +61,9 @@ export interface GatewayConfig {
     maxCallsPerSecondPerSource: number;
     rateLimitPolicy: 'fallback' | 'busy';
     busyStatus: 486 | 503;
+    telnyxAllowedSources: string[];
+    pbxUriTemplate: string;
+    pbxOutboundProxy: string;
     redirectPolicy: 'follow' | 'relay';
     redirectAllowedDomains: string[];
     referPolicy: 'relay' | 'reject';

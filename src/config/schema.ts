@@ -222,12 +222,7 @@ export const schema = {
       default: false,
       env: 'TELNYX_STREAM_ON_ANSWER',
     },
-    fallbackNotice: {
-      doc: 'Inbound Call Control calls: text spoken before an untranslated transfer after a Kallglot failure (empty: none)',
-      format: String,
-      default: '',
-      env: 'TELNYX_FALLBACK_NOTICE',
-    },
+    fallbackNotice: { doc: 'Call Control fallback notice', format: String, default: '', env: 'TELNYX_FALLBACK_NOTICE' },
   },
   calls: {
     allowedSources: {
@@ -235,6 +230,33 @@ export const schema = {
       format: 'cidr-list',
       default: ['127.0.0.0/8', '::1/128'],
       env: 'PBX_ALLOWED_SOURCES',
+    },
+    telnyxAllowedSources: {
+      doc: "Telnyx signalling IPs/CIDRs whose INVITEs are inbound calls toward the PBX (needs PBX_URI_TEMPLATE); default: Telnyx's published US, EU, Canada and Australia signalling IPs",
+      format: 'cidr-list',
+      default: [
+        '192.76.120.10',
+        '64.16.250.10',
+        '5.172.39.10',
+        '5.172.39.25',
+        '193.108.220.10',
+        '193.108.220.25',
+        '103.135.104.10',
+        '103.135.104.25',
+      ],
+      env: 'TELNYX_ALLOWED_SOURCES',
+    },
+    pbxUriTemplate: {
+      doc: 'Inbound calls (from Telnyx): the PBX target ({called}, {calling}), e.g. sip:{called}@pbx.example.com:5060; also the sip_uri Kallglot connects to. Empty: inbound calls are refused (403)',
+      format: 'optional-sip-uri-template',
+      default: '',
+      env: 'PBX_URI_TEMPLATE',
+    },
+    pbxOutboundProxy: {
+      doc: 'Inbound calls: host:port to send the PBX leg to instead of resolving the PBX_URI_TEMPLATE host',
+      format: 'host-port',
+      default: '',
+      env: 'PBX_OUTBOUND_PROXY',
     },
     pbxAuthUsers: {
       doc: 'Optional digest credentials the PBX must present, "user:password,..." (empty: no challenge)',

@@ -38,7 +38,16 @@ export type CallFacts =
       otherPartyUri: string | undefined;
     }
   /** A call the gateway dials through Call Control (POST /calls): no routing rule, the API request chose. */
-  | { channel: 'call_control_outbound'; callRef: string; from: string; to: string; otherPartyUri: string };
+  | { channel: 'call_control_outbound'; callRef: string; from: string; to: string; otherPartyUri: string }
+  /** A call arriving on a Call Control application (call.initiated, incoming): ruled like a TeXML call. */
+  | {
+      channel: 'call_control_inbound';
+      callControlId: string;
+      from: string;
+      to: string;
+      /** As for TeXML: DIRECT_NUMBER, else To, as a URI (partyUri). */
+      otherPartyUri: string | undefined;
+    };
 
 export function sessionRequest(decision: TranslatedDecision, call: CallFacts, style: RequestStyle): CreateSessionInput {
   const common = {
@@ -72,6 +81,16 @@ export function sessionRequest(decision: TranslatedDecision, call: CallFacts, st
       routing: { phoneNumber: call.from },
       metadata: { ...decision.metadata, call_ref: call.callRef, from: call.from, to: call.to, direction: 'outbound' },
       idempotencyKey: `outbound-${call.callRef}`,
+    };
+  }
+  if (call.channel === 'call_control_inbound') {
+    const { callControlId, from, to } = call;
+    return {
+      ...common,
+      routing: { phoneNumber: to },
+      metadata: { ...decision.metadata, call_control_id: callControlId, from, to, rule: decision.ruleName },
+      // Telnyx redelivers call.initiated: the same call must yield the same (single-billed) session.
+      idempotencyKey: `call-control-${callControlId}`,
     };
   }
   return {

@@ -1,6 +1,6 @@
 /**
  * Call lifecycle events from Telnyx, for TeXML calls (form-encoded status callbacks) and Call Control calls (JSON
- * events: /webhooks/telnyx/status and /webhooks/telnyx/outbound share this). Telnyx redelivers and reorders webhooks,
+ * events: /webhooks/telnyx/status, /outbound and /call-control share this). Telnyx redelivers and reorders webhooks,
  * so each event is first claimed in the registry by its event id: a redelivery is acknowledged and ignored, and every
  * action taken is safe in any order (a hangup before its answered, an answered after the hangup).
  *
@@ -41,8 +41,10 @@ const TEXML_TERMINAL: Record<string, string> = {
 };
 
 export interface EventHooks {
-  /** A call we dialed without a stream was answered: start streaming (runs after the reply). */
-  answeredWithoutStream?: (callControlId: string, sessionId: string) => void;
+  /** A call answered without a stream (dialled so, or an inbound call we answered): start streaming (after the reply). */
+  answeredWithoutStream?: (callControlId: string, sessionId: string, state: ClientState) => void;
+  /** A spoken notice ended on a call whose client_state says what comes next (an inbound fallback's transfer). */
+  speakEnded?: (callControlId: string, state: ClientState) => void;
   /** The call is over; drop any per-call state. */
   hungUp?: (callId: string, sessionId: string | undefined) => void;
 }
@@ -71,8 +73,7 @@ export class TelnyxEventProcessor {
     if (!row && ev.callControlId) row = registry.get(ev.callControlId);
     const callId = row?.call_id ?? ev.callControlId;
     if (!callId) return { handled: ev.eventType, ignored: 'no_call_control_id' };
-    const dedupeKey = `telnyx:${ev.id ?? `${callId}:${ev.eventType}:${ev.occurredAt ?? ''}`}`;
-    if (!registry.addEvent(callId, ev.eventType, eventData(ev), dedupeKey))
+    if (!registry.addEvent(callId, ev.eventType, eventData(ev), eventDedupeKey(ev, callId)))
       return { handled: ev.eventType, callId, duplicate: true };
 
     switch (ev.eventType) {
@@ -90,8 +91,11 @@ export class TelnyxEventProcessor {
       case 'call.recording.error':
         recordRecording(registry, callId, undefined, 'failed');
         break;
+      case 'call.speak.ended':
+        if (ev.callControlId && ev.clientState?.next) this.#d.hooks?.speakEnded?.(ev.callControlId, ev.clientState);
+        break;
       default:
-        // call.initiated, streaming.started/stopped, … are kept as call events (done above) and need no action.
+        // call.initiated (incoming ones on /call-control go to inbound.ts), streaming.*, …: kept as events, no action.
         break;
     }
     return { handled: ev.eventType, callId };
@@ -147,11 +151,16 @@ export class TelnyxEventProcessor {
     const over =
       registry.get(callId)?.state === 'ended' || registry.events(callId).some((e) => e.type === 'call.hangup');
     if (over) return;
-    this.#d.hooks?.answeredWithoutStream?.(callControlId, state.session_id);
+    this.#d.hooks?.answeredWithoutStream?.(callControlId, state.session_id, state);
   }
 }
 
-function eventData(ev: CallControlEvent): Record<string, unknown> {
+/** The registry's claim on one delivery: Telnyx keeps the event id across redeliveries. */
+export function eventDedupeKey(ev: CallControlEvent, callId: string): string {
+  return `telnyx:${ev.id ?? `${callId}:${ev.eventType}:${ev.occurredAt ?? ''}`}`;
+}
+
+export function eventData(ev: CallControlEvent): Record<string, unknown> {
   const p = ev.payload;
   return compact({
     occurred_at: ev.occurredAt,

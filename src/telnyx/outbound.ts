@@ -20,6 +20,7 @@ import type { CallRegistry } from '../registry/call-registry.ts';
 import { canonicalLanguage } from '../routing/language.ts';
 import type { HttpRequest, HttpResponse } from '../http/server.ts';
 import { isObject, safeJson } from '../json.ts';
+import { describeTelnyxError, streamingParams } from './call-commands.ts';
 import { encodeClientState } from './payload.ts';
 import type { ClientState } from './payload.ts';
 
@@ -46,8 +47,6 @@ interface OutboundRequest {
   sourceLanguage?: string;
   targetLanguage?: string;
 }
-
-type StartStreamingParams = Parameters<Telnyx['calls']['actions']['startStreaming']>[1];
 
 /** Stream details kept between dial and answer (stream-on-answer only); the token is useless after ~5 minutes. */
 const STREAM_KEEP_MS = 10 * 60_000;
@@ -212,18 +211,8 @@ export class TelnyxOutbound {
     // After a restart the stream details are gone from memory: ask Kallglot again.
     const stream = this.#streams.get(sessionId)?.stream ?? (await this.#d.kallglot.getSession(sessionId)).stream;
     if (!stream) throw new Error('Kallglot session has no stream');
-    const body: StartStreamingParams = {
-      stream_url: stream.url,
-      stream_track: 'both_tracks',
-      stream_auth_token: stream.token,
-      custom_parameters: [
-        { name: 'token', value: stream.token },
-        { name: 'session_id', value: sessionId },
-      ],
-      // Telnyx ignores a repeated command_id for the call: a redelivered answered cannot start a second stream.
-      command_id: `stream-${sessionId}`,
-    };
-    await telnyx.calls.actions.startStreaming(callControlId, body);
+    // Its command_id is per session: Telnyx ignores a repeat, so a redelivered answered cannot start a second stream.
+    await telnyx.calls.actions.startStreaming(callControlId, streamingParams(sessionId, stream));
     this.#streams.delete(sessionId);
     this.#d.registry.addEvent(callControlId, 'stream_start_requested', null, `stream-start:${callControlId}`);
     this.#d.logger.info({ callControlId, sessionId }, 'stream started on answer');
@@ -275,13 +264,4 @@ function parseOutbound(raw: Buffer): OutboundRequest | string {
     out[field] = code;
   }
   return out;
-}
-
-/** SDK errors carry the response headers and body; log status and message only. */
-function describeTelnyxError(err: unknown): unknown {
-  if (err instanceof Error) {
-    const status = (err as { status?: unknown }).status;
-    return { name: err.name, message: err.message, ...(typeof status === 'number' ? { status } : {}) };
-  }
-  return err;
 }

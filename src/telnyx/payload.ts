@@ -32,8 +32,14 @@ export interface ClientState {
   session_id?: string;
   /** Gateway-generated id of an outbound call request (the call_control_id is only known after the dial). */
   call_id?: string;
-  /** 'answer': the dial carried no stream; start it on call.answered. */
+  /** 'answer': the dial (or the answer) carried no stream; start it on call.answered. */
   stream?: 'dial' | 'answer';
+  /** A call that arrived on the Call Control application (inbound.ts); absent: a call the gateway dialled. */
+  direction?: 'inbound';
+  /** The rule asked for a recording: start it once the call is answered (state survives a restart this way). */
+  record?: true;
+  /** A notice is being spoken before an untranslated transfer: transfer on call.speak.ended. */
+  next?: 'transfer';
 }
 
 export function encodeClientState(state: ClientState): string {
@@ -49,6 +55,9 @@ export function decodeClientState(b64: unknown): ClientState | undefined {
   if (typeof parsed.session_id === 'string' && ID.test(parsed.session_id)) out.session_id = parsed.session_id;
   if (typeof parsed.call_id === 'string' && ID.test(parsed.call_id)) out.call_id = parsed.call_id;
   if (parsed.stream === 'dial' || parsed.stream === 'answer') out.stream = parsed.stream;
+  if (parsed.direction === 'inbound') out.direction = 'inbound';
+  if (parsed.record === true) out.record = true;
+  if (parsed.next === 'transfer') out.next = 'transfer';
   return out.session_id || out.call_id ? out : undefined;
 }
 

@@ -1,10 +1,12 @@
 /**
  * The Telnyx HTTP surface:
- *   POST /webhooks/telnyx/voice      TeXML Voice URL (new call → TeXML)
- *   POST /webhooks/telnyx/status     TeXML status callbacks and Call Control events (hangup ends the session)
- *   POST /webhooks/telnyx/outbound   Call Control events of calls dialled by POST /calls
- *   POST /webhooks/telnyx/recording  recording status (TeXML form or call.recording.saved)
- *   POST /calls                      operator API (Bearer ADMIN_TOKEN): start an outbound translated call
+ *   POST /webhooks/telnyx/voice         TeXML Voice URL (new call → TeXML)
+ *   POST /webhooks/telnyx/status        TeXML status callbacks and Call Control events (hangup ends the session)
+ *   POST /webhooks/telnyx/outbound      Call Control events of calls dialled by POST /calls
+ *   POST /webhooks/telnyx/call-control  the Call Control application's webhook: incoming calls (inbound.ts) and
+ *                                       the events of every call
+ *   POST /webhooks/telnyx/recording     recording status (TeXML form or call.recording.saved)
+ *   POST /calls                         operator API (Bearer ADMIN_TOKEN): start an outbound translated call
  * Every /webhooks/telnyx/* request must carry a valid Telnyx Ed25519 signature over its raw body; anything else is
  * refused before the body is even parsed.
  */
@@ -18,17 +20,18 @@ import { TelnyxSignatureVerifier } from './verify.ts';
 import { TelnyxEventProcessor } from './events.ts';
 import { TexmlVoice, RECORDING_PATH } from './voice.ts';
 import { TelnyxOutbound, OUTBOUND_WEBHOOK_PATH } from './outbound.ts';
+import { CALL_CONTROL_PATH, TelnyxInbound } from './inbound.ts';
 import type { KallglotSessions } from './outbound.ts';
 import { texmlRecording } from './recording.ts';
 import { safeJson } from '../json.ts';
-import { parseCallControlEvent, parseParams } from './payload.ts';
+import { parseCallControlEvent, parseParams, str } from './payload.ts';
 import { checkAdminToken } from '../admin/calls-routes.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import type { HttpHandler, HttpRequest, HttpResponse, HttpServer } from '../http/server.ts';
 
 export const VOICE_PATH = '/webhooks/telnyx/voice';
 export const STATUS_PATH = '/webhooks/telnyx/status';
-export { OUTBOUND_WEBHOOK_PATH, RECORDING_PATH };
+export { CALL_CONTROL_PATH, OUTBOUND_WEBHOOK_PATH, RECORDING_PATH };
 
 export interface TelnyxRouteDeps {
   config: GatewayConfig;
@@ -42,6 +45,7 @@ export interface TelnyxRouteDeps {
 
 export interface TelnyxRoutes {
   outbound: TelnyxOutbound;
+  inbound: TelnyxInbound;
   events: TelnyxEventProcessor;
 }
 
@@ -66,14 +70,24 @@ export function registerTelnyxRoutes(http: HttpServer, deps: TelnyxRouteDeps): T
     : undefined;
   if (!verifier) log.warn('TELNYX_PUBLIC_KEY is not set: every Telnyx webhook will be refused (503)');
 
-  const outbound = new TelnyxOutbound({ ...deps, logger: log, telnyx: createTelnyxClient(config) });
+  const telnyx = createTelnyxClient(config);
+  const outbound = new TelnyxOutbound({ ...deps, logger: log, telnyx });
+  const inbound = new TelnyxInbound({ ...deps, logger: log, telnyx });
   const events = new TelnyxEventProcessor({
     registry,
     sessionEnder: deps.sessionEnder,
     logger: log,
     hooks: {
-      answeredWithoutStream: (callControlId, sessionId) => outbound.startStreamOnAnswer(callControlId, sessionId),
-      hungUp: (_callId, sessionId) => outbound.forget(sessionId),
+      // client_state says whose call it is: one answered here (inbound) or one the gateway dialled.
+      answeredWithoutStream: (callControlId, sessionId, state) =>
+        state.direction === 'inbound'
+          ? inbound.answered(callControlId, sessionId, state)
+          : outbound.startStreamOnAnswer(callControlId, sessionId),
+      speakEnded: (callControlId, state) => inbound.noticeEnded(callControlId, state),
+      hungUp: (callId, sessionId) => {
+        outbound.forget(sessionId);
+        inbound.forget(callId);
+      },
     },
   });
   const voice = new TexmlVoice({ ...deps, logger: log });
@@ -98,6 +112,7 @@ export function registerTelnyxRoutes(http: HttpServer, deps: TelnyxRouteDeps): T
   const callEvents = (req: HttpRequest): HttpResponse => eventsHandler(req, events);
   signed(STATUS_PATH, callEvents);
   signed(OUTBOUND_WEBHOOK_PATH, callEvents);
+  signed(CALL_CONTROL_PATH, (req) => callControlHandler(req, events, inbound));
   signed(RECORDING_PATH, (req) => recordingHandler(req, deps.registry, events));
 
   http.route('POST', '/calls', (req) => {
@@ -105,7 +120,7 @@ export function registerTelnyxRoutes(http: HttpServer, deps: TelnyxRouteDeps): T
     if (denied) return denied;
     return outbound.start(req);
   });
-  return { outbound, events };
+  return { outbound, inbound, events };
 }
 
 /** Call Control JSON envelope, or a TeXML status callback (form fields CallSid/CallStatus). */
@@ -116,6 +131,15 @@ function eventsHandler(req: HttpRequest, events: TelnyxEventProcessor): HttpResp
   if (params?.CallSid && params.CallStatus) return { status: 200, body: events.texmlStatus(params) };
   // Signed by Telnyx but not something we act on: acknowledge so it is not redelivered.
   return { status: 200, body: { handled: 'unknown', ignored: 'unrecognised_body' } };
+}
+
+/** The Call Control application's webhook: an incoming call.initiated starts the inbound flow, the rest are events. */
+function callControlHandler(req: HttpRequest, events: TelnyxEventProcessor, inbound: TelnyxInbound): HttpResponse {
+  const ev = parseCallControlEvent(safeJson(req.rawBody.toString('utf8')));
+  if (!ev) return { status: 200, body: { handled: 'unknown', ignored: 'unrecognised_body' } };
+  if (ev.eventType === 'call.initiated' && str(ev.payload.direction) === 'incoming')
+    return { status: 200, body: inbound.initiated(ev) };
+  return { status: 200, body: events.callControl(ev) };
 }
 
 function recordingHandler(req: HttpRequest, registry: CallRegistry, events: TelnyxEventProcessor): HttpResponse {

@@ -1,7 +1,7 @@
 /**
- * Test harness for the Telnyx HTTP paths: the real route handlers on an HttpServer (port 0), a real call registry
- * in a temp DATA_DIR, the real Kallglot client and SessionEnder against a KallglotSandbox, and Telnyx-style
- * Ed25519 signing with a freshly generated key pair.
+ * Test harness for the Telnyx HTTP paths: the real route handlers (and the admin GET /calls) on an HttpServer
+ * (port 0), a real call registry in a temp DATA_DIR, the real Kallglot client and SessionEnder against a
+ * KallglotSandbox, and Telnyx-style Ed25519 signing with a freshly generated key pair.
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -14,6 +14,7 @@ import type { GatewayConfig } from '../../src/config/load.ts';
 import { HttpServer } from '../../src/http/server.ts';
 import { Metrics, registerMetricsRoute } from '../../src/metrics/metrics.ts';
 import { registerTelnyxRoutes } from '../../src/telnyx/routes.ts';
+import { registerCallRoutes } from '../../src/admin/calls-routes.ts';
 import type { TelnyxRoutes } from '../../src/telnyx/routes.ts';
 import type { KallglotSessions } from '../../src/telnyx/outbound.ts';
 import { KallglotClient } from '../../src/kallglot/client.ts';
@@ -109,6 +110,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   const http = new HttpServer(logger);
   const metrics = new Metrics({ defaultMetrics: false });
   registerMetricsRoute(http, metrics);
+  registerCallRoutes(http, registry, ADMIN_TOKEN);
   const sessions = opts.wrapKallglot ? opts.wrapKallglot(kallglot) : kallglot;
   const routes = registerTelnyxRoutes(http, {
     config,
@@ -149,6 +151,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     },
     async close() {
       await routes.outbound.idle();
+      await routes.inbound.idle();
       await sessionEnder.flush(3000);
       sessionEnder.stop();
       await http.close();

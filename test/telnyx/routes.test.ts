@@ -22,6 +22,7 @@ const CASES: Array<{ path: string; body: string; type: string }> = [
   { path: '/webhooks/telnyx/voice', body: VOICE, type: 'application/x-www-form-urlencoded' },
   { path: '/webhooks/telnyx/status', body: HANGUP, type: 'application/json' },
   { path: '/webhooks/telnyx/outbound', body: HANGUP, type: 'application/json' },
+  { path: '/webhooks/telnyx/call-control', body: HANGUP, type: 'application/json' },
   { path: '/webhooks/telnyx/recording', body: RECORDING, type: 'application/x-www-form-urlencoded' },
 ];
 
