@@ -54,10 +54,7 @@ describe('delayed offer and re-INVITE without SDP', () => {
       const offerToPbx = findMessages(pbx.messages, 'received', 'SIP/2.0 200', 'INVITE')[0];
       expect(bodyOf(offerToPbx?.text ?? ''), d()).toContain('o=sipp-uas');
       await waitFor(() => e.sandbox.stats().ended === 1, 10_000, d);
-      expect(
-        e.gw.logs.some((l) => l.msg === 'delayed offer: the PBX answer relayed to Telnyx in the ACK'),
-        d(),
-      ).toBe(true);
+      await e.gw.waitForLog((l) => l.msg === 'delayed offer: the PBX answer relayed to Telnyx in the ACK');
     },
   );
 
@@ -75,6 +72,9 @@ describe('delayed offer and re-INVITE without SDP', () => {
     const reoffer = findMessages(pbx.messages, 'received', 'SIP/2.0 200', 'INVITE')[1];
     expect(bodyOf(reoffer?.text ?? ''), d()).toContain('o=telnyx-reoffer');
     await waitFor(() => e.sandbox.stats().ended === 1, 10_000, d);
-    expect(e.gw.summaries()[0], d()).toMatchObject({ route: 'translated', endReason: 'bye_from_pbx' });
+    expect(await e.gw.waitForLog((l) => l.msg === 'call summary'), d()).toMatchObject({
+      route: 'translated',
+      endReason: 'bye_from_pbx',
+    });
   });
 });

@@ -106,7 +106,7 @@ describe('calls through a record-routing Kamailio in front of the gateway and of
     // PBX's ACK + BYE, gateway's ACK + BYE toward Telnyx: all four in-dialog requests went through the proxy.
     expect(routed(r, 'ACK'), d()).toBeGreaterThanOrEqual(2);
     expect(routed(r, 'BYE'), d()).toBe(2);
-    const summary = r.gw.summaries()[0];
+    const summary = await r.gw.waitForLog((l) => l.msg === 'call summary');
     expect(summary, d()).toMatchObject({ route: 'translated', endReason: 'bye_from_pbx' });
   });
 
@@ -120,7 +120,10 @@ describe('calls through a record-routing Kamailio in front of the gateway and of
     expect(routed(r, 'BYE'), d()).toBe(2);
     await waitFor(() => r.sandbox.sessions()[0]?.endCalls === 1, 10_000, d);
     expect(r.sandbox.sessions()[0], d()).toMatchObject({ endReason: 'customer_hangup' });
-    expect(r.gw.summaries()[0], d()).toMatchObject({ route: 'translated', endReason: 'bye_from_telnyx' });
+    expect(await r.gw.waitForLog((l) => l.msg === 'call summary'), d()).toMatchObject({
+      route: 'translated',
+      endReason: 'bye_from_telnyx',
+    });
   });
 
   it('re-INVITEs (hold, resume) and INFO from the PBX cross the proxy and the gateway', {
@@ -146,6 +149,9 @@ describe('calls through a record-routing Kamailio in front of the gateway and of
     expect(telnyx.exitCode, d()).toBe(0);
     expect(routed(r, 'CANCEL'), d()).toBe(2);
     await waitFor(() => r.sandbox.sessions()[0]?.endCalls === 1, 10_000, d);
-    expect(r.gw.summaries()[0], d()).toMatchObject({ endReason: 'caller_cancelled', sipStatus: 487 });
+    expect(await r.gw.waitForLog((l) => l.msg === 'call summary'), d()).toMatchObject({
+      endReason: 'caller_cancelled',
+      sipStatus: 487,
+    });
   });
 });

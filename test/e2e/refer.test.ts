@@ -48,7 +48,10 @@ describe('REFER from the PBX', () => {
     expect(headerOf(notify?.text ?? '', 'Event'), d()).toBe('refer');
     const session = await waitFor(() => e.sandbox.stats().ended === 1 && e.sandbox.sessions()[0], 10_000, d);
     expect(session, d()).toMatchObject({ endCalls: 1, endReason: 'customer_hangup' });
-    expect(e.gw.summaries()[0], d()).toMatchObject({ route: 'translated', endReason: 'bye_from_telnyx' });
+    expect(await e.gw.waitForLog((l) => l.msg === 'call summary'), d()).toMatchObject({
+      route: 'translated',
+      endReason: 'bye_from_telnyx',
+    });
   });
 
   it('reject: 603 to the REFER, nothing reaches Telnyx, the call goes on until the PBX hangs up', async () => {
@@ -58,6 +61,9 @@ describe('REFER from the PBX', () => {
     expect(telnyx.exitCode, d()).toBe(0);
     expect(findMessages(telnyx.messages, 'received', 'REFER '), d()).toHaveLength(0);
     await waitFor(() => e.sandbox.stats().ended === 1, 10_000, d);
-    expect(e.gw.summaries()[0], d()).toMatchObject({ route: 'translated', endReason: 'bye_from_pbx' });
+    expect(await e.gw.waitForLog((l) => l.msg === 'call summary'), d()).toMatchObject({
+      route: 'translated',
+      endReason: 'bye_from_pbx',
+    });
   });
 });
