@@ -1,163 +1,221 @@
 /**
- * Benchmarks (not tests: no pass/fail on speed). `npm run bench` prints:
+ * Benchmarks (not tests: no pass/fail on speed). `npm run bench` prints, as Markdown for docs/benchmarks.md:
  *  1. SIP parser/serializer throughput on a typical INVITE with SDP (in-process);
- *  2. a SIPp load run through the real daemon (SIPp UAC → gateway → SIPp UAS, Kallglot sandbox), with the gateway's
- *     own call-setup latency percentiles (INVITE received → 200 relayed, Kallglot create included), failed calls,
- *     and the daemon's resident memory before and after.
- * Options: BENCH_CALLS (default 1000), BENCH_RATE calls/s (default 100), BENCH_HOLD_MS (default 500).
+ *  2. Kamailio (when installed) as a transaction-stateful record-routing proxy, the reference, then the gateway with
+ *     a bypass rule (B2BUA only) and with a translated rule (Kallglot create and end over HTTP to a separate double),
+ *     each at stepped rates between the same SIPp UAC and UAS on loopback: failed calls, setup p50/p95/p99 (SIPp
+ *     -trace_rtt), CPU ms per call of each process (/proc/PID/stat over a steady window), RSS; then the highest clean
+ *     rate per system and the gateway/Kamailio ratios.
+ * Modes and options (`npm run bench -- --quick`):
+ *   --quick                 fewer, shorter steps: under 2 minutes
+ *   --soak SECONDS          only the soak: translated calls at --soak-rate (300/s) with --soak-hold-ms (3000), RSS and
+ *                           heap sampled every 30 s, then while the last transactions expire
+ *   --overload RATE         only the overload demonstration: RATE translated calls/s (use 2× the capacity) with the
+ *                           overload control as shipped, then with it off
+ *   --kallglot-latency MS   the double answers every request after MS (a remote API), default 0
+ *   --kallglot-http2        the double serves HTTPS with HTTP/2 and the gateway runs with KALLGLOT_HTTP2=true
+ *   --systems LIST          kamailio,bypass,translated (default all)
+ *   --rates-kamailio LIST, --rates-gateway LIST, --rates-translated LIST   calls/s steps
+ *   --seconds N             per step (default 10; quick 4), --hold-ms N talk time (default 1000; quick 500)
+ *   --gateway-env K=V       extra daemon setting (repeatable), e.g. --gateway-env KALLGLOT_POOL_CONNECTIONS=64
+ *   --cpu-prof DIR          the gateway runs with --cpu-prof (profiles written to DIR when it stops; read them with
+ *                           node bench/profile-top.ts FILE)
+ *   --heap-snapshot DIR     with --soak: heap snapshots under load and at the end (node bench/heap-top.ts FILE)
+ *   --json FILE             all results as JSON too
+ *   --nice=N                run everything at this niceness (e.g. --nice=-10, as root): on a machine shared with other
+ *                           work, the measured processes then get the cores they ask for
  */
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import { performance } from 'node:perf_hooks';
-import { parseMessage } from '../src/sip/embedded/parser.ts';
-import { serializeMessage } from '../src/sip/embedded/serialize.ts';
-import { KallglotSandbox } from '../src/kallglot/sandbox.ts';
-import { startGateway } from '../test/helpers/gateway.ts';
-import { runSipp } from '../test/helpers/sipp.ts';
+import os from 'node:os';
+import { parseArgs } from 'node:util';
+import { parserBench } from './parser.ts';
 import { freePort } from '../test/helpers/ports.ts';
+import { connectionsTo, processTree } from './proc.ts';
+import { ratios, stepsTable, summaryTable } from './report.ts';
+import { runOverload } from './overload.ts';
+import { runSoak } from './soak.ts';
+import { startUas } from './sipp-load.ts';
+import { runRates, type StepOptions, type SystemResult } from './steps.ts';
+import { kamailioAvailable, startGateway, startKallglotDouble, startKamailio } from './targets.ts';
 
-const INVITE = Buffer.from(
-  [
-    'INVITE sip:+4930123456@192.0.2.10:5060 SIP/2.0',
-    'Via: SIP/2.0/UDP 192.0.2.20:5060;branch=z9hG4bK776asdhds;rport',
-    'Max-Forwards: 70',
-    'To: <sip:+4930123456@192.0.2.10>',
-    'From: "Alice Agent" <sip:+15551234567@192.0.2.20>;tag=1928301774',
-    'Call-ID: a84b4c76e66710@pc33.example.com',
-    'CSeq: 314159 INVITE',
-    'Contact: <sip:alice@192.0.2.20:5060>',
-    'P-Asserted-Identity: <sip:+15551234567@192.0.2.20>',
-    'X-Kallglot-Languages: de-en',
-    'Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO',
-    'Content-Type: application/sdp',
-    '',
-    '',
-  ].join('\r\n') +
-    [
-      'v=0',
-      'o=alice 2890844526 2890844526 IN IP4 192.0.2.20',
-      's=-',
-      'c=IN IP4 192.0.2.20',
-      't=0 0',
-      'm=audio 49170 RTP/AVP 0 8 101',
-      'a=rtpmap:0 PCMU/8000',
-      'a=rtpmap:8 PCMA/8000',
-      'a=rtpmap:101 telephone-event/8000',
-      '',
-    ].join('\r\n'),
+const TRANSLATED_NUMBER = '+4930123456'; // german-numbers rule in config/routing.yaml
+const BYPASS_NUMBER = '112'; // emergency-bypass rule
+
+const { values: args } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    soak: { type: 'string' },
+    'soak-rate': { type: 'string', default: '300' },
+    'soak-hold-ms': { type: 'string', default: '3000' },
+    overload: { type: 'string' },
+    'kallglot-latency': { type: 'string', default: '0' },
+    'kallglot-http2': { type: 'boolean', default: false },
+    systems: { type: 'string', default: 'kamailio,bypass,translated' },
+    'rates-kamailio': { type: 'string' },
+    'rates-gateway': { type: 'string' },
+    'rates-translated': { type: 'string' },
+    seconds: { type: 'string' },
+    'hold-ms': { type: 'string' },
+    'gateway-env': { type: 'string', multiple: true, default: [] },
+    'cpu-prof': { type: 'string' },
+    'heap-snapshot': { type: 'string' },
+    json: { type: 'string' },
+    nice: { type: 'string' },
+  },
+  strict: true,
+});
+
+const list = (v: string | undefined, dflt: number[]): number[] => (v ? v.split(',').map(Number) : dflt);
+const quick = args.quick;
+const step: StepOptions = {
+  seconds: Number(args.seconds ?? (quick ? 4 : 10)),
+  holdMs: Number(args['hold-ms'] ?? (quick ? 500 : 1000)),
+};
+const gatewayRates = list(args['rates-gateway'], quick ? [200, 400, 600] : [100, 200, 300, 400, 500, 600, 800, 1000]);
+const rates = {
+  kamailio: list(args['rates-kamailio'], quick ? [400, 800] : [400, 800, 1200, 1600, 2000]),
+  bypass: gatewayRates,
+  translated: list(args['rates-translated'], gatewayRates),
+};
+const latencyMs = Number(args['kallglot-latency']);
+const gatewayEnv = Object.fromEntries(
+  args['gateway-env'].map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
 );
+const nodeOptions = args['cpu-prof'] ? `--cpu-prof --cpu-prof-dir=${args['cpu-prof']}` : undefined;
 
-function parserBench(): void {
-  const n = 100_000;
-  for (let i = 0; i < 5000; i++) parseMessage(INVITE);
-  let t = performance.now();
-  let msg: ReturnType<typeof parseMessage> | undefined;
-  for (let i = 0; i < n; i++) msg = parseMessage(INVITE);
-  const parseMs = performance.now() - t;
-  if (!msg?.ok) throw new Error('bench message did not parse');
-  t = performance.now();
-  for (let i = 0; i < n; i++) serializeMessage(msg.message);
-  const serMs = performance.now() - t;
+// Children inherit the niceness: SIPp, the gateway, the double and Kamailio all run at it.
+if (args.nice !== undefined) os.setPriority(Number(args.nice));
+
+function header(): void {
+  const commit = (() => {
+    try {
+      const head = execFileSync('git', ['log', '--oneline', '-1'], { encoding: 'utf8' }).trim();
+      const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { encoding: 'utf8' });
+      return `${head}${dirty.trim() ? ' (plus uncommitted changes)' : ''}`;
+    } catch {
+      return 'unknown';
+    }
+  })();
   console.log(
-    `parser:     ${Math.round(n / (parseMs / 1000)).toLocaleString()} INVITEs/s (${((parseMs * 1000) / n).toFixed(2)} µs each, ${INVITE.length} bytes)`,
+    `machine: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.platform()} ${os.release()}`,
   );
+  console.log(`node ${process.version}; commit ${commit}`);
+  console.log(`command: npm run bench --${process.argv.slice(2).length ? ` ${process.argv.slice(2).join(' ')}` : ''}`);
   console.log(
-    `serializer: ${Math.round(n / (serMs / 1000)).toLocaleString()} INVITEs/s (${((serMs * 1000) / n).toFixed(2)} µs each)`,
+    `steps: ${step.seconds} s each, hold ${step.holdMs} ms, Kallglot double latency ${latencyMs} ms` +
+      (args['kallglot-http2'] ? ' (HTTPS, HTTP/2)' : '') +
+      (args.nice !== undefined ? `, niceness ${args.nice}` : ''),
   );
+  const load = os.loadavg()[0] ?? 0;
+  // Every process here shares the cores with whatever else runs: the "other load" column says how much did.
+  if (load > 0.5)
+    console.log(`WARNING: load average ${load.toFixed(1)} before the run: other processes skew the numbers`);
+  console.log('');
 }
 
-function rssMb(pid: number): number {
-  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
+async function kamailioRun(uasPort: number, uasPid: number): Promise<SystemResult | undefined> {
+  if (!kamailioAvailable()) {
+    console.log('Kamailio: not installed (no `kamailio` binary or modules): the reference is skipped.\n');
+    return undefined;
+  }
+  const workers = os.cpus().length;
+  const k = await startKamailio(uasPort, workers);
+  try {
+    return await runRates(
+      {
+        name: `Kamailio (reference, ${workers} workers)`,
+        remotePort: k.port,
+        service: TRANSLATED_NUMBER,
+        watched: [
+          { name: 'system', pids: () => processTree(k.pid) },
+          { name: 'sipp-uas', pids: () => [uasPid] },
+        ],
+      },
+      rates.kamailio,
+      step,
+    );
+  } finally {
+    await k.stop();
+  }
 }
 
-function pct(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+async function gatewayRun(kind: 'bypass' | 'translated', uasPort: number, uasPid: number): Promise<SystemResult> {
+  const double = await startKallglotDouble(latencyMs, args['kallglot-http2']);
+  const env = double.caFile
+    ? { KALLGLOT_HTTP2: 'true', NODE_EXTRA_CA_CERTS: double.caFile, ...gatewayEnv }
+    : gatewayEnv;
+  const gw = await startGateway({ kallglotUrl: double.url, telnyxPort: uasPort, env, nodeOptions });
+  try {
+    return await runRates(
+      {
+        name:
+          kind === 'bypass' ? 'gateway, bypass rule (B2BUA only)' : 'gateway, translated (create and end over HTTP)',
+        remotePort: gw.sipPort,
+        service: kind === 'bypass' ? BYPASS_NUMBER : TRANSLATED_NUMBER,
+        metrics: gw.metrics,
+        kallglotConnections: () => connectionsTo(Number(new URL(double.url).port)),
+        watched: [
+          { name: 'system', pids: () => [gw.pid] },
+          { name: 'kallglot', pids: () => [double.pid] },
+          { name: 'sipp-uas', pids: () => [uasPid] },
+        ],
+      },
+      rates[kind],
+      step,
+    );
+  } finally {
+    await gw.stop();
+    await double.stop();
+  }
 }
 
-async function loadBench(): Promise<void> {
-  const calls = Number(process.env.BENCH_CALLS ?? 1000);
-  const rate = Number(process.env.BENCH_RATE ?? 100);
-  const holdMs = Number(process.env.BENCH_HOLD_MS ?? 500);
-  const sandbox = new KallglotSandbox();
-  const { url } = await sandbox.start();
+async function ladder(): Promise<void> {
+  parserBench();
+  const systems = new Set(args.systems.split(','));
   const uasPort = await freePort('both');
-  const uas = runSipp({ scenario: 'uas-answer-200-expect-bye.xml', localPort: uasPort, timeoutSec: 600 });
-  await uas.ready;
-  const gw = await startGateway({
-    env: {
-      KALLGLOT_API_URL: url,
-      KALLGLOT_API_KEY: 'sk_test_bench',
-      TELNYX_OUTBOUND_PROXY: `127.0.0.1:${uasPort}`,
-      ...(process.env.BENCH_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS } : {}),
-      LOG_LEVEL: 'info',
-      MAX_CALLS_PER_SECOND: String(rate * 2),
-      MAX_CONCURRENT_CALLS: '5000',
-    },
-  });
-  const rssBefore = rssMb(gw.pid);
-  const t0 = performance.now();
-  const uac = runSipp({
-    scenario: 'uac-invite-200-then-bye.xml',
-    remote: `127.0.0.1:${gw.sipPort}`,
-    localPort: await freePort('both'),
-    service: '+4930123456',
-    calls,
-    rate,
-    concurrent: Math.max(50, rate * 4),
-    durationMs: holdMs,
-    timeoutSec: 600,
-  });
-  const res = await uac.done;
-  const wallS = (performance.now() - t0) / 1000;
-  const rssAfter = rssMb(gw.pid);
-  await uas.stop();
-  await new Promise((r) => setTimeout(r, 1500));
-  const health = (await (await fetch(`http://127.0.0.1:${gw.httpPort}/healthz`)).json()) as {
-    activeCalls: number;
-    sip: unknown;
-  };
-  const deadline = Date.now() + 15_000;
-  while (sandbox.stats().ended < sandbox.stats().created && Date.now() < deadline)
-    await new Promise((r) => setTimeout(r, 100));
-  const setup = gw
-    .summaries()
-    .map((s) => Number(s.setupMs))
-    .filter(Number.isFinite)
-    .sort((a, b) => a - b);
-  const failed = /Failed call\s*\|\s*\d+\s*\|\s*(\d+)/.exec(res.stdout)?.[1] ?? '?';
-  console.log(
-    `load:       ${calls} calls at ${rate}/s, hold ${holdMs} ms: SIPp UAC exit ${res.exitCode}, failed calls ${failed}, wall ${wallS.toFixed(1)} s`,
-  );
-  console.log(
-    `setup:      p50 ${pct(setup, 50)} ms, p95 ${pct(setup, 95)} ms, p99 ${pct(setup, 99)} ms, max ${setup.at(-1)} ms (INVITE in → 200 out, Kallglot create included)`,
-  );
-  console.log(`sessions:   created ${sandbox.stats().created}, ended ${sandbox.stats().ended}`);
-  console.log(`memory:     daemon RSS ${rssBefore.toFixed(0)} MB before, ${rssAfter.toFixed(0)} MB after`);
-  console.log(`after:      active calls ${health.activeCalls}, engine ${JSON.stringify(health.sip)}`);
-  // Transactions linger 32 s after their calls by design (RFC 3261 timer D/J, RFC 6026 Accepted): wait them out and
-  // check that everything the calls held is released (a leak shows as counts or heap that stay up).
-  const settleDeadline = Date.now() + 45_000;
-  let settled = health;
-  while (Date.now() < settleDeadline) {
-    settled = (await (await fetch(`http://127.0.0.1:${gw.httpPort}/healthz`)).json()) as typeof health;
-    if ((settled.sip as { activeTransactions: number }).activeTransactions === 0) break;
-    await new Promise((r) => setTimeout(r, 1000));
+  const uas = await startUas(uasPort);
+  const results: SystemResult[] = [];
+  try {
+    const kamailio = systems.has('kamailio') ? await kamailioRun(uasPort, uas.pid) : undefined;
+    if (kamailio) results.push(kamailio);
+    for (const kind of ['bypass', 'translated'] as const) {
+      if (systems.has(kind)) results.push(await gatewayRun(kind, uasPort, uas.pid));
+    }
+    console.log(`\n${stepsTable(results)}\n\n${summaryTable(results)}\n`);
+    console.log(
+      ratios(
+        kamailio,
+        results.filter((r) => r !== kamailio),
+      ),
+    );
+  } finally {
+    await uas.stop();
   }
-  if (process.env.BENCH_HEAPSNAPSHOT) {
-    // With BENCH_NODE_OPTIONS="--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=DIR": a snapshot after a full GC,
-    // whose size tracks the live heap (compare runs of different lengths to spot a leak).
-    process.kill(gw.pid, 'SIGUSR2');
-    await new Promise((r) => setTimeout(r, 5000));
-  }
-  const metrics = await (await fetch(`http://127.0.0.1:${gw.httpPort}/metrics`)).text();
-  const heapMb = Number(/^nodejs_heap_size_used_bytes\s+(\S+)/m.exec(metrics)?.[1] ?? NaN) / 1024 / 1024;
-  console.log(
-    `settled:    engine ${JSON.stringify(settled.sip)}, heap used ${heapMb.toFixed(0)} MB, RSS ${rssMb(gw.pid).toFixed(0)} MB`,
-  );
-  await gw.stop();
-  await sandbox.stop();
+  if (args.json) fs.writeFileSync(args.json, JSON.stringify(results, null, 2));
 }
 
-parserBench();
-await loadBench();
+header();
+if (args.soak !== undefined) {
+  await runSoak({
+    seconds: Number(args.soak),
+    rate: Number(args['soak-rate']),
+    holdMs: Number(args['soak-hold-ms']),
+    latencyMs,
+    gatewayEnv,
+    service: TRANSLATED_NUMBER,
+    ...(args['heap-snapshot'] !== undefined && { heapSnapshotDir: args['heap-snapshot'] }),
+  });
+} else if (args.overload !== undefined) {
+  await runOverload({
+    rate: Number(args.overload),
+    step,
+    latencyMs,
+    gatewayEnv,
+    service: TRANSLATED_NUMBER,
+    json: args.json,
+  });
+} else {
+  await ladder();
+}
 process.exit(0);

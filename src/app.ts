@@ -4,6 +4,7 @@
  */
 import type { GatewayConfig } from './config/load.ts';
 import { redactedConfig } from './config/load.ts';
+import { allTrunks } from './config/trunks.ts';
 import type { Logger } from './logger.ts';
 import { HttpServer } from './http/server.ts';
 import { registerHealthRoutes } from './http/health.ts';
@@ -11,22 +12,25 @@ import { KallglotClient } from './kallglot/client.ts';
 import { KallglotSandbox } from './kallglot/sandbox.ts';
 import { RoutingStore } from './routing/store.ts';
 import { Admission } from './calls/admission.ts';
+import { EventLoopLag } from './calls/overload.ts';
+import { poolConnections } from './kallglot/pool.ts';
 import { CallManager } from './calls/call-manager.ts';
+import { TrunkLimits } from './calls/trunk-limits.ts';
 import { DirectionClassifier } from './calls/direction.ts';
 import { SessionEnder } from './sessions/ender.ts';
 import { PbxAuthenticator, parseUserList } from './calls/pbx-auth.ts';
 import type { CallSummary } from './calls/types.ts';
 import { createEngine } from './sip/create-engine.ts';
-import type { SipEngine } from './sip/port.ts';
-import { CallRegistry } from './registry/call-registry.ts';
+import type { CertificateReload, SipEngine } from './sip/port.ts';
+import { type OpenedRegistry, openRegistry } from './registry/open.ts';
+import type { RegistryPort } from './registry/port.ts';
+import { guardedCallWrites } from './registry/call-writes.ts';
 import { recoverOrphans } from './registry/recovery.ts';
 import { RegistryRetention } from './registry/retention.ts';
-import { InstanceLock } from './registry/instance-lock.ts';
 import { registerCallRoutes } from './admin/calls-routes.ts';
 import { type DrainStarted, registerOperationRoutes } from './admin/operations-routes.ts';
 import { KallglotProbe } from './kallglot/probe.ts';
 import type { ReloadOutcome } from './routing/store.ts';
-import type { CallRecorder } from './calls/types.ts';
 import { registerTelnyxRoutes } from './telnyx/routes.ts';
 import { Metrics, registerMetricsRoute } from './metrics/metrics.ts';
 
@@ -47,10 +51,14 @@ export class Gateway {
   #calls: CallManager | undefined;
   #sessionEnder: SessionEnder | undefined;
   #admission: Admission;
-  #registry: CallRegistry | undefined;
-  #lock: InstanceLock | undefined;
+  /** Admission's overload signal; runs from start() to stop(). */
+  readonly #lag = new EventLoopLag();
+  /** The registry with its guard: the DATA_DIR lock (SQLite) or this instance's lease (REGISTRY_URL). */
+  #registry: OpenedRegistry | undefined;
   #retention: RegistryRetention | undefined;
   readonly #metrics: Metrics;
+  /** The Telnyx trunks (`default` and telnyx.trunks) with the CPS and concurrency limits of each. */
+  readonly #trunks: TrunkLimits;
   #sipListening = false;
   httpPort = 0;
   sipPort = 0;
@@ -66,11 +74,21 @@ export class Gateway {
     this.config = config;
     this.#logger = logger;
     this.#http = new HttpServer(logger.child({ component: 'http' }));
-    this.#routing = new RoutingStore(config.routing.file, logger.child({ component: 'routing' }));
+    this.#trunks = new TrunkLimits({
+      trunks: allTrunks(config.telnyx),
+      onGranted: (trunk) => this.#metrics.trunkInvite(trunk),
+      onRefused: (trunk, limit) => this.#metrics.trunkLimitRefused(trunk, limit),
+    });
+    const telnyxTrunks = allTrunks(config.telnyx).map((t) => t.name);
+    this.#routing = new RoutingStore(config.routing.file, logger.child({ component: 'routing' }), { telnyxTrunks });
     this.#metrics = new Metrics({
+      trunkUsage: () => this.#trunks.usage(),
       activeCalls: () => this.#calls?.activeCalls ?? 0,
       pendingSessionEnds: () => this.#sessionEnder?.pending() ?? 0,
       kallglotUp: () => this.#kallglotProbe?.current()?.reachable,
+      inflightSetups: () => this.#admission.inflightSetups,
+      eventLoopLagMs: () => this.#lag.lagMs(),
+      sipTargets: () => this.#engine?.targets?.() ?? [],
       version: VERSION,
     });
     // Every reload counts, whoever triggered it: the file watcher, SIGHUP or the admin API.
@@ -83,6 +101,11 @@ export class Gateway {
       maxCallsPerSecond: config.calls.maxCallsPerSecond,
       maxConcurrentPerSource: config.calls.maxConcurrentPerSource,
       maxCallsPerSecondPerSource: config.calls.maxCallsPerSecondPerSource,
+      overload: {
+        maxLagMs: config.calls.overloadLagMs,
+        lagMs: () => this.#lag.lagMs(),
+        maxInflightSetups: config.calls.maxInflightSetups,
+      },
     });
   }
 
@@ -92,7 +115,8 @@ export class Gateway {
    * busy ports stops at the bind; neither ever reaches recovery, which would close the first instance's live calls.
    */
   async start(): Promise<void> {
-    const registry = this.#openRegistry();
+    this.#lag.start();
+    const registry = await this.#openRegistry();
     const kallglot = await this.#startKallglot();
     const sessionEnder = new SessionEnder(kallglot, this.#logger.child({ component: 'session-ender' }), {
       store: registry,
@@ -105,8 +129,10 @@ export class Gateway {
     );
     await this.#startSip(registry, kallglot, sessionEnder);
 
-    const recovered = recoverOrphans(registry, sessionEnder, this.#logger.child({ component: 'recovery' }));
+    const recovered = await recoverOrphans(registry, sessionEnder, this.#logger.child({ component: 'recovery' }));
     if (recovered.orphans || recovered.pendingEnds) this.#logger.warn(recovered, 'recovered state from a previous run');
+    // Own leftovers first, then (shared registry) the calls of instances that died.
+    this.#registry?.takeOverWith(sessionEnder, (_instance, calls) => this.#metrics.callsTakenOver(calls));
     // After recovery, which queues the session ends of orphaned calls: a call whose end is pending keeps its row.
     this.#retention = new RegistryRetention({
       registry,
@@ -117,16 +143,19 @@ export class Gateway {
     this.#logStarted();
   }
 
-  #openRegistry(): CallRegistry {
+  async #openRegistry(): Promise<RegistryPort> {
     const { config } = this;
-    this.#lock = InstanceLock.acquire(config.dataDir, config.instanceId);
-    this.#registry = new CallRegistry(config.dataDir, {
+    this.#registry = await openRegistry({
+      dataDir: config.dataDir,
       instanceId: config.instanceId,
-      onError: (err) => this.#logger.error({ err }, 'call registry commit failed'),
+      url: config.registry.url,
+      deadAfterSec: config.registry.instanceDeadAfterSec,
+      leaseIntervalSec: config.registry.leaseIntervalSec,
+      logger: this.#logger.child({ component: 'registry' }),
     });
     this.#routing.load();
     this.#routing.watch();
-    return this.#registry;
+    return this.#registry.registry;
   }
 
   /**
@@ -158,8 +187,17 @@ export class Gateway {
       retries: config.kallglot.retries,
       createDeadlineMs: config.kallglot.createDeadlineMs,
       endDeadlineMs: config.kallglot.endDeadlineMs,
+      pool: {
+        connections: poolConnections({
+          configured: config.kallglot.poolConnections,
+          maxCallsPerSecond: config.calls.maxCallsPerSecond,
+          requestTimeoutMs: config.kallglot.requestTimeoutMs,
+        }),
+        http2: config.kallglot.http2,
+      },
       logger: this.#logger.child({ component: 'kallglot' }),
       onAttempt: (op, statusOrCode, seconds) => this.#metrics.kallglotRequest(op, statusOrCode, seconds),
+      onPoolWait: (op, seconds, queued) => this.#metrics.kallglotPoolWait(op, seconds, queued),
     });
     this.#kallglotProbe = new KallglotProbe({
       baseUrl: apiUrl,
@@ -171,7 +209,7 @@ export class Gateway {
     return this.#kallglot;
   }
 
-  #registerHttpRoutes(registry: CallRegistry, kallglot: KallglotClient, sessionEnder: SessionEnder): void {
+  #registerHttpRoutes(registry: RegistryPort, kallglot: KallglotClient, sessionEnder: SessionEnder): void {
     const { config } = this;
     registerCallRoutes(this.#http, registry, config.http.adminToken);
     registerOperationRoutes(this.#http, {
@@ -193,6 +231,7 @@ export class Gateway {
     registerHealthRoutes(this.#http, {
       activeCalls: () => this.#calls?.activeCalls ?? 0,
       sipStats: () => this.#engine?.stats() ?? null,
+      sipTargets: () => this.#engine?.targets?.() ?? [],
       pendingSessionEnds: () => this.#sessionEnder?.pending() ?? 0,
       draining: () => this.#admission.draining,
       sipListening: () => this.#sipListening,
@@ -204,7 +243,7 @@ export class Gateway {
     });
   }
 
-  async #startSip(registry: CallRegistry, kallglot: KallglotClient, sessionEnder: SessionEnder): Promise<void> {
+  async #startSip(registry: RegistryPort, kallglot: KallglotClient, sessionEnder: SessionEnder): Promise<void> {
     const { config } = this;
     const engine = await createEngine(config, this.#logger.child({ component: 'sip' }), this.#metrics);
     this.#engine = engine;
@@ -216,7 +255,8 @@ export class Gateway {
       sessionEnder,
       admission: this.#admission,
       rules: () => this.#routing.current(),
-      recorder: safeRecorder(registry, this.#logger),
+      trunks: this.#trunks,
+      recorder: guardedCallWrites(registry, this.#logger),
       directions: new DirectionClassifier(config.calls.allowedSources, inboundSources(config)),
       pbxAuth: config.calls.pbxAuthUsers.length
         ? new PbxAuthenticator(config.calls.pbxAuthRealm, parseUserList(config.calls.pbxAuthUsers))
@@ -246,11 +286,22 @@ export class Gateway {
         kallglot: this.#sandbox ? 'sandbox' : config.kallglot.apiUrl,
         routingRules: this.#routing.current().rules.length,
         instanceId: config.instanceId,
+        registry: this.#registry?.where,
       },
       'kallglot-sip-gateway started',
     );
     // The whole config is long; an operator asks for it with LOG_LEVEL=debug.
     this.#logger.debug({ config: redactedConfig(config) }, 'effective configuration');
+  }
+
+  /**
+   * Re-read the SIP TLS certificate and key (SIGHUP), for new connections; the engine logs what it loaded or why it
+   * kept the previous one. Without a TLS listener there is nothing to do.
+   */
+  reloadCertificates(trigger: string): CertificateReload {
+    const outcome = this.#engine?.reloadCertificates?.() ?? { outcome: 'none' };
+    if (outcome.outcome !== 'none') this.#logger.debug({ trigger, outcome }, `${trigger}: SIP TLS certificate reload`);
+    return outcome;
   }
 
   /** Re-read the routing rules (SIGHUP, admin API). When the file is refused the previous rules stay in force. */
@@ -269,6 +320,7 @@ export class Gateway {
     const activeCalls = this.#calls?.activeCalls ?? 0;
     if (!alreadyDraining) {
       this.#admission.startDraining();
+      this.#engine?.setDraining?.(true); // OPTIONS 503: a dispatcher's ds_ping takes this gateway out
       this.#logger.info({ trigger, activeCalls }, `${trigger}: draining`);
       setImmediate(() => this.onDrainRequested?.(trigger));
     }
@@ -285,6 +337,7 @@ export class Gateway {
   /** Stop taking calls, let active ones finish up to drainMs, hang up the rest, end every session. */
   async stop(drainMs = 0): Promise<void> {
     this.#admission.startDraining();
+    this.#engine?.setDraining?.(true);
     if (this.#calls && this.#calls.activeCalls > 0) {
       const idle = await this.#calls.waitIdle(drainMs);
       if (!idle) {
@@ -304,12 +357,13 @@ export class Gateway {
     this.#sipListening = false;
     await this.#http.close();
     this.#routing.close();
+    this.#trunks.close(); // INVITEs still waiting for a trunk slot are refused, not left pending
     this.#retention?.stop(); // before the registry closes: no batch may run on a closed database
-    this.#registry?.close();
-    this.#lock?.release();
+    await this.#registry?.close();
     await this.#kallglotProbe?.stop();
     await this.#kallglot?.close();
     await this.#sandbox?.stop();
+    this.#lag.stop();
     this.#logger.info('stopped');
   }
 }
@@ -342,22 +396,4 @@ async function bindOrExplain<T>(setting: string, host: string, port: number, bin
     }
     throw err;
   }
-}
-
-/** Registry writes must never break a call: failures are logged and the call goes on. */
-function safeRecorder(registry: CallRegistry, logger: Logger): CallRecorder {
-  const guard = <T>(what: string, fn: () => T, fallback: T): T => {
-    try {
-      return fn();
-    } catch (err) {
-      logger.error({ err, what }, 'call registry write failed');
-      return fallback;
-    }
-  };
-  return {
-    callStarted: (c) => guard('callStarted', () => registry.callStarted(c), false),
-    update: (id, patch) => guard('update', () => registry.update(id, patch), undefined),
-    callEnded: (id, end) => guard('callEnded', () => registry.callEnded(id, end), false),
-    commitNow: () => guard('commitNow', () => registry.commitNow(), undefined),
-  };
 }

@@ -2,8 +2,8 @@
 /**
  * Process entry point (`npm start`, the `kallglot-gw` command): with arguments, the command line (src/cli) and
  * nothing else; without, the daemon: load config, build the gateway, start it, stop it cleanly on SIGINT/SIGTERM.
- * Exit codes: 0 ok, 1 runtime or start-up failure, 2 configuration (or usage) error, 3 DATA_DIR held by another
- * instance.
+ * Exit codes: 0 ok, 1 runtime or start-up failure, 2 configuration (or usage) error, 3 DATA_DIR (or, with a
+ * shared registry, this INSTANCE_ID) held by another live instance.
  */
 import { runCli } from './cli/run.ts';
 import { processEnvironment } from './config/environment.ts';
@@ -11,6 +11,7 @@ import { ConfigError, type GatewayConfig, loadConfig } from './config/load.ts';
 import { createLogger, resolveLogFormat } from './logger.ts';
 import type { Gateway as GatewayType } from './app.ts';
 import { InstanceLockedError } from './registry/instance-lock.ts';
+import { LeaseHeldError } from './registry/lease.ts';
 
 async function main(): Promise<void> {
   let config: GatewayConfig;
@@ -34,7 +35,10 @@ async function main(): Promise<void> {
   // Before start(): SIGHUP's default action would kill a daemon that is still starting.
   let started = false;
   process.on('SIGHUP', () => {
-    if (started) gateway.reloadRouting('SIGHUP');
+    if (!started) return;
+    gateway.reloadRouting('SIGHUP');
+    // Certificate renewal (certbot's deploy hook, cert-manager) ends with a SIGHUP too.
+    gateway.reloadCertificates('SIGHUP');
   });
   try {
     await gateway.start();
@@ -45,7 +49,7 @@ async function main(): Promise<void> {
       `kallglot-sip-gateway: start-up failed: ${err instanceof Error ? err.message : String(err)}\n`,
     );
     await gateway.stop().catch(() => undefined);
-    process.exit(err instanceof InstanceLockedError ? 3 : 1);
+    process.exit(err instanceof InstanceLockedError || err instanceof LeaseHeldError ? 3 : 1);
   }
   started = true;
 

@@ -1,5 +1,5 @@
 /** Admin read access to the call registry: GET /calls (active), GET /calls/:callId. Bearer ADMIN_TOKEN required. */
-import type { CallRegistry } from '../registry/call-registry.ts';
+import type { RegistryPort } from '../registry/port.ts';
 import { checkBearer } from '../http/bearer.ts';
 import type { HttpRequest, HttpResponse, HttpServer } from '../http/server.ts';
 
@@ -8,19 +8,20 @@ export function checkAdminToken(req: HttpRequest, token: string): HttpResponse |
   return checkBearer(req, token, 'ADMIN_TOKEN');
 }
 
-export function registerCallRoutes(http: HttpServer, registry: CallRegistry, adminToken: string): void {
-  http.route('GET', '/calls', (req) => {
+/** On a shared registry (REGISTRY_URL) these are every instance's calls; each row names its instance_id. */
+export function registerCallRoutes(http: HttpServer, registry: RegistryPort, adminToken: string): void {
+  http.route('GET', '/calls', async (req) => {
     const denied = checkAdminToken(req, adminToken);
     if (denied) return denied;
     const recent = req.query.get('recent');
-    const calls = recent ? registry.recent(Math.min(1000, Number(recent) || 100)) : registry.active();
+    const calls = await (recent ? registry.recent(Math.min(1000, Number(recent) || 100)) : registry.active());
     return { status: 200, body: { calls } };
   });
-  http.route('GET', '/calls/:callId', (req) => {
+  http.route('GET', '/calls/:callId', async (req) => {
     const denied = checkAdminToken(req, adminToken);
     if (denied) return denied;
-    const call = registry.get(req.params.callId ?? '');
+    const call = await registry.get(req.params.callId ?? '');
     if (!call) return { status: 404, body: { error: 'not_found' } };
-    return { status: 200, body: { call, events: registry.events(call.call_id) } };
+    return { status: 200, body: { call, events: await registry.events(call.call_id) } };
   });
 }

@@ -1,7 +1,7 @@
 /**
  * Admission: the checks an INVITE passes before any work is done for it (no Kallglot request, no outbound leg).
- * Order: draining → source allowlist → concurrent calls → calls per second. Kept apart from CallSession so the
- * session only ever sees calls it is allowed to serve.
+ * Order: draining → source allowlist → overload (event-loop lag, in-flight setups) → concurrent calls → calls per
+ * second. Kept apart from CallSession so the session only ever sees calls it is allowed to serve.
  */
 import net from 'node:net';
 
@@ -12,8 +12,21 @@ export type AdmissionResult =
       status: number;
       reason: string;
       retryAfterSec?: number;
-      why: 'draining' | 'source_not_allowed' | 'concurrency' | 'rate';
+      why: 'draining' | 'source_not_allowed' | 'event_loop_lag' | 'inflight_setups' | 'concurrency' | 'rate';
     };
+
+/**
+ * The limits that follow the actual load rather than a static count: past them a call would only slow down every
+ * call already admitted, so it is refused at once (503, Retry-After) instead.
+ */
+export interface OverloadLimits {
+  /** Refuse while the event loop lags more than this (ms); 0: never. */
+  maxLagMs: number;
+  /** The current lag in ms (EventLoopLag.lagMs in the daemon; a stub in tests). */
+  lagMs: () => number;
+  /** Refuse while this many admitted calls are not yet answered or failed; 0: no bound. */
+  maxInflightSetups: number;
+}
 
 export interface AdmissionOptions {
   allowedSources: string[];
@@ -22,6 +35,7 @@ export interface AdmissionOptions {
   /** Per PBX source address; 0 = no per-source limit. One looping PBX must not starve the others. */
   maxConcurrentPerSource?: number;
   maxCallsPerSecondPerSource?: number;
+  overload?: OverloadLimits;
 }
 
 /** Sliding one-second window of admission times. */
@@ -60,6 +74,7 @@ export class Admission {
   readonly #allow: net.BlockList;
   readonly #opts: AdmissionOptions;
   #active = 0;
+  #inflight = 0;
   readonly #rate = new RateWindow();
   readonly #perSource = new Map<string, { active: number; rate: RateWindow }>();
   #isDraining = false;
@@ -71,6 +86,16 @@ export class Admission {
 
   get activeCalls(): number {
     return this.#active;
+  }
+
+  /** Admitted calls not yet answered or failed (setupEnded() not called yet). */
+  get inflightSetups(): number {
+    return this.#inflight;
+  }
+
+  /** An admitted call was answered or failed: it no longer counts against maxInflightSetups. Once per call. */
+  setupEnded(): void {
+    if (this.#inflight > 0) this.#inflight--;
   }
 
   get draining(): boolean {
@@ -98,6 +123,8 @@ export class Admission {
       };
     if (!this.sourceAllowed(sourceIp))
       return { admitted: false, status: 403, reason: 'Forbidden', why: 'source_not_allowed' };
+    const overloaded = this.#overloaded();
+    if (overloaded) return overloaded;
     const src = this.#perSource.get(sourceIp) ?? { active: 0, rate: new RateWindow() };
     const perSourceMax = this.#opts.maxConcurrentPerSource ?? 0;
     if (
@@ -126,9 +153,24 @@ export class Admission {
       };
     }
     this.#active++;
+    this.#inflight++;
     src.active++;
     this.#perSource.set(sourceIp, src);
     return { admitted: true };
+  }
+
+  /**
+   * Retry-After 1: a proxy in front (RFC 3263 failover) takes the gateway out of rotation for as long as it says, and
+   * an overload passes in seconds; a longer pause would send away the calls we could serve a second later.
+   */
+  #overloaded(): Extract<AdmissionResult, { admitted: false }> | undefined {
+    const o = this.#opts.overload;
+    if (!o) return undefined;
+    const busy = (why: 'event_loop_lag' | 'inflight_setups') =>
+      ({ admitted: false, status: 503, reason: 'Service Unavailable (overloaded)', retryAfterSec: 1, why }) as const;
+    if (o.maxInflightSetups > 0 && this.#inflight >= o.maxInflightSetups) return busy('inflight_setups');
+    if (o.maxLagMs > 0 && o.lagMs() > o.maxLagMs) return busy('event_loop_lag');
+    return undefined;
   }
 
   release(sourceIp: string): void {

@@ -3,12 +3,14 @@
  * gets its own CallSession. Tracks active calls for health, drain and shutdown.
  */
 import type { GatewayConfig } from '../config/load.ts';
+import { allTrunks } from '../config/trunks.ts';
 import type { Logger } from '../logger.ts';
 import { matchRoute } from '../routing/match.ts';
 import { identifyTrunk } from '../routing/trunk.ts';
 import type { RouteDecision, RuleSet } from '../routing/types.ts';
 import type { InboundCall, SipEngine } from '../sip/port.ts';
 import type { Admission, AdmissionResult } from './admission.ts';
+import { RefusalLog } from './overload.ts';
 import type { PbxAuthenticator } from './pbx-auth.ts';
 import { unsupportedRequired } from './policy.ts';
 import { CallSession } from './call-session.ts';
@@ -17,6 +19,7 @@ import type { SessionEnder } from '../sessions/ender.ts';
 import type { CallRecorder, CallSummary, GatewayHangup } from './types.ts';
 import type { SessionCreator } from '../sessions/request.ts';
 import type { HeaderList } from '../sip/port.ts';
+import { TrunkLimits } from './trunk-limits.ts';
 
 export interface CallManagerDeps {
   config: GatewayConfig;
@@ -35,15 +38,27 @@ export interface CallManagerDeps {
   onSessionCreated?: (callId: string, sessionId: string) => void;
   /** Tells inbound calls (from Telnyx's addresses) from outbound ones (from the PBX); absent: every call is outbound. */
   directions?: DirectionClassifier;
+  /** The Telnyx trunks and their CPS/concurrency limits (the daemon shares them with /metrics); absent: from config. */
+  trunks?: TrunkLimits;
 }
 
 export class CallManager {
   readonly #deps: CallManagerDeps;
   readonly #active = new Set<CallSession>();
   #idleWaiters: Array<() => void> = [];
+  readonly #overloadLog: RefusalLog;
+  readonly #trunks: TrunkLimits;
 
   constructor(deps: CallManagerDeps) {
     this.#deps = deps;
+    this.#trunks = deps.trunks ?? new TrunkLimits({ trunks: allTrunks(deps.config.telnyx) });
+    this.#overloadLog = new RefusalLog({
+      write: (refused) =>
+        deps.logger.warn(
+          { refused, inflightSetups: deps.admission.inflightSetups },
+          'overloaded: refusing new calls with 503 (counts since the previous line)',
+        ),
+    });
     deps.engine.onInvite((call) => this.handle(call));
   }
 
@@ -84,22 +99,39 @@ export class CallManager {
   #startSession(call: InboundCall, decision: RouteDecision, direction: CallDirection): void {
     const { admission, logger } = this.#deps;
     const recorder = this.#deps.recorder;
+    let settingUp = true;
+    const setupEnded = (): void => {
+      if (settingUp) admission.setupEnded();
+      settingUp = false;
+    };
     const session = new CallSession(call, decision, {
       config: this.#deps.config,
-      logger,
+      // Who and where from, on every line of the call: its one line at info (the summary) says which call it was.
+      logger: logger.child({
+        from: call.callingUser,
+        to: decision.calledNumber ?? call.calledUser,
+        source: call.source.address,
+      }),
       engine: this.#deps.engine,
       kallglot: this.#deps.kallglot,
       sessionEnder: this.#deps.sessionEnder,
+      trunks: this.#trunks,
       direction,
       hooks: {
         sessionCreated: (callId, sessionId) => {
           recorder?.update(callId, { sessionId });
-          recorder?.commitNow?.(); // on disk before the outbound INVITE: a crash now must not leak the session
+          // Durable before the outbound INVITE: a crash now must not leak the session (call-session waits for it).
+          const committed = recorder?.commitNow?.();
           this.#deps.onSessionCreated?.(callId, sessionId);
+          return committed;
         },
-        update: (callId, patch) => recorder?.update(callId, patch),
+        update: (callId, patch) => {
+          if (patch.answerAt !== undefined) setupEnded();
+          recorder?.update(callId, patch);
+        },
       },
       onFinished: (summary) => {
+        setupEnded();
         if (this.#active.delete(session)) admission.release(call.source.address);
         recorder?.callEnded(summary.callId, {
           reason: summary.endReason,
@@ -132,7 +164,8 @@ export class CallManager {
       ...(trunk !== undefined && { trunk }),
       headers,
     });
-    this.#deps.logger.info(
+    // At debug: at info a call is one line, its summary (which names the call's parties and source too).
+    this.#deps.logger.debug(
       {
         callId: call.callId,
         from: call.callingUser,
@@ -143,6 +176,7 @@ export class CallManager {
         ...(trunk !== undefined && { trunk }),
         rule: decision.ruleName,
         mode: decision.mode,
+        ...(decision.trunkOut !== undefined && { trunkOut: decision.trunkOut }),
       },
       'new call',
     );
@@ -155,6 +189,20 @@ export class CallManager {
     const headers: HeaderList = verdict.retryAfterSec ? [['Retry-After', String(verdict.retryAfterSec)]] : [];
     call.reject(verdict.status, { reason: verdict.reason, headers });
     this.#deps.onAdmissionRejected?.(verdict.why);
+    if (verdict.why === 'event_loop_lag' || verdict.why === 'inflight_setups') {
+      // Overloaded: no log line and no registry row per INVITE (RefusalLog); metrics still count each one.
+      this.#overloadLog.note(verdict.why);
+      const route = 'rejected' as const;
+      this.#deps.onSummary?.({
+        callId: call.callId,
+        route,
+        rule: '',
+        durationMs: 0,
+        endReason: verdict.why,
+        sipStatus: 503,
+      });
+      return;
+    }
     logger.warn(
       {
         callId: call.callId,

@@ -8,7 +8,10 @@
  * - Early media vs fallback: while a fallback is still possible we relay a plain 180 (no SDP), so the PBX never
  *   sees early media from a leg we might abandon. On the direct route (the last one) 18x are relayed as they are.
  * - Exactly-once teardown: `finish()` is idempotent, ends the session once, BYEs the other leg, unlinks both.
+ * - CANCEL (or a hang-up) while an INVITE waits for a slot of its Telnyx trunk: the slot, once given, goes back at
+ *   once and nothing is sent (telnyx-leg.ts); a slot never given ends as a 503 nobody hears.
  */
+import { DEFAULT_TRUNK_NAME, type TelnyxTrunk } from '../config/trunks.ts';
 import type { Logger } from '../logger.ts';
 import type { KallglotSession, EndReason } from '../kallglot/types.ts';
 import type { RouteDecision, TranslatedDecision } from '../routing/types.ts';
@@ -19,6 +22,8 @@ import { bridgeInDialogRequests, holdEarlyRequests, type RelayContext } from './
 import { dialLeg, type LegOptions, type LegOutcome, redirectToCaller } from './telnyx-leg.ts';
 import { callerFailure, fillUriTemplate, isFinalFailure, passThroughEndHeaders, sessionTimerAnswer } from './policy.ts';
 import { GATEWAY_HANGUPS, type CallDeps, type CallRoute, type CallSummary, type GatewayHangup } from './types.ts';
+import { type CallNumbers, trunkUri } from './trunk-dialling.ts';
+import type { TrunkLimit } from './trunk-limits.ts';
 import type { HeaderList } from '../sip/port.ts';
 
 export class CallSession {
@@ -103,8 +108,9 @@ export class CallSession {
     }
     this.#session = session;
     this.#log = this.#log.child({ sessionId: session.id }); // from here on every line of the call names its session
-    this.#log.info('Kallglot session created');
-    this.#deps.hooks?.sessionCreated?.(this.#call.callId, session.id);
+    this.#log.debug('Kallglot session created'); // info gets one line per call: the summary
+    const persisted = this.#deps.hooks?.sessionCreated?.(this.#call.callId, session.id);
+    if (persisted) await persisted; // a shared registry: the session id is durable before the INVITE leaves
     if (this.#cancelled || this.#finished) {
       // finish() ran before the session existed (CANCEL, or hangUpBoth on drain/shutdown): end the late session.
       this.#endSession(
@@ -113,7 +119,7 @@ export class CallSession {
       );
       return;
     }
-    const uri = fillUriTemplate(config.telnyx.translatedUriTemplate, this.#templateValues({ session_id: session.id }));
+    const uri = trunkUri(this.#trunk, 'translated', this.#numbers(), { session_id: session.id });
     this.#route = 'translated';
     const outcome = await this.#leg({
       uri,
@@ -126,6 +132,7 @@ export class CallSession {
       return;
     }
     if (this.#cancelled || this.#finished) return; // finish() ran from the cancel or hang-up path: no fallback
+    if (outcome.limited) return this.#refuseOverTrunkLimit(outcome.limited);
     if (isFinalFailure(outcome.status)) {
       this.#endSession('completed', `translated_leg_${outcome.status}`);
       this.#call.reject(outcome.status, { reason: outcome.reason });
@@ -148,6 +155,7 @@ export class CallSession {
       return;
     }
     if (this.#cancelled) return;
+    if (outcome.limited) return this.#refuseOverTrunkLimit(outcome.limited);
     const toCaller = redirectToCaller(outcome, this.#deps.config.calls.redirectPolicy) ?? {
       ...callerFailure(outcome.status, outcome.reason),
       headers: [],
@@ -156,20 +164,28 @@ export class CallSession {
     this.#finish({ reason: 'rejected', detail: `direct_leg_${outcome.status}`, status: toCaller.status });
   }
 
-  /** The untranslated destination: Telnyx for a call from the PBX (outbound), the PBX for a call from Telnyx (inbound). */
-  #directUri(): string {
-    const { config } = this.#deps;
-    const template = this.#deps.direction === 'inbound' ? config.calls.pbxUriTemplate : config.telnyx.directUriTemplate;
-    return fillUriTemplate(template, this.#templateValues({}));
+  /** The trunk's limit held the INVITE back (never sent): 503 now; another route would need the same trunk. */
+  #refuseOverTrunkLimit(limit: TrunkLimit): void {
+    this.#endSession('error', `trunk_${limit}_limit`);
+    this.#call.reject(503, { reason: 'Service Unavailable', headers: [['Retry-After', '1']] });
+    this.#finish({ reason: 'rejected', detail: `trunk_${limit}_limit`, status: 503 });
   }
 
-  #templateValues(extra: Record<string, string>): Record<string, string> {
-    return {
-      domain: this.#deps.config.telnyx.sipDomain,
-      called: this.#decision.calledNumber ?? this.#call.calledUser,
-      calling: this.#call.callingUser,
-      ...extra,
-    };
+  /** The Telnyx trunk the rules chose (`trunk_out`); routing refused any name the config does not define. */
+  get #trunk(): TelnyxTrunk {
+    return this.#deps.trunks.trunk(this.#decision.trunkOut ?? DEFAULT_TRUNK_NAME);
+  }
+
+  /** The untranslated destination: Telnyx for a call from the PBX (outbound), the PBX for a call from Telnyx (inbound). */
+  #directUri(): string {
+    if (this.#deps.direction !== 'inbound') return trunkUri(this.#trunk, 'direct', this.#numbers());
+    // The PBX gets the numbers as they came: a Telnyx trunk's number format is for Telnyx.
+    const { pbxUriTemplate } = this.#deps.config.calls;
+    return fillUriTemplate(pbxUriTemplate, { domain: this.#trunk.sipDomain, ...this.#numbers() });
+  }
+
+  #numbers(): CallNumbers {
+    return { called: this.#decision.calledNumber ?? this.#call.calledUser, calling: this.#call.callingUser };
   }
 
   /** The PBX's INVITE had no SDP (Cisco CUCM/CUBE's default): Telnyx's 200 brings the offer, the PBX's ACK the answer. */
@@ -184,6 +200,8 @@ export class CallSession {
         engine: this.#engine,
         call: this.#call,
         config: this.#deps.config,
+        trunk: this.#trunk,
+        limits: this.#deps.trunks,
         log: this.#log,
         cancelled: () => this.#cancelled,
         over: () => this.#cancelled || this.#finished,
@@ -228,7 +246,7 @@ export class CallSession {
       this.#maxDurationTimer = setTimeout(() => this.hangUpBoth('max_call_duration'), maxSec * 1000);
       this.#maxDurationTimer.unref();
     }
-    this.#log.info({ route }, 'call answered and bridged'); // sessionId, when there is one, is bound to #log
+    this.#log.debug({ route }, 'call answered and bridged'); // sessionId, when there is one, is bound to #log
   }
 
   /** 200 to the PBX with Telnyx's SDP; the confirmed PBX dialog, or undefined when the call ended meanwhile. */
@@ -364,6 +382,7 @@ export class CallSession {
       sessionId: this.#session?.id,
       telnyxUri: this.#telnyxUri,
       rule: this.#decision.ruleName,
+      trunkOut: this.#decision.trunkOut ?? DEFAULT_TRUNK_NAME,
       setupMs: this.#answeredAt ? this.#answeredAt - this.#startedAt : undefined,
       durationMs: this.#answeredAt ? Date.now() - this.#answeredAt : 0,
       endReason: end.detail,

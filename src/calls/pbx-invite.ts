@@ -29,7 +29,8 @@ export function pbxInvite(call: InboundCall, config: GatewayConfig, leg: TelnyxL
   };
 }
 
-/** `;transport=tcp` in the PBX URI picks TCP; UDP otherwise (RFC 3263 §4.1 default for sip: without a port rule). */
+/** The PBX URI's transport: a sips: URI or `;transport=tls` is TLS, `;transport=tcp` TCP, else UDP (RFC 3263 §4.1). */
 function uriTransport(uri: string): SipTransportName {
+  if (/^sips:/i.test(uri) || /;transport=tls\b/i.test(uri)) return 'tls';
   return /;transport=tcp\b/i.test(uri) ? 'tcp' : 'udp';
 }

@@ -2,10 +2,15 @@
  * The INVITE the gateway sends toward Telnyx for a call from the PBX: the PBX's identity, the headers that may cross
  * a B2BUA, its SDP as it is (or none: delayed offer, with the ACK held back for the PBX's answer), our Telnyx
  * credentials, and the caller's Max-Forwards minus one.
+ *
+ * `trunk` is the Telnyx connection the call goes out on (domain, proxy, transport, credentials, number format);
+ * `telnyx` holds what is the same for every trunk (how long one SBC may stay silent).
  */
 import type { GatewayConfig } from '../config/load.ts';
+import type { TelnyxTrunk } from '../config/trunks.ts';
 import type { HeaderList, InboundCall, OutboundInviteOptions } from '../sip/port.ts';
 import { passThroughInviteHeaders, sessionTimerHeaders } from './policy.ts';
+import { toE164 } from './trunk-dialling.ts';
 
 export interface TelnyxLeg {
   uri: string;
@@ -18,13 +23,15 @@ export function telnyxInvite(
   call: InboundCall,
   telnyx: GatewayConfig['telnyx'],
   leg: TelnyxLeg,
+  trunk: TelnyxTrunk,
 ): OutboundInviteOptions {
   return {
     uri: leg.uri,
-    proxy: telnyx.outboundProxy || undefined,
-    transport: telnyx.sipTransport,
+    proxy: trunk.outboundProxy || undefined,
+    transport: trunk.sipTransport,
     from: {
-      uri: `sip:${call.callingUser || 'anonymous'}@${telnyx.sipDomain}`,
+      // Telnyx shows (and checks) the caller id in E.164: the trunk's number format applies to it too.
+      uri: `sip:${toE164(call.callingUser, trunk.numberFormat) || 'anonymous'}@${trunk.sipDomain}`,
       displayName: displayNameOf(call.from),
     },
     headers: [
@@ -34,8 +41,9 @@ export function telnyxInvite(
     ],
     body: call.body,
     contentType: call.contentType,
-    auth: telnyx.sipUsername ? { username: telnyx.sipUsername, password: telnyx.sipPassword } : undefined,
+    auth: trunk.sipUsername ? { username: trunk.sipUsername, password: trunk.sipPassword } : undefined,
     timeoutMs: leg.timeoutMs,
+    targetTimeoutMs: telnyx.targetTimeoutMs,
     maxForwards: nextMaxForwards(call.header('Max-Forwards')),
     deferAck: call.body.length === 0,
   };

@@ -6,17 +6,29 @@
  *
  * Early media vs fallback: while a fallback is still possible (`lastRoute` false) the PBX gets a plain 180 (no SDP),
  * so it never sees early media from a leg we might abandon; on the last route 18x are relayed as they are.
+ *
+ * Every INVITE toward Telnyx (translated, fallback, redirected) first takes a permit of the call's Telnyx trunk
+ * (trunk-limits.ts); one the trunk's CPS or concurrency limit refuses is never sent, and its outcome says `limited`.
  */
 import type { GatewayConfig } from '../config/load.ts';
+import type { TelnyxTrunk } from '../config/trunks.ts';
 import type { Logger } from '../logger.ts';
 import { SipError, type Dialog, type HeaderList, type InboundCall, type SipEngine } from '../sip/port.ts';
 import { isRedirect, MAX_REDIRECTS, redirectTargets } from './redirect.ts';
 import { pbxInvite } from './pbx-invite.ts';
 import { telnyxInvite } from './telnyx-invite.ts';
+import type { TrunkLimit, TrunkLimits, TrunkPermit } from './trunk-limits.ts';
 
 export type LegOutcome =
   | { answered: true; dialog: Dialog }
-  | { answered: false; status: number; reason: string; headers: HeaderList };
+  | {
+      answered: false;
+      status: number;
+      reason: string;
+      headers: HeaderList;
+      /** Not sent at all: the trunk's limit refused it (status 503). Another INVITE on that trunk would fare no better. */
+      limited?: TrunkLimit;
+    };
 
 export interface LegOptions {
   uri: string;
@@ -35,6 +47,9 @@ export interface LegOwner {
   engine: SipEngine;
   call: InboundCall;
   config: GatewayConfig;
+  /** The Telnyx trunk the call goes out on, and the limits every INVITE toward it passes. */
+  trunk: TelnyxTrunk;
+  limits: TrunkLimits;
   log: Logger;
   cancelled(): boolean;
   /** Cancelled or finished: no further attempt. */
@@ -51,7 +66,7 @@ export async function dialLeg(owner: LegOwner, leg: LegOptions): Promise<LegOutc
   const { redirectAllowedDomains } = owner.config.calls;
   // Redirects are Telnyx's instructions; the PBX's own 3xx is its business and goes back to the caller (relay).
   const redirectPolicy = leg.toward === 'pbx' ? 'relay' : owner.config.calls.redirectPolicy;
-  const allowed = redirectAllowedDomains.length ? redirectAllowedDomains : [owner.config.telnyx.sipDomain];
+  const allowed = redirectAllowedDomains.length ? redirectAllowedDomains : [owner.trunk.sipDomain];
   const tried = new Set([leg.uri]);
   let outcome = await attempt(owner, leg);
   for (let hops = 0; hops < MAX_REDIRECTS && redirectPolicy === 'follow'; hops++) {
@@ -71,9 +86,12 @@ export async function dialLeg(owner: LegOwner, leg: LegOptions): Promise<LegOutc
 async function attempt(owner: LegOwner, leg: LegOptions): Promise<LegOutcome> {
   const { call, log } = owner;
   const { uri, extraHeaders = [], lastRoute, timeoutMs } = leg;
+  const toTelnyx = leg.toward !== 'pbx';
+  const permit = toTelnyx ? await trunkPermit(owner, uri) : undefined;
+  if (permit && 'answered' in permit) return permit; // refused or cancelled while waiting: nothing was sent
   const spec = { uri, extraHeaders, timeoutMs };
   const out = owner.engine.invite(
-    leg.toward === 'pbx' ? pbxInvite(call, owner.config, spec) : telnyxInvite(call, owner.config.telnyx, spec),
+    toTelnyx ? telnyxInvite(call, owner.config.telnyx, spec, owner.trunk) : pbxInvite(call, owner.config, spec),
   );
   owner.attempt(uri, out);
   let ringingSent = false;
@@ -86,17 +104,53 @@ async function attempt(owner: LegOwner, leg: LegOptions): Promise<LegOutcome> {
       call.sendProvisional(180, { reason: 'Ringing' });
     }
   });
-  log.info({ uri, lastRoute }, 'outbound INVITE');
+  log.info({ uri, lastRoute, ...(toTelnyx && { trunk: owner.trunk.name }) }, 'outbound INVITE');
   try {
     const dialog = await out.result;
     owner.attempt(uri, undefined);
+    // An answered call counts against the trunk's concurrency until its dialog ends, however it ends.
+    dialog.onEnd(() => permit?.release());
+    if (dialog.ended) permit?.release();
     return { answered: true, dialog };
   } catch (err) {
     owner.attempt(uri, undefined);
+    permit?.release();
     const e = err instanceof SipError ? err : new SipError(500, 'Server Internal Error');
     log.info({ uri, status: e.status, reason: e.reason }, 'outbound leg failed');
     return { answered: false, status: e.status, reason: e.reason, headers: e.headers };
   }
+}
+
+/**
+ * A permit of the call's Telnyx trunk, or the outcome when there is none: refused by its CPS or concurrency limit
+ * (503, never sent: Telnyx would answer `503 CPS Limit reached` or `403 User channel limit exceeded`), or cancelled
+ * while it waited (the permit goes back at once).
+ */
+async function trunkPermit(owner: LegOwner, uri: string): Promise<TrunkPermit | LegOutcome> {
+  const { trunk, log } = owner;
+  const ticket = await owner.limits.acquire(trunk.name);
+  if (!ticket.granted) {
+    const limit =
+      ticket.limit === 'cps' ? { maxCallsPerSecond: trunk.maxCallsPerSecond } : { maxConcurrent: trunk.maxConcurrent };
+    log.warn(
+      { uri, trunk: trunk.name, limit: ticket.limit, ...limit, waitedMs: ticket.waitedMs },
+      `INVITE not sent: Telnyx trunk ${trunk.name} is at its ${ticket.limit === 'cps' ? 'calls-per-second' : 'concurrent-call'} limit; 503 to the caller`,
+    );
+    return {
+      answered: false,
+      status: 503,
+      reason: 'Service Unavailable',
+      headers: [['Retry-After', '1']],
+      limited: ticket.limit,
+    };
+  }
+  if (owner.over()) {
+    ticket.permit.release();
+    return { answered: false, status: 487, reason: 'Request Terminated', headers: [] };
+  }
+  if (ticket.waitedMs > 0)
+    log.info({ trunk: trunk.name, waitedMs: ticket.waitedMs }, 'INVITE waited for a slot on its Telnyx trunk');
+  return ticket.permit;
 }
 
 /**

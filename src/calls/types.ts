@@ -5,25 +5,19 @@ import type { EndReason } from '../kallglot/types.ts';
 import type { CallDirection } from './direction.ts';
 import type { SipEngine } from '../sip/port.ts';
 import type { SessionEnder } from '../sessions/ender.ts';
-import type { CallPatch, NewCall } from '../registry/call-registry.ts';
+import type { TrunkLimits } from './trunk-limits.ts';
+import type { CallEnd, CallPatch, NewCall } from '../registry/port.ts';
 
-/** Where calls are recorded (the durable call registry). */
+/**
+ * Where calls are recorded (the durable call registry). The call path never waits for these writes, except
+ * commitNow before the outbound INVITE.
+ */
 export interface CallRecorder {
-  callStarted(c: NewCall): boolean;
-  update(callId: string, patch: CallPatch): void;
-  callEnded(
-    callId: string,
-    end: {
-      reason: string;
-      sipStatus?: number;
-      route?: string;
-      fallbackReason?: string;
-      sessionId?: string;
-      telnyxUri?: string;
-      rule?: string;
-    },
-  ): boolean;
-  commitNow?(): void;
+  callStarted(c: NewCall): unknown;
+  update(callId: string, patch: CallPatch): unknown;
+  callEnded(callId: string, end: CallEnd): unknown;
+  /** Returns (SQLite) or resolves (a shared registry) once the writes so far are durable; never rejects. */
+  commitNow?(): void | Promise<void>;
 }
 
 export type CallRoute = 'translated' | 'fallback' | 'bypass' | 'rejected';
@@ -46,6 +40,8 @@ export interface CallSummary {
   sessionId?: string;
   telnyxUri?: string;
   rule: string;
+  /** The Telnyx trunk the call went out on (`trunk_out`); absent on calls refused before routing. */
+  trunkOut?: string;
   setupMs?: number;
   durationMs: number;
   endReason: string;
@@ -58,13 +54,18 @@ export interface CallDeps {
   engine: SipEngine;
   kallglot: SessionCreator;
   sessionEnder: SessionEnder;
+  /** The Telnyx trunks (`trunk_out`) and the CPS and concurrency limits every INVITE toward them passes. */
+  trunks: TrunkLimits;
   /** Runs once per call, when its CallSession has finished (the summary says how). */
   onFinished(summary: CallSummary): void;
   /** outbound (default): from the PBX toward Telnyx; inbound: from Telnyx toward the PBX (PBX_URI_TEMPLATE). */
   direction?: CallDirection;
   hooks?: {
-    /** Must persist synchronously: it runs before the outbound INVITE so a crash cannot lose the session id. */
-    sessionCreated?(callId: string, sessionId: string): void;
+    /**
+     * Must persist before it returns, or before the promise it returns resolves (a shared registry): the outbound
+     * INVITE waits for it, so a crash cannot lose the session id.
+     */
+    sessionCreated?(callId: string, sessionId: string): void | Promise<void>;
     update?(callId: string, patch: { telnyxUri?: string; route?: string; answerAt?: number }): void;
   };
 }

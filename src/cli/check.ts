@@ -4,6 +4,7 @@
  * safe next to a running gateway (e.g. before a restart or in CI). Secrets are shown only as "set" or "unset".
  */
 import { checkConfig, type GatewayConfig } from '../config/load.ts';
+import { allTrunks, type TelnyxTrunk } from '../config/trunks.ts';
 import type { Setting, SettingValue } from '../config/validate.ts';
 import { loadRules } from '../routing/load.ts';
 import type { RuleSet } from '../routing/types.ts';
@@ -16,7 +17,9 @@ export const runCheckCommand: CliCommand = async (io) => {
   let rules: RuleSet | undefined;
   if (typeof routingFile === 'string') {
     try {
-      rules = loadRules(routingFile);
+      // trunk_out is checked against the config's Telnyx trunks when the config is valid (else its errors stand).
+      const telnyxTrunks = checked.config && allTrunks(checked.config.telnyx).map((t) => t.name);
+      rules = loadRules(routingFile, telnyxTrunks ? { telnyxTrunks } : {});
     } catch (err) {
       errors.push(err instanceof Error ? err.message : String(err));
     }
@@ -28,6 +31,7 @@ export const runCheckCommand: CliCommand = async (io) => {
   }
   io.stdout(`config file: ${checked.file ?? 'none (GATEWAY_CONFIG is not set)'}\n`);
   printEffective(io, checked.config, checked.values);
+  io.stdout(`\n${describeTrunks(allTrunks(checked.config.telnyx))}`);
   if (rules) io.stdout(`\n${describeRuleSet(rules)}\n`);
   // Warnings do not fail the check: the daemon starts with them too (and logs each one).
   for (const w of rules?.warnings ?? []) io.stdout(`warning: ${w.message}\n`);
@@ -83,4 +87,24 @@ function describeRuleSet(rules: RuleSet): string {
     `routing file ${rules.file}: ${rules.rules.length} rule${rules.rules.length === 1 ? '' : 's'}` +
     `${names ? ` (${names})` : ''}, default ${d.mode}${languages}`
   );
+}
+
+/** One line per Telnyx trunk; the password only as set/unset, and the env var it came from. */
+export function describeTrunks(trunks: readonly TelnyxTrunk[]): string {
+  const lines = trunks.map((t) => {
+    const auth = t.sipUsername
+      ? `user ${t.sipUsername}, password ${t.sipPassword ? 'set' : 'unset'}${t.sipPasswordEnv ? ` (${t.sipPasswordEnv})` : ''}`
+      : 'IP authentication';
+    const f = t.numberFormat;
+    const parts = [
+      `${t.sipTransport} ${t.sipDomain}${t.outboundProxy ? ` via ${t.outboundProxy}` : ''}`,
+      auth,
+      t.techPrefix && `tech prefix ${t.techPrefix}`,
+      f && `E.164 +${f.countryCode} (national prefix "${f.nationalPrefix}", international "${f.internationalPrefix}")`,
+      `translated ${t.translatedUriTemplate}, direct ${t.directUriTemplate}`,
+      `${t.maxCallsPerSecond || 'unlimited'} calls/s, ${t.maxConcurrent || 'unlimited'} at once`,
+    ];
+    return `  ${t.name}: ${parts.filter(Boolean).join('; ')}\n`;
+  });
+  return `Telnyx trunks (a routing rule picks one with trunk_out; "default" otherwise):\n${lines.join('')}`;
 }

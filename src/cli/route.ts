@@ -156,6 +156,7 @@ function describeDecision(
   const where = rule ? ` (rules[${rule.index}]${rule.line !== undefined ? `, line ${rule.line}` : ''})` : '';
   const lines = [
     rule ? `matching rule: ${decision.ruleName}${where}` : 'matching rule: none; the default route applies',
+    `Telnyx trunk (trunk_out): ${decision.trunkOut ?? 'default'}`,
   ];
   if (decision.mode === 'bypass') {
     lines.push('mode: bypass, no session (the call goes straight to Telnyx on the direct route)');

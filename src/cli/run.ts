@@ -9,12 +9,14 @@ import { runCallsCommand, runDrainCommand, runReloadCommand } from './admin-comm
 import { runCheckCommand } from './check.ts';
 import type { CliCommand, CliIo } from './command.ts';
 import { runRouteCommand } from './route.ts';
+import { runTargetsCommand } from './targets.ts';
 
 const COMMANDS: Readonly<Record<string, CliCommand>> = {
   route: runRouteCommand,
   calls: runCallsCommand,
   reload: runReloadCommand,
   drain: runDrainCommand,
+  targets: runTargetsCommand,
 };
 
 export const USAGE = `Usage:
@@ -26,6 +28,7 @@ export const USAGE = `Usage:
   kallglot-gw calls           list the running gateway's calls (admin API, ADMIN_TOKEN)
   kallglot-gw reload          make the running gateway reload its routing rules
   kallglot-gw drain           make the running gateway drain: refuse new calls, let active ones finish, exit
+  kallglot-gw targets         the Telnyx SBCs the running gateway resolved (SRV/NAPTR) and which ones are down
   kallglot-gw --help | -h     this text (kallglot-gw COMMAND --help: the command's options)
   kallglot-gw --version | -V  the version
 

@@ -63,12 +63,15 @@ const listCoerce = (text: string): string[] =>
     .map((s) => s.trim())
     .filter(Boolean);
 
+const TRANSPORTS = ['udp', 'tcp', 'tls'];
+
 const transportList: ValueFormat = {
   coerce: listCoerce,
   validate: (val) => {
-    if (!Array.isArray(val)) throw new Error('must be a list of transports (udp, tcp)');
-    if (val.length === 0) throw new Error('at least one transport is required (udp, tcp)');
-    for (const t of val) if (t !== 'udp' && t !== 'tcp') throw new Error(`unknown transport "${String(t)}" (udp, tcp)`);
+    if (!Array.isArray(val)) throw new Error('must be a list of transports (udp, tcp, tls)');
+    if (val.length === 0) throw new Error('at least one transport is required (udp, tcp, tls)');
+    for (const t of val)
+      if (!TRANSPORTS.includes(t)) throw new Error(`unknown transport "${String(t)}" (udp, tcp, tls)`);
   },
 };
 
@@ -135,6 +138,22 @@ const hostPort: ValueFormat = {
   },
 };
 
+/** What Resolver.setServers takes: `ip`, `ip:port`, `[v6]` or `[v6]:port`; no host names (they would need DNS). */
+const dnsServerList: ValueFormat = {
+  coerce: listCoerce,
+  validate: (val) => {
+    if (!Array.isArray(val)) throw new Error('must be a list of DNS server addresses (ip or ip:port)');
+    for (const raw of val) {
+      const entry = String(raw).trim();
+      if (net.isIPv6(entry)) continue;
+      const m = /^\[([^\]]+)\](?::(\d{1,5}))?$/.exec(entry) ?? /^([^:[\]]+)(?::(\d{1,5}))?$/.exec(entry);
+      const ip = m?.[1] ?? entry;
+      if (!m || !net.isIP(ip) || (m[2] !== undefined && Number(m[2]) > 65535))
+        throw new Error(`"${entry}" is not ip or ip:port (IPv6 in brackets: [2001:db8::53]:53)`);
+    }
+  },
+};
+
 const publicAddress: ValueFormat = {
   validate: (val) => {
     const problem = publicAddressProblem(val);
@@ -176,6 +195,21 @@ export function httpUrlProblem(val: unknown): string | undefined {
   return undefined;
 }
 
+/** Empty (SQLite) or a PostgreSQL URL; the message never repeats the value, which may carry a password. */
+const registryUrl: ValueFormat = {
+  validate: (val) => {
+    if (val === '') return;
+    let url: URL | undefined;
+    try {
+      url = new URL(String(val));
+    } catch {
+      url = undefined;
+    }
+    if (!url || (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') || !url.hostname)
+      throw new Error('must be empty (SQLite) or a PostgreSQL URL such as postgres://user:password@host:5432/kallglot');
+  },
+};
+
 function httpUrl(example: string): ValueFormat {
   return {
     validate: (val) => {
@@ -200,12 +234,14 @@ export const FORMATS: Readonly<Record<string, ValueFormat>> = {
   'credential-list': credentialList,
   'ip-address': ipAddress,
   'host-port': hostPort,
+  'dns-server-list': dnsServerList,
   'optional-sip-uri-template': optionalSipUriTemplate,
   'public-address': publicAddress,
   'sip-uri-template': sipUriTemplate,
   'kallglot-url': httpUrl('https://api.kallglot.com/v1'),
   'public-url': httpUrl('https://gw.example.com'),
   'telnyx-url': httpUrl('https://api.telnyx.com/v2'),
+  'registry-url': registryUrl,
 };
 
 for (const [name, f] of Object.entries(FORMATS)) {

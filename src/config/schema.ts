@@ -3,6 +3,9 @@
  * (GATEWAY_CONFIG, JSON or YAML) may set the same keys; env overrides file, file overrides defaults.
  */
 import './formats.ts'; // registers the named formats used below
+import { callsSchema } from './schema-calls.ts';
+import { kallglotPoolSchema, overloadSchema } from './schema-performance.ts';
+import { telnyxTrunkSchema } from './trunk-schema.ts';
 
 export const schema = {
   sip: {
@@ -22,10 +25,35 @@ export const schema = {
     },
     port: { doc: 'SIP listen port (UDP and TCP)', format: 'port', default: 5060, env: 'SIP_PORT' },
     transports: {
-      doc: 'SIP transports to listen on, comma separated',
+      doc: 'SIP transports to listen on, comma separated: udp, tcp, tls (tls listens on SIP_TLS_PORT and needs SIP_TLS_CERT_FILE and SIP_TLS_KEY_FILE)',
       format: 'transport-list',
       default: ['udp', 'tcp'],
       env: 'SIP_TRANSPORTS',
+    },
+    tlsPort: {
+      doc: 'SIP over TLS listen port, when SIP_TRANSPORTS lists tls',
+      format: 'port',
+      default: 5061,
+      env: 'SIP_TLS_PORT',
+    },
+    tlsCertFile: {
+      doc: 'PEM certificate (chain) the TLS listener serves to the PBX; re-read on SIGHUP',
+      format: String,
+      default: '',
+      env: 'SIP_TLS_CERT_FILE',
+    },
+    tlsKeyFile: {
+      doc: 'PEM private key of SIP_TLS_CERT_FILE; re-read on SIGHUP',
+      format: String,
+      default: '',
+      env: 'SIP_TLS_KEY_FILE',
+    },
+    keepAliveIntervalSec: {
+      // RFC 5626 §4.4.1 suggests 95-120 s for TCP; 30 s also outlives the shortest NAT/firewall timeouts seen on TLS.
+      doc: 'Seconds of silence after which a TCP/TLS connection the gateway opened (toward Telnyx) gets a CRLF keep-alive ping (RFC 5626); 0: none',
+      format: 'nat',
+      default: 30,
+      env: 'SIP_KEEPALIVE_INTERVAL_SEC',
     },
     publicAddress: {
       doc: 'Address written in Via/Contact: one IP or hostname, or "IPv4,IPv6" for a dual-stack gateway (each toward peers of its family). Empty: SIP_HOST; for 0.0.0.0 the first non-internal IPv4; for :: that IPv4 toward IPv4 peers and the first non-internal, non-link-local IPv6 toward IPv6 peers',
@@ -44,6 +72,12 @@ export const schema = {
       format: String,
       default: 'kallglot-sip-gateway',
       env: 'SIP_USER_AGENT',
+    },
+    dnsServers: {
+      doc: 'DNS servers for SIP next hops (NAPTR, SRV, A/AAAA), "ip" or "ip:port" ([v6]:port), comma separated; empty: the system resolver',
+      format: 'dns-server-list',
+      default: [],
+      env: 'DNS_SERVERS',
     },
   },
   drachtio: {
@@ -134,6 +168,7 @@ export const schema = {
       default: 'routing',
       env: 'KALLGLOT_REQUEST_STYLE',
     },
+    ...kallglotPoolSchema,
   },
   telnyx: {
     sipDomain: {
@@ -148,11 +183,35 @@ export const schema = {
       default: '',
       env: 'TELNYX_OUTBOUND_PROXY',
     },
+    targetTimeoutMs: {
+      doc: 'How long one Telnyx SBC (one SRV/NAPTR target) may leave an INVITE without any response before the next target is tried; also bounds TELNYX_OUTBOUND_PROXY',
+      format: 'positive',
+      default: 3000,
+      env: 'TELNYX_TARGET_TIMEOUT_MS',
+    },
+    probeIntervalSec: {
+      doc: 'Seconds between OPTIONS probes of each resolved Telnyx target (0: no probing; never with TELNYX_OUTBOUND_PROXY)',
+      format: 'nat',
+      default: 30,
+      env: 'TELNYX_PROBE_INTERVAL_SEC',
+    },
+    probeFailures: {
+      doc: 'Failed OPTIONS probes in a row after which a Telnyx target is skipped until it answers again',
+      format: 'positive',
+      default: 3,
+      env: 'TELNYX_PROBE_FAILURES',
+    },
     sipTransport: {
-      doc: 'Transport toward Telnyx',
-      format: ['udp', 'tcp'],
+      doc: 'Transport toward Telnyx: udp, tcp or tls (port 5061 unless TELNYX_OUTBOUND_PROXY gives one; a sips: URI template always uses tls)',
+      format: ['udp', 'tcp', 'tls'],
       default: 'udp',
       env: 'TELNYX_SIP_TRANSPORT',
+    },
+    tlsCaFile: {
+      doc: 'PEM file of extra CA certificates trusted for TLS toward Telnyx, on top of the system CAs (empty: system CAs only)',
+      format: String,
+      default: '',
+      env: 'TELNYX_TLS_CA_FILE',
     },
     sipUsername: {
       doc: 'Telnyx credential-connection username (empty: IP connection)',
@@ -179,6 +238,7 @@ export const schema = {
       default: 'sip:{called}@{domain}',
       env: 'DIRECT_URI_TEMPLATE',
     },
+    ...telnyxTrunkSchema, // tech prefix, number format, CPS and concurrency of `default`; the named trunks
     apiKey: {
       doc: 'Telnyx API key (Call Control)',
       format: String,
@@ -224,126 +284,7 @@ export const schema = {
     },
     fallbackNotice: { doc: 'Call Control fallback notice', format: String, default: '', env: 'TELNYX_FALLBACK_NOTICE' },
   },
-  calls: {
-    allowedSources: {
-      doc: 'PBX source IPs/CIDRs allowed to send INVITEs, comma separated',
-      format: 'cidr-list',
-      default: ['127.0.0.0/8', '::1/128'],
-      env: 'PBX_ALLOWED_SOURCES',
-    },
-    telnyxAllowedSources: {
-      doc: "Telnyx signalling IPs/CIDRs whose INVITEs are inbound calls toward the PBX (needs PBX_URI_TEMPLATE); default: Telnyx's published US, EU, Canada and Australia signalling IPs",
-      format: 'cidr-list',
-      default: [
-        '192.76.120.10',
-        '64.16.250.10',
-        '5.172.39.10',
-        '5.172.39.25',
-        '193.108.220.10',
-        '193.108.220.25',
-        '103.135.104.10',
-        '103.135.104.25',
-      ],
-      env: 'TELNYX_ALLOWED_SOURCES',
-    },
-    pbxUriTemplate: {
-      doc: 'Inbound calls (from Telnyx): the PBX target ({called}, {calling}), e.g. sip:{called}@pbx.example.com:5060; also the sip_uri Kallglot connects to. Empty: inbound calls are refused (403)',
-      format: 'optional-sip-uri-template',
-      default: '',
-      env: 'PBX_URI_TEMPLATE',
-    },
-    pbxOutboundProxy: {
-      doc: 'Inbound calls: host:port to send the PBX leg to instead of resolving the PBX_URI_TEMPLATE host',
-      format: 'host-port',
-      default: '',
-      env: 'PBX_OUTBOUND_PROXY',
-    },
-    pbxAuthUsers: {
-      doc: 'Optional digest credentials the PBX must present, "user:password,..." (empty: no challenge)',
-      format: 'credential-list',
-      default: [],
-      env: 'PBX_AUTH_USERS',
-      sensitive: true,
-    },
-    pbxAuthRealm: {
-      doc: 'Digest realm used to challenge the PBX',
-      format: String,
-      default: 'kallglot-gateway',
-      env: 'PBX_AUTH_REALM',
-    },
-    maxConcurrent: {
-      doc: 'Concurrent calls allowed in total (0: no limit)',
-      format: 'nat',
-      default: 500,
-      env: 'MAX_CONCURRENT_CALLS',
-    },
-    maxCallsPerSecond: {
-      doc: 'New calls per second allowed in total (0: no limit)',
-      format: 'nat',
-      default: 30,
-      env: 'MAX_CALLS_PER_SECOND',
-    },
-    maxConcurrentPerSource: {
-      doc: 'Concurrent calls allowed per PBX source address (0: no per-source limit)',
-      format: 'nat',
-      default: 0,
-      env: 'MAX_CONCURRENT_CALLS_PER_SOURCE',
-    },
-    maxCallsPerSecondPerSource: {
-      doc: 'New calls per second allowed per PBX source address (0: no per-source limit)',
-      format: 'nat',
-      default: 0,
-      env: 'MAX_CALLS_PER_SECOND_PER_SOURCE',
-    },
-    rateLimitPolicy: {
-      doc: 'On Kallglot rate_limit_exceeded: fallback (direct route) or busy',
-      format: ['fallback', 'busy'],
-      default: 'fallback',
-      env: 'RATE_LIMIT_POLICY',
-    },
-    busyStatus: {
-      doc: 'SIP status for the busy policy: 486 or 503 (with Retry-After)',
-      format: [486, 503],
-      default: 486,
-      env: 'RATE_LIMIT_BUSY_STATUS',
-    },
-    redirectPolicy: {
-      doc: 'A 3xx from Telnyx: follow (try its Contact targets, at most 3, only to REDIRECT_ALLOWED_DOMAINS) or relay (pass it to the PBX with its Contact)',
-      format: ['follow', 'relay'],
-      default: 'follow',
-      env: 'REDIRECT_POLICY',
-    },
-    redirectAllowedDomains: {
-      doc: 'Hosts a followed redirect may go to, comma separated; each also allows its subdomains (empty: TELNYX_SIP_DOMAIN only)',
-      format: 'host-list',
-      default: [],
-      env: 'REDIRECT_ALLOWED_DOMAINS',
-    },
-    referPolicy: {
-      doc: 'A REFER (transfer) from either side: relay (to the other leg, with Refer-To/Referred-By) or reject (603)',
-      format: ['relay', 'reject'],
-      default: 'relay',
-      env: 'REFER_POLICY',
-    },
-    translatedLegTimeoutSec: {
-      doc: 'Seconds the translated leg may take to answer before falling back (no early media yet; 0: no limit)',
-      format: 'nat',
-      default: 60,
-      env: 'TRANSLATED_LEG_TIMEOUT_SEC',
-    },
-    drainTimeoutSec: {
-      doc: 'On SIGTERM, how long active calls may continue before they are hung up (0: hang up at once)',
-      format: 'nat',
-      default: 30,
-      env: 'DRAIN_TIMEOUT_SEC',
-    },
-    maxCallDurationSec: {
-      doc: 'Hang up calls older than this (0: no limit)',
-      format: 'nat',
-      default: 14400,
-      env: 'MAX_CALL_DURATION_SEC',
-    },
-  },
+  calls: { ...callsSchema, ...overloadSchema },
   routing: {
     file: {
       doc: 'Language routing rules (YAML or JSON)',
@@ -376,6 +317,25 @@ export const schema = {
       format: 'nat',
       default: 30,
       env: 'REGISTRY_RETENTION_DAYS',
+    },
+    url: {
+      doc: 'Shared call registry for two or more gateways: postgres://user:password@host:5432/db (empty: SQLite under DATA_DIR, one instance)',
+      format: 'registry-url',
+      default: '',
+      env: 'REGISTRY_URL',
+      sensitive: true,
+    },
+    instanceDeadAfterSec: {
+      doc: 'With REGISTRY_URL: seconds after its last lease renewal that an instance counts as dead and a survivor ends its calls',
+      format: 'positive',
+      default: 15,
+      env: 'INSTANCE_DEAD_AFTER_SEC',
+    },
+    leaseIntervalSec: {
+      doc: "With REGISTRY_URL: seconds between two renewals of this instance's lease (and checks for dead instances)",
+      format: 'positive',
+      default: 3,
+      env: 'REGISTRY_LEASE_INTERVAL_SEC',
     },
   },
   log: {

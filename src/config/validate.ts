@@ -236,6 +236,20 @@ function crossChecks(values: SettingValue[]): string[] {
   const out: string[] = [];
   if (get('telnyx.sipUsername') && known('telnyx.sipPassword') && !get('telnyx.sipPassword'))
     out.push(`${name('telnyx.sipPassword')} is required when ${name('telnyx.sipUsername')} is set`);
+  const transports = get('sip.transports');
+  if (Array.isArray(transports) && transports.includes('tls')) {
+    const missing = ['sip.tlsCertFile', 'sip.tlsKeyFile'].filter((p) => known(p) && !get(p)).map(name);
+    if (missing.length > 0)
+      out.push(
+        `${missing.join(' and ')} ${missing.length > 1 ? 'are' : 'is'} required when ${name('sip.transports')} lists tls`,
+      );
+  }
+  const lease = get('registry.leaseIntervalSec');
+  const deadAfter = get('registry.instanceDeadAfterSec');
+  if (typeof lease === 'number' && typeof deadAfter === 'number' && deadAfter < 2 * lease)
+    out.push(
+      `${name('registry.instanceDeadAfterSec')} must be at least twice ${name('registry.leaseIntervalSec')}: a live instance would be taken for dead between two renewals`,
+    );
   if (!known('kallglot.apiUrl') || !known('kallglot.sandbox') || !known('nodeEnv')) return out;
   const apiUrl = get('kallglot.apiUrl');
   if (apiUrl && !get('kallglot.apiKey'))

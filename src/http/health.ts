@@ -5,6 +5,11 @@ export interface HealthSource {
   activeCalls(): number;
   /** SIP engine counters (dialogs, transactions, messages): a number that only grows points at a leak. */
   sipStats(): unknown;
+  /**
+   * The Telnyx SBCs the SIP engine resolved (RFC 3263) and whether INVITEs may use them (OPTIONS probes, failed
+   * INVITEs). Shown in /healthz, never gating it: with every SBC down calls still get a clean 503 quickly.
+   */
+  sipTargets?: () => unknown[];
   pendingSessionEnds(): number;
   draining(): boolean;
   sipListening(): boolean;
@@ -27,6 +32,7 @@ export function registerHealthRoutes(http: HttpServer, src: HealthSource): void 
       activeCalls: src.activeCalls(),
       pendingSessionEnds: src.pendingSessionEnds(),
       sip: src.sipStats(),
+      telnyxTargets: src.sipTargets?.() ?? [],
     },
   }));
   http.route('GET', '/readyz', () => {

@@ -6,13 +6,14 @@
  * deadline — the caller gets an error in time to fall back. Creates reuse one Idempotency-Key across attempts, so a
  * retry after a lost response returns the same session instead of billing a second one.
  */
-import { Agent, request } from 'undici';
+import { request } from 'undici';
 import type { Dispatcher } from 'undici';
 import type { Logger } from '../logger.ts';
 import { KallglotError, LOCAL_ERROR_CODES, isRetryable } from './errors.ts';
 import { buildCreateSessionBody, parseSession } from './types.ts';
 import type { CreateSessionInput, EndReason, KallglotSession } from './types.ts';
 import { isObject, safeJson } from '../json.ts';
+import { type PoolOptions, type PoolTicket, RequestPool } from './pool.ts';
 
 export interface KallglotClientOptions {
   /** e.g. `https://api.kallglot.com/v1` or `http://127.0.0.1:PORT/v1`. */
@@ -30,8 +31,12 @@ export interface KallglotClientOptions {
   backoffMaxMs?: number;
   /** Already bound to its component by the caller (app.ts: `component: 'kallglot'`); the client binds none. */
   logger?: Logger;
-  /** Use this dispatcher instead of a client-owned keep-alive Agent (it is then not closed by `close()`). */
+  /** Use this dispatcher instead of client-owned keep-alive pools (it is then not closed by `close()`). */
   dispatcher?: Dispatcher;
+  /** The client-owned pools, one for creates and one for ends and gets (default 64 connections each, HTTP/1.1). */
+  pool?: PoolOptions;
+  /** Per HTTP attempt that waited (got a connection, or queued): seconds until it got one (NaN: never), pool full. */
+  onPoolWait?: (op: 'create' | 'get' | 'end', seconds: number, queued: boolean) => void;
   userAgent?: string;
   /** Called after every HTTP attempt (metrics): the HTTP status, or the local error code when there was none. */
   onAttempt?: (op: 'create' | 'get' | 'end', statusOrCode: number | string, seconds: number) => void;
@@ -64,8 +69,9 @@ export class KallglotClient {
   readonly #backoffBaseMs: number;
   readonly #backoffMaxMs: number;
   readonly #logger: Logger | undefined;
-  readonly #dispatcher: Dispatcher;
-  readonly #ownedAgent: Agent | undefined;
+  /** Creates have a pool of their own: a burst of ends never delays a call's setup. */
+  readonly #pools: { create: RequestPool; other: RequestPool };
+  readonly #onPoolWait: KallglotClientOptions['onPoolWait'];
   readonly #userAgent: string;
   readonly #onAttempt: KallglotClientOptions['onAttempt'];
 
@@ -85,12 +91,13 @@ export class KallglotClient {
     this.#logger = opts.logger;
     this.#onAttempt = opts.onAttempt;
     this.#userAgent = opts.userAgent ?? 'kallglot-sip-gateway';
-    if (opts.dispatcher !== undefined) {
-      this.#dispatcher = opts.dispatcher;
-    } else {
-      this.#ownedAgent = new Agent({ keepAliveTimeout: 30_000, keepAliveMaxTimeout: 120_000, connections: 64 });
-      this.#dispatcher = this.#ownedAgent;
-    }
+    this.#onPoolWait = opts.onPoolWait;
+    const pool = opts.pool ?? { connections: 64, http2: false };
+    const common = { pool, logger: opts.logger, ...(opts.dispatcher !== undefined && { dispatcher: opts.dispatcher }) };
+    this.#pools = {
+      create: new RequestPool({ name: 'create', ...common }),
+      other: new RequestPool({ name: 'end/get', ...common }),
+    };
   }
 
   async createSession(input: CreateSessionInput, opts: RequestOptions = {}): Promise<KallglotSession> {
@@ -131,9 +138,9 @@ export class KallglotClient {
     return this.#call(spec);
   }
 
-  /** Closes the client-owned connection pool (waits for in-flight requests). */
+  /** Closes the client-owned connection pools (waits for in-flight requests). */
   async close(): Promise<void> {
-    if (this.#ownedAgent !== undefined && !this.#ownedAgent.closed) await this.#ownedAgent.close();
+    await Promise.all([this.#pools.create.close(), this.#pools.other.close()]);
   }
 
   async #call(spec: CallSpec): Promise<KallglotSession> {
@@ -190,52 +197,8 @@ export class KallglotClient {
   }
 
   async #attempt(spec: CallSpec, timeoutMs: number): Promise<KallglotSession> {
-    const timeout = new AbortController();
-    const timer = setTimeout(() => timeout.abort(), timeoutMs);
-    const signal = spec.signal !== undefined ? AbortSignal.any([spec.signal, timeout.signal]) : timeout.signal;
-    const headers: Record<string, string> = {
-      authorization: `Bearer ${this.#apiKey}`,
-      accept: 'application/json',
-      'user-agent': this.#userAgent,
-    };
-    if (spec.idempotencyKey !== undefined) headers['idempotency-key'] = spec.idempotencyKey;
-    let body: string | undefined;
-    if (spec.body !== undefined) {
-      body = JSON.stringify(spec.body);
-      headers['content-type'] = 'application/json';
-    }
-    let status: number;
-    let resHeaders: Record<string, string | string[] | undefined>;
-    let text: string;
-    try {
-      if (spec.signal?.aborted) throw spec.signal.reason;
-      const res = await request(`${this.#baseUrl}${spec.path}`, {
-        method: spec.method,
-        headers,
-        body,
-        signal,
-        dispatcher: this.#dispatcher,
-      });
-      status = res.statusCode;
-      resHeaders = res.headers;
-      text = await res.body.text();
-    } catch (e) {
-      if (spec.signal?.aborted) {
-        throw new KallglotError(`Kallglot ${spec.op} aborted by caller`, { code: LOCAL_ERROR_CODES.aborted, cause: e });
-      }
-      if (timeout.signal.aborted) {
-        throw new KallglotError(`Kallglot ${spec.op} attempt timed out after ${Math.round(timeoutMs)} ms`, {
-          code: LOCAL_ERROR_CODES.timeout,
-        });
-      }
-      throw new KallglotError(`Kallglot ${spec.op} network error: ${errorMessage(e)}`, {
-        code: LOCAL_ERROR_CODES.networkError,
-        cause: e,
-      });
-    } finally {
-      clearTimeout(timer);
-    }
-    const requestId = header(resHeaders, 'x-request-id');
+    const { status, headers, text } = await this.#send(spec, timeoutMs);
+    const requestId = header(headers, 'x-request-id');
     if (status >= 200 && status < 300) {
       const session = parseSession(safeJson(text));
       if (session === undefined) {
@@ -247,8 +210,77 @@ export class KallglotClient {
       }
       return session;
     }
-    throw errorFromResponse(spec.op, status, resHeaders, text);
+    throw errorFromResponse(spec.op, status, headers, text);
   }
+
+  /** One HTTP exchange within `timeoutMs`, through the operation's pool. */
+  async #send(spec: CallSpec, timeoutMs: number): Promise<HttpAnswer> {
+    const timeout = new AbortController();
+    const timer = setTimeout(() => timeout.abort(), timeoutMs);
+    const signal = spec.signal !== undefined ? AbortSignal.any([spec.signal, timeout.signal]) : timeout.signal;
+    const headers: Record<string, string> = {
+      authorization: `Bearer ${this.#apiKey}`,
+      accept: 'application/json',
+      'user-agent': this.#userAgent,
+    };
+    if (spec.idempotencyKey !== undefined) headers['idempotency-key'] = spec.idempotencyKey;
+    const body = spec.body !== undefined ? JSON.stringify(spec.body) : undefined;
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    const ticket = (spec.op === 'create' ? this.#pools.create : this.#pools.other).enter();
+    try {
+      if (spec.signal?.aborted) throw spec.signal.reason;
+      const res = await request(`${this.#baseUrl}${spec.path}`, {
+        method: spec.method,
+        headers,
+        body,
+        signal,
+        dispatcher: ticket.dispatcher,
+      });
+      return { status: res.statusCode, headers: res.headers, text: await res.body.text() };
+    } catch (e) {
+      throw sendError(spec, e, timeout.signal.aborted, timeoutMs, ticket);
+    } finally {
+      clearTimeout(timer);
+      ticket.leave();
+      const waited = ticket.waitedMs();
+      if (waited !== undefined || ticket.queued)
+        this.#onPoolWait?.(spec.op, (waited ?? Number.NaN) / 1000, ticket.queued);
+    }
+  }
+}
+
+interface HttpAnswer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  text: string;
+}
+
+/** Why an exchange produced no answer. A timeout before any connection was free is the pool's, not the API's. */
+function sendError(
+  spec: CallSpec,
+  e: unknown,
+  timedOut: boolean,
+  timeoutMs: number,
+  ticket: PoolTicket,
+): KallglotError {
+  if (spec.signal?.aborted) {
+    return new KallglotError(`Kallglot ${spec.op} aborted by caller`, { code: LOCAL_ERROR_CODES.aborted, cause: e });
+  }
+  if (timedOut && ticket.queued && ticket.waitedMs() === undefined) {
+    return new KallglotError(
+      `Kallglot ${spec.op} waited ${Math.round(timeoutMs)} ms for a free connection of the client pool (KALLGLOT_POOL_CONNECTIONS)`,
+      { code: LOCAL_ERROR_CODES.poolExhausted },
+    );
+  }
+  if (timedOut) {
+    return new KallglotError(`Kallglot ${spec.op} attempt timed out after ${Math.round(timeoutMs)} ms`, {
+      code: LOCAL_ERROR_CODES.timeout,
+    });
+  }
+  return new KallglotError(`Kallglot ${spec.op} network error: ${errorMessage(e)}`, {
+    code: LOCAL_ERROR_CODES.networkError,
+    cause: e,
+  });
 }
 
 function deadlineError(spec: CallSpec, cause?: unknown): KallglotError {

@@ -10,6 +10,8 @@ export const LOCAL_ERROR_CODES = {
   deadlineExceeded: 'deadline_exceeded',
   invalidResponse: 'invalid_response',
   aborted: 'aborted',
+  /** The attempt timed out while waiting for a connection of the client's own pool (KALLGLOT_POOL_CONNECTIONS). */
+  poolExhausted: 'client_pool_exhausted',
 } as const;
 
 export interface KallglotErrorInit {

@@ -7,7 +7,8 @@
  */
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createSecureServer } from 'node:http2';
+import type { AddressInfo, Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../logger.ts';
 import { END_REASONS, type RequestStyle } from './types.ts';
@@ -25,6 +26,8 @@ export interface KallglotSandboxOptions {
   credits?: number;
   streamTokenTtlSec?: number;
   logger?: Logger;
+  /** Serve HTTPS with HTTP/2 (and HTTP/1.1) by ALPN, with this PEM certificate and key: a client's allowH2 at work. */
+  tls?: { cert: string; key: string };
 }
 
 export interface SandboxSessionRecord {
@@ -78,6 +81,7 @@ export class KallglotSandbox {
   #host = '127.0.0.1';
   #port = 0;
   readonly #hung = new Set<ServerResponse>();
+  readonly #tlsSockets = new Set<Socket>();
   readonly #delays = new Map<NodeJS.Timeout, (proceed: boolean) => void>();
 
   constructor(opts: KallglotSandboxOptions = {}) {
@@ -86,12 +90,24 @@ export class KallglotSandbox {
 
   async start(port = 0, host = '127.0.0.1'): Promise<{ url: string }> {
     if (this.#server !== undefined) throw new Error('sandbox already started');
-    const server = createServer((req, res) => {
+    const handler = (req: IncomingMessage, res: ServerResponse): void => {
       this.#handle(req, res).catch((e: unknown) => {
         this.#opts.logger?.error({ err: e }, 'kallglot sandbox handler failed');
         if (!res.headersSent && !res.destroyed) sendError(res, 500, 'internal_error', 'Internal server error');
       });
-    });
+    };
+    // HTTP/2's compatibility API has the request/response shape the handler uses; the types differ only in name.
+    const server = (
+      this.#opts.tls
+        ? createSecureServer({ ...this.#opts.tls, allowHTTP1: true }, handler as never)
+        : createServer(handler)
+    ) as Server;
+    if (this.#opts.tls) {
+      server.on('secureConnection', (socket: Socket) => {
+        this.#tlsSockets.add(socket);
+        socket.once('close', () => this.#tlsSockets.delete(socket));
+      });
+    }
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(port, host, () => {
@@ -107,7 +123,7 @@ export class KallglotSandbox {
 
   get url(): string {
     const host = this.#host.includes(':') ? `[${this.#host}]` : this.#host;
-    return `http://${host}:${this.#port}/v1`;
+    return `${this.#opts.tls ? 'https' : 'http'}://${host}:${this.#port}/v1`;
   }
 
   async stop(): Promise<void> {
@@ -116,7 +132,8 @@ export class KallglotSandbox {
     this.#server = undefined;
     this.#releaseHeld();
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    server.closeAllConnections();
+    server.closeAllConnections?.(); // an HTTP/2 server has none: its TLS sockets go instead
+    for (const socket of this.#tlsSockets) socket.destroy();
     await closed;
   }
 

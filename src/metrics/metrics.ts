@@ -5,6 +5,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { HttpServer } from '../http/server.ts';
+import { TrunkMetrics, type TrunkUsageView } from './trunk-metrics.ts';
 
 const PREFIX = 'kallglot_gateway_';
 
@@ -35,6 +36,14 @@ export interface MetricsOptions {
   kallglotUp?: () => boolean | undefined;
   /** Gateway version for the build_info series. */
   version?: string;
+  /** Admitted calls not yet answered or failed, read at scrape time (admission's MAX_INFLIGHT_SETUPS). */
+  inflightSetups?: () => number;
+  /** The event-loop lag admission sees (OVERLOAD_LAG_MS), ms, read at scrape time. */
+  eventLoopLagMs?: () => number;
+  /** The SIP engine's resolved next hops (Telnyx SBCs) and whether INVITEs may use them, read at scrape time. */
+  sipTargets?: () => ReadonlyArray<{ target: string; up: boolean }>;
+  /** Each Telnyx trunk's calls up and INVITEs waiting for a slot, read at scrape time (and its name at start). */
+  trunkUsage?: () => readonly TrunkUsageView[];
 }
 
 /** The operational series: what an operator alerts on besides the call counters. */
@@ -42,10 +51,49 @@ interface OpsMetrics {
   fallbacks: Counter<'reason'>;
   admissionRejects: Counter<'reason'>;
   routingReloads: Counter<'result'>;
+  targetAttempts: Counter<'target' | 'result'>;
+  takenOverCalls: Counter;
+}
+
+function createTargetGauge(registers: Registry[], targets: NonNullable<MetricsOptions['sipTargets']>): void {
+  new Gauge({
+    name: `${PREFIX}sip_target_up`,
+    help: 'Whether INVITEs may use this resolved SIP next hop (1) or skip it (0: OPTIONS probes or INVITEs failed)',
+    labelNames: ['target'],
+    registers,
+    collect() {
+      // Targets DNS no longer names must disappear, not linger at their last value.
+      this.reset();
+      for (const t of targets()) this.set({ target: targetLabel(t.target) }, t.up ? 1 : 0);
+    },
+  });
+}
+
+/** What admission's overload control reads, as gauges: an operator sees how close the gateway runs to refusing. */
+function createLoadGauges(registers: Registry[], opts: MetricsOptions): void {
+  const inflight = opts.inflightSetups ?? (() => 0);
+  const lag = opts.eventLoopLagMs ?? (() => 0);
+  new Gauge({
+    name: `${PREFIX}inflight_setups`,
+    help: 'Admitted calls not yet answered or failed (refused with 503 beyond MAX_INFLIGHT_SETUPS)',
+    registers,
+    collect() {
+      this.set(inflight());
+    },
+  });
+  new Gauge({
+    name: `${PREFIX}event_loop_lag_seconds`,
+    help: 'How late the event loop runs, as admission sees it (new calls refused with 503 beyond OVERLOAD_LAG_MS)',
+    registers,
+    collect() {
+      this.set(lag() / 1000);
+    },
+  });
 }
 
 function createOpsMetrics(registers: Registry[], opts: MetricsOptions): OpsMetrics {
   const pending = opts.pendingSessionEnds ?? (() => 0);
+  createTargetGauge(registers, opts.sipTargets ?? (() => []));
   const up = opts.kallglotUp ?? (() => undefined);
   new Gauge({
     name: `${PREFIX}pending_session_ends`,
@@ -78,7 +126,7 @@ function createOpsMetrics(registers: Registry[], opts: MetricsOptions): OpsMetri
     }),
     admissionRejects: new Counter({
       name: `${PREFIX}admission_rejects_total`,
-      help: 'INVITEs refused at admission, by reason (draining, source_not_allowed, concurrency, rate)',
+      help: 'INVITEs refused at admission, by reason (draining, source_not_allowed, event_loop_lag, inflight_setups, concurrency, rate)',
       labelNames: ['reason'],
       registers,
     }),
@@ -88,10 +136,21 @@ function createOpsMetrics(registers: Registry[], opts: MetricsOptions): OpsMetri
       labelNames: ['result'],
       registers,
     }),
+    targetAttempts: new Counter({
+      name: `${PREFIX}sip_target_attempts_total`,
+      help: 'Outbound INVITE attempts per resolved SIP next hop, by result (answered, rejected, unavailable, cps_limit, timeout, transport_error, cancelled)',
+      labelNames: ['target', 'result'],
+      registers,
+    }),
+    takenOverCalls: new Counter({
+      name: `${PREFIX}taken_over_calls_total`,
+      help: 'Calls of a dead instance (shared registry) this instance closed, ending their Kallglot sessions',
+      registers,
+    }),
   };
   // Known label values start at 0: increase() over a series that appears at 1 would miss its first event.
   for (const result of ['ok', 'refused']) ops.routingReloads.inc({ result }, 0);
-  for (const reason of ['draining', 'source_not_allowed', 'concurrency', 'rate']) {
+  for (const reason of ['draining', 'source_not_allowed', 'event_loop_lag', 'inflight_setups', 'concurrency', 'rate']) {
     ops.admissionRejects.inc({ reason }, 0);
   }
   return ops;
@@ -108,6 +167,9 @@ export class Metrics {
   readonly #parseErrors: Counter;
   readonly #webhookFailures: Counter<'path'>;
   readonly #ops: OpsMetrics;
+  readonly #trunks: TrunkMetrics;
+  readonly #kallglotPoolWait: Histogram<'op'>;
+  readonly #kallglotPoolQueued: Counter<'op'>;
 
   constructor(opts: MetricsOptions = {}) {
     this.#activeCalls = opts.activeCalls ?? (() => 0);
@@ -164,7 +226,22 @@ export class Metrics {
       labelNames: ['path'],
       registers,
     });
+    this.#kallglotPoolWait = new Histogram({
+      name: `${PREFIX}kallglot_pool_wait_seconds`,
+      help: 'Time a Kallglot request waited for a connection of the client pool (queue and connect) before it was sent',
+      labelNames: ['op'],
+      buckets: [0.001, 0.005, 0.025, 0.1, 0.25, 0.5, 1, 2],
+      registers,
+    });
+    this.#kallglotPoolQueued = new Counter({
+      name: `${PREFIX}kallglot_pool_queued_total`,
+      help: 'Kallglot requests that found every connection of the client pool busy and queued (raise KALLGLOT_POOL_CONNECTIONS)',
+      labelNames: ['op'],
+      registers,
+    });
     this.#ops = createOpsMetrics(registers, opts);
+    this.#trunks = new TrunkMetrics(registers, opts.trunkUsage ?? (() => []));
+    createLoadGauges(registers, opts);
     if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.#registry });
   }
 
@@ -194,6 +271,12 @@ export class Metrics {
     if (Number.isFinite(seconds) && seconds >= 0) this.#kallglotSeconds.observe({ op }, seconds);
   }
 
+  /** A Kallglot request got a connection after `seconds`; `queued`: the pool was full when it came. */
+  kallglotPoolWait(op: 'create' | 'get' | 'end', seconds: number, queued: boolean): void {
+    if (Number.isFinite(seconds) && seconds >= 0) this.#kallglotPoolWait.observe({ op }, seconds);
+    if (queued) this.#kallglotPoolQueued.inc({ op });
+  }
+
   /** methodOrStatus: a request method (INVITE…) or a response status (486); unknown methods count as `other`. */
   sipMessage(direction: 'in' | 'out', methodOrStatus: string | number): void {
     this.#sip.inc({ direction, method: sipLabel(methodOrStatus) });
@@ -220,6 +303,26 @@ export class Metrics {
     this.#ops.routingReloads.inc({ result });
   }
 
+  /** One INVITE about to go out on a Telnyx trunk: its CPS and concurrency limits let it. */
+  trunkInvite(trunk: string): void {
+    this.#trunks.invite(trunk);
+  }
+
+  /** One INVITE a Telnyx trunk's limit refused before sending (the caller got 503). */
+  trunkLimitRefused(trunk: string, limit: 'cps' | 'concurrency'): void {
+    this.#trunks.refused(trunk, limit);
+  }
+
+  /** target: `transport:address:port` of one resolved next hop; result: what the INVITE attempt on it came to. */
+  targetAttempt(target: string, result: string): void {
+    this.#ops.targetAttempts.inc({ target: targetLabel(target), result: word(result) });
+  }
+
+  /** A dead instance's calls closed by this one (REGISTRY_URL: its lease expired). */
+  callsTakenOver(calls: number): void {
+    this.#ops.takenOverCalls.inc(calls);
+  }
+
   async render(): Promise<string> {
     return this.#registry.metrics();
   }
@@ -240,6 +343,11 @@ function sipLabel(v: string | number): string {
   }
   const m = v.toUpperCase();
   return SIP_METHODS.has(m) ? m : 'other';
+}
+
+/** `udp:192.0.2.1:5060`, `tls:[2001:db8::1]:5061`: a next hop as the engine names it; anything else is `other`. */
+function targetLabel(v: string): string {
+  return /^[a-z]{3}:[A-Za-z0-9_.:[\]-]{1,70}$/.test(v) ? v : 'other';
 }
 
 /** Free-form label values: short identifier-like text only. */

@@ -1,5 +1,5 @@
 /**
- * The durable call registry: one row per call (SIP, TeXML or Call Control) and the queue of Kallglot session ends
+ * The SQLite adapter of the registry port (port.ts), the default: one row per call (SIP, TeXML or Call Control) and the queue of Kallglot session ends
  * not yet confirmed. node:sqlite is synchronous and each write is a small prepared statement in WAL mode.
  *
  * Group commit: the writes of one event-loop tick share one transaction, committed in a microtask at the end of
@@ -11,76 +11,23 @@ import { randomUUID } from 'node:crypto';
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import type { EndReason } from '../kallglot/types.ts';
 import { openDatabase } from './db.ts';
+import {
+  type CallEnd,
+  type CallEvent,
+  type CallPatch,
+  type CallRow,
+  type NewCall,
+  type OrphanSweep,
+  PATCH_COLUMNS,
+  type PendingEnd,
+  type PruneCounts,
+  type RegistryPort,
+} from './port.ts';
 
-export interface CallRow {
-  call_id: string;
-  kind: string;
-  pbx_source: string | null;
-  from_user: string | null;
-  to_user: string | null;
-  rule: string | null;
-  session_id: string | null;
-  route: string | null;
-  fallback_reason: string | null;
-  telnyx_uri: string | null;
-  state: 'active' | 'ended';
-  owner: string | null;
-  instance_id: string | null;
-  invite_at: number;
-  answer_at: number | null;
-  end_at: number | null;
-  end_reason: string | null;
-  sip_status: number | null;
-  session_end_status: string | null;
-  recording_url: string | null;
-  recording_status: string | null;
-  client_state: string | null;
-}
+export type { CallEnd, CallPatch, CallRow, NewCall, PendingEnd } from './port.ts';
 
-export interface PendingEnd {
-  session_id: string;
-  call_id: string | null;
-  reason: string;
-  detail: string | null;
-  requested_at: number;
-  attempts: number;
-  last_error: string | null;
-}
-
-export interface NewCall {
-  callId: string;
-  kind?: 'sip' | 'texml' | 'call_control';
-  pbxSource?: string;
-  from?: string;
-  to?: string;
-  rule?: string;
-  route?: string;
-  clientState?: string;
-}
-
-export type CallPatch = Partial<{
-  rule: string;
-  sessionId: string;
-  route: string;
-  fallbackReason: string;
-  telnyxUri: string;
-  answerAt: number;
-  recordingUrl: string;
-  recordingStatus: string;
-}>;
-
-const PATCH_COLUMNS: Record<keyof CallPatch, string> = {
-  rule: 'rule',
-  sessionId: 'session_id',
-  route: 'route',
-  fallbackReason: 'fallback_reason',
-  telnyxUri: 'telnyx_uri',
-  answerAt: 'answer_at',
-  recordingUrl: 'recording_url',
-  recordingStatus: 'recording_status',
-};
-
-export class CallRegistry {
+export class CallRegistry implements RegistryPort {
+  readonly kind = 'sqlite' as const;
   /**
    * This process run (incarnation): rows it owns are live; 'active' rows of another incarnation are orphans of a
    * crash, because the DATA_DIR instance lock (instance-lock.ts) guarantees no other live process writes this file.
@@ -136,19 +83,7 @@ export class CallRegistry {
     stmt.run(...keys.map((k) => patch[k] as string | number), callId);
   }
 
-  callEnded(
-    callId: string,
-    end: {
-      reason: string;
-      sipStatus?: number;
-      route?: string;
-      fallbackReason?: string;
-      sessionId?: string;
-      telnyxUri?: string;
-      rule?: string;
-    },
-    now = Date.now(),
-  ): boolean {
+  callEnded(callId: string, end: CallEnd, now = Date.now()): boolean {
     this.#begin();
     const r = this.#stmts.end.run(
       now,
@@ -191,10 +126,31 @@ export class CallRegistry {
     reason: EndReason,
     detail?: string,
     now = Date.now(),
-  ): void {
+  ): boolean {
     this.#begin();
-    this.#stmts.addPending.run(sessionId, callId ?? null, reason, detail ?? null, now);
+    const r = this.#stmts.addPending.run(sessionId, callId ?? null, reason, detail ?? null, now, sessionId);
+    if (Number(r.changes) === 0) return false;
     this.#stmts.endStatus.run('pending', sessionId);
+    return true;
+  }
+
+  /**
+   * Start-up recovery (instanceId unset): every active SIP row of an earlier process, whatever instance id it ran
+   * under, because the DATA_DIR lock means no other live process writes this file. In one transaction (this tick).
+   */
+  closeOrphans(sweep: OrphanSweep): CallRow[] {
+    const candidates =
+      sweep.instanceId === undefined
+        ? this.orphans()
+        : (this.#stmts.activeOf.all(sweep.instanceId) as unknown as CallRow[]);
+    const closed: CallRow[] = [];
+    for (const row of candidates.filter((r) => r.kind === 'sip')) {
+      if (row.session_id && row.session_end_status !== 'ended' && row.session_end_status !== 'not_found') {
+        this.addPendingEnd(row.session_id, row.call_id, 'error', sweep.detail);
+      }
+      if (this.callEnded(row.call_id, { reason: sweep.endReason })) closed.push(this.get(row.call_id) ?? row);
+    }
+    return closed;
   }
 
   pendingEnds(): PendingEnd[] {
@@ -225,7 +181,7 @@ export class CallRegistry {
     return Number(r.changes) > 0;
   }
 
-  events(callId: string): Array<{ type: string; at: number; data: unknown }> {
+  events(callId: string): CallEvent[] {
     return (this.#stmts.events.all(callId) as Array<{ type: string; at: number; data: string | null }>).map((e) => ({
       type: e.type,
       at: e.at,
@@ -238,7 +194,7 @@ export class CallRegistry {
    * to `limit` events older than `cutoff` that belong to no call row. Active calls and calls whose Kallglot session
    * end is still pending keep their rows; pending_session_ends is never touched. Commits before it returns.
    */
-  pruneEnded(cutoff: number, limit: number): { calls: number; events: number } {
+  pruneEnded(cutoff: number, limit: number): PruneCounts {
     if (this.#closed) return { calls: 0, events: 0 };
     this.#begin();
     const ids = this.#stmts.prunable.all(cutoff, limit) as Array<{ call_id: string }>;
@@ -298,9 +254,12 @@ function prepareStatements(db: DatabaseSync) {
     bySession: p('SELECT * FROM calls WHERE session_id = ? ORDER BY invite_at DESC LIMIT 1'),
     active: p(`SELECT * FROM calls WHERE state = 'active' ORDER BY invite_at`),
     orphans: p(`SELECT * FROM calls WHERE state = 'active' AND (owner IS NULL OR owner <> ?)`),
+    activeOf: p(`SELECT * FROM calls WHERE state = 'active' AND instance_id = ?`),
     recent: p('SELECT * FROM calls ORDER BY invite_at DESC LIMIT ?'),
-    addPending:
-      p(`INSERT INTO pending_session_ends (session_id, call_id, reason, detail, requested_at) VALUES (?, ?, ?, ?, ?)
+    // Not once the end is confirmed: a late second request (another webhook) must not end the session again.
+    addPending: p(`INSERT INTO pending_session_ends (session_id, call_id, reason, detail, requested_at)
+                   SELECT ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM calls WHERE session_id = ?
+                     AND session_end_status IN ('ended', 'not_found'))
                    ON CONFLICT(session_id) DO NOTHING`),
     pending: p('SELECT * FROM pending_session_ends ORDER BY requested_at'),
     attempt: p('UPDATE pending_session_ends SET attempts = attempts + 1, last_error = ? WHERE session_id = ?'),

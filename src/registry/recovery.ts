@@ -1,26 +1,24 @@
 /**
- * Start-up recovery (runs only once this process holds the DATA_DIR instance lock and has bound its ports, so a
- * second instance can never reach it and "recover" the live calls of the first): calls a previous process left 'active' (it crashed or was killed) can no longer be in progress
- * here, so their Kallglot sessions are ended (reason `error`, detail `gateway_restart`) and the rows closed; then
- * every persisted, unconfirmed session end is retried.
+ * Start-up recovery (runs only once this process holds the DATA_DIR instance lock, or its lease on a shared
+ * registry, and has bound its ports, so a second instance can never reach it and "recover" the live calls of the
+ * first): SIP calls a previous run of this instance left 'active' (it crashed or was killed) can no longer be in
+ * progress here, so their Kallglot sessions are ended (reason `error`, detail `gateway_restart`) and the rows closed;
+ * then every persisted, unconfirmed session end of this instance is retried.
+ *
+ * Only SIP calls die with this process. TeXML and Call Control calls run at Telnyx with media going straight to
+ * Kallglot: they survive a gateway restart, and their call.hangup webhook ends their sessions.
  */
 import type { Logger } from '../logger.ts';
 import type { SessionEnder } from '../sessions/ender.ts';
-import type { CallRegistry } from './call-registry.ts';
+import type { RegistryPort } from './port.ts';
 
-export function recoverOrphans(
-  registry: CallRegistry,
-  ender: SessionEnder,
+export async function recoverOrphans(
+  registry: Pick<RegistryPort, 'closeOrphans'>,
+  ender: Pick<SessionEnder, 'resumePending'>,
   logger: Logger,
-): { orphans: number; pendingEnds: number } {
-  // Only SIP calls die with this process. TeXML and Call Control calls run at Telnyx with media going straight to
-  // Kallglot: they survive a gateway restart, and their call.hangup webhook ends their sessions.
-  const orphans = registry.orphans().filter((row) => row.kind === 'sip');
+): Promise<{ orphans: number; pendingEnds: number }> {
+  const orphans = await registry.closeOrphans({ endReason: 'gateway_restart', detail: 'gateway_restart' });
   for (const row of orphans) {
-    if (row.session_id && row.session_end_status !== 'ended' && row.session_end_status !== 'not_found') {
-      registry.addPendingEnd(row.session_id, row.call_id, 'error', 'gateway_restart');
-    }
-    registry.callEnded(row.call_id, { reason: 'gateway_restart' });
     logger.warn(
       {
         callId: row.call_id,
@@ -31,6 +29,6 @@ export function recoverOrphans(
       'orphaned call from a previous run closed',
     );
   }
-  const pendingEnds = ender.resumePending();
+  const pendingEnds = await ender.resumePending();
   return { orphans: orphans.length, pendingEnds };
 }

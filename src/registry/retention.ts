@@ -4,20 +4,17 @@
  *
  * node:sqlite is synchronous: one DELETE of a year of calls would hold the event loop (and every SIP transaction)
  * for seconds. So a pass deletes in small batches, each its own transaction, and lets the event loop run between
- * them. Never deleted: active calls, calls whose Kallglot session end is still pending, pending_session_ends.
+ * them (on PostgreSQL, small batches keep each transaction's locks short for the other instances). Never deleted: active calls, calls whose Kallglot session end is still pending, pending_session_ends.
  */
 import type { Logger } from '../logger.ts';
-import type { CallRegistry } from './call-registry.ts';
+import type { PruneCounts, RegistryPort } from './port.ts';
+
+export type { PruneCounts } from './port.ts';
 
 const DAY_MS = 86_400_000;
 
-export interface PruneCounts {
-  calls: number;
-  events: number;
-}
-
 export interface RetentionOptions {
-  registry: Pick<CallRegistry, 'pruneEnded'>;
+  registry: Pick<RegistryPort, 'pruneEnded'>;
   /** 0 keeps every call forever. */
   retentionDays: number;
   logger: Logger;
@@ -84,7 +81,7 @@ export class RegistryRetention {
     while (!this.#stopped) {
       let batch: PruneCounts;
       try {
-        batch = registry.pruneEnded(cutoff, this.#batchSize);
+        batch = await registry.pruneEnded(cutoff, this.#batchSize);
       } catch (err) {
         // A failed pass leaves the rows for the next one; the calls being served are not affected.
         logger.error({ err }, 'registry retention failed; retrying at the next pass');

@@ -27,6 +27,8 @@ export interface RuleView {
   match: Record<string, unknown>;
   recording: boolean;
   greeting: boolean;
+  /** The Telnyx trunk (gateway config) the rule's calls go out on; absent: `default`. */
+  trunkOut?: string;
   /** The loader's warnings about this rule (e.g. a greeting calls from the PBX never hear); absent when none. */
   warnings?: string[];
 }
@@ -45,6 +47,7 @@ export interface DefaultView {
   targetLanguage?: string;
   recording: boolean;
   greeting: boolean;
+  trunkOut?: string;
 }
 
 export interface RulesErrorView {
@@ -96,6 +99,7 @@ function describeRule(rule: Rule, set: RuleSet): RuleView {
     match: describeMatch(rule.match),
     recording: rule.recording,
     greeting: rule.greeting !== undefined,
+    ...(rule.trunkOut !== undefined && { trunkOut: rule.trunkOut }),
     ...(warnings.length > 0 && { warnings }),
   };
 }
@@ -107,6 +111,7 @@ function describeDefault(d: DefaultRoute): DefaultView {
     ...(d.targetLanguage !== undefined && { targetLanguage: d.targetLanguage }),
     recording: d.recording,
     greeting: d.greeting !== undefined,
+    ...(d.trunkOut !== undefined && { trunkOut: d.trunkOut }),
   };
 }
 

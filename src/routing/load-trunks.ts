@@ -47,3 +47,21 @@ function parseTrunk(r: DocReader, node: unknown, index: number, firstIndexByName
     ...(header && { header: headerCondition(r, header, child(ctx, 'header')) }),
   };
 }
+
+/**
+ * `trunk_out` of a rule or the default: the Telnyx trunk (from the gateway config, not the `trunks` section above)
+ * the call goes out on. `known` lists the config's trunk names; without it (a tool reading the file alone) any name
+ * is taken, and the daemon, which always knows them, refuses the file on start-up and on reload.
+ */
+export function parseTrunkOut(r: DocReader, entry: Entry, ctx: Ctx, known: readonly string[] | undefined): string {
+  const name = r.string(entry, ctx).trim();
+  if (known && !known.includes(name)) {
+    r.fail(
+      entry.value,
+      ctx,
+      `"${name}" is not a Telnyx trunk of the gateway config (known: ${known.join(', ')}); trunk_out names a ` +
+        'trunk from telnyx.trunks in GATEWAY_CONFIG, not one of this file\'s "trunks" (those name where calls come from)',
+    );
+  }
+  return name;
+}

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import { LineCounter, parseDocument, type YAMLMap } from 'yaml';
 import { dialCode, headerName, parseMatch } from './conditions.ts';
 import { canonicalLanguage } from './language.ts';
-import { parseTrunks } from './load-trunks.ts';
+import { parseTrunkOut, parseTrunks } from './load-trunks.ts';
 import { child, DocReader, RulesError, type Ctx, type Entry, type Section } from './reader.ts';
 import {
   DEFAULT_RULE_NAME,
@@ -33,13 +33,30 @@ const RULE_KEYS = [
   'metadata',
   'recording',
   'greeting',
+  'trunk_out',
 ] as const;
-const DEFAULT_KEYS = ['mode', 'source_language', 'target_language', 'metadata', 'recording', 'greeting'] as const;
+const DEFAULT_KEYS = [
+  'mode',
+  'source_language',
+  'target_language',
+  'metadata',
+  'recording',
+  'greeting',
+  'trunk_out',
+] as const;
 const GREETING_KEYS = ['text', 'language'] as const;
 
+export interface RulesOptions {
+  /**
+   * The Telnyx trunk names of the gateway config (`default` and telnyx.trunks): a `trunk_out` naming another is an
+   * error. Absent: any name is taken (tools that read the routing file without the gateway config).
+   */
+  telnyxTrunks?: readonly string[];
+}
+
 /** Read and validate a rules file. Throws RulesError (naming file, rule, key and line) on any problem. */
-export function loadRules(path: string): RuleSet {
-  return parseRules(readRulesFile(path), path);
+export function loadRules(path: string, opts: RulesOptions = {}): RuleSet {
+  return parseRules(readRulesFile(path), path, opts);
 }
 
 /** The file's text; a RulesError when it cannot be read. */
@@ -52,7 +69,7 @@ export function readRulesFile(path: string): string {
 }
 
 /** Validate rules given as text; `file` is only used in diagnostics and recorded in the RuleSet. */
-export function parseRules(text: string, file: string): RuleSet {
+export function parseRules(text: string, file: string, opts: RulesOptions = {}): RuleSet {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: true });
   const parseError = doc.errors[0];
@@ -71,7 +88,7 @@ export function parseRules(text: string, file: string): RuleSet {
   const defaultEntry = entries.get('default');
   if (!defaultEntry)
     r.fail(root, child(top, 'default'), 'missing required key "default" (the route for calls no rule matches)');
-  const defaultRoute = parseDefault(r, defaultEntry);
+  const defaultRoute = parseDefault(r, defaultEntry, opts.telnyxTrunks);
   const trunks = parseTrunks(r, entries.get('trunks'));
   const trunkNames = new Set(trunks.map((t) => t.name));
 
@@ -80,7 +97,7 @@ export function parseRules(text: string, file: string): RuleSet {
   // `rules:` with every rule commented out is an empty list, not an error.
   if (rulesEntry && !r.isEmpty(rulesEntry)) {
     const seq = r.seq(rulesEntry.value, child(top, 'rules'));
-    const seen = { names: new Map<string, number>(), trunks: trunkNames };
+    const seen = { names: new Map<string, number>(), trunks: trunkNames, telnyxTrunks: opts.telnyxTrunks };
     for (const [index, item] of seq.items.entries()) rules.push(parseRule(r, item, index, seen));
   }
   return { file, trunks, rules, default: defaultRoute, warnings: r.warnings };
@@ -91,6 +108,8 @@ interface RuleContext {
   names: Map<string, number>;
   /** Trunk names the file defines: `match.trunk` must name one. */
   trunks: ReadonlySet<string>;
+  /** Telnyx trunk names of the gateway config: `trunk_out` must name one (absent: not checked). */
+  telnyxTrunks: readonly string[] | undefined;
 }
 
 function parseRule(r: DocReader, node: unknown, index: number, seen: RuleContext): Rule {
@@ -120,7 +139,7 @@ function parseRule(r: DocReader, node: unknown, index: number, seen: RuleContext
   const languagesFromHeader = parseLanguagesFromHeader(r, map, e, ctx, mode, langs);
   const match = parseMatch(r, matchEntry, child(ctx, 'match'), seen.trunks);
   const dial = e.get('dial_code');
-  const shared = common(r, e, ctx);
+  const shared = common(r, e, ctx, seen.telnyxTrunks);
   const greeting = e.get('greeting');
   // A warning, not an error: rules serve both paths, and on calls from Telnyx (TeXML) the greeting is spoken. Only
   // the calls from the PBX ignore it (SIP has no media of ours to speak into), and refusing the file would break
@@ -169,14 +188,14 @@ function parseLanguagesFromHeader(
   return header.toLowerCase();
 }
 
-function parseDefault(r: DocReader, entry: Entry): DefaultRoute {
+function parseDefault(r: DocReader, entry: Entry, telnyxTrunks: readonly string[] | undefined): DefaultRoute {
   const ctx: Ctx = { section: { kind: 'default' }, key: '' };
   const map = r.map(entry.value ?? entry.keyNode, ctx, 'a mapping (mode, source_language, ...)');
   const e = r.entries(map, ctx, DEFAULT_KEYS);
   const mode = parseMode(r, map, e, ctx);
   const langs = parseLanguages(r, map, e, ctx, mode);
   if (mode !== 'bypass') requireLanguages(r, map, ctx, langs);
-  return { mode, ...(mode === 'bypass' ? {} : langs), ...common(r, e, ctx) };
+  return { mode, ...(mode === 'bypass' ? {} : langs), ...common(r, e, ctx, telnyxTrunks) };
 }
 
 function parseMode(r: DocReader, map: YAMLMap, e: Map<string, Entry>, ctx: Ctx): Mode {
@@ -227,12 +246,13 @@ function language(r: DocReader, entry: Entry, ctx: Ctx): string {
   return code;
 }
 
-/** metadata, recording, greeting: shared by rules and the default. */
+/** metadata, recording, trunk_out, greeting: shared by rules and the default. */
 function common(
   r: DocReader,
   e: Map<string, Entry>,
   ctx: Ctx,
-): { metadata: Record<string, string>; recording: boolean; greeting?: Greeting } {
+  telnyxTrunks: readonly string[] | undefined,
+): { metadata: Record<string, string>; recording: boolean; trunkOut?: string; greeting?: Greeting } {
   const metadata: Record<string, string> = {};
   const m = e.get('metadata');
   if (m && !r.isEmpty(m)) {
@@ -242,8 +262,10 @@ function common(
   }
   const rec = e.get('recording');
   const recording = rec ? r.boolean(rec, child(ctx, 'recording')) : false;
+  const out = e.get('trunk_out');
+  const trunkOut = out && parseTrunkOut(r, out, child(ctx, 'trunk_out'), telnyxTrunks);
   const g = e.get('greeting');
-  if (!g) return { metadata, recording };
+  if (!g) return { metadata, recording, ...(trunkOut && { trunkOut }) };
   const gc = child(ctx, 'greeting');
   const gmap = r.map(g.value ?? g.keyNode, gc, 'a mapping with text and language');
   const ge = r.entries(gmap, gc, GREETING_KEYS);
@@ -254,6 +276,7 @@ function common(
   return {
     metadata,
     recording,
+    ...(trunkOut && { trunkOut }),
     greeting: { text: r.string(text, child(gc, 'text')), language: language(r, lang, child(gc, 'language')) },
   };
 }

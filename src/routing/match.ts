@@ -49,11 +49,12 @@ export function matchRoute(rules: RuleSet, call: CallInfo): RouteDecision {
     if (decision) return decision;
   }
   const d = rules.default;
-  const { metadata, recording, greeting } = d;
+  const { metadata, recording, greeting, trunkOut } = d;
   return build(DEFAULT_RULE_NAME, d.mode, d.sourceLanguage, d.targetLanguage, {
     metadata,
     recording,
     greeting,
+    trunkOut,
     call,
     number,
   });
@@ -113,8 +114,8 @@ function decide(rule: Rule, call: CallInfo, number: CalledNumber): RouteDecision
     source = pair.source;
     target = pair.target;
   }
-  const { metadata, recording, greeting } = rule;
-  return build(rule.name, rule.mode, source, target, { metadata, recording, greeting, call, number });
+  const { metadata, recording, greeting, trunkOut } = rule;
+  return build(rule.name, rule.mode, source, target, { metadata, recording, greeting, trunkOut, call, number });
 }
 
 /** What a decision carries besides its rule, mode and languages. */
@@ -122,6 +123,7 @@ interface DecisionParts {
   metadata: Readonly<Record<string, string>>;
   recording: boolean;
   greeting?: Greeting | undefined;
+  trunkOut?: string | undefined;
   call: CallInfo;
   number: CalledNumber;
 }
@@ -142,6 +144,7 @@ function build(
     metadata,
     recording: p.recording,
     ...(p.greeting ? { greeting: { ...p.greeting } } : {}),
+    ...(p.trunkOut !== undefined && { trunkOut: p.trunkOut }),
   };
   if (mode === 'bypass') return { ...base, mode };
   const d: RouteDecision = { ...base, mode };

@@ -17,6 +17,8 @@ import type { RuleSet } from './types.ts';
 export interface RoutingStoreOptions {
   /** Quiet period after the last file event before reloading; editors emit bursts of events per save. */
   debounceMs?: number;
+  /** The gateway config's Telnyx trunk names: a file whose `trunk_out` names another is refused, on load and reload. */
+  telnyxTrunks?: readonly string[];
 }
 
 /** What an explicit reload did: the new rules, or why the file was refused (the previous rules stay). */
@@ -31,6 +33,7 @@ export class RoutingStore extends EventEmitter<RoutingStoreEvents> {
   readonly path: string;
   readonly #logger: Logger;
   readonly #debounceMs: number;
+  readonly #telnyxTrunks: readonly string[] | undefined;
   #rules: RuleSet | undefined;
   #loadedAt: Date | undefined;
   /** The last refused reload, until a good one: a watcher reload fails silently otherwise (logs aside). */
@@ -45,12 +48,13 @@ export class RoutingStore extends EventEmitter<RoutingStoreEvents> {
     this.path = file;
     this.#logger = logger;
     this.#debounceMs = opts.debounceMs ?? 150;
+    this.#telnyxTrunks = opts.telnyxTrunks;
   }
 
   /** Initial load; throws RulesError so start-up fails loudly on a bad file. */
   load(): RuleSet {
     const text = readRulesFile(this.path);
-    const rules = parseRules(text, this.path);
+    const rules = parseRules(text, this.path, { telnyxTrunks: this.#telnyxTrunks });
     this.#lastText = text;
     this.#rules = rules;
     this.#loadedAt = new Date();
@@ -140,7 +144,7 @@ export class RoutingStore extends EventEmitter<RoutingStoreEvents> {
     this.#lastText = text;
     let rules: RuleSet;
     try {
-      rules = parseRules(text, this.path);
+      rules = parseRules(text, this.path, { telnyxTrunks: this.#telnyxTrunks });
     } catch (err) {
       return this.#failed(err as Error);
     }

@@ -67,6 +67,8 @@ export interface RuleSpec {
   metadata?: Record<string, string>;
   recording?: boolean;
   greeting?: GreetingSpec;
+  /** A Telnyx trunk of the gateway config (`telnyx.trunks`, or `default`) this rule's calls go out on. */
+  trunk_out?: string;
 }
 
 export interface DefaultSpec {
@@ -76,6 +78,7 @@ export interface DefaultSpec {
   metadata?: Record<string, string>;
   recording?: boolean;
   greeting?: GreetingSpec;
+  trunk_out?: string;
 }
 
 export interface RulesFileSpec {
@@ -147,6 +150,8 @@ export interface Rule {
   readonly metadata: Readonly<Record<string, string>>;
   readonly recording: boolean;
   readonly greeting?: Greeting;
+  /** The Telnyx trunk (gateway config) the call goes out on; absent: `default`. Not a PBX-side `trunks` name. */
+  readonly trunkOut?: string;
 }
 
 export interface DefaultRoute {
@@ -156,6 +161,7 @@ export interface DefaultRoute {
   readonly metadata: Readonly<Record<string, string>>;
   readonly recording: boolean;
   readonly greeting?: Greeting;
+  readonly trunkOut?: string;
 }
 
 export interface RuleSet {
@@ -218,6 +224,11 @@ interface DecisionBase {
   metadata: Record<string, string>;
   recording: boolean;
   greeting?: Greeting;
+  /**
+   * The Telnyx trunk of the gateway config the call's INVITEs go out on (rule or default `trunk_out`); absent: the
+   * trunk named `default`. Unrelated to `CallInfo.trunk`, the PBX-side trunk the call came in on.
+   */
+  trunkOut?: string;
 }
 
 /** A translated call: a session in `mode`, with the languages the rule (or a header) gave. */

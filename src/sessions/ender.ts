@@ -11,12 +11,25 @@ export interface SessionEndApi {
   endSession(id: string, reason: EndReason): Promise<unknown>;
 }
 
-/** Durable record of ends not yet confirmed (the call registry implements it). */
+type Maybe<T> = T | Promise<T>;
+type PendingRow = { session_id: string; call_id: string | null; reason: string; detail: string | null };
+
+/**
+ * Durable record of ends not yet confirmed (the call registry implements it, synchronously on SQLite, with promises
+ * on PostgreSQL). addPendingEnd is also the claim between instances sharing a registry: false means another request
+ * holds this end (another instance, or a previous run whose ends resumePending picks up), so it is not attempted here.
+ */
 export interface PendingEndStore {
-  addPendingEnd(sessionId: string, callId: string | undefined, reason: EndReason, detail?: string): void;
-  endAttemptFailed(sessionId: string, error: string): void;
-  sessionEndConfirmed(sessionId: string, status: 'ended' | 'not_found'): void;
-  pendingEnds(): Array<{ session_id: string; call_id: string | null; reason: string; detail: string | null }>;
+  addPendingEnd(
+    sessionId: string,
+    callId: string | undefined,
+    reason: EndReason,
+    detail?: string,
+  ): Maybe<boolean | undefined>;
+  endAttemptFailed(sessionId: string, error: string): Maybe<void>;
+  sessionEndConfirmed(sessionId: string, status: 'ended' | 'not_found'): Maybe<void>;
+  /** The ends this process must see through (on a shared registry: this instance's). */
+  pendingEnds(): Maybe<PendingRow[]>;
 }
 
 export interface SessionEnderOptions {
@@ -54,14 +67,37 @@ export class SessionEnder {
   end(sessionId: string, reason: EndReason, detail?: string, callId?: string): void {
     if (this.#requested.has(sessionId)) return;
     this.#requested.add(sessionId);
-    this.#opts.store?.addPendingEnd(sessionId, callId, reason, detail);
-    this.#logger.info({ sessionId, reason, detail, callId }, 'ending Kallglot session');
+    const claimed = this.#opts.store?.addPendingEnd(sessionId, callId, reason, detail);
+    if (claimed instanceof Promise) {
+      // A shared registry: the end is attempted once the claim is known. A claim that could not be written is
+      // attempted all the same: a session left running costs more than a second end request (Kallglot answers 404).
+      const work = claimed.then(
+        (ok) => (ok === false ? this.#notOurs(sessionId) : this.#attempt(sessionId, reason, 0)),
+        (err: unknown) => {
+          this.#logger.error({ err, sessionId }, 'could not persist the session end; ending it anyway');
+          return this.#attempt(sessionId, reason, 0);
+        },
+      );
+      this.#logger.debug({ sessionId, reason, detail, callId }, 'ending Kallglot session');
+      this.#inFlight.set(sessionId, work);
+      return;
+    }
+    if (claimed === false) {
+      this.#notOurs(sessionId);
+      return;
+    }
+    // debug: at info the call's summary says it (one line per call)
+    this.#logger.debug({ sessionId, reason, detail, callId }, 'ending Kallglot session');
     this.#inFlight.set(sessionId, this.#attempt(sessionId, reason, 0));
   }
 
-  /** Restart the ends a previous process persisted but never saw confirmed. Returns how many. */
-  resumePending(): number {
+  /** Restart the ends persisted for this instance but never seen confirmed. Returns how many were found. */
+  resumePending(): Maybe<number> {
     const rows = this.#opts.store?.pendingEnds() ?? [];
+    return rows instanceof Promise ? rows.then((r) => this.#resume(r)) : this.#resume(rows);
+  }
+
+  #resume(rows: PendingRow[]): number {
     for (const row of rows) {
       if (this.#requested.has(row.session_id)) continue;
       this.#requested.add(row.session_id);
@@ -72,6 +108,13 @@ export class SessionEnder {
       this.#inFlight.set(row.session_id, this.#attempt(row.session_id, asEndReason(row.reason), 0));
     }
     return rows.length;
+  }
+
+  /** Another request holds this end: forget it here, so a later resumePending() can still take it up. */
+  #notOurs(sessionId: string): void {
+    this.#requested.delete(sessionId);
+    this.#inFlight.delete(sessionId);
+    this.#logger.info({ sessionId }, 'Kallglot session end already requested elsewhere: not repeated');
   }
 
   pending(): number {
@@ -100,17 +143,17 @@ export class SessionEnder {
     try {
       await this.#api.endSession(sessionId, reason);
       this.#inFlight.delete(sessionId);
-      this.#opts.store?.sessionEndConfirmed(sessionId, 'ended');
+      void this.#opts.store?.sessionEndConfirmed(sessionId, 'ended'); // a shared registry reports its own failures
       this.#opts.onEnded?.(sessionId, reason, 'ended');
       return;
     } catch (err) {
       if (isKallglotError(err) && err.status === 404) {
         this.#inFlight.delete(sessionId);
-        this.#opts.store?.sessionEndConfirmed(sessionId, 'not_found');
+        void this.#opts.store?.sessionEndConfirmed(sessionId, 'not_found');
         this.#opts.onEnded?.(sessionId, reason, 'not_found');
         return;
       }
-      this.#opts.store?.endAttemptFailed(sessionId, err instanceof Error ? err.message : String(err));
+      void this.#opts.store?.endAttemptFailed(sessionId, err instanceof Error ? err.message : String(err));
       if (this.#stopped) {
         this.#logger.error(
           { sessionId, reason, err },

@@ -11,9 +11,21 @@
  * - a 2xx arriving for an outbound INVITE that was cancelled (the CANCEL/200 race) is ACKed and BYEd by the engine;
  * - BYE received on a dialog is answered 200 by the engine, then `Dialog.onEnd` fires;
  * - other in-dialog requests are handed to `Dialog.onRequest` and must be answered by the handler (a B2BUA relays).
+ * - `tls` (and any `sips:` Request-URI, which means TLS to the next hop, port 5061 by default): the engine opens the
+ *   connection itself and verifies the peer's certificate (trusted CA, host name of the URI it resolved, SNI); a
+ *   refused certificate or failed handshake is logged with who and why and ends the request as a transport error
+ *   (SipError 503), like a refused TCP connect, so the call logic falls back. Connections are reused both ways and
+ *   kept alive; the SDP crosses as bytes, so SDES keys (`a=crypto`) are never read or changed by the engine.
+ * - an outbound INVITE without a proxy goes to the next hops its Request-URI resolves to (RFC 3263: NAPTR, SRV,
+ *   A/AAAA), one after the other, each with a new branch: on a transport error, a 503 (but not Telnyx's CPS-limit
+ *   503) or silence for `targetTimeoutMs`; `result` rejects only once every target failed (with 503 when none
+ *   answered at all). INVITEs that set `targetTimeoutMs` (the Telnyx legs) also skip a target that stayed silent to
+ *   an earlier INVITE, for a while, or fails its OPTIONS probes; with every target down such an INVITE fails at once
+ *   with 503. Engines that resolve no SRV, like drachtio's, send to the one address instead.
  */
 
-export type SipTransportName = 'udp' | 'tcp';
+/** `tls`: SIP over TLS over TCP (RFC 3261 §26.2.1, Via `SIP/2.0/TLS`). */
+export type SipTransportName = 'udp' | 'tcp' | 'tls';
 
 /** The methods every engine advertises in Allow (OPTIONS answers, 405s): what a B2BUA relays or answers itself. */
 export const ALLOWED_METHODS = 'INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO, NOTIFY, REFER, MESSAGE';
@@ -98,6 +110,13 @@ export interface OutboundInviteOptions extends SipBody {
   auth?: { username: string; password: string };
   /** Give up with SipError 408 if no final response within this time (a ring timeout). */
   timeoutMs?: number;
+  /**
+   * How long one next hop may stay silent (no response at all, not even 100 Trying) before the engine gives up on it
+   * and tries the next target (RFC 3263 §4.3): a dead SBC then costs this long, not Timer B's 32 s. Also bounds an
+   * outbound proxy, the only next hop. Setting it also makes the INVITE take part in target health (skip targets that
+   * are down, hold silent ones down); without it (default: Timer B, 64*T1) targets are tried in plain RFC 3263 order.
+   */
+  targetTimeoutMs?: number;
   /**
    * Max-Forwards of the new INVITE (default 70). A B2BUA passes on the caller's value minus one so that a routing
    * loop through it (Telnyx routed back to the gateway) still ends with 483 instead of looping for ever.
@@ -206,13 +225,48 @@ export interface EngineStats {
   activeTransactions: number;
 }
 
+/** How one next hop the engine resolved (RFC 3263) stands: for /healthz, /metrics and the CLI. */
+export interface SipTargetStatus {
+  /** `transport:address:port`. */
+  target: string;
+  /** The DNS name it came from: the SRV target, or the URI's host. */
+  name: string;
+  /** False while INVITEs skip it. */
+  up: boolean;
+  /** Why it is skipped: `probe` (OPTIONS probes failed) or `invite` (an INVITE got no answer; until `downUntil`). */
+  down?: 'probe' | 'invite';
+  downUntil?: string;
+  /** OPTIONS probes in a row that failed. */
+  probeFailures: number;
+  /** The last OPTIONS probe: when, and its status or `timeout` / `transport_error`. */
+  lastProbe?: { at: string; result: string };
+}
+
+/** What a certificate reload did: `none` when the engine serves no TLS (or manages its own certificates). */
+export type CertificateReload =
+  | { outcome: 'reloaded'; subject: string; validTo: string; fingerprint256: string }
+  | { outcome: 'refused'; error: string }
+  | { outcome: 'none' };
+
 export interface SipEngine {
   readonly kind: 'embedded' | 'drachtio';
   start(): Promise<void>;
   stop(): Promise<void>;
+  /**
+   * Re-read the TLS certificate and key the engine serves (SIGHUP), for new connections; open ones keep theirs.
+   * Files that cannot be read or do not match leave the certificate in force unchanged (`refused`).
+   */
+  reloadCertificates?(): CertificateReload;
   /** Where the engine listens (for logs and tests). */
   readonly localPort: number;
   onInvite(handler: (call: InboundCall) => void): void;
   invite(opts: OutboundInviteOptions): OutboundCall;
   stats(): EngineStats;
+  /** The next hops the engine resolved and probes, with their health; absent: the engine does no RFC 3263 resolution. */
+  targets?(): SipTargetStatus[];
+  /**
+   * Draining (SIGTERM, POST /admin/drain): out-of-dialog OPTIONS are answered 503 with Retry-After instead of 200,
+   * so a dispatcher probing with OPTIONS (Kamailio's ds_ping) stops sending new calls here. Dialogs are unaffected.
+   */
+  setDraining?(draining: boolean): void;
 }

@@ -4,13 +4,15 @@
  * so each event is first claimed in the registry by its event id: a redelivery is acknowledged and ignored, and every
  * action taken is safe in any order (a hangup before its answered, an answered after the hangup).
  *
- * Only synchronous, local work happens here (SQLite writes, queueing the session end, whose Kallglot request runs in
- * SessionEnder's background). Anything slower is handed to hooks that run it after the HTTP reply.
+ * Only local work happens here (registry reads and writes, queueing the session end, whose Kallglot request runs in
+ * SessionEnder's background). Anything slower is handed to hooks that run it after the HTTP reply. With a shared
+ * registry (REGISTRY_URL) any instance may receive any call's events: the row, the event-id claim and the session end
+ * claim are all in the database, so whichever instance gets the delivery acts, once.
  */
 import type { Logger } from '../logger.ts';
 import type { SessionEnder } from '../sessions/ender.ts';
 import type { EndReason } from '../kallglot/types.ts';
-import type { CallRegistry, CallRow } from '../registry/call-registry.ts';
+import type { CallRow, RegistryPort } from '../registry/port.ts';
 import type { CallControlEvent, ClientState, Params } from './payload.ts';
 import { str } from './payload.ts';
 import { recordRecording, recordingFromCallControl } from './recording.ts';
@@ -50,7 +52,7 @@ export interface EventHooks {
 }
 
 export interface EventProcessorDeps {
-  registry: CallRegistry;
+  registry: RegistryPort;
   sessionEnder: SessionEnder;
   logger: Logger;
   hooks?: EventHooks;
@@ -65,31 +67,31 @@ export class TelnyxEventProcessor {
     this.#d = deps;
   }
 
-  callControl(ev: CallControlEvent): EventResult {
+  async callControl(ev: CallControlEvent): Promise<EventResult> {
     const { registry } = this.#d;
     const sessionId = ev.clientState?.session_id;
     // Correlate by our own ids only (client_state's session, the call_control_id), never by phone number.
-    let row = sessionId ? registry.bySession(sessionId) : undefined;
-    if (!row && ev.callControlId) row = registry.get(ev.callControlId);
+    let row = sessionId ? await registry.bySession(sessionId) : undefined;
+    if (!row && ev.callControlId) row = await registry.get(ev.callControlId);
     const callId = row?.call_id ?? ev.callControlId;
     if (!callId) return { handled: ev.eventType, ignored: 'no_call_control_id' };
-    if (!registry.addEvent(callId, ev.eventType, eventData(ev), eventDedupeKey(ev, callId)))
+    if (!(await registry.addEvent(callId, ev.eventType, eventData(ev), eventDedupeKey(ev, callId))))
       return { handled: ev.eventType, callId, duplicate: true };
 
     switch (ev.eventType) {
       case 'call.hangup':
-        this.#hangup(callId, sessionId ?? row?.session_id ?? undefined, str(ev.payload.hangup_cause));
+        await this.#hangup(callId, sessionId ?? row?.session_id ?? undefined, str(ev.payload.hangup_cause));
         break;
       case 'call.answered':
-        this.#answered(callId, row, ev.occurredAt, ev.callControlId, ev.clientState);
+        await this.#answered(callId, row, ev.occurredAt, ev.callControlId, ev.clientState);
         break;
       case 'call.recording.saved': {
         const rec = recordingFromCallControl(ev.payload);
-        if (rec.url) recordRecording(registry, callId, rec.url, 'completed');
+        if (rec.url) await recordRecording(registry, callId, rec.url, 'completed');
         break;
       }
       case 'call.recording.error':
-        recordRecording(registry, callId, undefined, 'failed');
+        await recordRecording(registry, callId, undefined, 'failed');
         break;
       case 'call.speak.ended':
         if (ev.callControlId && ev.clientState?.next) this.#d.hooks?.speakEnded?.(ev.callControlId, ev.clientState);
@@ -102,7 +104,7 @@ export class TelnyxEventProcessor {
   }
 
   /** TeXML status callback (CallStatus …). CallSid is the call_control_id, so both event kinds meet on one row. */
-  texmlStatus(params: Params): EventResult {
+  async texmlStatus(params: Params): Promise<EventResult> {
     const callSid = params.CallSid;
     const status = (params.CallStatus ?? '').toLowerCase();
     if (!callSid || !status) return { handled: 'texml.status', ignored: 'missing_call_sid_or_status' };
@@ -112,44 +114,53 @@ export class TelnyxEventProcessor {
       hangup_source: params.HangupSource,
       sequence: params.SequenceNumber,
     });
-    if (!this.#d.registry.addEvent(callSid, `texml.${status}`, data, `texml-status:${callSid}:${status}`)) {
+    const { registry } = this.#d;
+    if (!(await registry.addEvent(callSid, `texml.${status}`, data, `texml-status:${callSid}:${status}`))) {
       return { handled: `texml.${status}`, callId: callSid, duplicate: true };
     }
     const terminal = TEXML_TERMINAL[status];
     if (terminal !== undefined) {
-      this.#hangup(callSid, this.#d.registry.get(callSid)?.session_id ?? undefined, params.HangupCause || terminal);
+      const sessionId = (await registry.get(callSid))?.session_id ?? undefined;
+      await this.#hangup(callSid, sessionId, params.HangupCause || terminal);
     } else if (status === 'in-progress' || status === 'answered') {
-      this.#d.registry.update(callSid, { answerAt: parseTime(params.Timestamp) });
+      await registry.update(callSid, { answerAt: parseTime(params.Timestamp) });
     }
     return { handled: `texml.${status}`, callId: callSid };
   }
 
-  #hangup(callId: string, sessionId: string | undefined, cause: string | undefined): void {
+  async #hangup(callId: string, sessionId: string | undefined, cause: string | undefined): Promise<void> {
     const { registry, sessionEnder, logger } = this.#d;
     if (sessionId) {
-      // SessionEnder ignores repeats within this process; the registry's end status covers a restart in between.
-      const already = registry.bySession(sessionId)?.session_end_status;
+      // SessionEnder ignores repeats within this process; the registry's end status covers a restart in between,
+      // and its end claim (addPendingEnd) another instance ending the same session at the same time.
+      const already = (await registry.bySession(sessionId))?.session_end_status;
       if (!already)
         sessionEnder.end(sessionId, endReasonForHangup(cause), `telnyx_hangup_${cause ?? 'unknown'}`, callId);
     }
-    const ended = registry.callEnded(callId, { reason: cause ?? 'hangup', ...(sessionId ? { sessionId } : {}) });
+    const end = { reason: cause ?? 'hangup', ...(sessionId ? { sessionId } : {}) };
+    const ended = await registry.callEnded(callId, end);
+    // With a shared registry another instance may put the session on the row while this one closes it: whichever
+    // of the two sees the other's write ends the session, and the end claim (addPendingEnd) keeps that to once.
+    const late = sessionId ? undefined : (await registry.get(callId))?.session_id;
+    if (late) sessionEnder.end(late, endReasonForHangup(cause), `telnyx_hangup_${cause ?? 'unknown'}`, callId);
     logger.info({ callId, sessionId, cause, ended }, 'telnyx call hung up');
     this.#d.hooks?.hungUp?.(callId, sessionId);
   }
 
-  #answered(
+  async #answered(
     callId: string,
     row: CallRow | undefined,
     occurredAt: string | undefined,
     callControlId: string | undefined,
     state: ClientState | undefined,
-  ): void {
+  ): Promise<void> {
     const { registry } = this.#d;
-    if (row && row.answer_at === null) registry.update(callId, { answerAt: parseTime(occurredAt) });
+    if (row && row.answer_at === null) await registry.update(callId, { answerAt: parseTime(occurredAt) });
     if (state?.stream !== 'answer' || !state.session_id || !callControlId) return;
     // Answered after the hangup (out of order): nothing to stream to.
     const over =
-      registry.get(callId)?.state === 'ended' || registry.events(callId).some((e) => e.type === 'call.hangup');
+      (await registry.get(callId))?.state === 'ended' ||
+      (await registry.events(callId)).some((e) => e.type === 'call.hangup');
     if (over) return;
     this.#d.hooks?.answeredWithoutStream?.(callControlId, state.session_id, state);
   }

@@ -41,7 +41,7 @@ import { partyUri, sessionRequest } from '../sessions/request.ts';
 import type { SessionEnder } from '../sessions/ender.ts';
 import { onSessionFailure } from '../sessions/failure-policy.ts';
 import type { KallglotSession, KallglotStream } from '../kallglot/types.ts';
-import type { CallRegistry } from '../registry/call-registry.ts';
+import type { RegistryPort } from '../registry/port.ts';
 import { matchRoute } from '../routing/match.ts';
 import type { RouteDecision, RuleSet, TranslatedDecision } from '../routing/types.ts';
 import { isObject } from '../json.ts';
@@ -56,7 +56,7 @@ export const CALL_CONTROL_PATH = '/webhooks/telnyx/call-control';
 export interface InboundDeps {
   config: GatewayConfig;
   logger: Logger;
-  registry: CallRegistry;
+  registry: RegistryPort;
   kallglot: KallglotSessions;
   sessionEnder: SessionEnder;
   rules: () => RuleSet;
@@ -87,13 +87,13 @@ export class TelnyxInbound {
     this.#commands = deps.telnyx ? new CallCommands(deps.telnyx) : undefined;
   }
 
-  /** call.initiated, direction incoming: claims the call here (synchronously) and sets it up after the reply. */
-  initiated(ev: CallControlEvent): EventResult {
+  /** call.initiated, direction incoming: claims the call in the registry before the reply, sets it up after. */
+  async initiated(ev: CallControlEvent): Promise<EventResult> {
     const { registry, logger } = this.#d;
     const handled = ev.eventType;
     const callId = ev.callControlId;
     if (!callId) return { handled, ignored: 'no_call_control_id' };
-    if (!registry.addEvent(callId, handled, eventData(ev), eventDedupeKey(ev, callId)))
+    if (!(await registry.addEvent(callId, handled, eventData(ev), eventDedupeKey(ev, callId))))
       return { handled, callId, duplicate: true };
     const from = str(ev.payload.from) ?? '';
     const to = str(ev.payload.to) ?? '';
@@ -105,17 +105,17 @@ export class TelnyxInbound {
       direction: 'inbound',
       headers: () => undefined,
     });
-    if (!registry.callStarted({ callId, kind: 'call_control', from, to, rule: decision.ruleName }))
+    if (!(await registry.callStarted({ callId, kind: 'call_control', from, to, rule: decision.ruleName })))
       return { handled, callId, duplicate: true };
     const log = logger.child({ callControlId: callId });
-    const early = hangupCause(registry.events(callId));
+    const early = hangupCause(await registry.events(callId));
     if (early !== undefined) {
-      registry.callEnded(callId, { reason: early });
+      await registry.callEnded(callId, { reason: early });
       log.info({ cause: early }, 'call hung up before its call.initiated was processed: nothing to set up');
       return { handled, callId, ignored: 'already_hung_up' };
     }
     if (!this.#commands) {
-      registry.update(callId, { route: 'unanswered', fallbackReason: 'telnyx_not_configured' });
+      await registry.update(callId, { route: 'unanswered', fallbackReason: 'telnyx_not_configured' });
       log.error('incoming Call Control call, but TELNYX_API_KEY is not set: it cannot be answered');
       return { handled, callId, ignored: 'telnyx_not_configured' };
     }
@@ -132,8 +132,8 @@ export class TelnyxInbound {
   /** call.speak.ended: the fallback notice has been spoken, now transfer. */
   noticeEnded(callControlId: string, state: ClientState): void {
     const cmd = this.#commands;
-    if (state.next !== 'transfer' || !cmd || this.#over(callControlId)) return;
-    this.#track(this.#transfer(callControlId, cmd));
+    if (state.next !== 'transfer' || !cmd) return;
+    this.#track(this.#over(callControlId).then((over) => (over ? undefined : this.#transfer(callControlId, cmd))));
   }
 
   forget(callControlId: string): void {
@@ -149,7 +149,7 @@ export class TelnyxInbound {
     const { decision, callControlId, log } = call;
     this.#remember(callControlId, { language: decision.greeting?.language });
     if (decision.mode === 'bypass') {
-      this.#d.registry.update(callControlId, { route: 'bypass' });
+      await this.#d.registry.update(callControlId, { route: 'bypass' });
       log.info({ rule: decision.ruleName }, 'call control call bypasses translation');
       await this.#untranslated(callControlId, cmd, { answered: false, fallback: false });
       return;
@@ -184,14 +184,14 @@ export class TelnyxInbound {
     const next = onSessionFailure(err, config.calls.rateLimitPolicy);
     const fallbackReason = `kallglot_${next.reason}`;
     call.log.warn({ err, action: next.action }, 'Kallglot session could not be created for a call control call');
-    if (this.#over(id)) return;
+    if (await this.#over(id)) return;
     if (next.action === 'busy') {
-      registry.update(id, { route: 'rejected', fallbackReason });
+      await registry.update(id, { route: 'rejected', fallbackReason });
       if (await this.#try(id, 'reject', () => cmd.reject(id, 'USER_BUSY')))
-        registry.callEnded(id, { reason: 'rejected', route: 'rejected', fallbackReason });
+        await registry.callEnded(id, { reason: 'rejected', route: 'rejected', fallbackReason });
       return;
     }
-    registry.update(id, { route: 'fallback', fallbackReason });
+    await registry.update(id, { route: 'fallback', fallbackReason });
     await this.#untranslated(id, cmd, { answered: false, fallback: true });
   }
 
@@ -202,13 +202,13 @@ export class TelnyxInbound {
     if (!stream) {
       // A session we cannot connect to is useless and billed: end it and treat the call like any Kallglot failure.
       sessionEnder.end(session.id, 'error', 'session_without_stream', id);
-      registry.update(id, { sessionId: session.id, route: 'fallback', fallbackReason: 'kallglot_no_stream' });
-      if (!this.#over(id)) await this.#untranslated(id, cmd, { answered: false, fallback: true });
+      await registry.update(id, { sessionId: session.id, route: 'fallback', fallbackReason: 'kallglot_no_stream' });
+      if (!(await this.#over(id))) await this.#untranslated(id, cmd, { answered: false, fallback: true });
       return;
     }
     // On the row before the answer: a hangup from here on finds the session there (events.ts) and ends it.
-    registry.update(id, { sessionId: session.id, route: 'translated' });
-    if (this.#over(id)) {
+    await registry.update(id, { sessionId: session.id, route: 'translated' });
+    if (await this.#over(id)) {
       sessionEnder.end(session.id, 'completed', 'caller_hung_up_during_setup', id);
       return;
     }
@@ -235,7 +235,7 @@ export class TelnyxInbound {
   async #media(id: string, sessionId: string, state: ClientState, cmd: CallCommands): Promise<void> {
     const { registry, kallglot } = this.#d;
     // A call that fell back after its answer was sent (the answer's response was lost) has no session to stream to.
-    if (registry.get(id)?.route === 'fallback') return;
+    if ((await registry.get(id))?.route === 'fallback') return;
     try {
       // After a restart the stream details are gone from memory: ask Kallglot again.
       const stream = this.#calls.get(id)?.stream ?? (await kallglot.getSession(sessionId)).stream;
@@ -245,14 +245,14 @@ export class TelnyxInbound {
       await this.#failedAfterSession(id, sessionId, 'stream_start_failed', err, cmd, true);
       return;
     }
-    registry.addEvent(id, 'stream_start_requested', null, `stream-start:${id}`);
+    await registry.addEvent(id, 'stream_start_requested', null, `stream-start:${id}`);
     this.#d.logger.info({ callControlId: id, sessionId }, 'call control call streaming to Kallglot');
     if (!state.record) return;
     if (await this.#try(id, 'recording_start', () => cmd.startRecording(id))) {
-      registry.addEvent(id, 'recording_start_requested', null, `recording-start:${id}`);
-      recordRecording(registry, id, undefined, 'requested');
+      await registry.addEvent(id, 'recording_start_requested', null, `recording-start:${id}`);
+      await recordRecording(registry, id, undefined, 'requested');
     } else {
-      recordRecording(registry, id, undefined, 'failed');
+      await recordRecording(registry, id, undefined, 'failed');
     }
   }
 
@@ -266,10 +266,10 @@ export class TelnyxInbound {
   ): Promise<void> {
     const { registry, sessionEnder, logger } = this.#d;
     logger.error({ err: describeTelnyxError(err), callControlId: id, sessionId }, `${detail}: ending the session`);
-    registry.addEvent(id, detail, { message: err instanceof Error ? err.message : String(err) });
+    await registry.addEvent(id, detail, { message: err instanceof Error ? err.message : String(err) });
     sessionEnder.end(sessionId, 'error', detail, id);
-    if (this.#over(id)) return;
-    registry.update(id, { route: 'fallback', fallbackReason: detail });
+    if (await this.#over(id)) return;
+    await registry.update(id, { route: 'fallback', fallbackReason: detail });
     await this.#untranslated(id, cmd, { answered, fallback: true });
   }
 
@@ -283,7 +283,7 @@ export class TelnyxInbound {
     if (!config.telnyx.directNumber) {
       if (o.answered) await this.#try(id, 'hangup', () => cmd.hangup(id));
       else if (await this.#try(id, 'reject', () => cmd.reject(id, 'CALL_REJECTED')))
-        registry.callEnded(id, { reason: 'rejected' });
+        await registry.callEnded(id, { reason: 'rejected' });
       return;
     }
     if (o.fallback && !o.answered) {
@@ -304,7 +304,7 @@ export class TelnyxInbound {
   async #transfer(id: string, cmd: CallCommands): Promise<void> {
     const to = this.#d.config.telnyx.directNumber;
     if (await this.#try(id, 'transfer', () => cmd.transfer(id, to))) {
-      this.#d.registry.addEvent(id, 'transfer_requested', { to }, `transfer:${id}`);
+      await this.#d.registry.addEvent(id, 'transfer_requested', { to }, `transfer:${id}`);
       return;
     }
     // A call with nowhere to go would sit in silence until the caller gives up.
@@ -318,14 +318,16 @@ export class TelnyxInbound {
       return true;
     } catch (err) {
       this.#d.logger.error({ err: describeTelnyxError(err), callControlId: id }, `Telnyx ${what} failed`);
-      this.#d.registry.addEvent(id, `${what}_failed`, { message: err instanceof Error ? err.message : String(err) });
+      const message = err instanceof Error ? err.message : String(err);
+      await this.#d.registry.addEvent(id, `${what}_failed`, { message });
       return false;
     }
   }
 
   /** The call is over (its hangup has been processed, or it was rejected): no more commands for it. */
-  #over(id: string): boolean {
-    return this.#d.registry.get(id)?.state === 'ended' || hangupCause(this.#d.registry.events(id)) !== undefined;
+  async #over(id: string): Promise<boolean> {
+    const { registry } = this.#d;
+    return (await registry.get(id))?.state === 'ended' || hangupCause(await registry.events(id)) !== undefined;
   }
 
   #remember(id: string, patch: { stream?: KallglotStream; language?: string | undefined }): void {

@@ -16,7 +16,7 @@ import type { TranslatedDecision } from '../routing/types.ts';
 import type { SessionEnder } from '../sessions/ender.ts';
 import { isKallglotError, isRateLimited } from '../kallglot/errors.ts';
 import type { KallglotSession, KallglotStream, SessionMode } from '../kallglot/types.ts';
-import type { CallRegistry } from '../registry/call-registry.ts';
+import type { RegistryPort } from '../registry/port.ts';
 import { canonicalLanguage } from '../routing/language.ts';
 import type { HttpRequest, HttpResponse } from '../http/server.ts';
 import { isObject, safeJson } from '../json.ts';
@@ -33,7 +33,7 @@ export interface KallglotSessions extends SessionCreator {
 export interface OutboundDeps {
   config: GatewayConfig;
   logger: Logger;
-  registry: CallRegistry;
+  registry: RegistryPort;
   kallglot: KallglotSessions;
   sessionEnder: SessionEnder;
   /** Undefined when TELNYX_API_KEY is not set: outbound calls are then refused with 503. */
@@ -166,7 +166,7 @@ export class TelnyxOutbound {
       return { status: 502, body: { error: 'dial_failed', session_id: session.id } };
     }
 
-    registry.callStarted({
+    await registry.callStarted({
       callId: callControlId,
       kind: 'call_control',
       from: input.from,
@@ -175,13 +175,13 @@ export class TelnyxOutbound {
       route: 'translated',
       clientState,
     });
-    registry.update(callControlId, { sessionId: session.id });
+    await registry.update(callControlId, { sessionId: session.id });
     // Webhooks can beat the dial response; a hangup seen before the row existed could not mark it ended.
-    const early = registry.events(callControlId).find((e) => e.type === 'call.hangup');
+    const early = (await registry.events(callControlId)).find((e) => e.type === 'call.hangup');
     if (early) {
       const cause =
         isObject(early.data) && typeof early.data.hangup_cause === 'string' ? early.data.hangup_cause : 'hangup';
-      registry.callEnded(callControlId, { reason: cause, sessionId: session.id });
+      await registry.callEnded(callControlId, { reason: cause, sessionId: session.id });
       this.#streams.delete(session.id);
     }
     log.info({ callControlId, sessionId: session.id, streamOnAnswer: onAnswer }, 'outbound translated call dialled');
@@ -214,7 +214,7 @@ export class TelnyxOutbound {
     // Its command_id is per session: Telnyx ignores a repeat, so a redelivered answered cannot start a second stream.
     await telnyx.calls.actions.startStreaming(callControlId, streamingParams(sessionId, stream));
     this.#streams.delete(sessionId);
-    this.#d.registry.addEvent(callControlId, 'stream_start_requested', null, `stream-start:${callControlId}`);
+    await this.#d.registry.addEvent(callControlId, 'stream_start_requested', null, `stream-start:${callControlId}`);
     this.#d.logger.info({ callControlId, sessionId }, 'stream started on answer');
   }
 
@@ -224,7 +224,7 @@ export class TelnyxOutbound {
     logger.error({ err: describeTelnyxError(err), callControlId, sessionId }, 'starting the stream failed; hanging up');
     this.#streams.delete(sessionId);
     try {
-      registry.addEvent(callControlId, 'stream_start_failed', {
+      await registry.addEvent(callControlId, 'stream_start_failed', {
         message: err instanceof Error ? err.message : String(err),
       });
       sessionEnder.end(sessionId, 'error', 'stream_start_failed', callControlId);

@@ -14,7 +14,7 @@ import Telnyx from 'telnyx';
 import type { GatewayConfig } from '../config/load.ts';
 import type { Logger } from '../logger.ts';
 import type { SessionEnder } from '../sessions/ender.ts';
-import type { CallRegistry } from '../registry/call-registry.ts';
+import type { RegistryPort } from '../registry/port.ts';
 import type { RuleSet } from '../routing/types.ts';
 import { TelnyxSignatureVerifier } from './verify.ts';
 import { TelnyxEventProcessor } from './events.ts';
@@ -36,7 +36,7 @@ export { CALL_CONTROL_PATH, OUTBOUND_WEBHOOK_PATH, RECORDING_PATH };
 export interface TelnyxRouteDeps {
   config: GatewayConfig;
   logger: Logger;
-  registry: CallRegistry;
+  registry: RegistryPort;
   kallglot: KallglotSessions;
   sessionEnder: SessionEnder;
   rules: () => RuleSet;
@@ -109,7 +109,7 @@ export function registerTelnyxRoutes(http: HttpServer, deps: TelnyxRouteDeps): T
   };
 
   signed(VOICE_PATH, (req) => voice.handle(req));
-  const callEvents = (req: HttpRequest): HttpResponse => eventsHandler(req, events);
+  const callEvents = (req: HttpRequest): Promise<HttpResponse> => eventsHandler(req, events);
   signed(STATUS_PATH, callEvents);
   signed(OUTBOUND_WEBHOOK_PATH, callEvents);
   signed(CALL_CONTROL_PATH, (req) => callControlHandler(req, events, inbound));
@@ -124,29 +124,37 @@ export function registerTelnyxRoutes(http: HttpServer, deps: TelnyxRouteDeps): T
 }
 
 /** Call Control JSON envelope, or a TeXML status callback (form fields CallSid/CallStatus). */
-function eventsHandler(req: HttpRequest, events: TelnyxEventProcessor): HttpResponse {
+async function eventsHandler(req: HttpRequest, events: TelnyxEventProcessor): Promise<HttpResponse> {
   const ev = parseCallControlEvent(safeJson(req.rawBody.toString('utf8')));
-  if (ev) return { status: 200, body: events.callControl(ev) };
+  if (ev) return { status: 200, body: await events.callControl(ev) };
   const params = parseParams(req.rawBody, req.headers);
-  if (params?.CallSid && params.CallStatus) return { status: 200, body: events.texmlStatus(params) };
+  if (params?.CallSid && params.CallStatus) return { status: 200, body: await events.texmlStatus(params) };
   // Signed by Telnyx but not something we act on: acknowledge so it is not redelivered.
   return { status: 200, body: { handled: 'unknown', ignored: 'unrecognised_body' } };
 }
 
 /** The Call Control application's webhook: an incoming call.initiated starts the inbound flow, the rest are events. */
-function callControlHandler(req: HttpRequest, events: TelnyxEventProcessor, inbound: TelnyxInbound): HttpResponse {
+async function callControlHandler(
+  req: HttpRequest,
+  events: TelnyxEventProcessor,
+  inbound: TelnyxInbound,
+): Promise<HttpResponse> {
   const ev = parseCallControlEvent(safeJson(req.rawBody.toString('utf8')));
   if (!ev) return { status: 200, body: { handled: 'unknown', ignored: 'unrecognised_body' } };
   if (ev.eventType === 'call.initiated' && str(ev.payload.direction) === 'incoming')
-    return { status: 200, body: inbound.initiated(ev) };
-  return { status: 200, body: events.callControl(ev) };
+    return { status: 200, body: await inbound.initiated(ev) };
+  return { status: 200, body: await events.callControl(ev) };
 }
 
-function recordingHandler(req: HttpRequest, registry: CallRegistry, events: TelnyxEventProcessor): HttpResponse {
+async function recordingHandler(
+  req: HttpRequest,
+  registry: RegistryPort,
+  events: TelnyxEventProcessor,
+): Promise<HttpResponse> {
   const ev = parseCallControlEvent(safeJson(req.rawBody.toString('utf8')));
-  if (ev) return { status: 200, body: events.callControl(ev) };
+  if (ev) return { status: 200, body: await events.callControl(ev) };
   const params = parseParams(req.rawBody, req.headers);
   if (!params) return { status: 400, body: { error: 'unrecognised_body' } };
-  const result = texmlRecording(registry, params);
+  const result = await texmlRecording(registry, params);
   return 'error' in result ? { status: 400, body: result } : { status: 200, body: result };
 }

@@ -10,7 +10,7 @@ import { partyUri, sessionRequest, type SessionCreator } from '../sessions/reque
 import type { SessionEnder } from '../sessions/ender.ts';
 import { onSessionFailure } from '../sessions/failure-policy.ts';
 import type { KallglotSession } from '../kallglot/types.ts';
-import type { CallRegistry } from '../registry/call-registry.ts';
+import type { RegistryPort } from '../registry/port.ts';
 import { matchRoute } from '../routing/match.ts';
 import type { RuleSet, TranslatedDecision } from '../routing/types.ts';
 import type { HttpRequest, HttpResponse } from '../http/server.ts';
@@ -22,7 +22,7 @@ export const RECORDING_PATH = '/webhooks/telnyx/recording';
 export interface VoiceDeps {
   config: GatewayConfig;
   logger: Logger;
-  registry: CallRegistry;
+  registry: RegistryPort;
   kallglot: SessionCreator;
   sessionEnder: SessionEnder;
   rules: () => RuleSet;
@@ -51,11 +51,11 @@ export class TexmlVoice {
       direction: 'inbound', // TeXML calls arrive from Telnyx
       headers: () => undefined,
     });
-    registry.callStarted({ callId: callSid, kind: 'texml', from, to, rule: decision.ruleName });
+    await registry.callStarted({ callId: callSid, kind: 'texml', from, to, rule: decision.ruleName });
     const direct = this.#d.config.telnyx.directNumber || to;
 
     if (decision.mode === 'bypass') {
-      registry.update(callSid, { route: 'bypass' });
+      await registry.update(callSid, { route: 'bypass' });
       log.info({ rule: decision.ruleName }, 'texml call bypasses translation');
       return xml(direct ? dialTexml(direct) : hangupTexml());
     }
@@ -68,10 +68,10 @@ export class TexmlVoice {
       const fallbackReason = `kallglot_${next.reason}`;
       log.warn({ err, action: next.action }, 'Kallglot session could not be created for texml call');
       if (next.action === 'busy') {
-        registry.callEnded(callSid, { reason: 'rejected', route: 'rejected', fallbackReason });
+        await registry.callEnded(callSid, { reason: 'rejected', route: 'rejected', fallbackReason });
         return xml(rejectBusyTexml());
       }
-      registry.update(callSid, { route: 'fallback', fallbackReason });
+      await registry.update(callSid, { route: 'fallback', fallbackReason });
       return xml(
         direct ? dialTexml(direct, { unavailable: true, language: decision.greeting?.language }) : hangupTexml(),
       );
@@ -81,14 +81,18 @@ export class TexmlVoice {
     if (!stream) {
       // A session we cannot connect to is useless and billed: end it and treat the call like any Kallglot failure.
       this.#d.sessionEnder.end(session.id, 'error', 'session_without_stream', callSid);
-      registry.update(callSid, { sessionId: session.id, route: 'fallback', fallbackReason: 'kallglot_no_stream' });
+      await registry.update(callSid, {
+        sessionId: session.id,
+        route: 'fallback',
+        fallbackReason: 'kallglot_no_stream',
+      });
       return xml(
         direct ? dialTexml(direct, { unavailable: true, language: decision.greeting?.language }) : hangupTexml(),
       );
     }
-    registry.update(callSid, { sessionId: session.id, route: 'translated' });
+    await registry.update(callSid, { sessionId: session.id, route: 'translated' });
     // The caller may have hung up while the session was being created; the status webhook found no session then.
-    if (registry.get(callSid)?.state === 'ended') {
+    if ((await registry.get(callSid))?.state === 'ended') {
       this.#d.sessionEnder.end(session.id, 'completed', 'caller_hung_up_during_setup', callSid);
       return xml(hangupTexml());
     }

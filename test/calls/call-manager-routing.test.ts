@@ -66,7 +66,7 @@ function logSink(): { lines: Array<Record<string, unknown>>; sink: Writable } {
 describe('CallManager: trunks, dial codes and direction', () => {
   it('strips the dial code for the session (languages, to, trunk metadata) and logs the trunk', async () => {
     const { lines, sink } = logSink();
-    const h = harness({}, RULES, createLogger('info', sink));
+    const h = harness({}, RULES, createLogger('debug', sink)); // 'new call' is a debug line
     const pbx = await h.call({ called: '*49*+4930123456' });
     expect(h.creates).toHaveLength(1);
     const input = h.creates[0]!.input;
@@ -100,7 +100,7 @@ describe('CallManager: trunks, dial codes and direction', () => {
 
   it('names the trunk by a tgrp on Contact (the first trunk listed), and never takes inbound-only rules', async () => {
     const { lines, sink } = logSink();
-    const h = harness({}, RULES, createLogger('info', sink));
+    const h = harness({}, RULES, createLogger('debug', sink)); // 'new call' is a debug line
     const headers: Array<[string, string]> = [['Contact', '<sip:pbx;tgrp=TG-9;trunk-context=pbx.test@127.0.0.1>']];
     await h.call({ called: '+331', headers });
     expect(h.creates[0]!.input).toMatchObject({ mode: 'assistive_translation', sourceLanguage: 'fr' });

@@ -143,3 +143,36 @@ describe('Kallglot account or sandbox (fail closed in production)', () => {
     expect(problems({ NODE_ENV: 'prod' })[0]).toMatch(/NODE_ENV \(nodeEnv\) = "prod": must be one of development/);
   });
 });
+
+describe('SIP over TLS settings', () => {
+  it('accepts tls as a listening transport and toward Telnyx, with 5061 and 30 s keep-alives by default', () => {
+    const config = loadConfig({
+      env: {
+        SIP_TRANSPORTS: 'udp,tcp,tls',
+        SIP_TLS_CERT_FILE: '/etc/gw/cert.pem',
+        SIP_TLS_KEY_FILE: '/etc/gw/key.pem',
+        TELNYX_SIP_TRANSPORT: 'tls',
+        TELNYX_TLS_CA_FILE: '/etc/gw/telnyx-ca.pem',
+      },
+    });
+    expect(config.sip).toMatchObject({
+      transports: ['udp', 'tcp', 'tls'],
+      tlsPort: 5061,
+      tlsCertFile: '/etc/gw/cert.pem',
+      tlsKeyFile: '/etc/gw/key.pem',
+      keepAliveIntervalSec: 30,
+    });
+    expect(config.telnyx).toMatchObject({ sipTransport: 'tls', tlsCaFile: '/etc/gw/telnyx-ca.pem' });
+  });
+
+  it('names the certificate settings missing when tls is listed, and refuses unknown transports', () => {
+    expect(problems({ SIP_TRANSPORTS: 'udp,tls' })).toEqual([
+      'SIP_TLS_CERT_FILE (sip.tlsCertFile) and SIP_TLS_KEY_FILE (sip.tlsKeyFile) are required when SIP_TRANSPORTS (sip.transports) lists tls',
+    ]);
+    expect(problems({ SIP_TRANSPORTS: 'tls', SIP_TLS_CERT_FILE: '/c.pem' })).toEqual([
+      'SIP_TLS_KEY_FILE (sip.tlsKeyFile) is required when SIP_TRANSPORTS (sip.transports) lists tls',
+    ]);
+    expect(problems({ SIP_TRANSPORTS: 'udp,wss' })[0]).toMatch(/unknown transport "wss" \(udp, tcp, tls\)/);
+    expect(problems({ TELNYX_SIP_TRANSPORT: 'sctp' })[0]).toMatch(/^TELNYX_SIP_TRANSPORT/);
+  });
+});

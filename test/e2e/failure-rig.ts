@@ -1,13 +1,15 @@
 /**
  * Shared rig for the end-to-end failure-path tests: a KallglotSandbox in the test process, the real daemon
  * (`node src/main.ts`) pointed at it, a SIPp UAS playing Telnyx (TELNYX_OUTBOUND_PROXY) and a SIPp UAC playing the
- * PBX. Everything started here is stopped by `stopRig()` (call it from afterEach).
+ * PBX, through the SIP engine engine.ts picks. Everything started here is stopped by `stopRig()` (call it from
+ * afterEach).
  */
 import { createHash } from 'node:crypto';
 import { KallglotSandbox, type SandboxSessionRecord } from '../../src/kallglot/sandbox.ts';
 import { startGateway, type GatewayProcess, type LogLine } from '../helpers/gateway.ts';
 import { freePort } from '../helpers/ports.ts';
 import { formatSippResult, runSipp, type SippOptions, type SippResult, type SippRun } from '../helpers/sipp.ts';
+import { type EngineRig, startEngine } from './engine.ts';
 
 /** Dialled number: config/routing.yaml's german-numbers rule translates it (de → en). */
 export const CALLED = '+4930123456';
@@ -32,6 +34,7 @@ export interface Rig {
 interface Started {
   sandbox?: KallglotSandbox;
   gw?: GatewayProcess;
+  engine?: EngineRig;
   sipp: SippRun[];
 }
 let current: Started | undefined;
@@ -43,15 +46,22 @@ export async function startRig(env: Record<string, string> = {}): Promise<Rig> {
   started.sandbox = sandbox;
   const { url } = await sandbox.start(0, '127.0.0.1');
   const uasPort = await freePort('both');
+  const engine = await startEngine();
+  started.engine = engine;
   const gw = await startGateway({
     env: {
       KALLGLOT_API_URL: url,
       KALLGLOT_API_KEY: 'sk_test_x',
       TELNYX_OUTBOUND_PROXY: `127.0.0.1:${uasPort}`,
+      // Not what these suites test: a loaded CI box's event-loop lag would refuse their calls 503 (overloaded).
+      OVERLOAD_LAG_MS: '0',
+      ...engine.env,
       ...env,
     },
+    sipPort: engine.sipPort,
   });
   started.gw = gw;
+  engine.check(gw);
   const results: SippResult[] = [];
   return {
     sandbox,
@@ -91,6 +101,7 @@ export async function startRig(env: Record<string, string> = {}): Promise<Rig> {
         `--- gateway stderr\n${gw.stderr().slice(-2000)}`,
         `--- gateway logs (last 40)\n${logs}`,
         `--- sandbox sessions\n${JSON.stringify(sandbox.sessions(), null, 1)}`,
+        engine.diag(),
       ].join('\n');
     },
   };
@@ -102,6 +113,7 @@ export async function stopRig(): Promise<void> {
   if (!s) return;
   await Promise.all(s.sipp.map((r) => r.stop()));
   await s.gw?.stop();
+  await s.engine?.stop();
   await s.sandbox?.stop();
 }
 

@@ -1,9 +1,11 @@
 /**
  * Shared plumbing for the end-to-end tests: the Kallglot sandbox in this process, the real daemon as a child process
- * pointed at it and at a SIPp UAS (Telnyx), helpers to read SIPp's message logs, and diagnostics for failures.
+ * pointed at it and at a SIPp UAS (Telnyx), helpers to read SIPp's message logs, and diagnostics for failures. The
+ * daemon runs the SIP engine engine.ts picks (the drachtio-server double comes up first when it is drachtio).
  */
 import { KallglotSandbox } from '../../src/kallglot/sandbox.ts';
 import { startGateway, type GatewayProcess } from '../helpers/gateway.ts';
+import { startEngine } from './engine.ts';
 import { freePort } from '../helpers/ports.ts';
 import { formatSippResult, runSipp, type SippOptions, type SippResult, type SippRun } from '../helpers/sipp.ts';
 
@@ -29,16 +31,23 @@ export async function startE2e(env: Record<string, string> = {}): Promise<E2eEnv
   const uacPort = await freePort('both');
   const runs: SippRun[] = [];
   let gw: GatewayProcess;
+  const engine = await startEngine();
   try {
     gw = await startGateway({
       env: {
         KALLGLOT_API_URL: url,
         KALLGLOT_API_KEY: 'sk_test_x',
         TELNYX_OUTBOUND_PROXY: `127.0.0.1:${uasPort}`,
+        // Not what these suites test: a loaded CI box's event-loop lag would refuse their calls 503 (overloaded).
+        OVERLOAD_LAG_MS: '0',
+        ...engine.env,
         ...env,
       },
+      sipPort: engine.sipPort,
     });
+    engine.check(gw);
   } catch (err) {
+    await engine.stop();
     await sandbox.stop();
     throw err;
   }
@@ -61,11 +70,13 @@ export async function startE2e(env: Record<string, string> = {}): Promise<E2eEnv
           .slice(-25)
           .map((l) => JSON.stringify(l))
           .join('\n')}`,
+        engine.diag(),
       ].join('\n');
     },
     async teardown() {
       await Promise.all(runs.splice(0).map((r) => r.stop()));
       await gw.stop();
+      await engine.stop();
       await sandbox.stop();
     },
   };
@@ -159,4 +170,30 @@ export function unique(msgs: LoggedMessage[]): LoggedMessage[] {
     seen.add(key);
     return true;
   });
+}
+
+/**
+ * One call through the daemon: a SIPp UAS playing Telnyx on e.uasPort (ready first), a SIPp UAC playing the PBX
+ * dialling TRANSLATED_NUMBER; both results and a diagnostics thunk. When the PBX side fails, the UAS is stopped
+ * a second later so the test reports instead of waiting for its timeout.
+ */
+export async function callThrough(
+  e: E2eEnv,
+  o: { uac: string; uas: string; transport?: 'udp' | 'tcp'; uasCalls?: number; durationMs?: number },
+): Promise<{ pbx: SippResult; telnyx: SippResult; d: () => string }> {
+  const uasRun = e.sipp({ scenario: o.uas, localPort: e.uasPort, calls: o.uasCalls ?? 1, timeoutSec: 15 });
+  await uasRun.ready;
+  const pbx = await e.sipp({
+    scenario: o.uac,
+    remote: `127.0.0.1:${e.gw.sipPort}`,
+    localPort: e.uacPort,
+    transport: o.transport ?? 'udp',
+    service: TRANSLATED_NUMBER,
+    calls: 1,
+    durationMs: o.durationMs ?? 200,
+    timeoutSec: 15,
+  }).done;
+  if (pbx.exitCode !== 0) setTimeout(() => void uasRun.stop(), 1000);
+  const telnyx = await uasRun.done;
+  return { pbx, telnyx, d: () => e.diag(pbx, telnyx) };
 }

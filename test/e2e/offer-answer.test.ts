@@ -6,7 +6,7 @@
  * - a re-INVITE without SDP from the PBX: the new offer comes back in the 200, the answer goes on in the ACK.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { TRANSLATED_NUMBER, bodyOf, findMessages, startE2e, waitFor, type E2eEnv } from './harness.ts';
+import { callThrough, bodyOf, findMessages, startE2e, waitFor, type E2eEnv } from './harness.ts';
 
 let env: E2eEnv | undefined;
 afterEach(async () => {
@@ -14,35 +14,16 @@ afterEach(async () => {
   env = undefined;
 });
 
-async function call(e: E2eEnv, uac: string, uas: string, transport: 'udp' | 'tcp' = 'udp') {
-  const uasRun = e.sipp({ scenario: uas, localPort: e.uasPort, calls: 1, timeoutSec: 15 });
-  await uasRun.ready;
-  const pbx = await e.sipp({
-    scenario: uac,
-    remote: `127.0.0.1:${e.gw.sipPort}`,
-    localPort: e.uacPort,
-    transport,
-    service: TRANSLATED_NUMBER,
-    calls: 1,
-    durationMs: 200,
-    timeoutSec: 15,
-  }).done;
-  if (pbx.exitCode !== 0) setTimeout(() => void uasRun.stop(), 1000);
-  const telnyx = await uasRun.done;
-  return { pbx, telnyx, d: () => e.diag(pbx, telnyx) };
-}
-
 describe('delayed offer and re-INVITE without SDP', () => {
   it.each(['udp', 'tcp'] as const)(
     'delayed offer (PBX over %s): the ACK to Telnyx carries the PBX answer SDP, byte for byte',
     async (transport) => {
       const e = (env = await startE2e());
-      const { pbx, telnyx, d } = await call(
-        e,
-        'uac-invite-no-sdp-answer-in-ack-then-bye.xml',
-        'uas-answer-200-expect-bye.xml',
+      const { pbx, telnyx, d } = await callThrough(e, {
+        uac: 'uac-invite-no-sdp-answer-in-ack-then-bye.xml',
+        uas: 'uas-answer-200-expect-bye.xml',
         transport,
-      );
+      });
       expect(pbx.exitCode, d()).toBe(0);
       expect(telnyx.exitCode, d()).toBe(0);
       const invite = findMessages(telnyx.messages, 'received', 'INVITE ')[0];
@@ -60,11 +41,10 @@ describe('delayed offer and re-INVITE without SDP', () => {
 
   it('re-INVITE without SDP from the PBX: Telnyx offers in the 200, the PBX answer reaches it in the ACK', async () => {
     const e = (env = await startE2e());
-    const { pbx, telnyx, d } = await call(
-      e,
-      'uac-reinvite-no-sdp-answer-in-ack.xml',
-      'uas-reinvite-offer-expect-answer-in-ack.xml',
-    );
+    const { pbx, telnyx, d } = await callThrough(e, {
+      uac: 'uac-reinvite-no-sdp-answer-in-ack.xml',
+      uas: 'uas-reinvite-offer-expect-answer-in-ack.xml',
+    });
     expect(pbx.exitCode, d()).toBe(0);
     expect(telnyx.exitCode, d()).toBe(0); // its scenario fails when the ACK brings no o=pbx-reanswer
     const reinvite = findMessages(telnyx.messages, 'received', 'INVITE ')[1];

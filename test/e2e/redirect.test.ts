@@ -7,40 +7,23 @@
  * - relay: the direct leg's 302 reaches the PBX with its Contact, so the PBX can follow it itself.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { TRANSLATED_NUMBER, findMessages, headerOf, startE2e, waitFor, type E2eEnv } from './harness.ts';
+import { callThrough, findMessages, headerOf, startE2e, waitFor, type E2eEnv } from './harness.ts';
 
+const REDIRECTING_UAS = 'uas-302-redirect-then-answer-redirected.xml';
 let env: E2eEnv | undefined;
 afterEach(async () => {
   await env?.teardown();
   env = undefined;
 });
 
-async function call(e: E2eEnv, uac: string, uasCalls: number) {
-  const uasRun = e.sipp({
-    scenario: 'uas-302-redirect-then-answer-redirected.xml',
-    localPort: e.uasPort,
-    calls: uasCalls,
-    timeoutSec: 15,
-  });
-  await uasRun.ready;
-  const pbx = await e.sipp({
-    scenario: uac,
-    remote: `127.0.0.1:${e.gw.sipPort}`,
-    localPort: e.uacPort,
-    service: TRANSLATED_NUMBER,
-    calls: 1,
-    durationMs: 200,
-    timeoutSec: 15,
-  }).done;
-  if (pbx.exitCode !== 0) setTimeout(() => void uasRun.stop(), 1000);
-  const telnyx = await uasRun.done;
-  return { pbx, telnyx, d: () => e.diag(pbx, telnyx) };
-}
-
 describe('3xx redirects from Telnyx', () => {
   it('follow: the translated leg follows a 302 to an allowed host and is answered there', async () => {
     const e = (env = await startE2e({ REDIRECT_ALLOWED_DOMAINS: '127.0.0.1' }));
-    const { pbx, telnyx, d } = await call(e, 'uac-invite-200-then-bye.xml', 2);
+    const { pbx, telnyx, d } = await callThrough(e, {
+      uac: 'uac-invite-200-then-bye.xml',
+      uas: REDIRECTING_UAS,
+      uasCalls: 2,
+    });
     expect(pbx.exitCode, d()).toBe(0);
     expect(telnyx.exitCode, d()).toBe(0);
     const invites = findMessages(telnyx.messages, 'received', 'INVITE ');
@@ -63,7 +46,11 @@ describe('3xx redirects from Telnyx', () => {
 
   it('follow, target not allowed: not followed, fallback redirected too, the PBX gets 503', async () => {
     const e = (env = await startE2e());
-    const { pbx, telnyx, d } = await call(e, 'uac-invite-expect-503.xml', 2);
+    const { pbx, telnyx, d } = await callThrough(e, {
+      uac: 'uac-invite-expect-503.xml',
+      uas: REDIRECTING_UAS,
+      uasCalls: 2,
+    });
     expect(pbx.exitCode, d()).toBe(0);
     expect(telnyx.exitCode, d()).toBe(0);
     expect(findMessages(telnyx.messages, 'received', 'INVITE sip:redirected'), d()).toHaveLength(0);
@@ -77,7 +64,11 @@ describe('3xx redirects from Telnyx', () => {
 
   it("relay: the direct leg's 302 reaches the PBX with its Contact", async () => {
     const e = (env = await startE2e({ REDIRECT_POLICY: 'relay' }));
-    const { pbx, telnyx, d } = await call(e, 'uac-invite-expect-302-with-contact.xml', 2);
+    const { pbx, telnyx, d } = await callThrough(e, {
+      uac: 'uac-invite-expect-302-with-contact.xml',
+      uas: REDIRECTING_UAS,
+      uasCalls: 2,
+    });
     expect(pbx.exitCode, d()).toBe(0);
     expect(telnyx.exitCode, d()).toBe(0);
     const moved = findMessages(pbx.messages, 'received', 'SIP/2.0 302')[0];

@@ -6,7 +6,7 @@
  * - reject: the REFER gets 603 from the gateway, nothing reaches Telnyx, the call goes on until the PBX hangs up.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { TRANSLATED_NUMBER, findMessages, headerOf, startE2e, waitFor, type E2eEnv } from './harness.ts';
+import { callThrough, findMessages, headerOf, startE2e, waitFor, type E2eEnv } from './harness.ts';
 
 let env: E2eEnv | undefined;
 afterEach(async () => {
@@ -14,31 +14,13 @@ afterEach(async () => {
   env = undefined;
 });
 
-async function call(e: E2eEnv, uac: string, uas: string) {
-  const uasRun = e.sipp({ scenario: uas, localPort: e.uasPort, calls: 1, timeoutSec: 15 });
-  await uasRun.ready;
-  const pbx = await e.sipp({
-    scenario: uac,
-    remote: `127.0.0.1:${e.gw.sipPort}`,
-    localPort: e.uacPort,
-    service: TRANSLATED_NUMBER,
-    calls: 1,
-    durationMs: 200,
-    timeoutSec: 15,
-  }).done;
-  if (pbx.exitCode !== 0) setTimeout(() => void uasRun.stop(), 1000);
-  const telnyx = await uasRun.done;
-  return { pbx, telnyx, d: () => e.diag(pbx, telnyx) };
-}
-
 describe('REFER from the PBX', () => {
   it('relay: blind transfer crosses with Refer-To/Referred-By, NOTIFY comes back, the session ends once', async () => {
     const e = (env = await startE2e());
-    const { pbx, telnyx, d } = await call(
-      e,
-      'uac-blind-transfer-refer-expect-202-notify-bye.xml',
-      'uas-answer-refer-202-notify-then-bye.xml',
-    );
+    const { pbx, telnyx, d } = await callThrough(e, {
+      uac: 'uac-blind-transfer-refer-expect-202-notify-bye.xml',
+      uas: 'uas-answer-refer-202-notify-then-bye.xml',
+    });
     expect(pbx.exitCode, d()).toBe(0);
     expect(telnyx.exitCode, d()).toBe(0);
     const refer = findMessages(telnyx.messages, 'received', 'REFER ')[0];
@@ -56,7 +38,10 @@ describe('REFER from the PBX', () => {
 
   it('reject: 603 to the REFER, nothing reaches Telnyx, the call goes on until the PBX hangs up', async () => {
     const e = (env = await startE2e({ REFER_POLICY: 'reject' }));
-    const { pbx, telnyx, d } = await call(e, 'uac-refer-expect-603-then-bye.xml', 'uas-answer-200-expect-bye.xml');
+    const { pbx, telnyx, d } = await callThrough(e, {
+      uac: 'uac-refer-expect-603-then-bye.xml',
+      uas: 'uas-answer-200-expect-bye.xml',
+    });
     expect(pbx.exitCode, d()).toBe(0);
     expect(telnyx.exitCode, d()).toBe(0);
     expect(findMessages(telnyx.messages, 'received', 'REFER '), d()).toHaveLength(0);

@@ -73,9 +73,15 @@ request_route {
 `;
 }
 
-export async function startKamailio(o: KamailioOptions): Promise<KamailioProxy> {
+/** Where the Debian package put Kamailio's modules (the architecture is part of the path). */
+export function kamailioModulesDir(): string {
   const mpath = MODULES_DIRS.find((d) => fs.existsSync(path.join(d, 'tm.so')));
   if (!mpath) throw new Error('kamailio modules not found (apt-get install -y kamailio)');
+  return mpath;
+}
+
+export async function startKamailio(o: KamailioOptions): Promise<KamailioProxy> {
+  const mpath = kamailioModulesDir();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kg-kamailio-'));
   const cfg = path.join(dir, 'kamailio.cfg');
   fs.writeFileSync(cfg, config(o, mpath));
@@ -115,10 +121,11 @@ export async function startKamailio(o: KamailioOptions): Promise<KamailioProxy> 
   };
 }
 
-function udpPortTaken(port: number): Promise<boolean> {
+/** True once something holds UDP `port` on `host` (a bind of ours there fails). */
+export function udpPortTaken(port: number, host = '127.0.0.1'): Promise<boolean> {
   return new Promise((resolve) => {
     const sock = dgram.createSocket('udp4');
     sock.once('error', () => resolve(true));
-    sock.bind(port, '127.0.0.1', () => sock.close(() => resolve(false)));
+    sock.bind(port, host, () => sock.close(() => resolve(false)));
   });
 }

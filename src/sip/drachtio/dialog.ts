@@ -3,7 +3,6 @@
  * emits 'destroy'; every other in-dialog request arrives as an event carrying (req, res) that we must answer, which
  * the call logic does through InDialogRequest.respond (a B2BUA relays them to the other leg).
  */
-import type { Logger } from '../../logger.ts';
 import type {
   Dialog,
   DialogEnd,
@@ -31,6 +30,7 @@ import type {
   SrfResponseMessage,
   SrfServerResponse,
 } from './srf-types.ts';
+import type { AdapterContext } from './traffic.ts';
 
 /** drachtio-srf Dialog events for in-dialog requests, and the SIP method each stands for ('modify' is a re-INVITE). */
 const REQUEST_EVENTS = [
@@ -46,8 +46,7 @@ const REQUEST_EVENTS = [
 /** Requests whose 2xx must carry our Contact (target refresh); drachtio-srf adds it itself only when it answers. */
 const TARGET_REFRESH = new Set(['INVITE', 'UPDATE']);
 
-export interface DrachtioDialogHooks {
-  logger: Logger;
+export interface DrachtioDialogHooks extends AdapterContext {
   removeDialog(d: DrachtioDialog): void;
 }
 
@@ -56,6 +55,7 @@ export class DrachtioDialog implements Dialog {
   readonly callId: string;
   readonly remoteBody: Buffer;
   readonly remoteContentType: string | undefined;
+  readonly remoteHeaders: HeaderList;
   /** Undefined while a delayed-offer 2xx waits for our ACK (drachtio-srf creates its Dialog only with the ACK). */
   #dlg: SrfDialog | undefined;
   #deferred: SrfDeferredAck | undefined;
@@ -65,10 +65,15 @@ export class DrachtioDialog implements Dialog {
   #endInfo: DialogEnd | undefined;
   #ackBody: SipBody = { body: Buffer.alloc(0) };
 
+  /**
+   * `remoteHeaders`: the headers of what set the dialog up as the peer sent it (the INVITE for a UAS dialog; the 2xx,
+   * taken from drachtio-srf, for a UAC one), so the call logic sees the far end's session timer (RFC 4028).
+   */
   constructor(
     dlg: SrfDialog | { deferred: SrfDeferredAck; callId: string },
     remoteContentType: string | undefined,
     hooks: DrachtioDialogHooks,
+    remoteHeaders?: HeaderList,
   ) {
     this.#hooks = hooks;
     if ('deferred' in dlg) {
@@ -76,10 +81,12 @@ export class DrachtioDialog implements Dialog {
       this.callId = dlg.callId;
       this.id = `${dlg.callId};deferred-ack`;
       this.remoteBody = Buffer.from(dlg.deferred.sdp, 'utf8');
+      this.remoteHeaders = remoteHeaders ?? fromSrfHeaders(dlg.deferred.res?.headers);
     } else {
       this.callId = dlg.sip.callId;
       this.id = dlg.id || `${dlg.sip.callId};${dlg.sip.localTag};${dlg.sip.remoteTag}`;
       this.remoteBody = Buffer.from(dlg.remote.sdp ?? '', 'utf8');
+      this.remoteHeaders = remoteHeaders ?? fromSrfHeaders(dlg.res?.headers);
       this.#attach(dlg);
     }
     this.remoteContentType = remoteContentType ?? (this.remoteBody.length ? 'application/sdp' : undefined);
@@ -107,6 +114,7 @@ export class DrachtioDialog implements Dialog {
     if (!deferred) return this.#dlg;
     this.#deferred = undefined;
     const dlg = await deferred.ack(answer.body?.length ? answer.body.toString('utf8') : undefined);
+    this.#hooks.traffic.out('ACK');
     this.#attach(dlg);
     return dlg;
   }
@@ -116,7 +124,12 @@ export class DrachtioDialog implements Dialog {
     for (const [event, method] of REQUEST_EVENTS) {
       dlg.on(event, (req: SrfIncomingRequest, res: SrfServerResponse) => this.#handleRequest(method, req, res));
     }
-    dlg.on('destroy', (bye?: SrfMessage) => {
+    dlg.on('destroy', (bye?: SrfIncomingRequest) => {
+      // drachtio-srf answered the BYE 200, unless drachtio-server made it up itself (source 'application').
+      if (bye?.source !== 'application') {
+        this.#hooks.traffic.in('BYE');
+        this.#hooks.traffic.out(200);
+      }
       this.#finish({ by: 'remote', reason: bye?.get('Reason') ?? undefined, headers: fromSrfHeaders(bye?.headers) });
     });
   }
@@ -151,28 +164,37 @@ export class DrachtioDialog implements Dialog {
         // The callback form: it is called for every response, so provisional ones (100 Trying to a re-INVITE)
         // can be skipped; the promise form would settle on the first of them. drachtio-srf ACKs a re-INVITE's 2xx.
         // With noAck and no body drachtio-srf hands the 2xx's ACK to us as a third callback argument.
-        const noAck = opts.deferAck === true && method.toUpperCase() === 'INVITE' && !body;
-        dlg.request({ method: method.toUpperCase(), headers, body, ...(noAck ? { noAck } : {}) }, (err, res, ack) => {
-          if (err) reject(toSipError(err));
-          else if (res && res.status >= 200) {
-            const response = wrapResponse(res);
-            if (noAck && ack && res.status < 300) {
-              let sent = false;
-              response.ack = (answer: SipBody) => {
-                if (sent) return;
-                sent = true;
-                ack({ body: answer.body?.length ? answer.body.toString('utf8') : undefined });
-              };
-            }
-            resolve(response);
-          }
+        const upper = method.toUpperCase();
+        const noAck = opts.deferAck === true && upper === 'INVITE' && !body;
+        const { traffic } = this.#hooks;
+        dlg.request({ method: upper, headers, body, ...(noAck ? { noAck } : {}) }, (err, res, ack) => {
+          if (err) return reject(toSipError(err));
+          if (!res) return;
+          traffic.in(res.status);
+          if (res.status < 200) return;
+          const response = wrapResponse(res);
+          // drachtio-srf ACKs a re-INVITE's final response itself, unless it handed us the ACK (noAck, a 2xx).
+          if (noAck && ack && res.status < 300) response.ack = this.#deferredAck(ack);
+          else if (upper === 'INVITE' && res.status < 300) traffic.out('ACK');
+          resolve(response);
         });
+        traffic.out(upper);
       } catch (err) {
         // drachtio-srf asserts the method is a known SIP method, synchronously.
         this.#hooks.logger.warn({ err, method, callId: this.callId }, 'in-dialog request refused by drachtio-srf');
         reject(toSipError(err));
       }
     });
+  }
+
+  #deferredAck(ack: (opts: { body?: string }) => void): (answer: SipBody) => void {
+    let sent = false;
+    return (answer) => {
+      if (sent) return;
+      sent = true;
+      ack({ body: answer.body?.length ? answer.body.toString('utf8') : undefined });
+      this.#hooks.traffic.out('ACK');
+    };
   }
 
   async bye(opts: { headers?: HeaderList } = {}): Promise<void> {
@@ -182,22 +204,26 @@ export class DrachtioDialog implements Dialog {
     try {
       // A 2xx still waiting for its (delayed-offer) ACK is ACKed first: the INVITE transaction must complete.
       const dlg = await this.#confirm({});
-      await dlg?.destroy({ headers: toSrfHeaders(opts.headers) });
+      if (!dlg) return;
+      this.#hooks.traffic.out('BYE');
+      await dlg.destroy({ headers: toSrfHeaders(opts.headers) });
     } catch (err) {
       this.#hooks.logger.warn({ err, callId: this.callId }, 'BYE could not be sent');
     }
   }
 
   #handleRequest(method: string, req: SrfIncomingRequest, res: SrfServerResponse): void {
-    const { logger } = this.#hooks;
+    const hooks = this.#hooks;
+    hooks.traffic.in(method);
     if (this.ended) {
-      sendResponse(res, 481, {}, {}, logger);
+      sendResponse(res, 481, {}, {}, hooks);
       return;
     }
     const handler = this.#requestHandler;
     if (!handler) {
-      // Same answer as the embedded engine when nobody listens.
-      sendResponse(res, method === 'OPTIONS' ? 200 : 501, {}, {}, logger);
+      // Same answer as the embedded engine when nobody listens; drachtio-srf's own answer (a 200 to a re-INVITE
+      // with the SDP it last sent, lib/dialog.js handle) only comes when no 'modify' listener exists, and there is one.
+      sendResponse(res, method === 'OPTIONS' ? 200 : 501, {}, {}, hooks);
       return;
     }
     let answered = false;
@@ -215,7 +241,7 @@ export class DrachtioDialog implements Dialog {
         const ok = status >= 200 && status < 300;
         const extra: Record<string, string> = ok && TARGET_REFRESH.has(method) && contact ? { Contact: contact } : {};
         if (ok && method === 'INVITE') acked = this.#nextAck();
-        sendResponse(res, status, opts, extra, logger);
+        sendResponse(res, status, opts, extra, hooks);
       },
       awaitAck: () => acked,
     });
@@ -229,6 +255,7 @@ export class DrachtioDialog implements Dialog {
       const done = (ack?: SrfMessage): void => {
         clearTimeout(timer);
         dlg.removeListener('ack', done);
+        if (ack) this.#hooks.traffic.in('ACK');
         const body = ack ? bodyOf(ack) : Buffer.alloc(0);
         resolve(ack ? { body, contentType: ack.get('Content-Type') ?? undefined } : undefined);
       };

@@ -21,6 +21,7 @@ import { DrachtioInboundCall } from './inbound.ts';
 import { sendResponse } from './messages.ts';
 import { DrachtioOutboundCall } from './outbound.ts';
 import type { SrfIncomingRequest, SrfLike, SrfServerResponse } from './srf-types.ts';
+import { type AdapterContext, SipTraffic, type SipTrafficSink } from './traffic.ts';
 
 export type SrfFactory = () => SrfLike;
 
@@ -30,19 +31,30 @@ export class DrachtioEngine implements SipEngine {
   readonly kind = 'drachtio' as const;
   readonly #config: GatewayConfig;
   readonly #logger: Logger;
+  readonly #traffic: SipTraffic;
+  readonly #ctx: AdapterContext;
   readonly #srf: SrfLike;
   #inviteHandler: ((call: InboundCall) => void) | undefined;
   #inviteRouted = false;
   #connected = false;
   #sipPort = 0;
+  /** OPTIONS answer 503 while set (setDraining). */
+  #draining = false;
   readonly #dialogs = new Set<DrachtioDialog>();
   /** INVITEs without a final response yet, both directions. */
   readonly #pendingInbound = new Set<DrachtioInboundCall>();
   readonly #pendingOutbound = new Set<DrachtioOutboundCall>();
 
-  constructor(config: GatewayConfig, logger: Logger, srfFactory: SrfFactory = () => new Srf() as unknown as SrfLike) {
+  constructor(
+    config: GatewayConfig,
+    logger: Logger,
+    srfFactory: SrfFactory = () => new Srf() as unknown as SrfLike,
+    observer?: SipTrafficSink,
+  ) {
     this.#config = config;
     this.#logger = logger;
+    this.#traffic = new SipTraffic(observer);
+    this.#ctx = { logger, traffic: this.#traffic };
     this.#srf = srfFactory();
     // An 'error' event without a listener would crash the process; drachtio-srf reconnects by itself.
     this.#srf.on('error', (err: Error) => {
@@ -111,7 +123,7 @@ export class DrachtioEngine implements SipEngine {
   invite(opts: OutboundInviteOptions): OutboundCall {
     let done = false;
     const call = new DrachtioOutboundCall(this.#srf, opts, {
-      logger: this.#logger,
+      ...this.#ctx,
       addDialog: (d) => void this.#dialogs.add(d),
       removeDialog: (d) => void this.#dialogs.delete(d),
       completed: (c) => {
@@ -125,13 +137,13 @@ export class DrachtioEngine implements SipEngine {
   }
 
   /**
-   * drachtio-srf does not expose message or parse-error counters (drachtio-server keeps those), so the message
-   * counters are 0; dialogs and INVITE transactions are the ones this adapter tracks.
+   * Messages as the adapter sees them (traffic.ts); parse errors are drachtio-server's to count. Dialogs and INVITE
+   * transactions are the ones this adapter tracks.
    */
   stats(): EngineStats {
     return {
-      messagesIn: 0,
-      messagesOut: 0,
+      messagesIn: this.#traffic.messagesIn,
+      messagesOut: this.#traffic.messagesOut,
       parseErrors: 0,
       activeDialogs: this.#dialogs.size,
       activeTransactions: this.#pendingInbound.size + this.#pendingOutbound.size,
@@ -139,18 +151,19 @@ export class DrachtioEngine implements SipEngine {
   }
 
   #newInvite(req: SrfIncomingRequest, res: SrfServerResponse): void {
+    this.#traffic.in('INVITE');
     // An INVITE with a To-tag that matched no drachtio-srf dialog (the dialog middleware runs first).
     if (getTag(req.get('To') ?? '')) {
-      sendResponse(res, 481, { reason: 'Call/Transaction Does Not Exist' }, {}, this.#logger);
+      sendResponse(res, 481, { reason: 'Call/Transaction Does Not Exist' }, {}, this.#ctx);
       return;
     }
     const handler = this.#inviteHandler;
     if (!handler) {
-      sendResponse(res, 503, { reason: 'Service Unavailable', headers: [['Retry-After', '5']] }, {}, this.#logger);
+      sendResponse(res, 503, { reason: 'Service Unavailable', headers: [['Retry-After', '5']] }, {}, this.#ctx);
       return;
     }
     const call = new DrachtioInboundCall(this.#srf, req, res, {
-      logger: this.#logger,
+      ...this.#ctx,
       addDialog: (d) => void this.#dialogs.add(d),
       removeDialog: (d) => void this.#dialogs.delete(d),
       completed: (c) => void this.#pendingInbound.delete(c),
@@ -159,18 +172,25 @@ export class DrachtioEngine implements SipEngine {
     handler(call);
   }
 
+  setDraining(draining: boolean): void {
+    this.#draining = draining;
+  }
+
   #answerOptions(_req: SrfIncomingRequest, res: SrfServerResponse): void {
+    this.#traffic.in('OPTIONS');
+    // Draining: 503 takes this gateway out of a dispatcher that probes with OPTIONS (Kamailio's ds_ping).
     sendResponse(
       res,
-      200,
+      this.#draining ? 503 : 200,
       {
         headers: [
           ['Allow', ALLOWED_METHODS],
           ['Accept', 'application/sdp'],
+          ...(this.#draining ? [['Retry-After', '30'] as [string, string]] : []),
         ],
       },
       {},
-      this.#logger,
+      this.#ctx,
     );
   }
 

@@ -1,7 +1,7 @@
 /**
  * An out-of-dialog INVITE delivered by drachtio-server, seen through the port's InboundCall. drachtio-server answers
  * a CANCEL 200 and the INVITE 487 itself; drachtio-srf then emits 'cancel' on the request, which is when we tell
- * the call logic. Answering goes through srf.createUAS, which resolves when the 200 is sent; we resolve the port's
+ * the call logic. Answering goes through srf.createUAS, which calls back when the 200 is sent; we resolve the port's
  * answer() when the ACK shows up (drachtio-srf's 'ack' event), as the embedded engine does.
  */
 import type { Logger } from '../../logger.ts';
@@ -88,7 +88,7 @@ export class DrachtioInboundCall implements InboundCall {
 
   sendProvisional(status: number, opts: ResponseOptions = {}): void {
     if (this.#state !== 'pending' || this.#isCancelled || status < 101 || status > 199) return;
-    sendResponse(this.#res, status, opts, {}, this.#logger);
+    sendResponse(this.#res, status, opts, {}, this.#hooks);
   }
 
   reject(status: number, opts: ResponseOptions = {}): void {
@@ -98,7 +98,7 @@ export class DrachtioInboundCall implements InboundCall {
     const contacts =
       status >= 300 && status < 400 ? (opts.headers ?? []).filter(([n]) => /^(contact|m)$/i.test(n)) : [];
     const extra: Record<string, string> = contacts.length ? { Contact: contacts.map(([, v]) => v).join(', ') } : {};
-    sendResponse(this.#res, status, opts, extra, this.#logger);
+    sendResponse(this.#res, status, opts, extra, this.#hooks);
     this.#hooks.completed(this);
   }
 
@@ -108,24 +108,29 @@ export class DrachtioInboundCall implements InboundCall {
     }
     this.#state = 'answering';
     this.#hooks.completed(this);
-    let dlg: SrfDialog;
-    try {
-      dlg = await this.#srf.createUAS(this.#req, this.#res, {
-        localSdp: opts.body?.length ? opts.body.toString('utf8') : '',
-        headers: toSrfHeaders(opts.headers, contentTypeHeader(opts.body, opts.contentType)),
+    const sdp = { localSdp: opts.body?.length ? opts.body.toString('utf8') : '' };
+    const headers = toSrfHeaders(opts.headers, contentTypeHeader(opts.body, opts.contentType));
+    return new Promise<Dialog>((resolve, reject) => {
+      let done = false;
+      // Callback form (srf-types.ts): the PBX's ACK or BYE may be in the same read as drachtio-server's answer.
+      this.#srf.createUAS(this.#req, this.#res, { ...sdp, headers }, (err, dlg) => {
+        if (done) return;
+        done = true;
+        // A CANCEL that overtook the 200 makes drachtio-srf fail with 487.
+        if (err || !dlg) return reject(toSipError(err));
+        this.#state = 'answered';
+        this.#hooks.traffic.out(200);
+        // The INVITE's own headers: drachtio-srf's UAS Dialog keeps only its body (remote.sdp).
+        const dialog = new DrachtioDialog(dlg, this.contentType, this.#hooks, this.headers());
+        this.#hooks.addDialog(dialog);
+        resolve(this.#confirmed(dlg, dialog));
       });
-    } catch (err) {
-      // A CANCEL that overtook the 200 makes drachtio-srf reject with 487.
-      throw toSipError(err);
-    }
-    this.#state = 'answered';
-    const dialog = new DrachtioDialog(dlg, this.contentType, this.#hooks);
-    this.#hooks.addDialog(dialog);
-    return this.#confirmed(dlg, dialog);
+    });
   }
 
   #handleCancel(cancel: SrfMessage | undefined): void {
     // drachtio-srf only emits 'cancel' while the INVITE has no final response on the wire, so 'answering' counts.
+    this.#hooks.traffic.in('CANCEL');
     if (this.#isCancelled || this.#state === 'rejected' || this.#state === 'answered') return;
     this.#isCancelled = true;
     if (this.#state === 'pending') this.#hooks.completed(this);
@@ -142,6 +147,7 @@ export class DrachtioInboundCall implements InboundCall {
       };
       const onAck = (ack?: SrfMessage) => {
         cleanup();
+        this.#hooks.traffic.in('ACK');
         dialog.confirmedBy(ack);
         resolve(dialog);
       };

@@ -2,10 +2,10 @@
  * Conversions between the port's vocabulary (header lists, Buffers, SipError) and drachtio-srf's (header objects,
  * string bodies, its own SipError carrying the failing response in `res`).
  */
-import type { Logger } from '../../logger.ts';
 import type { HeaderList, ResponseOptions, SipTransportName } from '../port.ts';
 import { SipError } from '../port.ts';
 import type { SrfHeaders, SrfMessage, SrfServerResponse } from './srf-types.ts';
+import type { AdapterContext } from './traffic.ts';
 
 /** Headers drachtio-server owns (or we set explicitly); callers' copies are dropped, as the embedded engine does. */
 const ENGINE_HEADERS = new Set([
@@ -83,8 +83,9 @@ export function sendResponse(
   status: number,
   opts: ResponseOptions,
   extra: SrfHeaders,
-  logger: Logger,
+  ctx: AdapterContext,
 ): void {
+  const { logger } = ctx;
   const payload = {
     headers: toSrfHeaders(opts.headers, { ...extra, ...contentTypeHeader(opts.body, opts.contentType) }),
     body: opts.body?.length ? opts.body.toString('utf8') : undefined,
@@ -92,11 +93,15 @@ export function sendResponse(
   const send = (code: number) => (opts.reason ? res.send(code, opts.reason, payload) : res.send(code, payload));
   try {
     send(status);
+    ctx.traffic.out(status);
   } catch (err) {
     const fallback = Math.floor(status / 100) * 100;
     logger.warn({ err, status, fallback }, 'drachtio refused the response status; sending the class code');
     try {
-      if (fallback !== status) send(fallback);
+      if (fallback !== status) {
+        send(fallback);
+        ctx.traffic.out(fallback);
+      }
     } catch (err2) {
       logger.error({ err: err2, status }, 'cannot send response');
     }
@@ -117,7 +122,8 @@ export function toSipError(err: unknown): SipError {
   return new SipError(503, 'Service Unavailable');
 }
 
-/** The port knows UDP and TCP only; every connection-oriented drachtio transport (tls, ws, wss) counts as tcp. */
+/** The port knows UDP, TCP and TLS; the other connection-oriented drachtio transports (ws, wss) count as tcp. */
 export function transportOf(protocol: string | undefined): SipTransportName {
-  return (protocol ?? 'udp').toLowerCase() === 'udp' ? 'udp' : 'tcp';
+  const p = (protocol ?? 'udp').toLowerCase();
+  return p === 'udp' || p === 'tls' ? p : 'tcp';
 }

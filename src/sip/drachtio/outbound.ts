@@ -81,7 +81,8 @@ export class DrachtioOutboundCall implements OutboundCall {
 
   #launch(srf: SrfLike): void {
     const opts = this.#opts;
-    const tcp = opts.transport === 'tcp';
+    // drachtio-server picks the transport from a URI parameter; it does its own TLS (certificates in its config).
+    const tp = opts.transport === 'tcp' || opts.transport === 'tls' ? `;transport=${opts.transport}` : '';
     const body = opts.body ?? Buffer.alloc(0);
     const uacOpts: SrfUacOptions = {
       headers: toSrfHeaders(opts.headers, {
@@ -95,41 +96,47 @@ export class DrachtioOutboundCall implements OutboundCall {
     // Without an offer drachtio-srf would ACK the 2xx with a recvonly copy of the answer (its 3pcc mode); take the
     // ACK into our hands instead and send it bare, as the embedded engine does.
     else uacOpts.noAck = true;
-    if (opts.proxy) uacOpts.proxy = `sip:${opts.proxy}${tcp ? ';transport=tcp' : ''}`;
+    if (opts.proxy) uacOpts.proxy = `sip:${opts.proxy}${tp}`;
     if (opts.auth) uacOpts.auth = { username: opts.auth.username, password: opts.auth.password };
     // Without a proxy, drachtio-server takes the transport from the Request-URI.
     const uri =
-      !opts.proxy && tcp && !/;transport=/i.test(opts.uri) && !opts.uri.includes('?')
-        ? `${opts.uri};transport=tcp`
-        : opts.uri;
-    let pending: Promise<SrfDialog | SrfDeferredAck>;
+      !opts.proxy && tp && !/;transport=/i.test(opts.uri) && !opts.uri.includes('?') ? `${opts.uri}${tp}` : opts.uri;
+    this.#send(srf, uri, uacOpts);
+  }
+
+  #send(srf: SrfLike, uri: string, uacOpts: SrfUacOptions): void {
+    const callbacks = {
+      cbRequest: (err: unknown, req?: SrfSentRequest) => this.#handleSent(err, req),
+      cbProvisional: (res: SrfResponseMessage) => this.#handleProvisional(res),
+    };
     try {
-      pending = srf.createUAC(uri, uacOpts, {
-        cbRequest: (err, req) => this.#handleSent(err, req),
-        cbProvisional: (res) => this.#handleProvisional(res),
+      // Callback form (srf-types.ts): a BYE read right after the 2xx must find our listeners on the Dialog.
+      srf.createUAC(uri, uacOpts, callbacks, (err, answered) => {
+        if (!err && answered) return this.#handleAnswer(answered);
+        this.#finalReceived = true;
+        const e = toSipError(err);
+        // A final failure from the peer; a local one (no connection to drachtio-server) crossed no wire.
+        if ((err as { res?: unknown } | undefined)?.res) this.#hooks.traffic.in(e.status);
+        this.#fail(e);
       });
     } catch (err) {
       this.#logger.warn({ err, uri }, 'drachtio-srf refused the INVITE');
       this.#finalReceived = true;
       this.#fail(toSipError(err));
-      return;
     }
-    pending.then(
-      (answered) => this.#handleAnswer(answered),
-      (err: unknown) => {
-        this.#finalReceived = true;
-        this.#fail(toSipError(err));
-      },
-    );
   }
 
   #handleSent(err: unknown, req: SrfSentRequest | undefined): void {
     if (err || !req) return; // createUAC rejects as well; that settles the call
+    this.#hooks.traffic.out('INVITE');
     this.#sentRequest = req;
     if (this.#abandoned) this.#sendCancel();
   }
 
   #handleProvisional(res: SrfResponseMessage): void {
+    this.#hooks.traffic.in(res.status);
+    // drachtio-srf PRACKs a reliable provisional (RSeq) on its own (srf.js createUAC).
+    if (res.has('RSeq')) this.#hooks.traffic.out('PRACK');
     if (res.status <= 100 || this.#abandoned || this.#settled) return;
     const p: ProvisionalResponse = {
       status: res.status,
@@ -141,11 +148,18 @@ export class DrachtioOutboundCall implements OutboundCall {
     for (const cb of this.#provisionalHandlers) cb(p);
   }
 
-  async #handleAnswer(answered: SrfDialog | SrfDeferredAck): Promise<void> {
+  #handleAnswer(answered: SrfDialog | SrfDeferredAck): void {
     this.#finalReceived = true;
     clearTimeout(this.#ringTimer);
     this.#hooks.completed(this);
-    if (!('sip' in answered) && this.#opts.deferAck && !this.#abandoned) {
+    this.#hooks.traffic.in(200);
+    // A Dialog has an `ack` method too (drachtio-srf adds one per SIP method), so tell them apart by `sip`.
+    if ('sip' in answered) {
+      this.#hooks.traffic.out('ACK'); // drachtio-srf ACKed the 2xx
+      this.#take(answered);
+      return;
+    }
+    if (this.#opts.deferAck && !this.#abandoned) {
       // Delayed offer: the ACK waits for the caller's answer (DrachtioDialog.ack sends it).
       const dialog = new DrachtioDialog({ deferred: answered, callId: this.callId }, 'application/sdp', this.#hooks);
       this.#hooks.addDialog(dialog);
@@ -153,27 +167,44 @@ export class DrachtioOutboundCall implements OutboundCall {
       this.#resolveResult(dialog);
       return;
     }
-    let dlg: SrfDialog;
-    try {
-      // A Dialog has an `ack` method too (drachtio-srf adds one per SIP method), so tell them apart by `sip`.
-      dlg = 'sip' in answered ? answered : await answered.ack();
-    } catch (err) {
-      this.#logger.warn({ err }, 'cannot confirm the answered INVITE');
-      this.#fail(toSipError(err));
-      return;
-    }
+    // No offer of ours and no answer to give: ACK it bare.
+    answered.ack().then(
+      (dlg) => {
+        this.#hooks.traffic.out('ACK');
+        this.#take(dlg);
+      },
+      (err: unknown) => {
+        this.#logger.warn({ err }, 'cannot confirm the answered INVITE');
+        this.#fail(toSipError(err));
+      },
+    );
+  }
+
+  #take(dlg: SrfDialog): void {
     if (this.#abandoned) {
-      // The CANCEL/200 race or a 2xx after the ring timeout: nobody waits for this dialog.
-      this.#logger.info({ callId: dlg.sip.callId, why: this.#abandoned }, 'unwanted 2xx: BYE');
-      dlg.destroy({ headers: { Reason: 'SIP;cause=487;text="Request Terminated"' } }).catch((err: unknown) => {
-        this.#logger.warn({ err, callId: dlg.sip.callId }, 'BYE of an unwanted 2xx failed');
-      });
+      this.#byeUnwanted(dlg);
       return;
     }
     const dialog = new DrachtioDialog(dlg, dlg.res?.get('Content-Type') ?? undefined, this.#hooks);
     this.#hooks.addDialog(dialog);
     this.#settled = true;
     this.#resolveResult(dialog);
+  }
+
+  /**
+   * The CANCEL/200 race or a 2xx after the ring timeout: nobody waits for this dialog. Once we asked for a CANCEL,
+   * drachtio-server marks the INVITE and BYEs a 2xx that crosses it right after our ACK, telling us with an
+   * unsolicited BYE (sip-dialog-controller.cpp processResponseOutsideDialog doAckBye, notifyTerminateStaleDialog);
+   * a BYE of ours would find no dialog left. Without a CANCEL on the wire the BYE is ours to send.
+   */
+  #byeUnwanted(dlg: SrfDialog): void {
+    const byServer = this.#cancelSent;
+    this.#logger.info({ callId: dlg.sip.callId, why: this.#abandoned, byServer }, 'unwanted 2xx: BYE');
+    if (byServer) return;
+    this.#hooks.traffic.out('BYE');
+    dlg.destroy({ headers: { Reason: 'SIP;cause=487;text="Request Terminated"' } }).catch((err: unknown) => {
+      this.#logger.warn({ err, callId: dlg.sip.callId }, 'BYE of an unwanted 2xx failed');
+    });
   }
 
   #abandon(why: 'cancel' | 'timeout', err: SipError): void {
@@ -191,6 +222,7 @@ export class DrachtioOutboundCall implements OutboundCall {
       this.#sentRequest.cancel({ headers }, (err) => {
         if (err) this.#logger.warn({ err, callId: this.callId }, 'CANCEL failed');
       });
+      this.#hooks.traffic.out('CANCEL');
     } catch (err) {
       this.#logger.warn({ err, callId: this.callId }, 'CANCEL could not be sent');
     }

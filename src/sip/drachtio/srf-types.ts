@@ -1,8 +1,12 @@
 /**
  * The part of drachtio-srf (v5) the adapter uses, typed structurally. The package's own .d.ts is looser than the
  * runtime in the places that matter here (cbRequest is called as (err, req); Dialog#request's callback fires once per
- * response, provisional ones included; createUAC without an offer and with noAck resolves to a deferred-ACK object),
+ * response, provisional ones included; createUAC without an offer and with noAck yields a deferred-ACK object),
  * and structural types let the tests drive the adapter with EventEmitter fakes.
+ *
+ * createUAS and createUAC are used in their callback form only: drachtio-srf calls it while it reads drachtio-server's
+ * messages, so the adapter's listeners are on the new Dialog before the next message of the same TCP read (an ACK, a
+ * BYE) is handled. A promise continuation would run after that read, and a BYE handled in between would be lost.
  */
 
 /** drachtio keeps headers as one string per (lower-cased) name; repeated headers are comma-joined. */
@@ -103,6 +107,12 @@ export interface SrfLike {
     req: SrfIncomingRequest,
     res: SrfServerResponse,
     opts: { localSdp: string; headers: SrfHeaders },
-  ): Promise<SrfDialog>;
-  createUAC(uri: string, opts: SrfUacOptions, callbacks: SrfUacCallbacks): Promise<SrfDialog | SrfDeferredAck>;
+    callback: (err: unknown, dlg?: SrfDialog) => void,
+  ): unknown;
+  createUAC(
+    uri: string,
+    opts: SrfUacOptions,
+    callbacks: SrfUacCallbacks,
+    callback: (err: unknown, answered?: SrfDialog | SrfDeferredAck) => void,
+  ): unknown;
 }

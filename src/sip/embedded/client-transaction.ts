@@ -27,6 +27,14 @@ export interface ClientTransactionHandler {
   onTransportError(): void;
 }
 
+export interface ClientTransactionOptions {
+  /**
+   * Timer B (INVITE: until the first response) or F (non-INVITE: until the final one), instead of 64*T1. A UAC trying
+   * several next hops (RFC 3263 §4.3) gives each only a few seconds; the transaction still ends as on Timer B/F.
+   */
+  timeoutMs?: number;
+}
+
 export type ClientTransactionState = 'calling' | 'trying' | 'proceeding' | 'completed' | 'accepted' | 'terminated';
 
 export class ClientTransaction {
@@ -39,6 +47,8 @@ export class ClientTransaction {
   readonly #handler: ClientTransactionHandler;
   readonly #ctx: TransactionContext;
   readonly #timers = new TimerSet();
+  /** Timer B/F of this transaction when the TU wants it shorter than 64*T1 (RFC 3263 failover). */
+  readonly #timeoutMs: number | undefined;
   #ack: SipRequest | undefined;
 
   constructor(
@@ -47,6 +57,7 @@ export class ClientTransaction {
     dest: SipEndpoint,
     handler: ClientTransactionHandler,
     ctx: TransactionContext,
+    opts: ClientTransactionOptions = {},
   ) {
     this.id = id;
     this.request = request;
@@ -56,6 +67,7 @@ export class ClientTransaction {
     this.#currentState = this.isInvite ? 'calling' : 'trying';
     this.#handler = handler;
     this.#ctx = ctx;
+    this.#timeoutMs = opts.timeoutMs;
   }
 
   get state(): ClientTransactionState {
@@ -68,7 +80,7 @@ export class ClientTransaction {
   }
 
   get #reliable(): boolean {
-    return this.dest.transport === 'tcp';
+    return this.dest.transport !== 'udp'; // TCP and TLS
   }
 
   /** Send the request and arm the retransmit (A/E, UDP only) and timeout (B/F) timers. Called by the layer. */
@@ -77,7 +89,7 @@ export class ClientTransaction {
     this.#ctx.send(this.request, this.dest);
     if (this.#currentState === 'terminated') return; // a synchronous transport error already ended us
     if (!this.#reliable) this.#scheduleRetransmit(this.isInvite ? t.A : t.E);
-    this.#timers.set('timeout', this.isInvite ? t.B : t.F, () => {
+    this.#timers.set('timeout', this.#timeoutMs ?? (this.isInvite ? t.B : t.F), () => {
       this.#ctx.stat('timeouts');
       this.terminate();
       this.#call('onTimeout', () => this.#handler.onTimeout());

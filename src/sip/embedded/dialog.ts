@@ -276,7 +276,7 @@ export class EmbeddedDialog implements Dialog {
       contentType: opts.body?.length ? (opts.contentType ?? 'application/sdp') : undefined,
     });
     if (status >= 200 && status < 300 && (req.method === 'INVITE' || req.method === 'UPDATE')) {
-      res.headers.append('Contact', contactValue(this.#ctx, this.#state.transport, this.#state.peer));
+      res.headers.append('Contact', contactValue(this.#ctx, this.#state.transport, this.#state.peer, req.uri));
     }
     tx.respond(res);
     if (req.method !== 'INVITE' || status < 200 || status >= 300) return Promise.resolve(undefined);

@@ -6,10 +6,12 @@
 import type { Logger } from '../../logger.ts';
 import {
   ALLOWED_METHODS,
+  type CertificateReload,
   type EngineStats,
   type InboundCall,
   type OutboundCall,
   type OutboundInviteOptions,
+  type SipTargetStatus,
   type SipEngine,
 } from '../port.ts';
 import { getTag } from '../syntax/address.ts';
@@ -19,6 +21,8 @@ import { dialogKey } from './dialog-state.ts';
 import type { SipEndpoint, SipRequest, SipResponse, SipTransportName } from './message.ts';
 import { resolveDestination } from './resolve.ts';
 import type { SipTimerBase } from './timers.ts';
+import { LateAnswers } from './late-answers.ts';
+import { type EngineTargetOptions, NextHops } from './next-hops.ts';
 import { buildResponse, responseDestination, topVia } from './transaction-helpers.ts';
 import { TransactionLayer, type SipTransport } from './transaction.ts';
 import type { ServerTransaction } from './server-transaction.ts';
@@ -36,6 +40,14 @@ export interface EmbeddedEngineOptions {
   publicAddress6?: string;
   userAgent: string;
   maxMessageSize?: number;
+  /** The TLS listener (transports has tls): its port and the certificate it serves (reloadable). */
+  tls?: { port: number; certFile: string; keyFile: string };
+  /** Extra trust anchors (PEM) for TLS connections the engine opens (toward Telnyx), on top of the system's. */
+  tlsCaFile?: string;
+  /** TLS connections will be opened: build their trust store at start instead of on the first call. */
+  outboundTls?: boolean;
+  /** CRLF keep-alive interval on idle TCP/TLS connections the engine opened (RFC 5626); 0: none. Default 30 s. */
+  keepAliveIntervalMs?: number;
   logger: Logger;
   /** Override T1/T2/T4 (tests). */
   timers?: Partial<SipTimerBase>;
@@ -43,7 +55,11 @@ export interface EmbeddedEngineOptions {
   observer?: {
     sipMessage(direction: 'in' | 'out', methodOrStatus: string | number): void;
     parseError(): void;
+    /** One outbound INVITE attempt on one RFC 3263 target (`transport:address:port`) ended with `result`. */
+    targetAttempt?(target: string, result: string): void;
   };
+  /** RFC 3263 next hops of outbound INVITEs: DNS, OPTIONS probing, health (next-hops.ts). */
+  targets?: EngineTargetOptions;
 }
 
 const label = (msg: SipRequest | SipResponse): string | number => (msg.kind === 'request' ? msg.method : msg.status);
@@ -64,10 +80,15 @@ export class EmbeddedEngine implements SipEngine {
   readonly #pendingInvites = new Map<ServerTransaction, EmbeddedInboundCall>();
   readonly #recentInvites = new Map<string, ServerTransaction>();
   readonly #forgetTimers = new Set<NodeJS.Timeout>();
+  readonly #nextHops: NextHops;
+  readonly #lateAnswers = new LateAnswers();
+  /** OPTIONS answer 503 while set (setDraining). */
+  #draining = false;
 
   constructor(opts: EmbeddedEngineOptions) {
     this.#opts = opts;
     this.#logger = opts.logger;
+    this.#nextHops = new NextHops(opts.targets ?? {}, this.#logger, opts.observer);
   }
 
   get localPort(): number {
@@ -81,6 +102,10 @@ export class EmbeddedEngine implements SipEngine {
       port: opts.port,
       transports: opts.transports,
       maxMessageSize: opts.maxMessageSize,
+      tls: opts.tls,
+      tlsCaFile: opts.tlsCaFile,
+      outboundTls: opts.outboundTls,
+      keepAliveIntervalMs: opts.keepAliveIntervalMs,
       logger: this.#logger,
     });
     await transport.start();
@@ -113,6 +138,7 @@ export class EmbeddedEngine implements SipEngine {
       publicAddress6: opts.publicAddress6,
       family: transport.family,
       localPort: transport.localPort,
+      tlsPort: transport.tlsPort || undefined,
       userAgent: opts.userAgent,
       sendRaw: (msg, dest) => observed.send(msg, dest),
     };
@@ -122,9 +148,12 @@ export class EmbeddedEngine implements SipEngine {
     transport.onParseError((error, partial, source) =>
       this.#safely(() => this.#answerBadRequest(error, partial, source)),
     );
+    this.#nextHops.start(this.#ctx);
   }
 
   async stop(): Promise<void> {
+    this.#nextHops.stop();
+    this.#lateAnswers.clear();
     for (const t of this.#forgetTimers) clearTimeout(t);
     this.#forgetTimers.clear();
     this.#tx?.stop();
@@ -132,12 +161,29 @@ export class EmbeddedEngine implements SipEngine {
     this.#transport = undefined;
   }
 
+  reloadCertificates(): CertificateReload {
+    return this.#transport?.reloadCertificates() ?? { outcome: 'none' };
+  }
+
   onInvite(handler: (call: InboundCall) => void): void {
     this.#inviteHandler = handler;
   }
 
   invite(opts: OutboundInviteOptions): OutboundCall {
-    return new EmbeddedOutboundCall(this.#context(), opts, this.#dialogHooks());
+    const ctx = this.#context();
+    const targets = this.#nextHops.router;
+    const late = this.#lateAnswers;
+    const watchLate = (branch: string, handler: (res: SipResponse) => void) =>
+      late.watch(branch, handler, ctx.tx.timers.B);
+    return new EmbeddedOutboundCall(ctx, opts, { ...this.#dialogHooks(), targets, watchLate });
+  }
+
+  targets(): SipTargetStatus[] {
+    return this.#nextHops.snapshot();
+  }
+
+  setDraining(draining: boolean): void {
+    this.#draining = draining;
   }
 
   stats(): EngineStats {
@@ -187,12 +233,14 @@ export class EmbeddedEngine implements SipEngine {
         this.#newInvite(req, stx, callId, fromTag);
         return;
       case 'OPTIONS':
+        // Draining: 503 takes this gateway out of a dispatcher that probes with OPTIONS (Kamailio's ds_ping).
         stx.respond(
-          tx.buildResponse(req, 200, 'OK', {
+          tx.buildResponse(req, this.#draining ? 503 : 200, this.#draining ? 'Service Unavailable' : 'OK', {
             headers: [
               ['Allow', ALLOWED_METHODS],
               ['Accept', 'application/sdp'],
               ['Server', this.#opts.userAgent],
+              ...(this.#draining ? [['Retry-After', '30'] as [string, string]] : []),
             ],
           }),
         );
@@ -251,7 +299,6 @@ export class EmbeddedEngine implements SipEngine {
    * transaction lives are ACKed and BYEd by the UAC (uac.ts), which still knows the request to build them from.
    */
   #handleStrayResponse(res: SipResponse): void {
-    if (res.status < 200 || res.status >= 300) return;
     const cseq = res.headers.get('CSeq') ?? '';
     if (!/INVITE\s*$/i.test(cseq)) return;
     const key = dialogKey(
@@ -259,7 +306,9 @@ export class EmbeddedEngine implements SipEngine {
       getTag(res.headers.get('From') ?? '') ?? '',
       getTag(res.headers.get('To') ?? '') ?? '',
     );
-    this.#dialogs.get(key)?.handleRetransmitted2xx(res);
+    const dialog = res.status >= 200 && res.status < 300 ? this.#dialogs.get(key) : undefined;
+    if (dialog) dialog.handleRetransmitted2xx(res);
+    else this.#lateAnswers.take(res); // an attempt given up on after targetTimeoutMs (late-answers.ts)
   }
 
   #answerBadRequest(error: string, partial: SipRequest | undefined, source: SipEndpoint): void {

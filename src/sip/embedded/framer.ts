@@ -5,7 +5,13 @@
  *
  * Bytes are appended to one growable buffer (amortised linear) so a peer trickling one byte per segment cannot make
  * us re-copy the pending data on every push.
+ *
+ * CR/LF bytes between messages are keep-alives (RFC 5626 §3.5.1): skipped, but each complete CRLFCRLF "ping" is
+ * counted, because the side that accepted the connection owes the peer a CRLF "pong" for it (takePings()).
  */
+
+/** The ping: CR LF CR LF. */
+const PING = [0x0d, 0x0a, 0x0d, 0x0a] as const;
 
 export type FramerResult = { ok: true; data: Buffer } | { ok: false; error: string; fatal: boolean };
 
@@ -26,6 +32,9 @@ export class StreamFramer {
   #need = -1;
   /** Set after a fatal error: the connection must be closed, so further input is ignored. */
   #dead = false;
+  /** How much of a CRLFCRLF ping the skipped bytes have matched so far (0-3); pings may arrive split. */
+  #pingMatched = 0;
+  #pings = 0;
 
   constructor(opts?: StreamFramerOptions) {
     this.#maxSize = opts?.maxMessageSize ?? 65535;
@@ -36,18 +45,22 @@ export class StreamFramer {
     return this.#end - this.#start;
   }
 
+  /** CRLFCRLF pings seen between messages since the last call (a lone CRLF, a pong, is not one). */
+  takePings(): number {
+    const n = this.#pings;
+    this.#pings = 0;
+    return n;
+  }
+
   push(chunk: Buffer): FramerResult[] {
     if (this.#dead || chunk.length === 0) return [];
     this.#append(chunk);
     const out: FramerResult[] = [];
     for (;;) {
       if (this.#need < 0) {
-        // CRLF keep-alives (RFC 5626 §3.5.1) between messages carry no message.
-        while (this.#start < this.#end && (this.#store[this.#start] === 0x0d || this.#store[this.#start] === 0x0a)) {
-          this.#start++;
-          this.#scanFrom = this.#start;
-        }
+        this.#skipKeepAlives();
         if (this.#start === this.#end) break;
+        this.#pingMatched = 0;
         const bodyStart = this.#findBlankLine();
         if (bodyStart === -1) {
           if (this.#end - this.#start > this.#maxSize) return this.#fail(out, 'header block too large');
@@ -67,6 +80,23 @@ export class StreamFramer {
     }
     if (this.#start === this.#end) this.#start = this.#end = this.#scanFrom = 0;
     return out;
+  }
+
+  /** CRLF keep-alives between messages carry no message: skip them, counting whole pings. */
+  #skipKeepAlives(): void {
+    const from = this.#start;
+    for (; this.#start < this.#end; this.#start++) {
+      const b = this.#store[this.#start];
+      if (b !== 0x0d && b !== 0x0a) break;
+      if (b === PING[this.#pingMatched]) this.#pingMatched++;
+      else this.#pingMatched = b === 0x0d ? 1 : 0;
+      if (this.#pingMatched === PING.length) {
+        this.#pings++;
+        this.#pingMatched = 0;
+      }
+    }
+    // Only when bytes were skipped: the blank-line search of a half-read header block resumes where it stopped.
+    if (this.#start !== from) this.#scanFrom = this.#start;
   }
 
   #fail(out: FramerResult[], error: string): FramerResult[] {

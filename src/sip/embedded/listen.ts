@@ -1,5 +1,6 @@
 /**
- * The listening sockets of the transport layer (RFC 3261 §18): one UDP socket and one TCP server on one address.
+ * The listening sockets of the transport layer (RFC 3261 §18): one UDP socket and one TCP server on one address
+ * (and the TLS server of tls.ts, on its own port).
  *
  * `::` listens dual-stack: IPv4 peers reach the same sockets and show up IPv4-mapped (`::ffff:192.0.2.1`, which the
  * transport normalises to `192.0.2.1`). The TCP server is dual-stack whatever the system default (libuv clears
@@ -82,9 +83,19 @@ export function listenTcp(
   onConnection: (socket: net.Socket) => void,
   onError: (err: Error) => void,
 ): Promise<net.Server> {
+  const server = net.createServer(onConnection);
+  server.maxConnections = maxConnections;
+  return listenOn(server, host, port, onError);
+}
+
+/** Listen with a server already built (TCP or TLS); rejects with the listen error. */
+export function listenOn<S extends net.Server>(
+  server: S,
+  host: string,
+  port: number,
+  onError: (err: Error) => void,
+): Promise<S> {
   return new Promise((resolve, reject) => {
-    const server = net.createServer(onConnection);
-    server.maxConnections = maxConnections;
     server.once('error', reject);
     server.listen({ host: stripBrackets(host), port }, () => {
       server.off('error', reject);

@@ -18,6 +18,11 @@ export interface SipEndpoint {
   transport: SipTransportName;
   address: string;
   port: number;
+  /**
+   * TLS only: the host name the peer's certificate must match (and SNI), when the address was resolved from a name
+   * the message itself does not carry (an outbound proxy). Unset: tls.ts derives it from the request (tlsServerName).
+   */
+  serverName?: string;
 }
 
 const COMPACT_FORMS: Record<string, string> = {

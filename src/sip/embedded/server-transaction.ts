@@ -62,7 +62,7 @@ export class ServerTransaction {
   }
 
   get #reliable(): boolean {
-    return this.responseDest.transport === 'tcp';
+    return this.responseDest.transport !== 'udp'; // TCP and TLS
   }
 
   /** Arm the automatic 100 Trying for INVITE. Called by the layer before the TU sees the request. */

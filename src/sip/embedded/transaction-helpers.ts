@@ -32,11 +32,11 @@ export function topVia(msg: SipMessage): Via {
 }
 
 /**
- * Where a response to a request goes (RFC 3261 §18.2.2, RFC 3581 §4): over TCP back on the connection the request
+ * Where a response to a request goes (RFC 3261 §18.2.2, RFC 3581 §4): over TCP/TLS back on the connection the request
  * arrived on (its source endpoint); over UDP to `received` (else the Via host) at `rport` (else the Via port, else 5060).
  */
 export function responseDestination(via: Via, source: SipEndpoint): SipEndpoint {
-  if (source.transport === 'tcp') return { ...source };
+  if (source.transport !== 'udp') return { ...source };
   const received = via.params.received;
   const address = stripBrackets(typeof received === 'string' && received ? received : via.host);
   const rport = via.params.rport;

@@ -4,7 +4,7 @@
  */
 import { silentLogger, type Logger } from '../../logger.ts';
 import { ClientTransaction } from './client-transaction.ts';
-import type { ClientTransactionHandler, TransactionContext } from './client-transaction.ts';
+import type { ClientTransactionHandler, ClientTransactionOptions, TransactionContext } from './client-transaction.ts';
 import { parseCSeq } from './cseq.ts';
 import { getTag } from '../syntax/address.ts';
 import type { SipEndpoint, SipMessage, SipRequest, SipResponse } from './message.ts';
@@ -24,7 +24,11 @@ import {
 import type { BuildResponseOptions } from './transaction-helpers.ts';
 
 export { ClientTransaction } from './client-transaction.ts';
-export type { ClientTransactionHandler, ClientTransactionState } from './client-transaction.ts';
+export type {
+  ClientTransactionHandler,
+  ClientTransactionOptions,
+  ClientTransactionState,
+} from './client-transaction.ts';
 export { ServerTransaction } from './server-transaction.ts';
 export type { ServerTransactionState } from './server-transaction.ts';
 export { buildCancel, buildNon2xxAck, buildResponse, newBranch, responseDestination } from './transaction-helpers.ts';
@@ -130,12 +134,17 @@ export class TransactionLayer {
    * Start a client transaction. The request must be complete, with a top Via carrying a fresh `newBranch()`.
    * CANCEL requests (see buildCancel) also arm the §9.1 64*T1 guard on the INVITE transaction they cancel.
    */
-  sendRequest(req: SipRequest, dest: SipEndpoint, handler: ClientTransactionHandler): ClientTransaction {
+  sendRequest(
+    req: SipRequest,
+    dest: SipEndpoint,
+    handler: ClientTransactionHandler,
+    opts: ClientTransactionOptions = {},
+  ): ClientTransaction {
     if (req.method === 'ACK') throw new Error('ACK is not sent in a client transaction; send it through the transport');
     const branch = topVia(req).params.branch;
     if (typeof branch !== 'string' || !branch) throw new Error('request top Via has no branch');
     const id = clientKey(branch, req.method);
-    const tx = new ClientTransaction(id, req, dest, handler, this.#clientCtx);
+    const tx = new ClientTransaction(id, req, dest, handler, this.#clientCtx, opts);
     const previous = this.#clients.get(id);
     if (previous) {
       this.#logger.warn(

@@ -1,19 +1,22 @@
 /**
- * SIP transport layer (RFC 3261 §18) over UDP and TCP: binds the listening sockets, frames and parses what arrives,
- * stamps received/rport on incoming requests (§18.2.1, RFC 3581) and sends messages, reusing TCP connections in
- * either direction (a response goes back on the connection its request came on).
+ * SIP transport layer (RFC 3261 §18) over UDP, TCP and TLS: binds the listening sockets, frames and parses what
+ * arrives, stamps received/rport on incoming requests (§18.2.1, RFC 3581) and sends messages. TCP and TLS
+ * connections, in either direction, are pooled and reused by connections.ts (a response goes back on the connection
+ * its request came on); certificates and server names are tls.ts's.
  */
 import type dgram from 'node:dgram';
-import net from 'node:net';
+import type net from 'node:net';
 import { silentLogger, type Logger } from '../../logger.ts';
+import type { CertificateReload } from '../port.ts';
+import { ConnectionPool, type Pending } from './connections.ts';
 import { bindUdp, familyOf, type IpFamily, ipv6Unavailable, listenTcp, udpSendAddress } from './listen.ts';
 import type { SipEndpoint, SipMessage, SipRequest, SipTransportName } from './message.ts';
-import { parseMessage, StreamFramer } from './parser.ts';
+import { parseMessage } from './parser.ts';
 import { serializeMessage } from './serialize.ts';
+import { TlsClient, TlsListener, type TlsServerFiles } from './tls.ts';
 import { normalizeAddress, stampReceived } from './via.ts';
-import { stripBrackets } from '../syntax/uri.ts';
 
-/** Inbound TCP connections accepted at once; PBX trunks use a handful. */
+/** Inbound TCP (and, separately, TLS) connections accepted at once; PBX trunks use a handful. */
 const MAX_INBOUND_TCP_CONNECTIONS = 4096;
 
 export { responseDestination } from './transaction-helpers.ts';
@@ -21,10 +24,22 @@ export { responseDestination } from './transaction-helpers.ts';
 export interface TransportLayerOptions {
   host: string;
   port: number;
+  /** Listening transports; TLS connections we open (toward Telnyx) need no `tls` here, only a peer to trust. */
   transports: SipTransportName[];
   maxMessageSize?: number;
-  /** Close TCP connections with no traffic for this long (default 5 min). */
+  /** Close TCP/TLS connections with no traffic for this long (default 5 min). */
   tcpIdleTimeoutMs?: number;
+  /** The TLS listener (required when `transports` has tls): its own port and the certificate it serves. */
+  tls?: TlsServerFiles & { port: number };
+  /** Extra trust anchors (PEM) for TLS connections we open, on top of the system's. */
+  tlsCaFile?: string;
+  /**
+   * TLS connections will be opened (TELNYX_SIP_TRANSPORT=tls): build their trust store at start. Parsing the CA bundle
+   * blocks the event loop ~100 ms, which on the first call would delay every message in flight.
+   */
+  outboundTls?: boolean;
+  /** CRLF ping interval on idle TCP/TLS connections we opened (RFC 5626 §3.5.1); 0: none. Default 30 s. */
+  keepAliveIntervalMs?: number;
   logger?: Logger;
 }
 
@@ -39,42 +54,22 @@ type MessageHandler = (msg: SipMessage, source: SipEndpoint) => void;
 type ParseErrorHandler = (error: string, partial: SipRequest | undefined, source: SipEndpoint) => void;
 type SendErrorHandler = (error: Error, msg: SipMessage, dest: SipEndpoint) => void;
 
-interface Pending {
-  msg: SipMessage;
-  data: Buffer;
-  dest: SipEndpoint;
-}
-
-interface Connection {
-  key: string;
-  socket: net.Socket;
-  framer: StreamFramer;
-  connected: boolean;
-  /** Messages waiting for an outbound connect to finish. */
-  queue: Pending[];
-  remote: SipEndpoint;
-  lastError?: Error;
-}
-
 const DEFAULT_IDLE_MS = 5 * 60_000;
+const DEFAULT_KEEPALIVE_MS = 30_000;
 /** Retries when the UDP port picked for port 0 turns out to be taken on TCP. */
 const SAME_PORT_ATTEMPTS = 5;
-
-function connKey(address: string, port: number): string {
-  return `${normalizeAddress(stripBrackets(address)).toLowerCase()}|${port}`;
-}
 
 export class TransportLayer {
   readonly counters: TransportCounters = { received: 0, sent: 0, parseErrors: 0, dropped: 0 };
   readonly #opts: TransportLayerOptions;
   readonly #logger: Logger;
   readonly #maxSize: number;
-  readonly #idleMs: number;
+  readonly #pool: ConnectionPool;
+  readonly #tlsClient: TlsClient;
   #udp: dgram.Socket | undefined;
   #udpFamily: 4 | 6 = 4;
   #server: net.Server | undefined;
-  readonly #connections = new Map<string, Connection>();
-  readonly #allSockets = new Set<net.Socket>();
+  #tlsListener: TlsListener | undefined;
   readonly #messageHandlers: MessageHandler[] = [];
   readonly #parseErrorHandlers: ParseErrorHandler[] = [];
   readonly #sendErrorHandlers: SendErrorHandler[] = [];
@@ -86,8 +81,29 @@ export class TransportLayer {
     this.#opts = opts;
     this.#logger = opts.logger ?? silentLogger();
     this.#maxSize = opts.maxMessageSize ?? 65535;
-    this.#idleMs = opts.tcpIdleTimeoutMs ?? DEFAULT_IDLE_MS;
     this.#boundAddress = opts.host;
+    // Read now: a missing CA file is a start-up error, not a surprise on the first TLS call.
+    this.#tlsClient = new TlsClient(opts.tlsCaFile);
+    this.#pool = new ConnectionPool({
+      logger: this.#logger,
+      maxMessageSize: this.#maxSize,
+      idleMs: opts.tcpIdleTimeoutMs ?? DEFAULT_IDLE_MS,
+      keepAliveIntervalMs: opts.keepAliveIntervalMs ?? DEFAULT_KEEPALIVE_MS,
+      tlsClient: this.#tlsClient,
+      message: (data, source) => this.#handleData(data, source),
+      framingError: (error, source) => {
+        this.counters.parseErrors++;
+        this.#emitParseError(error, undefined, source);
+      },
+      sendFailed: (item, err) => this.#sendFailed(item, err),
+      sent: () => this.counters.sent++,
+      safe: (fn) => this.#safe(fn),
+    });
+  }
+
+  /** The TLS listener's port, 0 when the layer does not listen on TLS. */
+  get tlsPort(): number {
+    return this.#tlsListener?.address.port ?? 0;
   }
 
   get localPort(): number {
@@ -112,7 +128,10 @@ export class TransportLayer {
     this.#parseErrorHandlers.push(handler);
   }
 
-  /** A message could not be sent (TCP connect/write failure, UDP send error); always reported asynchronously. */
+  /**
+   * A message could not be sent (TCP connect/write failure, TLS handshake or certificate refused, UDP send error);
+   * always reported asynchronously.
+   */
   onSendError(handler: SendErrorHandler): void {
     this.#sendErrorHandlers.push(handler);
   }
@@ -120,6 +139,7 @@ export class TransportLayer {
   /** `::` (dual-stack, the default) falls back to 0.0.0.0 on a machine without IPv6; other addresses fail as given. */
   async start(): Promise<void> {
     const { host } = this.#opts;
+    if (this.#opts.outboundTls) this.#tlsClient.prepare();
     try {
       await this.#listen(host);
     } catch (err) {
@@ -133,6 +153,33 @@ export class TransportLayer {
   }
 
   async #listen(host: string): Promise<void> {
+    await this.#listenUdpTcp(host);
+    const tls = this.#opts.tls;
+    if (!this.#opts.transports.includes('tls')) return;
+    if (!tls) throw new Error('SIP over TLS needs a certificate and key (SIP_TLS_CERT_FILE, SIP_TLS_KEY_FILE)');
+    try {
+      this.#tlsListener = new TlsListener({
+        host,
+        port: tls.port,
+        files: tls,
+        maxConnections: MAX_INBOUND_TCP_CONNECTIONS,
+        logger: this.#logger,
+        onConnection: (socket) => this.#safe(() => this.#pool.accept(socket, 'tls')),
+      });
+      await this.#tlsListener.listen();
+    } catch (err) {
+      await this.#closeListeners();
+      throw err;
+    }
+    if (!this.#udp && !this.#server) this.#boundAddress = this.#tlsListener.address.address;
+  }
+
+  /** Serve a new certificate on new TLS connections (SIGHUP). */
+  reloadCertificates(): CertificateReload {
+    return this.#tlsListener?.reload() ?? { outcome: 'none' };
+  }
+
+  async #listenUdpTcp(host: string): Promise<void> {
     const { port, transports } = this.#opts;
     const wantUdp = transports.includes('udp');
     const wantTcp = transports.includes('tcp');
@@ -155,13 +202,18 @@ export class TransportLayer {
 
   async stop(): Promise<void> {
     this.#stopped = true;
-    for (const socket of this.#allSockets) socket.destroy();
-    this.#allSockets.clear();
-    this.#connections.clear();
+    this.#pool.closeAll();
+    await this.#closeListeners();
+  }
+
+  async #closeListeners(): Promise<void> {
     await this.#closeUdp();
     const server = this.#server;
     this.#server = undefined;
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+    const tls = this.#tlsListener;
+    this.#tlsListener = undefined;
+    await tls?.close();
   }
 
   /** Serialize and send. Never throws; failures are logged and reported through onSendError. */
@@ -179,7 +231,9 @@ export class TransportLayer {
       return;
     }
     if (dest.transport === 'udp') this.#sendUdp(item);
-    else this.#sendTcp(item);
+    else if (dest.transport === 'tcp' && !this.#opts.transports.includes('tcp'))
+      this.#sendFailed(item, new Error('TCP transport not enabled'));
+    else this.#pool.send(item);
   }
 
   async #bindUdp(host: string, port: number): Promise<number> {
@@ -216,75 +270,13 @@ export class TransportLayer {
       host,
       port,
       MAX_INBOUND_TCP_CONNECTIONS,
-      (socket) => this.#safe(() => this.#accept(socket)),
+      (socket) => this.#safe(() => this.#pool.accept(socket, 'tcp')),
       (err) => this.#logger.warn({ err }, 'TCP server error'),
     );
     this.#server = server;
     const addr = server.address() as net.AddressInfo;
     this.#boundAddress = addr.address;
     return addr.port;
-  }
-
-  #accept(socket: net.Socket): void {
-    if (this.#stopped || !socket.remoteAddress || socket.remotePort === undefined) {
-      socket.destroy();
-      return;
-    }
-    const remote: SipEndpoint = {
-      transport: 'tcp',
-      address: normalizeAddress(socket.remoteAddress),
-      port: socket.remotePort,
-    };
-    this.#track(socket, remote, true);
-  }
-
-  /** Register a socket: framing, idle timeout, cleanup. Inbound sockets are usable for sending at once. */
-  #track(socket: net.Socket, remote: SipEndpoint, connected: boolean): Connection {
-    const conn: Connection = {
-      key: connKey(remote.address, remote.port),
-      socket,
-      framer: new StreamFramer({ maxMessageSize: this.#maxSize }),
-      connected,
-      queue: [],
-      remote,
-    };
-    this.#connections.set(conn.key, conn);
-    this.#allSockets.add(socket);
-    socket.setNoDelay(true);
-    socket.setTimeout(this.#idleMs, () => {
-      this.#logger.debug({ peer: conn.key }, 'closing idle SIP TCP connection');
-      socket.destroy();
-    });
-    socket.on('data', (chunk: Buffer) => this.#safe(() => this.#handleStream(conn, chunk)));
-    socket.on('error', (err) => {
-      conn.lastError = err;
-      this.#logger.warn({ err, peer: `${remote.address}:${remote.port}` }, 'SIP TCP connection error');
-    });
-    socket.on('close', () => {
-      this.#allSockets.delete(socket);
-      if (this.#connections.get(conn.key) === conn) this.#connections.delete(conn.key);
-      const lost = conn.queue;
-      conn.queue = [];
-      for (const item of lost)
-        this.#sendFailed(item, conn.lastError ?? new Error('TCP connection closed before it was established'));
-    });
-    return conn;
-  }
-
-  #handleStream(conn: Connection, chunk: Buffer): void {
-    for (const result of conn.framer.push(chunk)) {
-      if (result.ok) {
-        this.#handleData(result.data, conn.remote);
-        continue;
-      }
-      this.counters.parseErrors++;
-      this.#logger.warn({ error: result.error, peer: conn.key }, 'SIP TCP framing error');
-      this.#emitParseError(result.error, undefined, conn.remote);
-      if (result.fatal) {
-        conn.socket.destroy();
-        return;
-      }
-    }
   }
 
   #handleData(data: Buffer, source: SipEndpoint): void {
@@ -318,49 +310,6 @@ export class TransportLayer {
     }
     try {
       udp.send(item.data, item.dest.port, udpSendAddress(item.dest.address, this.#udpFamily), (err) => {
-        if (err) this.#sendFailed(item, err);
-      });
-      this.counters.sent++;
-    } catch (err) {
-      this.#sendFailed(item, err);
-    }
-  }
-
-  #sendTcp(item: Pending): void {
-    if (!this.#opts.transports.includes('tcp')) {
-      this.#sendFailed(item, new Error('TCP transport not enabled'));
-      return;
-    }
-    const key = connKey(item.dest.address, item.dest.port);
-    let conn = this.#connections.get(key);
-    if (conn?.socket.destroyed) {
-      this.#connections.delete(key);
-      conn = undefined;
-    }
-    if (!conn) conn = this.#connect(item.dest);
-    if (!conn.connected) {
-      conn.queue.push(item);
-      return;
-    }
-    this.#writeTcp(conn, item);
-  }
-
-  #connect(dest: SipEndpoint): Connection {
-    const host = stripBrackets(dest.address);
-    const socket = net.connect({ host, port: dest.port });
-    const conn = this.#track(socket, { transport: 'tcp', address: normalizeAddress(host), port: dest.port }, false);
-    socket.once('connect', () => {
-      conn.connected = true;
-      const queued = conn.queue;
-      conn.queue = [];
-      for (const item of queued) this.#writeTcp(conn, item);
-    });
-    return conn;
-  }
-
-  #writeTcp(conn: Connection, item: Pending): void {
-    try {
-      conn.socket.write(item.data, (err) => {
         if (err) this.#sendFailed(item, err);
       });
       this.counters.sent++;

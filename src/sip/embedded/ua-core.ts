@@ -56,6 +56,8 @@ export interface UaContext {
   /** The peers the listening sockets reach (0: both); hostnames resolve to this family only. */
   family: IpFamily;
   localPort: number;
+  /** The TLS listener's port, written in Via/Contact of TLS messages; unset (no TLS listener): localPort. */
+  tlsPort?: number;
   userAgent: string;
   /** Send a message outside any transaction (ACK for 2xx, 2xx retransmissions). */
   sendRaw(msg: SipRequest | SipResponse, dest: SipEndpoint): void;
@@ -75,13 +77,27 @@ export function localHost(ctx: UaContext, peer?: string): string {
   return hostForUri(v6Peer ? (ctx.publicAddress6 ?? ctx.publicAddress) : ctx.publicAddress);
 }
 
-export function viaValue(ctx: UaContext, transport: SipTransportName, branch = newBranch(), peer?: string): string {
-  return `SIP/2.0/${transport.toUpperCase()} ${localHost(ctx, peer)}:${ctx.localPort};branch=${branch};rport`;
+/** Where peers reach us on `transport`: the TLS listener for TLS, the UDP/TCP port otherwise. */
+function localPortFor(ctx: UaContext, transport: SipTransportName): number {
+  return transport === 'tls' ? (ctx.tlsPort ?? ctx.localPort) : ctx.localPort;
 }
 
-export function contactValue(ctx: UaContext, transport: SipTransportName, peer?: string): string {
-  const tp = transport === 'tcp' ? ';transport=tcp' : '';
-  return `<sip:gw@${localHost(ctx, peer)}:${ctx.localPort}${tp}>`;
+export function viaValue(ctx: UaContext, transport: SipTransportName, branch = newBranch(), peer?: string): string {
+  return `SIP/2.0/${transport.toUpperCase()} ${localHost(ctx, peer)}:${localPortFor(ctx, transport)};branch=${branch};rport`;
+}
+
+/**
+ * Our Contact for a message on `transport`, in a request or dialog whose Request-URI is `requestUri`.
+ * - A sips: Request-URI gets a sips: Contact: RFC 3261 §8.1.1.8 and §12.1.1 require it.
+ * - Otherwise TLS is written `sip:...;transport=tls`. RFC 5630 §3.1.3 deprecates that parameter as a way of asking
+ *   for security, but as a transport hint it is what SBCs (Telnyx's among them) expect; without it the Contact would
+ *   send the peer to UDP (RFC 3263 §4.1 for an address with a port), and a sips: Contact would turn the peer's sip:
+ *   dialog into a SIPS one it never asked for (RFC 5630 §3.1.1), which some SBCs refuse.
+ */
+export function contactValue(ctx: UaContext, transport: SipTransportName, peer?: string, requestUri = ''): string {
+  const hostPort = `${localHost(ctx, peer)}:${localPortFor(ctx, transport)}`;
+  if (/^sips:/i.test(requestUri)) return `<sips:gw@${hostPort}>`;
+  return `<sip:gw@${hostPort}${transport === 'udp' ? '' : `;transport=${transport}`}>`;
 }
 
 export interface NewRequestSpec {
@@ -111,7 +127,7 @@ export function buildRequest(ctx: UaContext, spec: NewRequestSpec): SipRequest {
   h.append('To', spec.to);
   h.append('Call-ID', spec.callId);
   h.append('CSeq', `${spec.cseq} ${spec.method}`);
-  if (spec.contact) h.append('Contact', contactValue(ctx, spec.transport, spec.peer));
+  if (spec.contact) h.append('Contact', contactValue(ctx, spec.transport, spec.peer, spec.uri));
   h.append('User-Agent', ctx.userAgent);
   for (const [n, v] of passThroughHeaders(spec.headers)) h.append(n, v);
   const body = spec.body ?? Buffer.alloc(0);
@@ -135,6 +151,13 @@ export interface TransactOptions {
   onAttempt?: (req: SipRequest) => void;
   /** 2xx responses after the first final one (retransmissions, forked answers): they need an ACK too. */
   onLate2xx?: (res: SipResponse) => void;
+  /** Timer B/F of each transaction instead of 64*T1 (RFC 3263 failover gives each next hop a few seconds). */
+  timeoutMs?: number;
+  /**
+   * No response came (`timeout`) or the request could not be sent (`transport`): told just before the synthesized
+   * 408/503, which a caller must not mistake for one the peer sent (failover treats them differently).
+   */
+  onLocalFailure?: (why: 'timeout' | 'transport') => void;
 }
 
 /** One client transaction as a promise of its final response (timeout → 408, transport error → 503). */
@@ -152,15 +175,24 @@ export function transact(
       resolve(res);
     };
     opts.onAttempt?.(req);
-    ctx.tx.sendRequest(req, dest, {
-      onResponse: (res) => {
-        if (res.status < 200) opts.onProvisional?.(res);
-        else if (settled && res.status < 300) opts.onLate2xx?.(res);
-        else finish(res);
+    const failed = (why: 'timeout' | 'transport', res: SipResponse): void => {
+      if (!settled) opts.onLocalFailure?.(why);
+      finish(res);
+    };
+    ctx.tx.sendRequest(
+      req,
+      dest,
+      {
+        onResponse: (res) => {
+          if (res.status < 200) opts.onProvisional?.(res);
+          else if (settled && res.status < 300) opts.onLate2xx?.(res);
+          else finish(res);
+        },
+        onTimeout: () => failed('timeout', localFailure(req, 408, 'Request Timeout')),
+        onTransportError: () => failed('transport', localFailure(req, 503, 'Service Unavailable')),
       },
-      onTimeout: () => finish(localFailure(req, 408, 'Request Timeout')),
-      onTransportError: () => finish(localFailure(req, 503, 'Service Unavailable')),
-    });
+      { timeoutMs: opts.timeoutMs },
+    );
   });
 }
 
@@ -211,8 +243,8 @@ export async function transactWithAuth(
 }
 
 export function transportOf(req: SipRequest): SipTransportName {
-  const via = req.headers.get('Via') ?? '';
-  return /^SIP\/2\.0\/TCP/i.test(via.trim()) ? 'tcp' : 'udp';
+  const sent = /^SIP\s*\/\s*2\.0\s*\/\s*(TCP|TLS)\b/i.exec((req.headers.get('Via') ?? '').trim())?.[1];
+  return sent ? (sent.toLowerCase() as SipTransportName) : 'udp';
 }
 
 /** Read-only header accessors over SipHeaders, as the port exposes them. */

@@ -1,6 +1,7 @@
 /**
- * An outbound INVITE of the embedded engine (the Telnyx leg): digest challenges, CANCEL (sent only after a
- * provisional, RFC 3261 §9.1), a ring timeout, and the CANCEL/200 race (a 2xx after we gave up is ACKed then BYEd).
+ * An outbound INVITE of the embedded engine (the Telnyx leg): tried on each RFC 3263 next hop in turn (targets.ts
+ * plans, failover.ts decides), digest challenges, CANCEL (sent only after a provisional, RFC 3261 §9.1), a ring
+ * timeout, and the CANCEL/200 race (a 2xx after we gave up is ACKed then BYEd).
  */
 import type { Dialog, OutboundCall, OutboundInviteOptions, ProvisionalResponse } from '../port.ts';
 import { SipError } from '../port.ts';
@@ -9,13 +10,20 @@ import { parseCSeq } from './cseq.ts';
 import { EmbeddedDialog } from './dialog.ts';
 import { newCallId, newTag } from './ids.ts';
 import type { SipEndpoint, SipRequest, SipResponse, SipTransportName } from './message.ts';
-import { resolveDestination } from './resolve.ts';
-import { buildRequest, transact, transactWithAuth, type UaContext } from './ua-core.ts';
+import { inviteTargets } from './failover.ts';
+import { buildNon2xxAck, topVia } from './transaction-helpers.ts';
+import type { SipTarget } from './rfc3263.ts';
+import type { TargetPlan, TargetRouter } from './targets.ts';
+import { buildRequest, transact, type UaContext } from './ua-core.ts';
 
 export interface UacHooks {
   addDialog(d: EmbeddedDialog): void;
   removeDialog(d: EmbeddedDialog): void;
   resolveNextHop(uri: string, transport: SipTransportName): Promise<SipEndpoint>;
+  /** Where the INVITE may go (RFC 3263 targets less the down ones, or the outbound proxy), and where outcomes go. */
+  targets: Pick<TargetRouter, 'plan' | 'report'>;
+  /** Hand later responses to the INVITE with this branch (an attempt given up on) to `handler` (late-answers.ts). */
+  watchLate(branch: string, handler: (res: SipResponse) => void): void;
 }
 
 export class EmbeddedOutboundCall implements OutboundCall {
@@ -70,17 +78,8 @@ export class EmbeddedOutboundCall implements OutboundCall {
 
   async #run(): Promise<void> {
     const [opts, ctx] = [this.#opts, this.#ctx];
-    let dest: SipEndpoint;
-    try {
-      dest = await resolveDestination(opts.uri, opts.proxy, this.#transport, ctx.family);
-    } catch (err) {
-      ctx.logger.warn({ err, uri: opts.uri }, 'cannot resolve destination');
-      this.#finalReceived = true;
-      this.#fail(new SipError(503, 'Destination Unresolvable'));
-      return;
-    }
-    if (this.#abandoned) return;
-    this.#currentDest = dest;
+    const plan = await this.#plan();
+    if (!plan || this.#abandoned) return;
     if (opts.timeoutMs) {
       this.#ringTimer = setTimeout(() => {
         if (this.#finalReceived || this.#abandoned) return;
@@ -89,13 +88,60 @@ export class EmbeddedOutboundCall implements OutboundCall {
         this.#maybeSendCancel();
       }, opts.timeoutMs);
     }
+    const build = (dest: SipTarget, cseq: number): SipRequest => this.#buildInvite(dest, cseq);
+    const spec = { ctx, targets: plan.targets, build, auth: opts.auth, targetTimeoutMs: opts.targetTimeoutMs };
+    const { response, request, dest } = await inviteTargets(spec, {
+      onAttempt: (req, target) => {
+        this.#currentRequest = req;
+        this.#currentDest = target;
+        this.#provisionalSeen = false;
+      },
+      onProvisional: (res) => this.#handleProvisional(res),
+      onLate2xx: (res, req, target) => {
+        if (this.#dialog && getTag(res.headers.get('To') ?? '') === this.#dialog.remoteTag)
+          this.#dialog.handleRetransmitted2xx(res);
+        else this.#handle2xx(res, req, target, false); // a forked answer: ACK and BYE it
+      },
+      abandoned: () => this.#abandoned !== undefined,
+      onSilent: (req, target) => this.#watchLate(req, target),
+      report: (target, outcome, ms) =>
+        this.#hooks.targets.report(target, outcome, { tracked: plan.tracked, callId: this.callId, ms }),
+    });
+    this.#finalReceived = true;
+    clearTimeout(this.#ringTimer);
+    if (response.status >= 200 && response.status < 300) this.#handle2xx(response, request, dest, true);
+    else this.#fail(new SipError(response.status, response.reason, response.headers.lines()));
+  }
+
+  /** Clean up after a target given up on, if it answers after all (late-answers.ts says how and why). */
+  #watchLate(req: SipRequest, dest: SipTarget): void {
+    const branch = topVia(req).params.branch;
+    if (typeof branch !== 'string') return;
+    let cancelled = false;
+    this.#hooks.watchLate(branch, (res) => {
+      if (res.status >= 300) this.#ctx.sendRaw(buildNon2xxAck(req, res), dest);
+      else if (res.status >= 200) this.#handle2xx(res, req, dest, false);
+      else if (!cancelled) {
+        cancelled = true;
+        this.#ctx.logger.info(
+          { callId: this.callId, status: res.status },
+          'late provisional from a target given up on: CANCEL',
+        );
+        void transact(this.#ctx, this.#ctx.tx.buildCancel(req), dest);
+      }
+    });
+  }
+
+  /** The INVITE for one target: same Call-ID and From tag on every target, the target's transport in Via/Contact. */
+  #buildInvite(dest: SipTarget, cseq: number): SipRequest {
+    const opts = this.#opts;
     const from = `${opts.from.displayName ? `${quoteDisplayName(opts.from.displayName)} ` : ''}<${opts.from.uri}>;tag=${this.#localTag}`;
     const to = `${opts.to?.displayName ? `${quoteDisplayName(opts.to.displayName)} ` : ''}<${opts.to?.uri ?? opts.uri}>`;
-    let cseq = 1;
-    const invite = buildRequest(ctx, {
+    return buildRequest(this.#ctx, {
       method: 'INVITE',
       uri: opts.uri,
-      transport: this.#transport,
+      // The transport the next hop was resolved to (NAPTR/SRV, a sips: URI or ;transport= may override the default).
+      transport: dest.transport,
       peer: dest.address,
       from,
       to,
@@ -107,22 +153,25 @@ export class EmbeddedOutboundCall implements OutboundCall {
       contentType: opts.contentType,
       maxForwards: opts.maxForwards,
     });
-    const { response, request } = await transactWithAuth(ctx, invite, dest, opts.auth, () => ++cseq, {
-      onAttempt: (req) => {
-        this.#currentRequest = req;
-        this.#provisionalSeen = false;
-      },
-      onProvisional: (res) => this.#handleProvisional(res),
-      onLate2xx: (res) => {
-        if (this.#dialog && getTag(res.headers.get('To') ?? '') === this.#dialog.remoteTag)
-          this.#dialog.handleRetransmitted2xx(res);
-        else if (this.#currentRequest) this.#handle2xx(res, this.#currentRequest, dest, false); // a forked answer: ACK and BYE it
-      },
-    });
+  }
+
+  /** The targets to try, or undefined after failing the call: nothing resolved (503), or every target is down (503). */
+  async #plan(): Promise<TargetPlan | undefined> {
+    const [opts, ctx] = [this.#opts, this.#ctx];
+    let plan: TargetPlan;
+    try {
+      plan = await this.#hooks.targets.plan(opts.uri, opts.proxy, this.#transport, opts.targetTimeoutMs !== undefined);
+    } catch (err) {
+      ctx.logger.warn({ err, uri: opts.uri }, 'cannot resolve destination');
+      this.#finalReceived = true;
+      this.#fail(new SipError(503, 'Destination Unresolvable'));
+      return undefined;
+    }
+    if (plan.targets.length > 0) return plan;
+    // Every target failed moments ago or fails its probes: waiting on them again would only delay the caller's 503.
     this.#finalReceived = true;
-    clearTimeout(this.#ringTimer);
-    if (response.status >= 200 && response.status < 300) this.#handle2xx(response, request, dest, true);
-    else this.#fail(new SipError(response.status, response.reason, response.headers.lines()));
+    this.#fail(new SipError(503, 'Service Unavailable'));
+    return undefined;
   }
 
   #handleProvisional(res: SipResponse): void {
@@ -179,7 +228,7 @@ export class EmbeddedOutboundCall implements OutboundCall {
         remoteCSeq: 0,
         remoteTarget,
         routeSet,
-        transport: this.#transport,
+        transport: dest.transport,
         nextHop: this.#opts.proxy && routeSet.length === 0 ? dest : undefined,
         peer: dest.address,
         auth: this.#opts.auth,

@@ -106,7 +106,7 @@ export class EmbeddedInboundCall implements InboundCall {
       throw new SipError(this.#isCancelled ? 487 : 500, this.#isCancelled ? 'Request Terminated' : 'Already answered');
     this.#finalSent = true;
     const res = this.#response(200, opts);
-    res.headers.append('Contact', contactValue(this.#ctx, this.source.transport, this.source.address));
+    res.headers.append('Contact', contactValue(this.#ctx, this.source.transport, this.source.address, this.#req.uri));
     const remoteTarget = contactTarget(this.#req);
     const dialog = new EmbeddedDialog(
       this.#ctx,

@@ -220,6 +220,21 @@ describe('DrachtioEngine inbound INVITE', () => {
     expect(engine.stats().activeDialogs).toBe(0);
   });
 
+  it('sees a BYE drachtio-srf handles in the same read as the 200 it answered (no promise turn in between)', async () => {
+    const { call } = inboundInvite();
+    const answering = call.answer({ body: Buffer.from(ANSWER) });
+    await tick();
+    const dlg = new FakeDialog('abc@pbx', OFFER);
+    // drachtio-srf calls createUAS back and then, synchronously, dispatches the next message of the same read.
+    fake.uas[0]!.resolve(dlg);
+    dlg.emit('destroy', new FakeIncomingRequest('BYE', 'sip:gw', { Reason: 'Q.850;cause=16' }));
+    const dialog = await answering;
+    expect(dialog.ended).toBe(true);
+    const end = await new Promise((resolve) => dialog.onEnd(resolve));
+    expect(end).toMatchObject({ by: 'remote', reason: 'Q.850;cause=16' });
+    expect(engine.stats().activeDialogs).toBe(0);
+  });
+
   it('marks the call cancelled and calls onCancel on the cancel event; responses are then suppressed', async () => {
     const { call, req, res } = inboundInvite();
     const seen: Array<{ reason?: string }> = [];
@@ -284,12 +299,18 @@ describe('DrachtioEngine outbound INVITE', () => {
     ]);
 
     const dlg = new FakeDialog('out-1@gw', ANSWER);
-    dlg.res = new FakeResponse(200, 'OK', { 'Content-Type': 'application/sdp' }, ANSWER);
+    dlg.res = new FakeResponse(200, 'OK', { 'Content-Type': 'application/sdp', 'Session-Expires': '90' }, ANSWER);
     uac.resolve(dlg);
     const dialog = await out.result;
     expect(dialog.remoteBody.toString()).toBe(ANSWER);
     expect(dialog.remoteContentType).toBe('application/sdp');
-    expect(engine.stats()).toMatchObject({ activeDialogs: 1, activeTransactions: 0, messagesIn: 0 });
+    // The 2xx's headers reach the call logic (its session timer answer reads Session-Expires there).
+    expect(dialog.remoteHeaders).toEqual([
+      ['content-type', 'application/sdp'],
+      ['session-expires', '90'],
+    ]);
+    // In: 100, 183, 200; out: the INVITE and drachtio-srf's ACK.
+    expect(engine.stats()).toMatchObject({ activeDialogs: 1, activeTransactions: 0, messagesIn: 3, messagesOut: 2 });
   });
 
   it('selects TCP through the Request-URI when there is no proxy', () => {
@@ -344,17 +365,28 @@ describe('DrachtioEngine outbound INVITE', () => {
     expect(sent.cancels).toEqual([{ headers: {} }]);
   });
 
-  it('BYEs a 2xx that arrives after cancel (the CANCEL/200 race)', async () => {
+  it('leaves a 2xx that crossed its CANCEL to drachtio-server, which ACKs and BYEs it (doAckBye)', async () => {
     const { out, uac } = outbound();
     const sent = new FakeSentRequest({ 'Call-ID': 'out-4@gw' });
     uac.callbacks.cbRequest(null, sent);
     out.cancel();
+    expect(sent.cancels).toHaveLength(1);
     const dlg = new FakeDialog('out-4@gw', ANSWER);
+    uac.resolve(dlg);
+    await tick();
+    expect(dlg.destroys).toEqual([]);
+    await expect(out.result).rejects.toMatchObject({ status: 487 });
+    expect(engine.stats().activeDialogs).toBe(0);
+  });
+
+  it('BYEs a 2xx to an INVITE given up before any CANCEL could go out', async () => {
+    const { out, uac } = outbound();
+    out.cancel(); // before cbRequest: no request to CANCEL yet
+    const dlg = new FakeDialog('out-4b@gw', ANSWER);
     uac.resolve(dlg);
     await tick();
     expect(dlg.destroys).toEqual([{ headers: { Reason: 'SIP;cause=487;text="Request Terminated"' } }]);
     await expect(out.result).rejects.toMatchObject({ status: 487 });
-    expect(engine.stats().activeDialogs).toBe(0);
   });
 
   it('gives up with 408 and cancels when the ring timeout expires', async () => {

@@ -115,14 +115,21 @@ export class FakeSrf extends EventEmitter {
   options(handler: (req: FakeIncomingRequest, res: FakeServerResponse) => void): void {
     this.optionsHandler = handler;
   }
+  /** Callback form, as the adapter uses it: `resolve` calls back synchronously, like drachtio-srf does. */
   createUAS(
     req: unknown,
     res: unknown,
     opts: { localSdp: string; headers: Record<string, string> },
-  ): Promise<FakeDialog> {
-    return new Promise((resolve, reject) => this.uas.push({ req, res, opts, resolve, reject }));
+    cb: (err: unknown, dlg?: FakeDialog) => void,
+  ): void {
+    this.uas.push({ req, res, opts, resolve: (d) => cb(null, d), reject: (e) => cb(e) });
   }
-  createUAC(uri: string, opts: SrfUacOptions, callbacks: SrfUacCallbacks): Promise<unknown> {
-    return new Promise((resolve, reject) => this.uac.push({ uri, opts, callbacks, resolve, reject }));
+  createUAC(
+    uri: string,
+    opts: SrfUacOptions,
+    callbacks: SrfUacCallbacks,
+    cb: (err: unknown, answered?: unknown) => void,
+  ): void {
+    this.uac.push({ uri, opts, callbacks, resolve: (a) => cb(null, a), reject: (e) => cb(e) });
   }
 }

@@ -72,6 +72,23 @@ describe('StreamFramer', () => {
     expect(out[0]!.equals(msg)).toBe(true);
   });
 
+  it('counts CRLFCRLF pings between messages, split or not, but not a lone CRLF pong', () => {
+    const f = new StreamFramer();
+    f.push(Buffer.from('\r\n'));
+    expect(f.takePings()).toBe(0);
+    f.push(Buffer.from('\r\n\r\n'));
+    expect(f.takePings()).toBe(1);
+    for (const byte of '\r\n\r\n\r\n\r\n') f.push(Buffer.from(byte));
+    expect(f.takePings()).toBe(2);
+    expect(f.takePings()).toBe(0);
+    // A ping right after a message, in the same chunk as the next one; CRLFs inside a message are not pings.
+    expect(frames(f.push(STREAM))).toHaveLength(2);
+    expect(f.takePings()).toBe(1);
+    // A message start resets a half-seen ping.
+    f.push(Buffer.concat([Buffer.from('\r\n'), BYE, Buffer.from('\r\n')]));
+    expect(f.takePings()).toBe(0);
+  });
+
   it('keeps a returned message intact when the caller reuses its chunk buffer', () => {
     const f = new StreamFramer();
     const chunk = Buffer.from(BYE);

@@ -43,6 +43,48 @@ describe('resolveDestination', () => {
     });
   });
 
+  it('sends sips: URIs and ;transport=tls over TLS, to 5061 unless a port is given', async () => {
+    expect(await resolveDestination('sips:sess_1@192.0.2.7', undefined, 'udp')).toEqual({
+      transport: 'tls',
+      address: '192.0.2.7',
+      port: 5061,
+    });
+    expect(await resolveDestination('sip:sess_1@192.0.2.7;transport=TLS', undefined, 'udp')).toEqual({
+      transport: 'tls',
+      address: '192.0.2.7',
+      port: 5061,
+    });
+    expect(await resolveDestination('sips:sess_1@192.0.2.7:5071', undefined, 'tcp')).toMatchObject({ port: 5071 });
+  });
+
+  it('through an outbound proxy: TLS for tls or a sips: URI, 5061 by default, the proxy name checked when it has one', async () => {
+    expect(await resolveDestination('sip:sess_1@sip.telnyx.com', '192.0.2.8', 'tls')).toEqual({
+      transport: 'tls',
+      address: '192.0.2.8',
+      port: 5061,
+      serverName: undefined,
+    });
+    expect(await resolveDestination('sips:sess_1@sip.telnyx.com', '192.0.2.8:5091', 'udp')).toMatchObject({
+      transport: 'tls',
+      port: 5091,
+    });
+    vi.spyOn(dns, 'lookup').mockImplementation((async () => ({
+      address: '192.0.2.9',
+      family: 4,
+    })) as unknown as typeof dns.lookup);
+    expect(await resolveDestination('sip:sess_1@sip.telnyx.com', 'SBC.Example.test', 'tls')).toEqual({
+      transport: 'tls',
+      address: '192.0.2.9',
+      port: 5061,
+      serverName: 'sbc.example.test',
+    });
+    expect(await resolveDestination('sip:sess_1@sip.telnyx.com', 'sbc.example.test', 'udp')).toEqual({
+      transport: 'udp',
+      address: '192.0.2.9',
+      port: 5060,
+    });
+  });
+
   it('looks hostnames up in the family the sockets reach, and leaves IP literals alone', async () => {
     const lookup = vi
       .spyOn(dns, 'lookup')

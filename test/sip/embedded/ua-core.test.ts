@@ -1,6 +1,14 @@
 /** Via sent-by and Contact as the UA core writes them (RFC 3261 §20.42, §25.1; IPv6 references per RFC 5118). */
 import { describe, expect, it } from 'vitest';
-import { buildRequest, contactValue, localHost, type UaContext, viaValue } from '../../../src/sip/embedded/ua-core.ts';
+import { createRequest, SipHeaders } from '../../../src/sip/embedded/message.ts';
+import {
+  buildRequest,
+  contactValue,
+  localHost,
+  transportOf,
+  type UaContext,
+  viaValue,
+} from '../../../src/sip/embedded/ua-core.ts';
 import { parseVia } from '../../../src/sip/embedded/via.ts';
 import { parseUri } from '../../../src/sip/syntax/uri.ts';
 
@@ -56,5 +64,44 @@ describe('Via and Contact addresses', () => {
     });
     expect(req.headers.get('Via')).toMatch(/^SIP\/2\.0\/UDP \[2001:db8::5\]:5060;branch=z9hG4bK\w+;rport$/);
     expect(req.headers.get('Contact')).toBe('<sip:gw@[2001:db8::5]:5060>');
+  });
+});
+
+describe('TLS in Via and Contact', () => {
+  const tlsCtx = (): UaContext => ({ ...ctx('192.0.2.5'), tlsPort: 5061 }) as UaContext;
+
+  it('writes SIP/2.0/TLS and the TLS listener port in Via, the UDP/TCP port for the others', () => {
+    expect(viaValue(tlsCtx(), 'tls', 'z9hG4bKt')).toBe('SIP/2.0/TLS 192.0.2.5:5061;branch=z9hG4bKt;rport');
+    expect(viaValue(tlsCtx(), 'tcp', 'z9hG4bKt')).toBe('SIP/2.0/TCP 192.0.2.5:5060;branch=z9hG4bKt;rport');
+    // Without a TLS listener (TLS only toward Telnyx) the one port it has.
+    expect(viaValue(ctx('192.0.2.5'), 'tls', 'z9hG4bKt')).toBe('SIP/2.0/TLS 192.0.2.5:5060;branch=z9hG4bKt;rport');
+  });
+
+  it('writes a sip: Contact with transport=tls, and a sips: Contact for a sips: Request-URI (RFC 3261 §8.1.1.8)', () => {
+    expect(contactValue(tlsCtx(), 'tls')).toBe('<sip:gw@192.0.2.5:5061;transport=tls>');
+    expect(contactValue(tlsCtx(), 'tls', undefined, 'sip:sess_1@sip.telnyx.com')).toBe(
+      '<sip:gw@192.0.2.5:5061;transport=tls>',
+    );
+    expect(contactValue(tlsCtx(), 'tls', undefined, 'SIPS:sess_1@sip.telnyx.com')).toBe('<sips:gw@192.0.2.5:5061>');
+    const req = buildRequest(tlsCtx(), {
+      method: 'INVITE',
+      uri: 'sips:sess_1@sip.telnyx.com',
+      transport: 'tls',
+      from: '<sips:gw@example.com>;tag=a',
+      to: '<sips:sess_1@sip.telnyx.com>',
+      callId: 'c2',
+      cseq: 1,
+      contact: true,
+    });
+    expect(req.headers.get('Via')).toMatch(/^SIP\/2\.0\/TLS 192\.0\.2\.5:5061;/);
+    expect(req.headers.get('Contact')).toBe('<sips:gw@192.0.2.5:5061>');
+  });
+
+  it('reads the transport of a request from its top Via', () => {
+    const of = (via: string) => transportOf(createRequest('BYE', 'sip:x@y', new SipHeaders([['Via', via]])));
+    expect(of('SIP/2.0/TLS 10.0.0.1:5061;branch=z9hG4bK1')).toBe('tls');
+    expect(of('SIP/2.0/TCP 10.0.0.1;branch=z9hG4bK1')).toBe('tcp');
+    expect(of('SIP / 2.0 / tls 10.0.0.1;branch=z9hG4bK1')).toBe('tls');
+    expect(of('SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK1')).toBe('udp');
   });
 });

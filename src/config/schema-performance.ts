@@ -1,0 +1,34 @@
+/**
+ * The settings that size the daemon to its load (schema.ts spreads them into the `calls` and `kallglot` sections):
+ * overload control at admission and the Kallglot client's connection pool. Their own file only to keep schema.ts
+ * under the house size limit; docs/benchmarks.md has the measurements behind the defaults.
+ */
+export const overloadSchema = {
+  overloadLagMs: {
+    doc: 'Refuse new calls with 503 (Retry-After: 1) while the event loop lags more than this many ms: the daemon is saturated and each admitted call would slow every other (0: never)',
+    format: 'nat',
+    default: 50,
+    env: 'OVERLOAD_LAG_MS',
+  },
+  maxInflightSetups: {
+    doc: 'Refuse new calls with 503 (Retry-After: 1) while this many admitted calls are still being set up, not yet answered or failed (0: no bound)',
+    format: 'nat',
+    default: 1000,
+    env: 'MAX_INFLIGHT_SETUPS',
+  },
+} as const;
+
+export const kallglotPoolSchema = {
+  poolConnections: {
+    doc: 'Most connections to the Kallglot API, for session creates and again for ends (0: MAX_CALLS_PER_SECOND × KALLGLOT_REQUEST_TIMEOUT_MS, at least 64; 256 without a rate limit). Needed: calls per second × API latency',
+    format: 'nat',
+    default: 0,
+    env: 'KALLGLOT_POOL_CONNECTIONS',
+  },
+  http2: {
+    doc: 'Offer HTTP/2 to the Kallglot API (TLS ALPN; many requests share one connection). Only for an API that speaks it',
+    format: 'boolean',
+    default: false,
+    env: 'KALLGLOT_HTTP2',
+  },
+} as const;
