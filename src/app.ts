@@ -57,7 +57,6 @@ export class Gateway {
   #registry: OpenedRegistry | undefined;
   #retention: RegistryRetention | undefined;
   readonly #metrics: Metrics;
-  /** The Telnyx trunks (`default` and telnyx.trunks) with the CPS and concurrency limits of each. */
   readonly #trunks: TrunkLimits;
   #sipListening = false;
   httpPort = 0;

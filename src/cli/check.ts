@@ -63,6 +63,9 @@ function printEffective(io: CliIo, config: GatewayConfig, values: SettingValue[]
 
 /** How a value is printed; a secret only as set/unset, whatever its type. */
 export function shown(setting: Setting, value: unknown): string {
+  // telnyx.trunks: entries may hold passwords, but their names are not secret and say more than "set".
+  if (setting.path === 'telnyx.trunks' && Array.isArray(value))
+    return value.length ? `${value.map((t: { name?: unknown }) => String(t.name)).join(',')} (below)` : '(none)';
   if (setting.sensitive) return isSet(value) ? 'set' : 'unset';
   if (Array.isArray(value)) return value.length ? value.join(',') : '(empty list)';
   if (value === '') return '(empty)';
