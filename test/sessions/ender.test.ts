@@ -72,7 +72,7 @@ describe('SessionEnder', () => {
 
   it('resumes ends persisted by a previous process', async () => {
     const store = memoryStore();
-    store.addPendingEnd('s5', undefined, 'agent_hangup');
+    await store.addPendingEnd('s5', undefined, 'agent_hangup');
     const ended: string[] = [];
     const ender = new SessionEnder({ endSession: async (id, reason) => void ended.push(`${id}:${reason}`) }, logger, {
       store,

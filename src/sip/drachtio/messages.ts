@@ -86,8 +86,11 @@ export function sendResponse(
   ctx: AdapterContext,
 ): void {
   const { logger } = ctx;
+  // Challenge headers are dropped from what a request passes on (drachtio-srf answers challenges), but a challenge
+  // of ours (a 401/407 to the PBX, PBX_AUTH_USERS) is the response's point.
+  const challenge = Object.fromEntries((opts.headers ?? []).filter(([n]) => /^(www|proxy)-authenticate$/i.test(n)));
   const payload = {
-    headers: toSrfHeaders(opts.headers, { ...extra, ...contentTypeHeader(opts.body, opts.contentType) }),
+    headers: toSrfHeaders(opts.headers, { ...challenge, ...extra, ...contentTypeHeader(opts.body, opts.contentType) }),
     body: opts.body?.length ? opts.body.toString('utf8') : undefined,
   };
   const send = (code: number) => (opts.reason ? res.send(code, opts.reason, payload) : res.send(code, payload));

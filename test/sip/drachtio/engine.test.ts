@@ -182,6 +182,14 @@ describe('DrachtioEngine inbound INVITE', () => {
     expect(engine.stats().activeTransactions).toBe(0);
   });
 
+  it("keeps the challenge of the gateway's own 407 (PBX digest authentication)", () => {
+    const { call, res } = inboundInvite();
+    call.reject(407, { headers: [['Proxy-Authenticate', 'Digest realm="gw", nonce="n1"']] });
+    expect(res.sent).toEqual([
+      { status: 407, opts: { headers: { 'Proxy-Authenticate': 'Digest realm="gw", nonce="n1"' }, body: undefined } },
+    ]);
+  });
+
   it('answers with createUAS carrying the SDP and resolves a Dialog once the ACK arrives', async () => {
     const { call, req, res } = inboundInvite();
     const answering = call.answer({ body: Buffer.from(ANSWER), headers: [['X-Session', 's1']] });

@@ -55,17 +55,21 @@ export class AppSide {
     const stack = this.#stack;
     const dest = endpointOf(routeUrl || uri, 'udp');
     const req = newRequest(method, uri, stack.local, dest.transport);
-    const localTag = newTag();
     const contact = appHeader(app, 'Contact') ?? contactFor(stack.local, dest.transport);
-    const from = withTag(appHeader(app, 'From') ?? contact, localTag);
+    // The client's From (with its tag), Call-ID and CSeq are used when given (makeTags hands them to sofia-sip):
+    // drachtio-srf's answer to a digest challenge re-sends the INVITE with all three (lib/digest-client.js).
+    const appFrom = appHeader(app, 'From') ?? contact;
+    const localTag = getTag(appFrom) ?? newTag();
+    const from = withTag(appFrom, localTag);
     const to = appHeader(app, 'To') ?? `<${uri}>`;
     const callId = appHeader(app, 'Call-ID') ?? newCallId(stack.local.host);
+    const cseq = appHeader(app, 'CSeq') ?? `1 ${method}`;
     const h = req.headers;
     h.append('Max-Forwards', appHeader(app, 'Max-Forwards') ?? '70');
     h.append('From', from);
     h.append('To', to);
     h.append('Call-ID', callId);
-    h.append('CSeq', `1 ${method}`);
+    h.append('CSeq', cseq);
     if (method === 'INVITE' || method === 'SUBSCRIBE') h.append('Contact', contact);
     copyAppHeaders(app, h, SERVER_SET, stack.local.host);
     this.#attachBody(req, app);
@@ -80,7 +84,7 @@ export class AppSide {
         remoteTag: '',
         local: from,
         remote: to,
-        localSeq: 1,
+        localSeq: cseqOf(req).seq,
         remoteTarget: uri,
         routeSet: [],
         contact,
