@@ -116,9 +116,11 @@ describe('RFC 4028 session timers', () => {
     expect(e.gw.summaries(), d()).toHaveLength(1);
   });
 
-  // Embedded engine only: drachtio-server refuses a refresh below its fixed Min-SE of 90 s with 422 before the gateway
-  // sees it (sip-dialog-controller.cpp processRequestInsideDialog), and this test refreshes a 3 s interval.
-  it.runIf(E2E_ENGINE === 'embedded')(
+  // Registered for the embedded engine only (not skipped: absent from the drachtio run): drachtio-server refuses a
+  // refresh below its fixed Min-SE of 90 s with 422 before the gateway sees it (sip-dialog-controller.cpp
+  // processRequestInsideDialog), and this test refreshes a 3 s interval.
+  const itEmbedded = E2E_ENGINE === 'embedded' ? it : () => undefined;
+  itEmbedded(
     'refreshes keep the call up: re-INVITEs every 1.5 s re-arm the watchdog until the PBX hangs up at ~4.5 s',
     {
       timeout: TEST_TIMEOUT_MS,
