@@ -75,7 +75,11 @@ function row(out: Outcome): string {
 export async function runOverload(o: OverloadOptions): Promise<void> {
   const on = await once('overload control on (defaults)', o, {});
   await new Promise((r) => setTimeout(r, 2000));
-  const off = await once('overload control off', o, { OVERLOAD_LAG_MS: '0', MAX_INFLIGHT_SETUPS: '0' });
+  const off = await once('overload control off', o, {
+    OVERLOAD_LAG_MS: '0',
+    OVERLOAD_BUSY_PERCENT: '0',
+    MAX_INFLIGHT_SETUPS: '0',
+  });
   console.log(
     '\n| run | calls/s | calls | answered | answered setup p50 / p99 ms | refused 503 | 503 after p50 / p99 / max ms | failed (timeouts, other) | gateway CPU ms per offered call |',
   );

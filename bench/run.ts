@@ -72,9 +72,12 @@ const step: StepOptions = {
   seconds: Number(args.seconds ?? (quick ? 4 : 10)),
   holdMs: Number(args['hold-ms'] ?? (quick ? 500 : 1000)),
 };
-const gatewayRates = list(args['rates-gateway'], quick ? [200, 400, 600] : [100, 200, 300, 400, 500, 600, 800, 1000]);
+const gatewayRates = list(
+  args['rates-gateway'],
+  quick ? [100, 200, 300] : [100, 150, 200, 250, 300, 400, 500, 600, 800, 1000],
+);
 const rates = {
-  kamailio: list(args['rates-kamailio'], quick ? [400, 800] : [400, 800, 1200, 1600, 2000]),
+  kamailio: list(args['rates-kamailio'], quick ? [100, 200, 800] : [100, 200, 400, 800, 1200, 1600, 2000]),
   bypass: gatewayRates,
   translated: list(args['rates-translated'], gatewayRates),
 };

@@ -30,6 +30,8 @@ export interface UacResult {
   failed: number;
   /** Setup times in ms by rtd name (`1` for rtd="true"), in the order the calls completed. */
   rtd: Map<string, number[]>;
+  /** The same with when each was measured, ms since SIPp started: how the times evolve during a run. */
+  rtdSamples: Array<{ atMs: number; name: string; ms: number }>;
   /** The end of SIPp's output (its last statistics screen), for a report when something looks wrong. */
   stdoutTail: string;
 }
@@ -111,11 +113,13 @@ function parseResult(code: number, stdout: string, dir: string): UacResult {
     return Number(all.at(-1)?.[1] ?? Number.NaN);
   };
   const rtd = new Map<string, number[]>();
+  const rtdSamples: UacResult['rtdSamples'] = [];
   const file = fs.readdirSync(dir).find((f) => f.endsWith('_rtt.csv'));
   if (file) {
     for (const line of fs.readFileSync(path.join(dir, file), 'utf8').split('\n').slice(1)) {
-      const [, ms, name] = line.split(';');
+      const [at, ms, name] = line.split(';');
       if (ms === undefined || name === undefined) continue;
+      rtdSamples.push({ atMs: Number(at), name: name.trim(), ms: Number(ms) });
       const list = rtd.get(name.trim()) ?? [];
       list.push(Number(ms));
       rtd.set(name.trim(), list);
@@ -126,6 +130,7 @@ function parseResult(code: number, stdout: string, dir: string): UacResult {
     successful: counter('Successful call'),
     failed: counter('Failed call'),
     rtd,
+    rtdSamples,
     stdoutTail: stdout.slice(-3000),
   };
 }

@@ -27,14 +27,35 @@ const COUNTERS = {
   refused: 'kallglot_gateway_admission_rejects_total',
   poolQueued: 'kallglot_gateway_kallglot_pool_queued_total',
 } as const;
-type Counts = Record<keyof typeof COUNTERS, number>;
+type Counts = Record<keyof typeof COUNTERS, number> & { refusedBy: Record<string, number> };
 
 async function counts(sut: SystemUnderTest): Promise<Counts | undefined> {
   const text = await sut.metrics?.().catch(() => undefined);
   if (text === undefined) return undefined;
   const sum = (name: string): number =>
     [...text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'gm'))].reduce((a, m) => a + Number(m[1]), 0);
-  return { fallbacks: sum(COUNTERS.fallbacks), refused: sum(COUNTERS.refused), poolQueued: sum(COUNTERS.poolQueued) };
+  const refusedBy: Record<string, number> = {};
+  for (const m of text.matchAll(new RegExp(`^${COUNTERS.refused}\\{reason="([^"]+)"\\} (\\S+)$`, 'gm'))) {
+    refusedBy[m[1]!] = Number(m[2]);
+  }
+  return {
+    fallbacks: sum(COUNTERS.fallbacks),
+    refused: sum(COUNTERS.refused),
+    poolQueued: sum(COUNTERS.poolQueued),
+    refusedBy,
+  };
+}
+
+function delta(before: Counts, after: Counts): Counts {
+  const refusedBy: Record<string, number> = {};
+  for (const [k, v] of Object.entries(after.refusedBy))
+    if (v - (before.refusedBy[k] ?? 0) > 0) refusedBy[k] = v - (before.refusedBy[k] ?? 0);
+  return {
+    fallbacks: after.fallbacks - before.fallbacks,
+    refused: after.refused - before.refused,
+    poolQueued: after.poolQueued - before.poolQueued,
+    refusedBy,
+  };
 }
 
 export interface StepOptions {
@@ -110,14 +131,7 @@ export async function runStep(sut: SystemUnderTest, rate: number, o: StepOptions
     rtd: Object.fromEntries(res.rtd),
     otherCores: Math.max(0, busy - ours) / 1000 / windowSec,
     ...(kallglotConnections !== undefined && { kallglotConnections }),
-    ...(countsBefore &&
-      countsAfter && {
-        gateway: {
-          fallbacks: countsAfter.fallbacks - countsBefore.fallbacks,
-          refused: countsAfter.refused - countsBefore.refused,
-          poolQueued: countsAfter.poolQueued - countsBefore.poolQueued,
-        },
-      }),
+    ...(countsBefore && countsAfter && { gateway: delta(countsBefore, countsAfter) }),
   };
 }
 
@@ -130,9 +144,19 @@ function perCall(before: CpuSample[], after: CpuSample[], callsInWindow: number)
   return out;
 }
 
-/** Clean: every call succeeded (a refusal is a failed call here: the benchmark looks for what is served). */
+/**
+ * SIPp loses a few datagrams of its own, whatever it talks to (0.1-0.5% of the calls against Kamailio at 200-800/s
+ * on 2 cores shared with it): failures up to this share still count as clean, for every system alike.
+ */
+export const LOSS_FLOOR = 0.005;
+
+/**
+ * Clean: every call served, but for SIPp's own loss. A call the gateway refused (503, its own count) is never loss:
+ * one refusal makes the rate not clean (the benchmark looks for what is served).
+ */
 export function isClean(r: StepResult): boolean {
-  return r.failed === 0 && r.successful === r.calls;
+  const refused = r.gateway?.refused ?? 0;
+  return refused === 0 && r.failed <= LOSS_FLOOR * r.calls && r.successful + r.failed === r.calls;
 }
 
 export interface SystemResult {
@@ -140,9 +164,14 @@ export interface SystemResult {
   steps: StepResult[];
 }
 
-/** Rates in order; after the first rate that is not clean one more is not tried (it is "past it"). */
+/**
+ * Rates in order, after an unrecorded warm-up (3 s at half the first rate: a fresh Node process compiles its hot
+ * code in its first seconds, which no later step would see). After the first rate that is not clean none is tried.
+ */
 export async function runRates(sut: SystemUnderTest, rates: number[], o: StepOptions): Promise<SystemResult> {
   const steps: StepResult[] = [];
+  await runStep(sut, Math.max(10, Math.round((rates[0] ?? 100) / 2)), { ...o, seconds: 3 });
+  await sleep(1500);
   for (const rate of rates) {
     const r = await runStep(sut, rate, o);
     steps.push(r);

@@ -207,10 +207,16 @@ export async function startKamailio(uasPort: number, children: number): Promise<
   fs.writeFileSync(cfg, kamailioConfig(port, uasPort, children, mpath));
   const check = spawnSync('kamailio', ['-c', '-f', cfg], { encoding: 'utf8' });
   if (check.status !== 0) throw new Error(`kamailio config refused:\n${check.stderr}`);
-  // -DD: foreground; -E: log to stderr; -Y: a runtime dir of our own; -m/-M: shared/private memory in MB.
-  const child = spawn('kamailio', ['-DD', '-E', '-f', cfg, '-Y', dir, '-m', '256', '-M', '16'], {
-    stdio: ['ignore', 'ignore', 'ignore'],
-  });
+  // -DD: foreground; -E: log to stderr; -Y: a runtime dir of our own; -m/-M: shared/private memory in MB; -x/-X tlsf:
+  // the allocator production configurations use (the packaged default, qm, is a debugging allocator: perf showed 57%
+  // of Kamailio's CPU in qm_malloc, three times its CPU per call).
+  const child = spawn(
+    'kamailio',
+    ['-DD', '-E', '-f', cfg, '-Y', dir, '-m', '256', '-M', '16', '-x', 'tlsf', '-X', 'tlsf'],
+    {
+      stdio: ['ignore', 'ignore', 'ignore'],
+    },
+  );
   const exited = new Promise((r) => child.once('exit', r));
   await new Promise((r) => setTimeout(r, 1000)); // binds and forks its workers well within this
   if (child.exitCode !== null) throw new Error('kamailio exited during start-up');

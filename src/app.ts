@@ -2,15 +2,14 @@
  * The gateway as an object: builds every component from the config and owns their start/stop order.
  * main.ts only handles the process (signals, exit codes); tests can run a Gateway in-process.
  */
-import type { GatewayConfig } from './config/load.ts';
-import { redactedConfig } from './config/load.ts';
+import { type GatewayConfig, redactedConfig } from './config/load.ts';
 import { allTrunks } from './config/trunks.ts';
 import type { Logger } from './logger.ts';
 import { HttpServer } from './http/server.ts';
 import { registerHealthRoutes } from './http/health.ts';
 import { KallglotClient } from './kallglot/client.ts';
 import { KallglotSandbox } from './kallglot/sandbox.ts';
-import { RoutingStore } from './routing/store.ts';
+import { type ReloadOutcome, RoutingStore } from './routing/store.ts';
 import { Admission } from './calls/admission.ts';
 import { EventLoopLag } from './calls/overload.ts';
 import { poolConnections } from './kallglot/pool.ts';
@@ -30,7 +29,6 @@ import { RegistryRetention } from './registry/retention.ts';
 import { registerCallRoutes } from './admin/calls-routes.ts';
 import { type DrainStarted, registerOperationRoutes } from './admin/operations-routes.ts';
 import { KallglotProbe } from './kallglot/probe.ts';
-import type { ReloadOutcome } from './routing/store.ts';
 import { registerTelnyxRoutes } from './telnyx/routes.ts';
 import { Metrics, registerMetricsRoute } from './metrics/metrics.ts';
 
@@ -87,6 +85,7 @@ export class Gateway {
       kallglotUp: () => this.#kallglotProbe?.current()?.reachable,
       inflightSetups: () => this.#admission.inflightSetups,
       eventLoopLagMs: () => this.#lag.lagMs(),
+      eventLoopUtilization: () => this.#lag.utilization(),
       sipTargets: () => this.#engine?.targets?.() ?? [],
       version: VERSION,
     });
@@ -103,6 +102,8 @@ export class Gateway {
       overload: {
         maxLagMs: config.calls.overloadLagMs,
         lagMs: () => this.#lag.lagMs(),
+        maxUtilization: config.calls.overloadBusyPercent / 100,
+        utilization: () => this.#lag.utilization(),
         maxInflightSetups: config.calls.maxInflightSetups,
       },
     });

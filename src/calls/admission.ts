@@ -1,7 +1,7 @@
 /**
  * Admission: the checks an INVITE passes before any work is done for it (no Kallglot request, no outbound leg).
- * Order: draining → source allowlist → overload (event-loop lag, in-flight setups) → concurrent calls → calls per
- * second. Kept apart from CallSession so the session only ever sees calls it is allowed to serve.
+ * Order: draining → source allowlist → overload (in-flight setups, event-loop lag and utilization) → concurrent
+ * calls → calls per second. Kept apart from CallSession so the session only ever sees calls it is allowed to serve.
  */
 import net from 'node:net';
 
@@ -12,18 +12,24 @@ export type AdmissionResult =
       status: number;
       reason: string;
       retryAfterSec?: number;
-      why: 'draining' | 'source_not_allowed' | 'event_loop_lag' | 'inflight_setups' | 'concurrency' | 'rate';
+      why: 'draining' | 'source_not_allowed' | OverloadReason | 'concurrency' | 'rate';
     };
 
 /**
  * The limits that follow the actual load rather than a static count: past them a call would only slow down every
  * call already admitted, so it is refused at once (503, Retry-After) instead.
  */
+export type OverloadReason = 'inflight_setups' | 'event_loop_lag' | 'event_loop_busy';
+
 export interface OverloadLimits {
   /** Refuse while the event loop lags more than this (ms); 0: never. */
   maxLagMs: number;
   /** The current lag in ms (EventLoopLag.lagMs in the daemon; a stub in tests). */
   lagMs: () => number;
+  /** Refuse while the event loop is busy more than this share of the time (0 to 1); 0: never. */
+  maxUtilization: number;
+  /** The current utilization, 0 to 1 (EventLoopLag.utilization in the daemon; a stub in tests). */
+  utilization: () => number;
   /** Refuse while this many admitted calls are not yet answered or failed; 0: no bound. */
   maxInflightSetups: number;
 }
@@ -166,10 +172,11 @@ export class Admission {
   #overloaded(): Extract<AdmissionResult, { admitted: false }> | undefined {
     const o = this.#opts.overload;
     if (!o) return undefined;
-    const busy = (why: 'event_loop_lag' | 'inflight_setups') =>
+    const busy = (why: OverloadReason) =>
       ({ admitted: false, status: 503, reason: 'Service Unavailable (overloaded)', retryAfterSec: 1, why }) as const;
     if (o.maxInflightSetups > 0 && this.#inflight >= o.maxInflightSetups) return busy('inflight_setups');
     if (o.maxLagMs > 0 && o.lagMs() > o.maxLagMs) return busy('event_loop_lag');
+    if (o.maxUtilization > 0 && o.utilization() > o.maxUtilization) return busy('event_loop_busy');
     return undefined;
   }
 

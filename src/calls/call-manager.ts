@@ -189,7 +189,7 @@ export class CallManager {
     const headers: HeaderList = verdict.retryAfterSec ? [['Retry-After', String(verdict.retryAfterSec)]] : [];
     call.reject(verdict.status, { reason: verdict.reason, headers });
     this.#deps.onAdmissionRejected?.(verdict.why);
-    if (verdict.why === 'event_loop_lag' || verdict.why === 'inflight_setups') {
+    if (verdict.why === 'event_loop_lag' || verdict.why === 'event_loop_busy' || verdict.why === 'inflight_setups') {
       // Overloaded: no log line and no registry row per INVITE (RefusalLog); metrics still count each one.
       this.#overloadLog.note(verdict.why);
       const route = 'rejected' as const;

@@ -95,6 +95,8 @@ export interface GatewayConfig {
     drainTimeoutSec: number;
     /** Admission refuses while the event loop lags more than this (ms); 0: never. */
     overloadLagMs: number;
+    /** Admission refuses while the event loop is busy more than this percent of the time; 0: never. */
+    overloadBusyPercent: number;
     /** Admission refuses while this many calls are admitted but not yet answered or failed; 0: no bound. */
     maxInflightSetups: number;
   };

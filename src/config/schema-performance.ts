@@ -5,10 +5,16 @@
  */
 export const overloadSchema = {
   overloadLagMs: {
-    doc: 'Refuse new calls with 503 (Retry-After: 1) while the event loop lags more than this many ms: the daemon is saturated and each admitted call would slow every other (0: never)',
+    doc: 'Refuse new calls with 503 (Retry-After: 1) while the event loop lags more than this many ms (smoothed: one pause alone does not count): each admitted call would slow every other (0: never)',
     format: 'nat',
     default: 50,
     env: 'OVERLOAD_LAG_MS',
+  },
+  overloadBusyPercent: {
+    doc: 'Refuse new calls with 503 (Retry-After: 1) while the event loop is busy more than this percent of the time (smoothed over about 0.5 s): the daemon has no room left for them (0: never)',
+    format: 'nat',
+    default: 95,
+    env: 'OVERLOAD_BUSY_PERCENT',
   },
   maxInflightSetups: {
     doc: 'Refuse new calls with 503 (Retry-After: 1) while this many admitted calls are still being set up, not yet answered or failed (0: no bound)',

@@ -40,6 +40,8 @@ export interface MetricsOptions {
   inflightSetups?: () => number;
   /** The event-loop lag admission sees (OVERLOAD_LAG_MS), ms, read at scrape time. */
   eventLoopLagMs?: () => number;
+  /** The event-loop utilization admission sees (OVERLOAD_UTILIZATION), 0 to 1, read at scrape time. */
+  eventLoopUtilization?: () => number;
   /** The SIP engine's resolved next hops (Telnyx SBCs) and whether INVITEs may use them, read at scrape time. */
   sipTargets?: () => ReadonlyArray<{ target: string; up: boolean }>;
   /** Each Telnyx trunk's calls up and INVITEs waiting for a slot, read at scrape time (and its name at start). */
@@ -73,6 +75,7 @@ function createTargetGauge(registers: Registry[], targets: NonNullable<MetricsOp
 function createLoadGauges(registers: Registry[], opts: MetricsOptions): void {
   const inflight = opts.inflightSetups ?? (() => 0);
   const lag = opts.eventLoopLagMs ?? (() => 0);
+  const utilization = opts.eventLoopUtilization ?? (() => 0);
   new Gauge({
     name: `${PREFIX}inflight_setups`,
     help: 'Admitted calls not yet answered or failed (refused with 503 beyond MAX_INFLIGHT_SETUPS)',
@@ -83,10 +86,18 @@ function createLoadGauges(registers: Registry[], opts: MetricsOptions): void {
   });
   new Gauge({
     name: `${PREFIX}event_loop_lag_seconds`,
-    help: 'How late the event loop runs, as admission sees it (new calls refused with 503 beyond OVERLOAD_LAG_MS)',
+    help: 'How late the event loop runs, smoothed, as admission sees it (new calls refused with 503 beyond OVERLOAD_LAG_MS)',
     registers,
     collect() {
       this.set(lag() / 1000);
+    },
+  });
+  new Gauge({
+    name: `${PREFIX}event_loop_utilization`,
+    help: 'Share of time the event loop was busy, smoothed over about 0.5 s (new calls refused with 503 beyond OVERLOAD_BUSY_PERCENT)',
+    registers,
+    collect() {
+      this.set(utilization());
     },
   });
 }
@@ -126,7 +137,7 @@ function createOpsMetrics(registers: Registry[], opts: MetricsOptions): OpsMetri
     }),
     admissionRejects: new Counter({
       name: `${PREFIX}admission_rejects_total`,
-      help: 'INVITEs refused at admission, by reason (draining, source_not_allowed, event_loop_lag, inflight_setups, concurrency, rate)',
+      help: 'INVITEs refused at admission, by reason (draining, source_not_allowed, inflight_setups, event_loop_lag, event_loop_busy, concurrency, rate)',
       labelNames: ['reason'],
       registers,
     }),
@@ -150,7 +161,8 @@ function createOpsMetrics(registers: Registry[], opts: MetricsOptions): OpsMetri
   };
   // Known label values start at 0: increase() over a series that appears at 1 would miss its first event.
   for (const result of ['ok', 'refused']) ops.routingReloads.inc({ result }, 0);
-  for (const reason of ['draining', 'source_not_allowed', 'event_loop_lag', 'inflight_setups', 'concurrency', 'rate']) {
+  const reasons = ['draining', 'source_not_allowed', 'inflight_setups', 'event_loop_lag', 'event_loop_busy'];
+  for (const reason of [...reasons, 'concurrency', 'rate']) {
     ops.admissionRejects.inc({ reason }, 0);
   }
   return ops;

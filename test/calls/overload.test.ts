@@ -36,31 +36,56 @@ function fakeTimer() {
 }
 
 describe('EventLoopLag', () => {
-  it('is the lateness of the latest check, and an overdue check counts before it fires', () => {
+  /** A monitor on the fake timer whose loop is busy `busy` of each interval unless a test says otherwise. */
+  function monitor(t: ReturnType<typeof fakeTimer>) {
+    const times = { active: 0, idle: 0 };
+    const lag = new EventLoopLag({ intervalMs: 20, now: t.now, schedule: t.schedule, loopTimes: () => ({ ...times }) });
+    /** One interval of `ms` with the loop busy for `activeMs` of it, ending with the check firing `lateMs` late. */
+    const interval = (activeMs: number, lateMs = 0) => {
+      times.active += activeMs + lateMs;
+      times.idle += 20 - activeMs;
+      t.advance(20 + lateMs);
+      t.fire();
+    };
+    return { lag, interval };
+  }
+
+  it('smooths the lateness: one pause moves it by 30%, a loop that stays late reaches its lateness', () => {
     const t = fakeTimer();
-    const lag = new EventLoopLag({ intervalMs: 20, now: t.now, schedule: t.schedule });
+    const { lag, interval } = monitor(t);
     expect(lag.lagMs()).toBe(0); // not started
     lag.start();
-    t.advance(20);
-    t.fire(); // on time
-    expect(lag.lagMs()).toBe(0);
-    t.advance(20 + 70); // the loop was stuck: the check is 70 ms overdue before it can fire
-    expect(lag.lagMs()).toBe(70);
-    t.fire();
-    expect(lag.lagMs()).toBe(70); // the check fired 70 ms late
-    t.advance(21);
-    t.fire(); // the next one is 1 ms late: one stall refuses calls for one interval, not longer
-    expect(lag.lagMs()).toBe(1);
+    interval(5);
+    expect(lag.lagMs()).toBe(0); // on time
+    interval(5, 100); // one 100 ms pause (a major GC, a SQLite checkpoint)
+    expect(lag.lagMs()).toBeCloseTo(30);
+    interval(5);
+    expect(lag.lagMs()).toBeCloseTo(21); // and it fades
+    for (let i = 0; i < 30; i++) interval(20, 80); // late by 80 ms every time
+    expect(lag.lagMs()).toBeGreaterThan(79);
   });
 
-  it('stops: no timer left and no lag reported', () => {
+  it('measures the share of time the loop is busy, smoothed over many intervals', () => {
     const t = fakeTimer();
-    const lag = new EventLoopLag({ intervalMs: 20, now: t.now, schedule: t.schedule });
+    const { lag, interval } = monitor(t);
     lag.start();
-    t.advance(200);
+    for (let i = 0; i < 100; i++) interval(10); // busy half of the time
+    expect(lag.utilization()).toBeCloseTo(0.5, 2);
+    interval(20); // one busy interval moves it by 8% of the way
+    expect(lag.utilization()).toBeCloseTo(0.54, 2);
+    for (let i = 0; i < 100; i++) interval(20);
+    expect(lag.utilization()).toBeGreaterThan(0.99);
+  });
+
+  it('stops: no timer left and nothing reported', () => {
+    const t = fakeTimer();
+    const { lag, interval } = monitor(t);
+    lag.start();
+    for (let i = 0; i < 10; i++) interval(20, 100);
     lag.stop();
     expect(t.armed).toBe(false);
     expect(lag.lagMs()).toBe(0);
+    expect(lag.utilization()).toBe(0);
   });
 });
 
@@ -69,7 +94,7 @@ function overloadAdmission(o: Partial<OverloadLimits>): Admission {
     allowedSources: ['127.0.0.0/8'],
     maxConcurrent: 10,
     maxCallsPerSecond: 0,
-    overload: { maxLagMs: 50, lagMs: () => 0, maxInflightSetups: 0, ...o },
+    overload: { maxLagMs: 50, lagMs: () => 0, maxUtilization: 0.9, utilization: () => 0, maxInflightSetups: 0, ...o },
   });
 }
 
@@ -93,6 +118,21 @@ describe('Admission: overload', () => {
     expect(a.admit('127.0.0.1').admitted).toBe(true);
   });
 
+  it('refuses while the event loop is busy more than the limit', () => {
+    let busy = 0.5;
+    const a = overloadAdmission({ utilization: () => busy });
+    expect(a.admit('127.0.0.1').admitted).toBe(true);
+    busy = 0.95;
+    expect(a.admit('127.0.0.1')).toMatchObject({
+      admitted: false,
+      status: 503,
+      retryAfterSec: 1,
+      why: 'event_loop_busy',
+    });
+    busy = 0.85;
+    expect(a.admit('127.0.0.1').admitted).toBe(true);
+  });
+
   it('bounds the calls admitted but not yet answered or failed', () => {
     const a = overloadAdmission({ maxInflightSetups: 2 });
     expect(a.admit('127.0.0.1').admitted).toBe(true);
@@ -105,7 +145,7 @@ describe('Admission: overload', () => {
   });
 
   it('0 turns each check off; without overload limits nothing changes', () => {
-    const off = overloadAdmission({ maxLagMs: 0, lagMs: () => 10_000, maxInflightSetups: 0 });
+    const off = overloadAdmission({ maxLagMs: 0, lagMs: () => 10_000, maxUtilization: 0, utilization: () => 1 });
     for (let i = 0; i < 5; i++) expect(off.admit('127.0.0.1').admitted).toBe(true);
     const none = new Admission({ allowedSources: ['127.0.0.0/8'], maxConcurrent: 0, maxCallsPerSecond: 0 });
     for (let i = 0; i < 5; i++) expect(none.admit('127.0.0.1').admitted).toBe(true);

@@ -78,8 +78,10 @@ export async function startGateway(opts: StartGatewayOptions = {}): Promise<Gate
     HTTP_PORT: String(httpPort),
     DATA_DIR: dataDir,
     LOG_LEVEL: 'debug',
-    // A loaded test machine makes any process's event loop lag: overload refusals (503) are not what most tests test.
+    // A loaded test machine makes any process's event loop lag and look busy: overload refusals (503) are not what
+    // most tests test (test/e2e/overload.test.ts turns them on).
     OVERLOAD_LAG_MS: '0',
+    OVERLOAD_BUSY_PERCENT: '0',
     ...opts.env,
   };
   const nodeBin = path.join(ROOT, 'node_modules/.bin/node');
