@@ -92,6 +92,10 @@ export async function runSoak(o: SoakOptions): Promise<void> {
   }
   await snapshot();
   const res = await result;
+  const metrics = await gw.metrics();
+  const refused = [...metrics.matchAll(/^kallglot_gateway_admission_rejects_total\{reason="([^"]+)"\} (\S+)$/gm)]
+    .filter((m) => Number(m[2]) > 0)
+    .map((m) => `${m[1]} ${m[2]}`);
   const stats = (await (await fetch(`${double.url.replace(/\/v1$/, '')}/_sandbox/stats`)).json()) as {
     created: number;
     ended: number;
@@ -101,8 +105,11 @@ export async function runSoak(o: SoakOptions): Promise<void> {
   await uas.stop();
   console.log(
     `soak: ${o.rate * o.seconds} calls at ${o.rate}/s, hold ${o.holdMs} ms: ${res.failed} failed; ` +
-      `sessions created ${stats.created}, ended ${stats.ended}`,
+      `sessions created ${stats.created}, ended ${stats.ended}; refused by the gateway: ${refused.join(', ') || 'none'}`,
   );
+  // heap used drops only at the next collection, and an idle daemon allocates too little to run one: the rows after
+  // the load show the heap as the last collection left it (a heap snapshot, --heap-snapshot, collects first).
+
   console.log('\n| t (s) | gateway RSS MiB | V8 heap used MiB | active calls | transactions |\n|---|---|---|---|---|');
   for (const r of rows) {
     console.log(`| ${r.t} | ${r.rss.toFixed(0)} | ${r.heap.toFixed(0)} | ${r.activeCalls} | ${r.transactions} |`);

@@ -106,12 +106,7 @@ export class CallManager {
     };
     const session = new CallSession(call, decision, {
       config: this.#deps.config,
-      // Who and where from, on every line of the call: its one line at info (the summary) says which call it was.
-      logger: logger.child({
-        from: call.callingUser,
-        to: decision.calledNumber ?? call.calledUser,
-        source: call.source.address,
-      }),
+      logger,
       engine: this.#deps.engine,
       kallglot: this.#deps.kallglot,
       sessionEnder: this.#deps.sessionEnder,
@@ -132,6 +127,9 @@ export class CallManager {
       },
       onFinished: (summary) => {
         setupEnded();
+        // At info a call is this one line, when it ends: what happened, and who called whom from where.
+        const to = decision.calledNumber ?? call.calledUser;
+        logger.info({ ...summary, from: call.callingUser, to, source: call.source.address }, 'call summary');
         if (this.#active.delete(session)) admission.release(call.source.address);
         recorder?.callEnded(summary.callId, {
           reason: summary.endReason,

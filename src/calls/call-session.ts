@@ -388,7 +388,6 @@ export class CallSession {
       endReason: end.detail,
       sipStatus: end.status,
     };
-    this.#log.info({ ...summary, callId: undefined, sessionId: undefined }, 'call summary'); // both bound to #log
     // Unlink both halves so nothing keeps the other alive (peers' classic B2BUA leak).
     this.#pbxDialog = undefined;
     this.#telnyxDialog = undefined;
