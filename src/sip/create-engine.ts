@@ -1,8 +1,10 @@
 /** Pick the SIP engine adapter from config. The call logic only ever sees the SipEngine port. */
 import type { GatewayConfig } from '../config/load.ts';
+import { allTrunks } from '../config/trunks.ts';
 import type { Logger } from '../logger.ts';
 import { EmbeddedEngine } from './embedded/engine.ts';
 import type { EngineTargetOptions } from './embedded/next-hops.ts';
+import type { ProbedUri } from './embedded/prober.ts';
 import type { SipEngine } from './port.ts';
 
 export interface SipTrafficObserver {
@@ -39,24 +41,31 @@ export async function createEngine(
     keepAliveIntervalMs: config.sip.keepAliveIntervalSec * 1000,
     logger,
     observer,
-    targets: targetOptions(config),
+    targets: engineTargetOptions(config),
   });
 }
 
 /**
- * DNS servers, and OPTIONS probing of the Telnyx domain's targets. No probing behind TELNYX_OUTBOUND_PROXY: the proxy
- * is the only next hop, and it dispatches (and probes) on its own.
+ * DNS servers, and OPTIONS probing of every trunk's domain (the default trunk's and those of `telnyx.trunks`), each
+ * with the trunk's transport, so a dead SBC of any trunk leaves the rotation before a call meets it. Not for a trunk
+ * behind an outbound proxy: the proxy is that trunk's only next hop, and it dispatches (and probes) on its own. A
+ * domain reached by two trunks over one transport is probed once.
  */
-function targetOptions(config: GatewayConfig): EngineTargetOptions {
+export function engineTargetOptions(config: GatewayConfig): EngineTargetOptions {
   const { telnyx } = config;
-  const probing = telnyx.probeIntervalSec > 0 && !telnyx.outboundProxy;
+  const probed = new Map<string, ProbedUri>();
+  for (const trunk of allTrunks(telnyx)) {
+    if (trunk.outboundProxy) continue;
+    const uri = `sip:${trunk.sipDomain}`;
+    probed.set(`${trunk.sipTransport} ${uri}`, { uri, transport: trunk.sipTransport });
+  }
+  const probing = telnyx.probeIntervalSec > 0 && probed.size > 0;
   return {
     dnsServers: config.sip.dnsServers,
     probeFailures: telnyx.probeFailures,
     probe: probing
       ? {
-          uris: [`sip:${telnyx.sipDomain}`],
-          transport: telnyx.sipTransport,
+          uris: [...probed.values()],
           intervalMs: telnyx.probeIntervalSec * 1000,
           timeoutMs: telnyx.targetTimeoutMs,
         }

@@ -18,10 +18,15 @@ import type { TargetHealth } from './target-health.ts';
 import type { TargetRouter } from './targets.ts';
 import { buildRequest, localHost, type UaContext } from './ua-core.ts';
 
-export interface ProbeOptions {
-  /** Request-URIs whose targets are probed, e.g. `sip:sip.telnyx.com`. */
-  uris: readonly string[];
+/** One probed next hop: a Request-URI (e.g. `sip:sip.telnyx.com`) resolved (RFC 3263) for one transport. */
+export interface ProbedUri {
+  uri: string;
   transport: SipTransportName;
+}
+
+export interface ProbeOptions {
+  /** Every trunk's domain with its transport: each target they resolve to is probed. */
+  uris: readonly ProbedUri[];
   intervalMs: number;
   /** How long a probe waits for its final response. */
   timeoutMs: number;
@@ -57,7 +62,7 @@ export class TargetProber {
 
   /** One round over every target of every probed URI. */
   async round(): Promise<void> {
-    await Promise.all(this.#opts.uris.map((uri) => this.#probeUri(uri)));
+    await Promise.all(this.#opts.uris.map((probed) => this.#probeUri(probed)));
   }
 
   async #loop(): Promise<void> {
@@ -68,10 +73,10 @@ export class TargetProber {
     this.#timer.unref();
   }
 
-  async #probeUri(uri: string): Promise<void> {
+  async #probeUri({ uri, transport }: ProbedUri): Promise<void> {
     let targets: SipTarget[];
     try {
-      targets = await this.#deps.router.resolve(uri, this.#opts.transport);
+      targets = await this.#deps.router.resolve(uri, transport);
     } catch (err) {
       this.#deps.logger.warn({ err, uri }, 'cannot resolve probed URI');
       return;
