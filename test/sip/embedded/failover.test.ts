@@ -57,7 +57,9 @@ async function rig(b1: SbcBehaviour, b2: SbcBehaviour, extra: { probe?: boolean 
     targets: {
       dnsClient: dns,
       probeFailures: 2,
-      probe: extra.probe ? { uris: [{ uri: `sip:${DOMAIN}`, transport: 'udp' }], intervalMs: 100, timeoutMs: 100 } : undefined,
+      probe: extra.probe
+        ? { uris: [{ uri: `sip:${DOMAIN}`, transport: 'udp' }], intervalMs: 100, timeoutMs: 100 }
+        : undefined,
     },
   });
   await engine.start();
