@@ -45,6 +45,8 @@ interface Connection {
   lastError?: Error;
   /** Fires after an idle keep-alive interval; refreshed by every byte in or out. */
   keepAlive?: NodeJS.Timeout;
+  /** Gives up a connection we opened that does not connect in time (CONNECT_TIMEOUT_MS). */
+  connectTimer?: NodeJS.Timeout;
 }
 
 export interface ConnectionPoolDeps {
@@ -54,6 +56,8 @@ export interface ConnectionPoolDeps {
   idleMs: number;
   /** Ping interval on idle connections we opened; 0: none. */
   keepAliveIntervalMs: number;
+  /** How long a connection we open may take to connect (and finish its TLS handshake); default CONNECT_TIMEOUT_MS. */
+  connectTimeoutMs?: number;
   tlsClient: TlsClient;
   message(data: Buffer, source: SipEndpoint): void;
   framingError(error: string, source: SipEndpoint): void;
@@ -62,6 +66,14 @@ export interface ConnectionPoolDeps {
   /** Runs socket callbacks so an exception never escapes into the event loop. */
   safe(fn: () => void): void;
 }
+
+/**
+ * A connection we open that is neither connected nor refused after this long is given up: the messages queued on it
+ * fail (the transaction tries the next target) and the next message opens a new one. Without it, an SBC that accepts
+ * TCP but never completes the TLS handshake would hold every message for it until the idle timeout. The transaction's
+ * own timers still decide when a call gives up; this only bounds how long a dead connection is kept as "the" one.
+ */
+export const CONNECT_TIMEOUT_MS = 10_000;
 
 function connKey(transport: SipEndpoint['transport'], address: string, port: number): string {
   return `${transport}|${normalizeAddress(stripBrackets(address)).toLowerCase()}|${port}`;
@@ -120,6 +132,21 @@ export class ConnectionPool {
   }
 
   #open(item: Pending, key: string): Connection {
+    const conn = this.#connect(item, key);
+    const limitMs = this.#deps.connectTimeoutMs ?? CONNECT_TIMEOUT_MS;
+    const timer = setTimeout(() => {
+      if (conn.connected || conn.socket.destroyed) return;
+      const what = conn.remote.transport === 'tls' ? 'connect and TLS handshake' : 'connect';
+      conn.lastError = new Error(`${what} to ${peerText(conn.remote)} did not complete within ${limitMs} ms`);
+      this.#deps.logger.warn({ peer: peerText(conn.remote), limitMs }, `SIP ${what} timed out`);
+      conn.socket.destroy();
+    }, limitMs);
+    conn.socket.once('close', () => clearTimeout(timer));
+    conn.connectTimer = timer;
+    return conn;
+  }
+
+  #connect(item: Pending, key: string): Connection {
     const { dest } = item;
     const host = stripBrackets(dest.address);
     const remote: SipEndpoint = { transport: dest.transport, address: normalizeAddress(host), port: dest.port };
@@ -140,6 +167,7 @@ export class ConnectionPool {
   }
 
   #ready(conn: Connection): void {
+    clearTimeout(conn.connectTimer);
     conn.connected = true;
     this.#startKeepAlive(conn);
     const queued = conn.queue;

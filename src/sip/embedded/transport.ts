@@ -40,6 +40,8 @@ export interface TransportLayerOptions {
   outboundTls?: boolean;
   /** CRLF ping interval on idle TCP/TLS connections we opened (RFC 5626 §3.5.1); 0: none. Default 30 s. */
   keepAliveIntervalMs?: number;
+  /** Outbound TCP/TLS connect (and handshake) limit; default CONNECT_TIMEOUT_MS (connections.ts). Tests shorten it. */
+  connectTimeoutMs?: number;
   logger?: Logger;
 }
 
@@ -89,6 +91,7 @@ export class TransportLayer {
       maxMessageSize: this.#maxSize,
       idleMs: opts.tcpIdleTimeoutMs ?? DEFAULT_IDLE_MS,
       keepAliveIntervalMs: opts.keepAliveIntervalMs ?? DEFAULT_KEEPALIVE_MS,
+      connectTimeoutMs: opts.connectTimeoutMs,
       tlsClient: this.#tlsClient,
       message: (data, source) => this.#handleData(data, source),
       framingError: (error, source) => {

@@ -5,6 +5,7 @@
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import netModule from 'node:net';
 import type net from 'node:net';
 import tls from 'node:tls';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -212,6 +213,36 @@ describe('TLS connections the gateway opens', () => {
     expect(() => new TransportLayer({ host: '127.0.0.1', port: 0, transports: ['udp'], tlsCaFile: garbage })).toThrow(
       /TELNYX_TLS_CA_FILE=.*garbage\.pem.*no PEM certificate/,
     );
+  });
+
+  it('gives up a connection whose TLS handshake never completes, and opens a new one for the next message', async () => {
+    const { layer, failures, log } = await startLayer({ connectTimeoutMs: 300 });
+    // An SBC that accepts TCP and then says nothing: the ClientHello is never answered.
+    const accepted: net.Socket[] = [];
+    const silent = netModule.createServer((s) => {
+      accepted.push(s);
+      s.on('error', () => undefined);
+    });
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
+    cleanups.push(
+      () =>
+        new Promise<void>((r) => {
+          for (const s of accepted) s.destroy();
+          silent.close(() => r());
+        }),
+    );
+    const port = (silent.address() as net.AddressInfo).port;
+    const started = Date.now();
+    layer.send(options('sip:sess_1@sip.telnyx.com', 'z9hG4bKsilent1'), to(port));
+    await waitFor(() => failures.length === 1, 'the send error', 3000);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+    expect(failures[0]!.error.message).toMatch(
+      /connect and TLS handshake to 127\.0\.0\.1:\d+ did not complete within 300 ms/,
+    );
+    expect(log.lines.some((l) => l.msg === 'SIP connect and TLS handshake timed out')).toBe(true);
+    layer.send(options('sip:sess_1@sip.telnyx.com', 'z9hG4bKsilent2'), to(port));
+    await waitFor(() => accepted.length === 2, 'a second connection', 3000);
+    await waitFor(() => failures.length === 2, 'the second send error', 3000);
   });
 
   it('sends CRLF keep-alive pings on an idle connection it opened', async () => {
