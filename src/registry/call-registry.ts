@@ -2,10 +2,26 @@
  * The SQLite adapter of the registry port (port.ts), the default: one row per call (SIP, TeXML or Call Control) and the queue of Kallglot session ends
  * not yet confirmed. node:sqlite is synchronous and each write is a small prepared statement in WAL mode.
  *
- * Group commit: the writes of one event-loop tick share one transaction, committed in a microtask at the end of
- * that tick, before the process does any further I/O (a call's end writes the pending session end, the end row
- * and more in one commit instead of five). `commitNow()` is for the one write that must be on disk before the
- * next step of the same tick: the session id, before the outbound INVITE is sent.
+ * Group commit on a timer: the first write opens a transaction and starts a GROUP_COMMIT_MS timer; every write until
+ * it fires (of any number of calls and loop turns) joins that transaction, and the timer commits it once. A translated
+ * call writes in about six loop turns (start, session id, Telnyx URI, answer, end with its pending end, end
+ * confirmed): committed per turn that was six WAL commits a call; grouped, the calls of a few milliseconds share one,
+ * and the pages they all touch (the newest rows of `calls`, its indexes) are written once per group, not per write.
+ * Reads run on the same connection, inside the open transaction: they see every write, committed or not.
+ *
+ * commitNow() is the exception, for writes the outside world must not learn of before they are on disk: the
+ * session id before the outbound INVITE (call-writes.ts), a webhook's writes before its answer to Telnyx. It returns
+ * a promise that resolves after one COMMIT on the next check phase (setImmediate): every caller of the same loop
+ * turn shares that COMMIT, and with it whatever the group holds. close() commits synchronously.
+ *
+ * What a kill -9 can lose: the open group, at most GROUP_COMMIT_MS of writes. Commits apply the writes in the order
+ * they were made, so what survives is always the writes up to some point, as a crash between two per-turn commits
+ * left it before, only that point can now lie a few milliseconds earlier. Recovery (recovery.ts) still ends every
+ * Kallglot session that was created, because the session id is committed (commitNow) before the INVITE that uses it:
+ * a lost answer or end leaves the row 'active' with its session id, which recovery closes (gateway_restart) and whose
+ * session it ends; a lost pending end goes with the call's end row, written in the same turn; a lost confirmation
+ * only repeats the end (Kallglot answers not_found). The one loss nothing can cover is a crash between Kallglot's
+ * create response and that commit, a window this grouping does not widen.
  */
 import { randomUUID } from 'node:crypto';
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
@@ -26,6 +42,15 @@ import {
 
 export type { CallEnd, CallPatch, CallRow, NewCall, PendingEnd } from './port.ts';
 
+/**
+ * How long a group of writes stays open. Long enough that at a busy gateway's rates (100-200 calls/s, about six
+ * writing turns a call, so a turn with writes every millisecond or two) one COMMIT carries several calls' writes;
+ * short enough that a kill -9 loses only a few milliseconds of state. Nobody waits for it: the call path never waits
+ * for these commits, and what must be durable first goes through commitNow(). A constant, not a setting: the bound on
+ * what a crash loses is part of the recovery argument above, not an operator's trade-off.
+ */
+export const GROUP_COMMIT_MS = 5;
+
 export class CallRegistry implements RegistryPort {
   readonly kind = 'sqlite' as const;
   /**
@@ -41,6 +66,11 @@ export class CallRegistry implements RegistryPort {
   readonly #onError: (err: unknown) => void;
   #inTransaction = false;
   #closed = false;
+  /** Commits the open group when GROUP_COMMIT_MS have passed since its first write. */
+  #groupTimer: NodeJS.Timeout | undefined;
+  /** The commit every commitNow() of this loop turn shares (undefined when none is asked for). */
+  #sharedCommit: Promise<void> | undefined;
+  readonly #commitGroup = (): void => this.#commit();
 
   constructor(dataDir: string, opts: { onError?: (err: unknown) => void; instanceId?: string } = {}) {
     this.#db = openDatabase(dataDir);
@@ -136,7 +166,7 @@ export class CallRegistry implements RegistryPort {
 
   /**
    * Start-up recovery (instanceId unset): every active SIP row of an earlier process, whatever instance id it ran
-   * under, because the DATA_DIR lock means no other live process writes this file. In one transaction (this tick).
+   * under, because the DATA_DIR lock means no other live process writes this file. In one transaction (the open group).
    */
   closeOrphans(sweep: OrphanSweep): CallRow[] {
     const candidates =
@@ -204,12 +234,45 @@ export class CallRegistry implements RegistryPort {
       this.#stmts.deleteEnded.run(call_id);
     }
     events += Number(this.#stmts.pruneStrayEvents.run(cutoff, limit).changes);
-    this.commitNow();
+    this.#commit();
     return { calls: ids.length, events };
   }
 
-  /** Commit the current tick's writes now (used where the next step must not happen before they are on disk). */
-  commitNow(): void {
+  /**
+   * Makes every write so far durable before the caller goes on: resolves after one COMMIT on the next check phase
+   * (setImmediate), shared by every commitNow() of this loop turn; undefined when nothing is uncommitted. Never
+   * rejects: a failed COMMIT is reported through onError (and its writes are lost, as they would be on a crash).
+   */
+  commitNow(): Promise<void> | undefined {
+    if (!this.#inTransaction) return this.#sharedCommit;
+    this.#sharedCommit ??= new Promise<void>((resolve) => {
+      setImmediate(() => {
+        this.#sharedCommit = undefined;
+        this.#commit();
+        resolve();
+      });
+    });
+    return this.#sharedCommit;
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#commit();
+    this.#closed = true;
+    this.#db.close();
+  }
+
+  #begin(): void {
+    if (this.#inTransaction || this.#closed) return;
+    this.#db.exec('BEGIN');
+    this.#inTransaction = true;
+    this.#groupTimer = setTimeout(this.#commitGroup, GROUP_COMMIT_MS);
+  }
+
+  /** Commits the open group now (the timer, commitNow's shared commit, retention, close). */
+  #commit(): void {
+    clearTimeout(this.#groupTimer);
+    this.#groupTimer = undefined;
     if (!this.#inTransaction) return;
     this.#inTransaction = false;
     try {
@@ -222,20 +285,6 @@ export class CallRegistry implements RegistryPort {
       }
       this.#onError(err);
     }
-  }
-
-  close(): void {
-    if (this.#closed) return;
-    this.commitNow();
-    this.#closed = true;
-    this.#db.close();
-  }
-
-  #begin(): void {
-    if (this.#inTransaction || this.#closed) return;
-    this.#db.exec('BEGIN');
-    this.#inTransaction = true;
-    queueMicrotask(() => this.commitNow());
   }
 }
 

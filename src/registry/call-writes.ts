@@ -1,8 +1,9 @@
 /**
  * The registry as the SIP call path writes to it (the CallRecorder of calls/types.ts, matched structurally): a
  * registry failing must never fail a call, so every write is guarded and logged, and nothing here makes the call
- * wait, except commitNow before the outbound INVITE. That one wait is bounded: a shared registry that does not
- * answer delays each new call by at most COMMIT_WAIT_MS, then the INVITE goes ahead without it.
+ * wait, except commitNow before the outbound INVITE. That wait is short on SQLite (one COMMIT on the next check phase,
+ * shared by every call that asks in the same loop turn) and bounded on a shared registry: one that does not answer
+ * delays each new call by at most COMMIT_WAIT_MS, then the INVITE goes ahead without it.
  */
 import type { Logger } from '../logger.ts';
 import type { CallEnd, CallPatch, NewCall, RegistryPort } from './port.ts';
@@ -37,7 +38,9 @@ export function guardedCallWrites(registry: RegistryPort, logger: Logger, commit
         logger.error({ err, what: 'commitNow' }, 'call registry write failed');
         return;
       }
-      if (committed instanceof Promise) return bounded(committed, commitWaitMs, logger);
+      if (!(committed instanceof Promise)) return;
+      // SQLite commits in this process on the next check phase and cannot hang: no timer per call to bound it.
+      return registry.kind === 'sqlite' ? committed : bounded(committed, commitWaitMs, logger);
     },
   };
 }

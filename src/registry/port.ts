@@ -2,16 +2,23 @@
  * The registry port: what the call logic, the webhooks, the admin API, recovery and retention need from the call
  * registry, whichever adapter serves it.
  *  - SQLite (call-registry.ts, the default): one instance, a file under DATA_DIR, synchronous. Its methods return
- *    plain values; a user that awaits them changes nothing but the turn of the event loop it continues on.
+ *    plain values (commitNow excepted); a user that awaits them changes nothing but the turn of the event loop it
+ *    continues on.
  *  - PostgreSQL (pg-registry.ts, REGISTRY_URL): shared by every instance, asynchronous. Its methods return promises.
  * Users therefore `await` every result (a plain value included) and never hold a registry promise across a SIP step.
  *
  * What every adapter promises (test/registry/port-parity.test.ts runs the same suite against both):
  *  - Order: the writes of one instance apply in the order they were made, and a read sees every write this instance
- *    made before it (read-your-writes). Writes of one event-loop turn commit together (group commit).
- *  - commitNow(): once it has returned (SQLite) or resolved (PostgreSQL), every earlier write is durable. The call
- *    path waits for it once, for the Kallglot session id, before the outbound INVITE; no other SIP step waits for
- *    the registry.
+ *    made before it (read-your-writes). Writes are committed in groups: on SQLite the writes of GROUP_COMMIT_MS (a
+ *    few milliseconds, any number of loop turns) share one transaction; on PostgreSQL the writes made while the
+ *    previous group was committing. A write is therefore not durable when it returns (SQLite) and a crash can lose
+ *    the last group; what survives is always every write up to some point, in order.
+ *  - commitNow(): once its result has settled, every write made before the call is durable. Both adapters may
+ *    return a promise (SQLite: undefined when nothing is uncommitted), so a caller awaits it; it never rejects (a
+ *    failed commit goes to onError). The callers of one loop turn share one commit. It is the rule for anything the
+ *    outside world must not learn before it is on disk: the call path waits for it once, for the Kallglot session id,
+ *    before the outbound INVITE (what lets recovery end every session that was created); the Telnyx webhooks before
+ *    they answer (Telnyx does not redeliver what was answered). No other SIP step waits for the registry.
  *  - Conditional writes decide races between instances: callStarted and addEvent are true only for the first
  *    writer of an id or dedupe key, callEnded only for the first to close an active row, addPendingEnd only for the
  *    first to ask for a session's end (and never once that end is confirmed), closeOrphans closes each row for one
@@ -157,6 +164,8 @@ export interface RegistryPort {
   closeOrphans(sweep: OrphanSweep): Maybe<CallRow[]>;
   /** Retention: delete up to `limit` ended calls ended before `cutoff` (with their events), and stray events. */
   pruneEnded(cutoff: number, limit: number): Maybe<PruneCounts>;
+  /** Every write so far is durable once this settles (see the contract above); shared by the callers of a turn. */
   commitNow(): Maybe<void>;
+  /** Commits everything still open, then releases the database. */
   close(): Maybe<void>;
 }

@@ -104,8 +104,14 @@ export function registerTelnyxRoutes(http: HttpServer, deps: TelnyxRouteDeps): T
         log.warn({ path, reason: result.reason }, 'telnyx webhook refused: signature did not verify');
         return { status: 401, body: { error: 'invalid_signature' } };
       }
-      return handler(req);
+      return durable(handler, req);
     });
+  };
+  // Telnyx does not redeliver what was answered: the request's registry writes are on disk before the answer.
+  const durable = async (handler: HttpHandler, req: HttpRequest): Promise<HttpResponse> => {
+    const response = await handler(req);
+    await registry.commitNow();
+    return response;
   };
 
   signed(VOICE_PATH, (req) => voice.handle(req));
@@ -118,7 +124,7 @@ export function registerTelnyxRoutes(http: HttpServer, deps: TelnyxRouteDeps): T
   http.route('POST', '/calls', (req) => {
     const denied = checkAdminToken(req, config.http.adminToken);
     if (denied) return denied;
-    return outbound.start(req);
+    return durable((r) => outbound.start(r), req);
   });
   return { outbound, inbound, events };
 }

@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { CallRegistry } from '../../src/registry/call-registry.ts';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { CallRegistry, GROUP_COMMIT_MS } from '../../src/registry/call-registry.ts';
 import { RegistryError, SCHEMA_VERSION } from '../../src/registry/db.ts';
 import { DatabaseSync } from 'node:sqlite';
 
@@ -75,22 +75,92 @@ describe('CallRegistry', () => {
     second.close();
   });
 
-  it('commits the writes of a tick together, at the end of the tick or on commitNow', async () => {
-    const dir = tmpDir();
-    const reg = new CallRegistry(dir);
-    const other = new DatabaseSync(path.join(dir, 'gateway.db'), { readOnly: true });
-    const count = () => (other.prepare('SELECT count(*) AS n FROM calls').get() as { n: number }).n;
-    reg.callStarted({ callId: 'a' });
-    reg.callStarted({ callId: 'b' });
-    expect(count()).toBe(0); // not yet committed: one transaction for the tick
-    await Promise.resolve();
-    expect(count()).toBe(2);
-    reg.callStarted({ callId: 'c' });
-    reg.update('c', { sessionId: 'sess_c' });
-    reg.commitNow();
-    expect(count()).toBe(3);
-    other.close();
-    reg.close();
+  describe('group commit', () => {
+    afterEach(() => {
+      vi.useRealTimers();
+    });
+    const watch = (dir: string) => {
+      const other = new DatabaseSync(path.join(dir, 'gateway.db'), { readOnly: true });
+      const count = () => (other.prepare('SELECT count(*) AS n FROM calls').get() as { n: number }).n;
+      return { count, close: () => other.close() };
+    };
+
+    it('writes of several loop turns share one transaction, committed by one timer; reads see them before', async () => {
+      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setImmediate', 'clearImmediate'] });
+      const dir = tmpDir();
+      const reg = new CallRegistry(dir);
+      const disk = watch(dir);
+      reg.callStarted({ callId: 'a' });
+      await Promise.resolve(); // a later turn of the loop
+      vi.advanceTimersByTime(GROUP_COMMIT_MS - 1);
+      reg.callStarted({ callId: 'b' });
+      reg.update('b', { telnyxUri: 'sip:b@sip.telnyx.com' });
+      expect(disk.count()).toBe(0); // nothing committed yet
+      expect(reg.get('b')?.telnyx_uri).toBe('sip:b@sip.telnyx.com'); // the same connection sees its writes
+      expect(reg.active().map((c) => c.call_id)).toEqual(['a', 'b']);
+      vi.advanceTimersByTime(1);
+      expect(disk.count()).toBe(2); // one timer, one commit for both turns
+      expect(vi.getTimerCount()).toBe(0); // and no timer while nothing is written
+      reg.callStarted({ callId: 'c' });
+      vi.advanceTimersByTime(GROUP_COMMIT_MS);
+      expect(disk.count()).toBe(3); // the next write opened the next group
+      disk.close();
+      reg.close();
+    });
+
+    it('commitNow: the callers of one loop turn share one commit, durable once it resolves', async () => {
+      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setImmediate', 'clearImmediate'] });
+      const dir = tmpDir();
+      const reg = new CallRegistry(dir);
+      const disk = watch(dir);
+      expect(reg.commitNow()).toBeUndefined(); // nothing to commit: nothing to wait for
+      reg.callStarted({ callId: 'a' });
+      reg.update('a', { sessionId: 'sess_a' });
+      const first = reg.commitNow();
+      reg.callStarted({ callId: 'b' });
+      reg.update('b', { sessionId: 'sess_b' });
+      const second = reg.commitNow();
+      expect(second).toBe(first); // one COMMIT for both calls
+      expect(disk.count()).toBe(0); // not before the check phase: the caller must wait for the promise
+      vi.advanceTimersToNextTimer(); // the setImmediate, long before the group's timer
+      await first;
+      expect(disk.count()).toBe(2);
+      expect(vi.getTimerCount()).toBe(0); // the group's timer went with the commit
+      reg.callStarted({ callId: 'c' });
+      expect(reg.commitNow()).not.toBe(first); // a later turn gets its own commit
+      disk.close();
+      reg.close();
+    });
+
+    it('close() commits the open group, and a pending commitNow still resolves', async () => {
+      const dir = tmpDir();
+      const reg = new CallRegistry(dir);
+      reg.callStarted({ callId: 'a' });
+      const committed = reg.commitNow();
+      reg.callStarted({ callId: 'b' });
+      reg.close();
+      await committed;
+      const after = new CallRegistry(dir);
+      expect(after.orphans().map((c) => c.call_id)).toEqual(['a', 'b']);
+      after.close();
+    });
+
+    it('a kill -9 loses at most the open group; the session id committed by commitNow survives', async () => {
+      const dir = tmpDir();
+      const reg = new CallRegistry(dir);
+      reg.callStarted({ callId: 'a' });
+      reg.update('a', { sessionId: 'sess_a' });
+      await reg.commitNow();
+      reg.update('a', { answerAt: 1500 }); // still in the open group when the process dies
+      const disk = new DatabaseSync(path.join(dir, 'gateway.db'), { readOnly: true });
+      const row = disk.prepare('SELECT * FROM calls WHERE call_id = ?').get('a') as {
+        session_id: string;
+        answer_at: null;
+      };
+      expect(row).toMatchObject({ session_id: 'sess_a', answer_at: null, state: 'active' }); // recovery ends sess_a
+      disk.close();
+      reg.close();
+    });
   });
 
   it('deduplicates events by key', () => {

@@ -57,7 +57,7 @@ function retention(reg: CallRegistry, o: Partial<RetentionOptions> = {}): Regist
 }
 
 describe('CallRegistry.pruneEnded', () => {
-  it('deletes ended calls past the cutoff with their events, and stray old events; nothing else', () => {
+  it('deletes ended calls past the cutoff with their events, and stray old events; nothing else', async () => {
     const reg = registry();
     call(reg, 'old-ended', 40, 39);
     call(reg, 'recent-ended', 40, 5);
@@ -68,7 +68,7 @@ describe('CallRegistry.pruneEnded', () => {
     reg.addPendingEnd('sess_other', 'pending-by-call', 'error');
     reg.addEvent('no-such-call-old', 'texml.completed', null, 'stray-old', NOW - 60 * DAY);
     reg.addEvent('no-such-call-new', 'texml.completed', null, 'stray-new', NOW - DAY);
-    reg.commitNow();
+    await reg.commitNow();
 
     expect(reg.pruneEnded(NOW - 30 * DAY, 100)).toEqual({ calls: 1, events: 3 });
     expect(reg.get('old-ended')).toBeUndefined();
@@ -89,10 +89,10 @@ describe('CallRegistry.pruneEnded', () => {
     expect(reg.get('pending-by-session')).toBeUndefined();
   });
 
-  it('deletes at most `limit` calls a batch, oldest first, and commits each batch', () => {
+  it('deletes at most `limit` calls a batch, oldest first, and commits each batch', async () => {
     const reg = registry();
     for (let i = 0; i < 5; i++) call(reg, `c${i}`, 100, 90 - i);
-    reg.commitNow();
+    await reg.commitNow();
     expect(reg.pruneEnded(NOW - 30 * DAY, 2).calls).toBe(2);
     expect(['c0', 'c1'].map((id) => reg.get(id))).toEqual([undefined, undefined]);
     expect(reg.get('c2')).toBeDefined();
@@ -106,7 +106,7 @@ describe('RegistryRetention', () => {
     const reg = registry();
     for (let i = 0; i < 250; i++) call(reg, `old${i}`, 60, 40);
     call(reg, 'kept', 10, 9);
-    reg.commitNow();
+    await reg.commitNow();
     const { lines, logger } = logs();
     const batches: number[] = [];
     let ticks = 0;
@@ -147,7 +147,7 @@ describe('RegistryRetention', () => {
   it('REGISTRY_RETENTION_DAYS=0 keeps everything and says so', async () => {
     const reg = registry();
     call(reg, 'ancient', 5000, 4999);
-    reg.commitNow();
+    await reg.commitNow();
     const { lines, logger } = logs();
     const r = retention(reg, { retentionDays: 0, logger });
     r.start();
@@ -161,7 +161,7 @@ describe('RegistryRetention', () => {
   it('runs at start and then every interval, until stopped', async () => {
     const reg = registry();
     call(reg, 'first', 60, 50);
-    reg.commitNow();
+    await reg.commitNow();
     let now = NOW;
     const passes: number[] = [];
     const r = retention(reg, {
@@ -172,13 +172,13 @@ describe('RegistryRetention', () => {
     r.start();
     await waitUntil(() => reg.get('first') === undefined);
     call(reg, 'second', 20, 10); // not old enough yet
-    reg.commitNow();
+    await reg.commitNow();
     now += 25 * DAY; // ... and now it is: the next periodic pass takes it
     await waitUntil(() => reg.get('second') === undefined);
     expect(passes).toEqual([1, 1]);
     r.stop();
     call(reg, 'after-stop', 100, 90);
-    reg.commitNow();
+    await reg.commitNow();
     await new Promise((res) => setTimeout(res, 100));
     expect(reg.get('after-stop')).toBeDefined();
   });
