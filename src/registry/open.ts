@@ -9,7 +9,6 @@ import type { SessionEnder } from '../sessions/ender.ts';
 import { CallRegistry } from './call-registry.ts';
 import { InstanceLock } from './instance-lock.ts';
 import { InstanceLease } from './lease.ts';
-import { PgRegistry } from './pg-registry.ts';
 import type { RegistryPort } from './port.ts';
 
 export interface OpenRegistryOptions {
@@ -56,6 +55,8 @@ export async function openRegistry(o: OpenRegistryOptions): Promise<OpenedRegist
       },
     };
   }
+  // Imported here, not at the top: the pg driver costs ~10 MiB of RSS that a SQLite gateway has no use for.
+  const { PgRegistry } = await import('./pg-registry.ts');
   const registry = await PgRegistry.open({ url: o.url, instanceId: o.instanceId, onError });
   const where = `postgres (${describeRegistryUrl(o.url)})`;
   if (registry.migrated.length > 0) o.logger.info({ versions: registry.migrated, where }, 'shared registry migrated');

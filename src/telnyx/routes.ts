@@ -10,7 +10,8 @@
  * Every /webhooks/telnyx/* request must carry a valid Telnyx Ed25519 signature over its raw body; anything else is
  * refused before the body is even parsed.
  */
-import Telnyx from 'telnyx';
+import { createRequire } from 'node:module';
+import type Telnyx from 'telnyx';
 import type { GatewayConfig } from '../config/load.ts';
 import type { Logger } from '../logger.ts';
 import type { SessionEnder } from '../sessions/ender.ts';
@@ -49,10 +50,17 @@ export interface TelnyxRoutes {
   events: TelnyxEventProcessor;
 }
 
+/**
+ * The SDK is loaded on first use, not at import: it adds ~25 MiB of RSS to a daemon that, without TELNYX_API_KEY
+ * (SIP only), never calls it.
+ */
+const requireOnDemand = createRequire(import.meta.url);
+
 export function createTelnyxClient(config: GatewayConfig): Telnyx | undefined {
   if (!config.telnyx.apiKey) return undefined;
+  const TelnyxSdk = requireOnDemand('telnyx') as typeof Telnyx;
   // Explicit values only: the SDK would otherwise fall back to TELNYX_* env vars behind the config's back.
-  return new Telnyx({
+  return new TelnyxSdk({
     apiKey: config.telnyx.apiKey,
     publicKey: null,
     baseURL: config.telnyx.apiBaseUrl || 'https://api.telnyx.com/v2',

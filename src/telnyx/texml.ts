@@ -7,9 +7,17 @@
  * a recording prompt instead of connecting the translation. `<Start><Recording>` records the whole call in the
  * background and carries `recordingStatusCallback` / `recordingStatusCallbackEvent`.
  */
-import { create } from 'xmlbuilder2';
+import { createRequire } from 'node:module';
+import type { create as createDocument } from 'xmlbuilder2';
 
-type XMLBuilder = ReturnType<typeof create>;
+type XMLBuilder = ReturnType<typeof createDocument>;
+
+/**
+ * xmlbuilder2 is loaded on the first TeXML answer, not at import: it adds ~18 MiB of RSS to every daemon, and a
+ * SIP-only gateway never answers a voice webhook.
+ */
+const requireOnDemand = createRequire(import.meta.url);
+let create: typeof createDocument | undefined;
 
 export const TEXML_CONTENT_TYPE = 'application/xml';
 
@@ -30,6 +38,7 @@ export interface StreamTexml {
 const UNAVAILABLE_TEXT = 'Translation is currently unavailable. Connecting you directly.';
 
 function doc(): XMLBuilder {
+  create ??= (requireOnDemand('xmlbuilder2') as { create: typeof createDocument }).create;
   return create({ version: '1.0', encoding: 'UTF-8' }).ele('Response');
 }
 
