@@ -73,8 +73,6 @@ export async function startCluster(postgres: PostgresServer): Promise<ClusterRig
     TELNYX_OUTBOUND_PROXY: `127.0.0.1:${uasPort}`,
     TELNYX_PUBLIC_KEY: key.publicKeyBase64,
     ADMIN_TOKEN,
-    // Three daemons, Kamailio and PostgreSQL on a small CI machine: the event-loop overload guard is not under test.
-    OVERLOAD_LAG_MS: '0',
   });
   const track = (run: SippRun): SippRun => {
     runs.push(run);

@@ -109,8 +109,6 @@ export async function startDnsRig(zone: Omit<DnsZone, 'domain'>, env: Record<str
       DNS_SERVERS: started.dns.server,
       TELNYX_TARGET_TIMEOUT_MS: String(TARGET_TIMEOUT_MS),
       TELNYX_PROBE_INTERVAL_SEC: '0',
-      // Several SIPp and a DNS server share the machine: a busy moment must not turn a call into an overload 503.
-      OVERLOAD_LAG_MS: '0',
       ...env,
     },
   });

@@ -53,8 +53,6 @@ export async function startRig(env: Record<string, string> = {}): Promise<Rig> {
       KALLGLOT_API_URL: url,
       KALLGLOT_API_KEY: 'sk_test_x',
       TELNYX_OUTBOUND_PROXY: `127.0.0.1:${uasPort}`,
-      // Not what these suites test: a loaded CI box's event-loop lag would refuse their calls 503 (overloaded).
-      OVERLOAD_LAG_MS: '0',
       ...engine.env,
       ...env,
     },

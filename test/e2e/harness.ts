@@ -38,8 +38,6 @@ export async function startE2e(env: Record<string, string> = {}): Promise<E2eEnv
         KALLGLOT_API_URL: url,
         KALLGLOT_API_KEY: 'sk_test_x',
         TELNYX_OUTBOUND_PROXY: `127.0.0.1:${uasPort}`,
-        // Not what these suites test: a loaded CI box's event-loop lag would refuse their calls 503 (overloaded).
-        OVERLOAD_LAG_MS: '0',
         ...engine.env,
         ...env,
       },

@@ -43,8 +43,6 @@ async function startTlsGateway(): Promise<{ e: E2eEnv; tlsPort: number; files: K
   fs.copyFileSync(gwCert.keyFile, files.keyFile);
   const tlsPort = await freePort('tcp');
   env = await startE2e({
-    // These tests are about TLS, not overload control: a busy test machine must not turn their calls into 503s.
-    OVERLOAD_LAG_MS: '0',
     SIP_TRANSPORTS: 'udp,tcp,tls',
     SIP_TLS_PORT: String(tlsPort),
     SIP_TLS_CERT_FILE: files.certFile,

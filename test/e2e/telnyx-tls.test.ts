@@ -39,8 +39,6 @@ afterEach(async () => {
 async function startTlsTelnyx(cert: KeyPair, extraEnv: Record<string, string> = {}): Promise<E2eEnv> {
   const tlsPort = await freePort('tcp');
   const e = await startE2e({
-    // These tests are about TLS, not overload control: a busy test machine must not turn their calls into 503s.
-    OVERLOAD_LAG_MS: '0',
     TELNYX_SIP_TRANSPORT: 'tls',
     TELNYX_TLS_CA_FILE: ca.certFile,
     TELNYX_OUTBOUND_PROXY: `127.0.0.1:${tlsPort}`,
