@@ -72,10 +72,13 @@ export function rssMiB(pids: number[]): number {
 export interface Watched {
   name: string;
   pids: () => number[];
+  /** A part of another watched entry (the dispatcher within the whole system): reported, not counted twice. */
+  part?: boolean;
 }
 
 export interface CpuSample {
   name: string;
+  part?: boolean;
   cpuMs: number;
   rssMiB: number;
 }
@@ -83,7 +86,7 @@ export interface CpuSample {
 export function sample(watched: Watched[]): CpuSample[] {
   return watched.map((w) => {
     const pids = w.pids();
-    return { name: w.name, cpuMs: cpuMs(pids), rssMiB: rssMiB(pids) };
+    return { name: w.name, cpuMs: cpuMs(pids), rssMiB: rssMiB(pids), ...(w.part && { part: true }) };
   });
 }
 

@@ -11,6 +11,12 @@ function cpuCell(r: StepResult, name: string): string {
   return v === undefined ? '–' : f(v, 3);
 }
 
+/** The system's CPU per call, with Kamailio's share when it dispatches to several instances. */
+function systemCpuCell(r: StepResult): string {
+  const dispatcher = r.cpuMsPerCall.dispatcher;
+  return dispatcher === undefined ? cpuCell(r, 'system') : `${cpuCell(r, 'system')} (Kamailio ${f(dispatcher, 3)})`;
+}
+
 function gatewayCell(r: StepResult): string {
   const g = r.gateway;
   if (!g) return '–';
@@ -32,7 +38,7 @@ export function stepsTable(systems: SystemResult[]): string {
       const sipp = (r.cpuMsPerCall['sipp-uac'] ?? 0) + (r.cpuMsPerCall['sipp-uas'] ?? 0);
       rows.push(
         `| ${s.name} | ${r.rate} | ${r.calls} | ${r.failed}${r.failed === 0 ? '' : ` (${f((100 * r.failed) / r.calls, 1)}%)`} | ` +
-          `${f(r.p50)} / ${f(r.p95)} / ${f(r.p99)} | ${cpuCell(r, 'system')} | ${cpuCell(r, 'kallglot')} | ${f(sipp, 3)} | ${f(r.rssMiB.system ?? Number.NaN)} | ${gatewayCell(r)} | ${f(r.otherCores, 2)} |`,
+          `${f(r.p50)} / ${f(r.p95)} / ${f(r.p99)} | ${systemCpuCell(r)} | ${cpuCell(r, 'kallglot')} | ${f(sipp, 3)} | ${f(r.rssMiB.system ?? Number.NaN)} | ${gatewayCell(r)} | ${f(r.otherCores, 2)} |`,
       );
     }
   }
@@ -62,7 +68,7 @@ export function summaryTable(systems: SystemResult[]): string {
       : 'not saturated';
     rows.push(
       `| ${s.name} | ${best ? `${best.rate}/s` : 'none'} | ${best ? `${f(best.p99)} ms` : '–'} | ` +
-        `${best ? `${cpuCell(best, 'system')} ms` : '–'} | ${pastText} |`,
+        `${best ? `${systemCpuCell(best)} ms` : '–'} | ${pastText} |`,
     );
   }
   return rows.join('\n');

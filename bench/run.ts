@@ -12,6 +12,13 @@
  *                           heap sampled every 30 s, then while the last transactions expire
  *   --overload RATE         only the overload demonstration: RATE translated calls/s (use 2× the capacity) with the
  *                           overload control as shipped, then with it off
+ *   --instances LIST        also N gateway instances behind Kamailio's dispatcher (deploy/kamailio/dispatcher.cfg,
+ *                           Call-ID hash), a row per N for bypass and translated (e.g. --instances 2 or 1,2); CPU per
+ *                           call sums every instance and Kamailio (its share in brackets)
+ *   --skip-direct           with --instances: not the single instance reached directly
+ *   --concurrent [N]        only the memory of N calls held at once (default 10000): translated calls ramped at
+ *                           --concurrent-rate (200/s), held until all are up, then ended; RSS and heap sampled idle,
+ *                           at N calls, and after the transactions expired
  *   --kallglot-latency MS   the double answers every request after MS (a remote API), default 0
  *   --kallglot-http2        the double serves HTTPS with HTTP/2 and the gateway runs with KALLGLOT_HTTP2=true
  *   --systems LIST          kamailio,bypass,translated (default all)
@@ -20,7 +27,7 @@
  *   --gateway-env K=V       extra daemon setting (repeatable), e.g. --gateway-env KALLGLOT_POOL_CONNECTIONS=64
  *   --cpu-prof DIR          the gateway runs with --cpu-prof (profiles written to DIR when it stops; read them with
  *                           node bench/profile-top.ts FILE)
- *   --heap-snapshot DIR     with --soak: heap snapshots under load and at the end (node bench/heap-top.ts FILE)
+ *   --heap-snapshot DIR     with --soak or --concurrent: heap snapshots under load and at the end (node bench/heap-top.ts FILE)
  *   --json FILE             all results as JSON too
  *   --nice=N                run everything at this niceness (e.g. --nice=-10, as root): on a machine shared with other
  *                           work, the measured processes then get the cores they ask for
@@ -31,21 +38,27 @@ import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { parserBench } from './parser.ts';
 import { freePort } from '../test/helpers/ports.ts';
-import { connectionsTo, processTree } from './proc.ts';
 import { ratios, stepsTable, summaryTable } from './report.ts';
 import { runOverload } from './overload.ts';
 import { runSoak } from './soak.ts';
 import { startUas } from './sipp-load.ts';
-import { runRates, type StepOptions, type SystemResult } from './steps.ts';
-import { kamailioAvailable, startGateway, startKallglotDouble, startKamailio } from './targets.ts';
+import { runConcurrent } from './concurrent.ts';
+import type { StepOptions, SystemResult } from './steps.ts';
+import { fleetRun, gatewayRun, kamailioRun, type RunContext, TRANSLATED_NUMBER } from './systems.ts';
 
-const TRANSLATED_NUMBER = '+4930123456'; // german-numbers rule in config/routing.yaml
-const BYPASS_NUMBER = '112'; // emergency-bypass rule
-
+// `--concurrent` without a number means the issue's 10,000 calls (parseArgs has no optional option values).
+const argv = process.argv
+  .slice(2)
+  .flatMap((a, i, all) => (a === '--concurrent' && !/^\d+$/.test(all[i + 1] ?? '') ? [a, '10000'] : [a]));
 const { values: args } = parseArgs({
+  args: argv,
   options: {
     quick: { type: 'boolean', default: false },
     soak: { type: 'string' },
+    instances: { type: 'string' },
+    'skip-direct': { type: 'boolean', default: false },
+    concurrent: { type: 'string' },
+    'concurrent-rate': { type: 'string', default: '200' },
     'soak-rate': { type: 'string', default: '300' },
     'soak-hold-ms': { type: 'string', default: '3000' },
     overload: { type: 'string' },
@@ -117,73 +130,29 @@ function header(): void {
   console.log('');
 }
 
-async function kamailioRun(uasPort: number, uasPid: number): Promise<SystemResult | undefined> {
-  if (!kamailioAvailable()) {
-    console.log('Kamailio: not installed (no `kamailio` binary or modules): the reference is skipped.\n');
-    return undefined;
-  }
-  const workers = os.cpus().length;
-  const k = await startKamailio(uasPort, workers);
-  try {
-    return await runRates(
-      {
-        name: `Kamailio (reference, ${workers} workers)`,
-        remotePort: k.port,
-        service: TRANSLATED_NUMBER,
-        watched: [
-          { name: 'system', pids: () => processTree(k.pid) },
-          { name: 'sipp-uas', pids: () => [uasPid] },
-        ],
-      },
-      rates.kamailio,
-      step,
-    );
-  } finally {
-    await k.stop();
-  }
-}
-
-async function gatewayRun(kind: 'bypass' | 'translated', uasPort: number, uasPid: number): Promise<SystemResult> {
-  const double = await startKallglotDouble(latencyMs, args['kallglot-http2']);
-  const env = double.caFile
-    ? { KALLGLOT_HTTP2: 'true', NODE_EXTRA_CA_CERTS: double.caFile, ...gatewayEnv }
-    : gatewayEnv;
-  const gw = await startGateway({ kallglotUrl: double.url, telnyxPort: uasPort, env, nodeOptions });
-  try {
-    return await runRates(
-      {
-        name:
-          kind === 'bypass' ? 'gateway, bypass rule (B2BUA only)' : 'gateway, translated (create and end over HTTP)',
-        remotePort: gw.sipPort,
-        service: kind === 'bypass' ? BYPASS_NUMBER : TRANSLATED_NUMBER,
-        metrics: gw.metrics,
-        kallglotConnections: () => connectionsTo(Number(new URL(double.url).port)),
-        watched: [
-          { name: 'system', pids: () => [gw.pid] },
-          { name: 'kallglot', pids: () => [double.pid] },
-          { name: 'sipp-uas', pids: () => [uasPid] },
-        ],
-      },
-      rates[kind],
-      step,
-    );
-  } finally {
-    await gw.stop();
-    await double.stop();
-  }
-}
-
 async function ladder(): Promise<void> {
   parserBench();
   const systems = new Set(args.systems.split(','));
+  const instances = args.instances ? args.instances.split(',').map(Number) : [];
   const uasPort = await freePort('both');
   const uas = await startUas(uasPort);
+  const context: RunContext = {
+    uasPort,
+    uasPid: uas.pid,
+    step,
+    latencyMs,
+    http2: args['kallglot-http2'],
+    gatewayEnv,
+    ...(nodeOptions !== undefined && { nodeOptions }),
+  };
   const results: SystemResult[] = [];
   try {
-    const kamailio = systems.has('kamailio') ? await kamailioRun(uasPort, uas.pid) : undefined;
+    const kamailio = systems.has('kamailio') ? await kamailioRun(context, rates.kamailio) : undefined;
     if (kamailio) results.push(kamailio);
     for (const kind of ['bypass', 'translated'] as const) {
-      if (systems.has(kind)) results.push(await gatewayRun(kind, uasPort, uas.pid));
+      if (!systems.has(kind)) continue;
+      if (!args['skip-direct']) results.push(await gatewayRun(context, kind, rates[kind]));
+      for (const n of instances) results.push(await fleetRun(context, kind, n, rates[kind]));
     }
     console.log(`\n${stepsTable(results)}\n\n${summaryTable(results)}\n`);
     console.log(
@@ -204,6 +173,15 @@ if (args.soak !== undefined) {
     seconds: Number(args.soak),
     rate: Number(args['soak-rate']),
     holdMs: Number(args['soak-hold-ms']),
+    latencyMs,
+    gatewayEnv,
+    service: TRANSLATED_NUMBER,
+    ...(args['heap-snapshot'] !== undefined && { heapSnapshotDir: args['heap-snapshot'] }),
+  });
+} else if (args.concurrent !== undefined) {
+  await runConcurrent({
+    calls: Number(args.concurrent),
+    rate: Number(args['concurrent-rate']),
     latencyMs,
     gatewayEnv,
     service: TRANSLATED_NUMBER,

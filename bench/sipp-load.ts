@@ -22,6 +22,8 @@ export interface UacOptions {
   holdMs: number;
   /** SIPp gives a response this long before it counts the call as failed (a timeout). */
   recvTimeoutMs?: number;
+  /** Calls open at once (-l); default 30 s of the rate. */
+  maxOpenCalls?: number;
 }
 
 export interface UacResult {
@@ -71,9 +73,11 @@ function start(args: string[]): SippProcess {
   };
 }
 
-/** A SIPp UAS answering every INVITE at once (no ring pause) until stopped. */
-export async function startUas(localPort: number): Promise<SippProcess> {
+/** A SIPp UAS answering every INVITE at once (no ring pause) until stopped; `maxOpenCalls` sets -l. */
+export async function startUas(localPort: number, maxOpenCalls?: number): Promise<SippProcess> {
+  const limit = maxOpenCalls === undefined ? [] : ['-l', String(maxOpenCalls)];
   const p = start([
+    ...limit,
     '-sf',
     path.join(SCENARIO_DIR, 'uas-answer-200-at-once-expect-bye.xml'),
     '-i',
@@ -96,7 +100,7 @@ export function startUac(o: UacOptions): { process: SippProcess; result: Promise
   args.push('-p', String(o.localPort), '-t', 'u1', '-nostdin', '-buff_size', BUFFER);
   args.push('-s', o.service, '-r', String(o.rate), '-m', String(o.calls), '-d', String(o.holdMs));
   // Enough room that SIPp never throttles the rate itself because too many calls are open.
-  args.push('-l', String(Math.max(100, o.rate * 30)));
+  args.push('-l', String(o.maxOpenCalls ?? Math.max(100, o.rate * 30)));
   args.push('-recv_timeout', String(o.recvTimeoutMs ?? 10_000), '-trace_rtt', '-rtt_freq', '100');
   const proc = start(args);
   const result = proc.done.then(({ code, stdout, dir }) => {

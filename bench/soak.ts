@@ -4,7 +4,7 @@
  * transactions expire (32 s after their calls): the memory curve and how far it comes back toward idle.
  */
 import { freePort } from '../test/helpers/ports.ts';
-import { rssMiB } from './proc.ts';
+import { gatewaySampler } from './gateway-sampler.ts';
 import { startUac, startUas } from './sipp-load.ts';
 import { startGateway, startKallglotDouble } from './targets.ts';
 
@@ -17,14 +17,6 @@ export interface SoakOptions {
   service: string;
   /** Write heap snapshots here: at the last sample under load, and at the end (node bench/heap-top.ts reads them). */
   heapSnapshotDir?: string;
-}
-
-interface Row {
-  t: number;
-  rss: number;
-  heap: number;
-  activeCalls: number;
-  transactions: number;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -43,25 +35,8 @@ export async function runSoak(o: SoakOptions): Promise<void> {
     process.kill(gw.pid, 'SIGUSR2');
     await sleep(15_000);
   };
-  const health = async (): Promise<{ activeCalls: number; sip: { activeTransactions?: number } }> =>
-    (await fetch(`http://127.0.0.1:${gw.httpPort}/healthz`)).json() as Promise<{
-      activeCalls: number;
-      sip: { activeTransactions?: number };
-    }>;
   const t0 = performance.now();
-  const rows: Row[] = [];
-  const take = async (): Promise<void> => {
-    const h = await health();
-    rows.push({
-      t: Math.round((performance.now() - t0) / 1000),
-      rss: rssMiB([gw.pid]),
-      heap: await gw.heapMiB(),
-      activeCalls: h.activeCalls,
-      transactions: h.sip.activeTransactions ?? Number.NaN,
-    });
-    const r = rows.at(-1)!;
-    console.error(`  soak t=${r.t}s RSS ${r.rss.toFixed(0)} MiB heap ${r.heap.toFixed(0)} MiB calls ${r.activeCalls}`);
-  };
+  const { take, rows } = gatewaySampler(gw);
   await take(); // idle
   const run = startUac({
     scenario: 'uac-invite-200-then-bye.xml',

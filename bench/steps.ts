@@ -35,8 +35,9 @@ async function counts(sut: SystemUnderTest): Promise<Counts | undefined> {
   const sum = (name: string): number =>
     [...text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'gm'))].reduce((a, m) => a + Number(m[1]), 0);
   const refusedBy: Record<string, number> = {};
+  // Summed: with several instances the text is every instance's /metrics, one after the other.
   for (const m of text.matchAll(new RegExp(`^${COUNTERS.refused}\\{reason="([^"]+)"\\} (\\S+)$`, 'gm'))) {
-    refusedBy[m[1]!] = Number(m[2]);
+    refusedBy[m[1]!] = (refusedBy[m[1]!] ?? 0) + Number(m[2]);
   }
   return {
     fallbacks: sum(COUNTERS.fallbacks),
@@ -114,7 +115,8 @@ export async function runStep(sut: SystemUnderTest, rate: number, o: StepOptions
   const kallglotConnections = sut.kallglotConnections?.();
   const busy = machineBusyMs() - busyBefore;
   const windowSec = (performance.now() - t0) / 1000;
-  const ours = after.reduce((sum, a) => sum + a.cpuMs - (before.find((b) => b.name === a.name)?.cpuMs ?? 0), 0);
+  const whole = after.filter((a) => !a.part);
+  const ours = whole.reduce((sum, a) => sum + a.cpuMs - (before.find((b) => b.name === a.name)?.cpuMs ?? 0), 0);
   const res = await run.result;
   const countsAfter = await counts(sut);
   const setup = res.rtd.get('1') ?? [];

@@ -26,9 +26,24 @@ export interface DispatcherOptions {
   gateways: Array<{ address: string; name: string }>;
   pingIntervalSec: number;
   gatewayTimeoutMs: number;
+  /**
+   * ds_select_dst algorithm (DISPATCH_ALGORITHM); default 4, round robin: the cluster tests count which gateway got
+   * which call. The shipped default, 0 (Call-ID hash), is what the benchmark runs.
+   */
+  algorithm?: number;
+  /** SIP workers (CHILDREN); default the file's. */
+  children?: number;
+  /** Shared/private memory in MB (-m/-M); default 64/8, small for a test. */
+  memoryMb?: { shared: number; private: number };
+  /** The tlsf allocator (-x/-X tlsf) production configurations use, instead of the packaged debugging default. */
+  tlsf?: boolean;
+  /** Keep Kamailio's log in memory for log()/waitForLog() (default); the benchmark discards it. */
+  keepLog?: boolean;
 }
 
 export interface Dispatcher {
+  /** The main process; its workers are its children. */
+  pid: number;
   address: string;
   /** Kamailio's log (stderr). */
   log(): string;
@@ -47,14 +62,17 @@ export async function startDispatcher(o: DispatcherOptions): Promise<Dispatcher>
     `DISPATCHER_LIST="${list}"`,
     `PING_INTERVAL=${o.pingIntervalSec}`,
     `GATEWAY_TIMEOUT_MS=${o.gatewayTimeoutMs}`,
+    `DISPATCH_ALGORITHM=${o.algorithm ?? 4}`,
+    ...(o.children === undefined ? [] : [`CHILDREN=${o.children}`]),
   ].flatMap((d) => ['-A', d]);
   const base = ['-f', DISPATCHER_CFG, '-L', mpath, ...defines];
   const check = spawnSync('kamailio', ['-c', ...base], { encoding: 'utf8' });
   if (check.status !== 0) throw new Error(`kamailio refused dispatcher.cfg:\n${check.stderr}`);
-  // -DD: foreground; -E: log to stderr; -Y: a runtime dir of our own; small memory for a test.
-  const child = spawn('kamailio', ['-DD', '-E', ...base, '-Y', dir, '-m', '64', '-M', '8'], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  // -DD: foreground; -E: log to stderr; -Y: a runtime dir of our own; -m/-M: memory.
+  const memory = o.memoryMb ?? { shared: 64, private: 8 };
+  const args = ['-DD', '-E', ...base, '-Y', dir, '-m', String(memory.shared), '-M', String(memory.private)];
+  if (o.tlsf) args.push('-x', 'tlsf', '-X', 'tlsf');
+  const child = spawn('kamailio', args, { stdio: ['ignore', 'ignore', o.keepLog === false ? 'ignore' : 'pipe'] });
   running.add(child);
   let log = '';
   child.stderr?.setEncoding('utf8').on('data', (c: string) => {
@@ -69,6 +87,7 @@ export async function startDispatcher(o: DispatcherOptions): Promise<Dispatcher>
   }
   await new Promise((r) => setTimeout(r, 200)); // its workers finish forking
   return {
+    pid: child.pid!,
     address: `${o.host}:${o.port}`,
     log: () => log,
     async waitForLog(re, timeoutMs, from = 0) {
