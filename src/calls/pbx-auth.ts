@@ -2,6 +2,7 @@
  * Optional digest authentication of the PBX (besides the source allowlist): INVITEs without valid credentials get
  * 407 with a Proxy-Authenticate challenge (stateless nonce, see DigestServer). Enabled by PBX_AUTH_USERS.
  */
+import { createHash } from 'node:crypto';
 import { DigestServer } from '../sip/syntax/digest-server.ts';
 import type { InboundCall } from '../sip/port.ts';
 import type { HeaderList } from '../sip/port.ts';
@@ -25,7 +26,12 @@ export class PbxAuthenticator {
   readonly #server: DigestServer;
 
   constructor(realm: string, users: Map<string, string>) {
-    this.#server = new DigestServer({ realm, users: (name) => users.get(name), algorithm: 'MD5' });
+    this.#server = new DigestServer({
+      realm,
+      users: (name) => users.get(name),
+      algorithm: 'MD5',
+      secret: nonceSecret(realm, users),
+    });
   }
 
   check(call: InboundCall): PbxAuthResult {
@@ -39,4 +45,18 @@ export class PbxAuthenticator {
   #challenge(stale: boolean, why: string): PbxAuthResult {
     return { ok: false, status: 407, headers: [['Proxy-Authenticate', this.#server.challenge({ stale })]], why };
   }
+}
+
+/**
+ * The key that signs our nonces, the same on every gateway configured with the same realm and users: behind a
+ * dispatcher, the INVITE a PBX resends with credentials may reach another instance than the one that challenged it,
+ * and after a restart a PBX still answers the nonce it was given. Derived from the passwords, so it is no new secret
+ * to distribute, and whoever could forge a nonce with it knows a password already.
+ */
+function nonceSecret(realm: string, users: Map<string, string>): Buffer {
+  const hash = createHash('sha256').update(`kallglot-pbx-nonce\0${realm}`);
+  for (const [name, password] of [...users].sort(([a], [b]) => a.localeCompare(b))) {
+    hash.update(`\0${name}\0${password}`);
+  }
+  return hash.digest();
 }

@@ -119,3 +119,21 @@ describe('PbxAuthenticator.check', () => {
     });
   });
 });
+
+describe('PbxAuthenticator behind a dispatcher: nonces shared by instances with the same configuration', () => {
+  it('a nonce issued by one instance is accepted by another with the same realm and users (or after a restart)', () => {
+    const first = new PbxAuthenticator(REALM, parseUserList(['alice:s3cret', 'bob:hunter2']));
+    const second = new PbxAuthenticator(REALM, parseUserList(['bob:hunter2', 'alice:s3cret']));
+    const value = challengeOf(first.check(fakeCall()));
+    const result = second.check(fakeCall({ 'Proxy-Authorization': answer(value, 'alice', 's3cret') }));
+    expect(result).toEqual({ ok: true, username: 'alice' });
+  });
+
+  it('refuses a nonce issued under another configuration (another password set): it was not signed by us', () => {
+    const other = new PbxAuthenticator(REALM, parseUserList(['alice:s3cret', 'bob:changed']));
+    const ours = new PbxAuthenticator(REALM, parseUserList(['alice:s3cret', 'bob:hunter2']));
+    const value = challengeOf(other.check(fakeCall()));
+    const result = ours.check(fakeCall({ 'Proxy-Authorization': answer(value, 'alice', 's3cret') }));
+    expect(result.ok).toBe(false);
+  });
+});
