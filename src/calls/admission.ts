@@ -21,6 +21,9 @@ export type AdmissionResult =
  */
 export type OverloadReason = 'inflight_setups' | 'event_loop_lag' | 'event_loop_busy';
 
+/** A refusal for overload: 503 with Retry-After. */
+export type OverloadRefusal = Extract<AdmissionResult, { admitted: false }> & { why: OverloadReason };
+
 export interface OverloadLimits {
   /** Refuse while the event loop lags more than this (ms); 0: never. */
   maxLagMs: number;
@@ -117,6 +120,16 @@ export class Admission {
     return this.#allow.check(addr, type);
   }
 
+  /**
+   * The overload refusal admit() would give an INVITE from `sourceIp` right now, counting nothing: for the engine's
+   * stateless screen. Undefined when it would not be refused for overload, including while draining or for a source
+   * not allowed: those keep their own answers (503 draining, 403), which admit() gives.
+   */
+  overloadRefusal(sourceIp: string): OverloadRefusal | undefined {
+    if (this.#isDraining || !this.sourceAllowed(sourceIp)) return undefined;
+    return this.#overloaded();
+  }
+
   /** Check an INVITE; on success the call counts as active until `release()`. */
   admit(sourceIp: string, now = Date.now()): AdmissionResult {
     if (this.#isDraining)
@@ -169,7 +182,7 @@ export class Admission {
    * Retry-After 1: a proxy in front (RFC 3263 failover) takes the gateway out of rotation for as long as it says, and
    * an overload passes in seconds; a longer pause would send away the calls we could serve a second later.
    */
-  #overloaded(): Extract<AdmissionResult, { admitted: false }> | undefined {
+  #overloaded(): OverloadRefusal | undefined {
     const o = this.#opts.overload;
     if (!o) return undefined;
     const busy = (why: OverloadReason) =>

@@ -8,8 +8,8 @@ import type { Logger } from '../logger.ts';
 import { matchRoute } from '../routing/match.ts';
 import { identifyTrunk } from '../routing/trunk.ts';
 import type { RouteDecision, RuleSet } from '../routing/types.ts';
-import type { InboundCall, SipEngine } from '../sip/port.ts';
-import type { Admission, AdmissionResult } from './admission.ts';
+import type { InboundCall, InviteScreenRequest, SipEngine, StatelessRefusal } from '../sip/port.ts';
+import type { Admission, AdmissionResult, OverloadReason, OverloadRefusal } from './admission.ts';
 import { RefusalLog } from './overload.ts';
 import type { PbxAuthenticator } from './pbx-auth.ts';
 import { unsupportedRequired } from './policy.ts';
@@ -42,6 +42,20 @@ export interface CallManagerDeps {
   trunks?: TrunkLimits;
 }
 
+const OVERLOAD_REASONS: ReadonlySet<string> = new Set<OverloadReason>([
+  'event_loop_lag',
+  'event_loop_busy',
+  'inflight_setups',
+]);
+
+function isOverload(verdict: Extract<AdmissionResult, { admitted: false }>): verdict is OverloadRefusal {
+  return OVERLOAD_REASONS.has(verdict.why);
+}
+
+function retryAfter(verdict: Extract<AdmissionResult, { admitted: false }>): HeaderList {
+  return verdict.retryAfterSec ? [['Retry-After', String(verdict.retryAfterSec)]] : [];
+}
+
 export class CallManager {
   readonly #deps: CallManagerDeps;
   readonly #active = new Set<CallSession>();
@@ -60,6 +74,7 @@ export class CallManager {
         ),
     });
     deps.engine.onInvite((call) => this.handle(call));
+    deps.engine.screenInvites?.((invite) => this.#screen(invite));
   }
 
   get activeCalls(): number {
@@ -181,26 +196,37 @@ export class CallManager {
     return decision;
   }
 
+  /**
+   * The engine's stateless screen (SipEngine.screenInvites): only the overload refusals, which must cost next to
+   * nothing since they come by the hundred a second exactly when the loop has no time to spare. The other refusals
+   * (420, 407, 403, draining and the static concurrency/rate 503s) stay in handle(): rare, logged one by one and
+   * recorded in the registry, they are worth a transaction that retransmits them reliably.
+   */
+  #screen(invite: InviteScreenRequest): StatelessRefusal | undefined {
+    const verdict = this.#deps.admission.overloadRefusal(invite.source.address);
+    if (!verdict) return undefined;
+    this.#overloaded(invite.callId, verdict);
+    return { status: verdict.status, reason: verdict.reason, headers: retryAfter(verdict) };
+  }
+
+  /** Overloaded: no log line and no registry row per INVITE (RefusalLog); metrics still count each one. */
+  #overloaded(callId: string, verdict: OverloadRefusal): void {
+    this.#deps.onAdmissionRejected?.(verdict.why);
+    this.#overloadLog.note(verdict.why);
+    const route = 'rejected' as const;
+    this.#deps.onSummary?.({ callId, route, rule: '', durationMs: 0, endReason: verdict.why, sipStatus: 503 });
+  }
+
   /** An INVITE admission turned away: answered at once, logged, and recorded as a rejected call. */
   #refuse(call: InboundCall, verdict: Extract<AdmissionResult, { admitted: false }>): void {
     const { logger } = this.#deps;
-    const headers: HeaderList = verdict.retryAfterSec ? [['Retry-After', String(verdict.retryAfterSec)]] : [];
-    call.reject(verdict.status, { reason: verdict.reason, headers });
-    this.#deps.onAdmissionRejected?.(verdict.why);
-    if (verdict.why === 'event_loop_lag' || verdict.why === 'event_loop_busy' || verdict.why === 'inflight_setups') {
-      // Overloaded: no log line and no registry row per INVITE (RefusalLog); metrics still count each one.
-      this.#overloadLog.note(verdict.why);
-      const route = 'rejected' as const;
-      this.#deps.onSummary?.({
-        callId: call.callId,
-        route,
-        rule: '',
-        durationMs: 0,
-        endReason: verdict.why,
-        sipStatus: 503,
-      });
+    call.reject(verdict.status, { reason: verdict.reason, headers: retryAfter(verdict) });
+    // An engine without a screen (drachtio), or an overload that began between the screen and here.
+    if (isOverload(verdict)) {
+      this.#overloaded(call.callId, verdict);
       return;
     }
+    this.#deps.onAdmissionRejected?.(verdict.why);
     logger.warn(
       {
         callId: call.callId,

@@ -94,6 +94,25 @@ export interface InboundCall {
   answer(opts: ResponseOptions): Promise<Dialog>;
 }
 
+/**
+ * A new out-of-dialog INVITE as the admission screen sees it: before the engine keeps anything for it (no server
+ * transaction, no 100 Trying, no InboundCall).
+ */
+export interface InviteScreenRequest {
+  readonly callId: string;
+  readonly source: SipPeer;
+}
+
+/** The screen's verdict on an INVITE it refuses: the final response the engine sends statelessly. */
+export interface StatelessRefusal {
+  status: number;
+  reason: string;
+  headers?: HeaderList;
+}
+
+/** Returns a refusal to turn the INVITE away at once, undefined to let it through to `onInvite`. */
+export type InviteScreen = (invite: InviteScreenRequest) => StatelessRefusal | undefined;
+
 export interface OutboundInviteOptions extends SipBody {
   /** Request-URI. */
   uri: string;
@@ -223,6 +242,8 @@ export interface EngineStats {
   parseErrors: number;
   activeDialogs: number;
   activeTransactions: number;
+  /** INVITEs the admission screen refused statelessly (engines with `screenInvites`). */
+  statelessRefusals?: number;
 }
 
 /** How one next hop the engine resolved (RFC 3263) stands: for /healthz, /metrics and the CLI. */
@@ -260,6 +281,16 @@ export interface SipEngine {
   /** Where the engine listens (for logs and tests). */
   readonly localPort: number;
   onInvite(handler: (call: InboundCall) => void): void;
+  /**
+   * The admission screen, for refusals that must cost next to nothing (overload). The engine calls it for each new
+   * INVITE without a To tag that matches no transaction, before it keeps any state; a refusal is sent statelessly
+   * (RFC 3261 §8.2.7, as Kamailio's sl_send_reply): the response is built from the request's Via, From, To (plus a
+   * tag derived from the request, the same for its retransmissions), Call-ID and CSeq, sent once and forgotten. A
+   * retransmitted INVITE is screened (and usually refused) again, and the ACK to the refusal matches nothing and is
+   * dropped silently. A refused INVITE never reaches `onInvite`. Optional: an engine without it (drachtio, whose
+   * server keeps the transaction anyway) hands every INVITE to `onInvite`, where admission refuses it statefully.
+   */
+  screenInvites?(screen: InviteScreen): void;
   invite(opts: OutboundInviteOptions): OutboundCall;
   stats(): EngineStats;
   /** The next hops the engine resolved and probes, with their health; absent: the engine does no RFC 3263 resolution. */

@@ -1,8 +1,9 @@
 /**
  * End to end with real SIPp: the overload control's bound on setups in flight. With MAX_INFLIGHT_SETUPS=2 and a
  * Kallglot double that takes 2.5 s to create a session, a burst of 6 calls within one second gets 2 through and 4
- * refused at once with 503 + Retry-After: 1, before any Kallglot request; the refusals are counted by reason in
- * /metrics and logged as one aggregated line, not one per INVITE. (The event-loop lag check is covered by unit tests
+ * refused at once with 503 + Retry-After: 1, before any Kallglot request and statelessly (no 100 Trying, nothing
+ * kept: the ACK to the 503 gets no answer); the refusals are counted by reason in /metrics and logged as one
+ * aggregated line, not one per INVITE. (The event-loop lag check is covered by unit tests
  * with an injected clock: a real lag cannot be produced on demand without timing assertions.)
  */
 import { afterEach, describe, expect, it } from 'vitest';
@@ -51,6 +52,13 @@ describe('overload control', () => {
       expect(headerOf(m.text, 'Retry-After'), d()).toBe('1');
       expect(m.text, d()).toMatch(/^SIP\/2\.0 503 Service Unavailable \(overloaded\)/);
     }
+    // Refused statelessly (the engine's screen): no 100 Trying before the 503, and nothing after it (SIPp's ACK
+    // matches no transaction and is dropped, not answered).
+    const refusedIds = new Set(refused.map((m) => headerOf(m.text, 'Call-ID')));
+    const toRefused = findMessages(uac.messages, 'received', 'SIP/2.0').filter((m) =>
+      refusedIds.has(headerOf(m.text, 'Call-ID')),
+    );
+    expect(toRefused.length, d()).toBe(refused.length);
     expect(e.sandbox.stats().createRequests, d()).toBe(2); // the refused calls never reached Kallglot
 
     const metrics = await (await fetch(`http://127.0.0.1:${e.gw.httpPort}/metrics`)).text();

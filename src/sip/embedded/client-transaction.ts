@@ -1,9 +1,15 @@
 /**
  * Client transactions (RFC 3261 §17.1): INVITE (§17.1.1, with the RFC 6026 Accepted state) and non-INVITE (§17.1.2).
  * Created and fed by TransactionLayer; the TU sees only the handler callbacks.
+ *
+ * A transaction lingers after its final response (timers D, K, M: up to 32 s) only to absorb retransmissions. From
+ * its final response on it keeps just what that needs (the ACK to resend, its keys), and drops the request and, in
+ * Completed, the TU's handler: the handler's closures reach the whole call (its session, dialogs, loggers), which
+ * would otherwise stay in memory for 32 s after the call ended.
  */
 import type { Logger } from '../../logger.ts';
 import type { SipEndpoint, SipMessage, SipRequest, SipResponse } from './message.ts';
+import type { TimerWheel } from './timer-wheel.ts';
 import { TimerSet } from './timers.ts';
 import type { SipTimerConfig } from './timers.ts';
 import { buildNon2xxAck } from './transaction-helpers.ts';
@@ -11,6 +17,8 @@ import { buildNon2xxAck } from './transaction-helpers.ts';
 /** What a transaction needs from the layer that owns it. */
 export interface TransactionContext {
   readonly timers: SipTimerConfig;
+  /** The layer's scheduler, shared by all its transactions. */
+  readonly wheel?: TimerWheel;
   readonly logger: Logger;
   send(msg: SipMessage, dest: SipEndpoint): void;
   /** Called exactly once when the transaction reaches Terminated so the layer drops it from its table. */
@@ -37,16 +45,24 @@ export interface ClientTransactionOptions {
 
 export type ClientTransactionState = 'calling' | 'trying' | 'proceeding' | 'completed' | 'accepted' | 'terminated';
 
+/** The handler of a transaction past the point where the TU can be told anything. */
+const RELEASED_HANDLER: ClientTransactionHandler = {
+  onResponse: () => undefined,
+  onTimeout: () => undefined,
+  onTransportError: () => undefined,
+};
+
 export class ClientTransaction {
   readonly id: string;
-  readonly request: SipRequest;
   readonly dest: SipEndpoint;
   readonly method: string;
   readonly isInvite: boolean;
   #currentState: ClientTransactionState;
-  readonly #handler: ClientTransactionHandler;
+  /** Until the final response: (re)transmitted while Calling/Trying/Proceeding. */
+  #request: SipRequest | undefined;
+  #handler: ClientTransactionHandler;
   readonly #ctx: TransactionContext;
-  readonly #timers = new TimerSet();
+  readonly #timers: TimerSet;
   /** Timer B/F of this transaction when the TU wants it shorter than 64*T1 (RFC 3263 failover). */
   readonly #timeoutMs: number | undefined;
   #ack: SipRequest | undefined;
@@ -60,14 +76,20 @@ export class ClientTransaction {
     opts: ClientTransactionOptions = {},
   ) {
     this.id = id;
-    this.request = request;
+    this.#request = request;
     this.dest = dest;
     this.method = request.method;
     this.isInvite = request.method === 'INVITE';
     this.#currentState = this.isInvite ? 'calling' : 'trying';
     this.#handler = handler;
     this.#ctx = ctx;
+    this.#timers = new TimerSet(ctx.wheel);
     this.#timeoutMs = opts.timeoutMs;
+  }
+
+  /** The request, until the final response (or termination) released it. */
+  get request(): SipRequest | undefined {
+    return this.#request;
   }
 
   get state(): ClientTransactionState {
@@ -86,22 +108,29 @@ export class ClientTransaction {
   /** Send the request and arm the retransmit (A/E, UDP only) and timeout (B/F) timers. Called by the layer. */
   start(): void {
     const t = this.#ctx.timers;
-    this.#ctx.send(this.request, this.dest);
+    const request = this.#request;
+    if (request === undefined) return;
+    this.#ctx.send(request, this.dest);
     if (this.#currentState === 'terminated') return; // a synchronous transport error already ended us
     if (!this.#reliable) this.#scheduleRetransmit(this.isInvite ? t.A : t.E);
-    this.#timers.set('timeout', this.#timeoutMs ?? (this.isInvite ? t.B : t.F), () => {
-      this.#ctx.stat('timeouts');
-      this.terminate();
-      this.#call('onTimeout', () => this.#handler.onTimeout());
-    });
+    this.#timers.set('timeout', this.#timeoutMs ?? (this.isInvite ? t.B : t.F), () => this.#timedOut());
+  }
+
+  /** Timer B/F, or the 64*T1 guard after a CANCEL, fired: the transaction ends and the TU is told. */
+  #timedOut(): void {
+    const handler = this.#handler; // terminate() releases it
+    this.#ctx.stat('timeouts');
+    this.terminate();
+    this.#call('onTimeout', () => handler.onTimeout());
   }
 
   #scheduleRetransmit(interval: number): void {
     this.#timers.set('retransmit', interval, () => {
       const s = this.#currentState;
-      if (s !== 'calling' && s !== 'trying' && s !== 'proceeding') return;
+      const request = this.#request;
+      if ((s !== 'calling' && s !== 'trying' && s !== 'proceeding') || request === undefined) return;
       this.#ctx.stat('retransmissions');
-      this.#ctx.send(this.request, this.dest);
+      this.#ctx.send(request, this.dest);
       const t = this.#ctx.timers;
       // Timer A doubles without a cap; timer E doubles up to T2, and is T2 flat once a provisional arrived.
       const next = this.isInvite ? interval * 2 : s === 'proceeding' ? t.T2 : Math.min(interval * 2, t.T2);
@@ -144,20 +173,26 @@ export class ClientTransaction {
   #onInviteFinal(res: SipResponse): void {
     const t = this.#ctx.timers;
     this.#timers.clearAll();
+    const request = this.#request;
+    this.#request = undefined; // never sent again
     if (res.status < 300) {
       this.#currentState = 'accepted';
       this.#timers.set('M', t.M, () => this.terminate());
+      // The handler stays: in Accepted the TU still gets 2xx retransmissions and forked 2xx (RFC 6026 §8.4).
       this.#deliver(res);
       return;
     }
     this.#currentState = 'completed';
     try {
-      this.#ack = buildNon2xxAck(this.request, res);
-      this.#ctx.send(this.#ack, this.dest);
+      if (request) {
+        this.#ack = buildNon2xxAck(request, res);
+        this.#ctx.send(this.#ack, this.dest);
+      }
     } catch (err) {
       this.#ctx.logger.warn({ err, status: res.status }, 'could not build ACK for non-2xx final response');
     }
     this.#deliver(res);
+    this.#handler = RELEASED_HANDLER; // Completed only resends the ACK: the TU hears nothing more
     if (this.#reliable) this.terminate();
     else if (this.#currentState === 'completed') this.#timers.set('D', t.D, () => this.terminate());
   }
@@ -165,7 +200,9 @@ export class ClientTransaction {
   #onNonInviteFinal(res: SipResponse): void {
     this.#timers.clearAll();
     this.#currentState = 'completed';
+    this.#request = undefined;
     this.#deliver(res);
+    this.#handler = RELEASED_HANDLER; // Completed only absorbs retransmitted finals
     if (this.#reliable) this.terminate();
     else if (this.#currentState === 'completed') this.#timers.set('K', this.#ctx.timers.K, () => this.terminate());
   }
@@ -177,19 +214,16 @@ export class ClientTransaction {
   cancelSent(): void {
     if (!this.isInvite || (this.#currentState !== 'calling' && this.#currentState !== 'proceeding')) return;
     if (this.#timers.has('timeout')) return; // timer B (same 64*T1) is still running in Calling
-    this.#timers.set('timeout', 64 * this.#ctx.timers.T1, () => {
-      this.#ctx.stat('timeouts');
-      this.terminate();
-      this.#call('onTimeout', () => this.#handler.onTimeout());
-    });
+    this.#timers.set('timeout', 64 * this.#ctx.timers.T1, () => this.#timedOut());
   }
 
   /** The transport failed to deliver our request (§17.1.4). */
   transportError(): void {
     const s = this.#currentState;
     if (s !== 'calling' && s !== 'trying' && s !== 'proceeding') return;
+    const handler = this.#handler; // terminate() releases it
     this.terminate();
-    this.#call('onTransportError', () => this.#handler.onTransportError());
+    this.#call('onTransportError', () => handler.onTransportError());
   }
 
   /** Drop the transaction without telling the TU (used by the layer's stop() and by the TU giving up). */
@@ -197,6 +231,9 @@ export class ClientTransaction {
     if (this.#currentState === 'terminated') return;
     this.#currentState = 'terminated';
     this.#timers.clearAll();
+    this.#request = undefined;
+    this.#handler = RELEASED_HANDLER;
+    this.#ack = undefined;
     this.#ctx.terminated(this.id, this);
   }
 

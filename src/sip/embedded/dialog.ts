@@ -247,11 +247,8 @@ export class EmbeddedDialog implements Dialog {
     const seq = parseCSeq(res.headers.get('CSeq') ?? '').seq;
     return new Promise((resolve) => {
       let acked = false;
-      this.#pendingAcks.set(seq, (ack) => {
-        acked = true;
-        resolve(ack);
-      });
-      this.#ctx.tx.retransmit2xxUntilAck(
+      // Stopped as soon as the ACK (or the dialog's end) arrives: the retransmission timers hold this dialog.
+      const stop = this.#ctx.tx.retransmit2xxUntilAck(
         res,
         dest,
         () => acked || this.#isEnded,
@@ -260,6 +257,11 @@ export class EmbeddedDialog implements Dialog {
           resolve(undefined);
         },
       );
+      this.#pendingAcks.set(seq, (ack) => {
+        acked = true;
+        stop();
+        resolve(ack);
+      });
     });
   }
 

@@ -9,6 +9,7 @@ import {
   type CertificateReload,
   type EngineStats,
   type InboundCall,
+  type InviteScreen,
   type OutboundCall,
   type OutboundInviteOptions,
   type SipTargetStatus,
@@ -25,11 +26,13 @@ import { LateAnswers } from './late-answers.ts';
 import { type EngineTargetOptions, NextHops } from './next-hops.ts';
 import { buildResponse, responseDestination, topVia } from './transaction-helpers.ts';
 import { TransactionLayer, type SipTransport } from './transaction.ts';
+import { statelessReply } from './stateless.ts';
 import type { ServerTransaction } from './server-transaction.ts';
 import { TransportLayer } from './transport.ts';
 import { EmbeddedInboundCall } from './uas.ts';
 import { EmbeddedOutboundCall } from './uac.ts';
 import type { UaContext } from './ua-core.ts';
+import type { Via } from './via.ts';
 
 export interface EmbeddedEngineOptions {
   host: string;
@@ -75,6 +78,9 @@ export class EmbeddedEngine implements SipEngine {
   #tx: TransactionLayer | undefined;
   #ctx: UaContext | undefined;
   #inviteHandler: ((call: InboundCall) => void) | undefined;
+  #inviteScreen: InviteScreen | undefined;
+  /** INVITEs the screen refused statelessly (answered once, nothing kept). */
+  #statelessRefusals = 0;
   readonly #dialogs = new Map<string, EmbeddedDialog>();
   /** Inbound INVITEs by server transaction (for CANCEL) and by From-tag/Call-ID/CSeq (for merged requests). */
   readonly #pendingInvites = new Map<ServerTransaction, EmbeddedInboundCall>();
@@ -142,6 +148,7 @@ export class EmbeddedEngine implements SipEngine {
       userAgent: opts.userAgent,
       sendRaw: (msg, dest) => observed.send(msg, dest),
     };
+    tx.screenNewInvites((req, via, source) => this.#screenInvite(req, via, source));
     tx.onRequest((req, stx) => this.#safely(() => this.#dispatch(req, stx)));
     tx.onCancel((inviteTx, cancel) => this.#safely(() => this.#pendingInvites.get(inviteTx)?.handleCancel(cancel)));
     tx.onStrayResponse((res) => this.#safely(() => this.#handleStrayResponse(res)));
@@ -169,6 +176,10 @@ export class EmbeddedEngine implements SipEngine {
     this.#inviteHandler = handler;
   }
 
+  screenInvites(screen: InviteScreen): void {
+    this.#inviteScreen = screen;
+  }
+
   invite(opts: OutboundInviteOptions): OutboundCall {
     const ctx = this.#context();
     const targets = this.#nextHops.router;
@@ -194,6 +205,7 @@ export class EmbeddedEngine implements SipEngine {
       parseErrors: c.parseErrors,
       activeDialogs: this.#dialogs.size,
       activeTransactions: this.#tx?.activeCount() ?? 0,
+      statelessRefusals: this.#statelessRefusals,
     };
   }
 
@@ -253,6 +265,28 @@ export class EmbeddedEngine implements SipEngine {
         return;
       default:
         stx.respond(tx.buildResponse(req, 405, 'Method Not Allowed', { headers: [['Allow', ALLOWED_METHODS]] }));
+    }
+  }
+
+  /**
+   * A new INVITE before any state is kept for it: the call logic's screen may refuse it, statelessly. In-dialog
+   * INVITEs (To tag) are not screened: they belong to calls already admitted. A screen that throws lets the INVITE
+   * through, to be handled (and refused, if need be) the stateful way.
+   */
+  #screenInvite(req: SipRequest, via: Via, source: SipEndpoint): boolean {
+    const screen = this.#inviteScreen;
+    const ctx = this.#ctx;
+    if (!screen || !ctx || getTag(req.headers.get('To') ?? '') !== undefined) return false;
+    try {
+      const refusal = screen({ callId: req.headers.get('Call-ID') ?? '', source });
+      if (!refusal) return false;
+      const res = statelessReply(req, via, refusal.status, refusal.reason, refusal.headers);
+      ctx.sendRaw(res, responseDestination(via, source));
+      this.#statelessRefusals++;
+      return true;
+    } catch (err) {
+      this.#logger.error({ err }, 'INVITE screen failed');
+      return false;
     }
   }
 

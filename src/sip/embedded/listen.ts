@@ -9,6 +9,7 @@
  * the part of "every address" the machine has (ipv6Unavailable below).
  */
 import dgram from 'node:dgram';
+import dns from 'node:dns';
 import net from 'node:net';
 import { stripBrackets } from '../syntax/uri.ts';
 
@@ -53,14 +54,34 @@ export interface UdpHandlers {
   error(err: Error): void;
 }
 
+type LookupCallback = (err: NodeJS.ErrnoException | null, address: string, family: number) => void;
+
+/**
+ * The socket's lookup: dgram looks up every destination of an unconnected socket before sending, an IP address too,
+ * and dns.lookup answers an address on the next tick, so each datagram cost a tick (and the send's closures lived
+ * until then). The transport sends to addresses only (RFC 3263 resolution happens above it): an address is
+ * answered at once and the datagram leaves within send(). Anything else still goes to dns.lookup.
+ */
+export function lookupAddress(
+  hostname: string,
+  options: number | dns.LookupOneOptions, // dgram passes the socket's family, 4 or 6 (the types say options)
+  callback: LookupCallback,
+): void {
+  const version = net.isIP(hostname);
+  if (version !== 0) callback(null, hostname, version);
+  else if (typeof options === 'number') dns.lookup(hostname, options, callback);
+  else dns.lookup(hostname, options, callback);
+}
+
 /** Bind a UDP socket; rejects with the bind error (the socket is closed then). */
 export function bindUdp(host: string, port: number, handlers: UdpHandlers): Promise<dgram.Socket> {
   const address = stripBrackets(host);
   return new Promise((resolve, reject) => {
     // ipv6Only false is the default; written out because dual-stack on `::` is the point.
+    const lookup = lookupAddress;
     const socket = net.isIPv6(address)
-      ? dgram.createSocket({ type: 'udp6', ipv6Only: false })
-      : dgram.createSocket('udp4');
+      ? dgram.createSocket({ type: 'udp6', ipv6Only: false, lookup })
+      : dgram.createSocket({ type: 'udp4', lookup });
     const onError = (err: Error): void => {
       socket.close();
       reject(err);

@@ -25,26 +25,29 @@ export interface SipEndpoint {
   serverName?: string;
 }
 
-const COMPACT_FORMS: Record<string, string> = {
-  v: 'Via',
-  f: 'From',
-  t: 'To',
-  i: 'Call-ID',
-  m: 'Contact',
-  l: 'Content-Length',
-  c: 'Content-Type',
-  k: 'Supported',
-  s: 'Subject',
-  e: 'Content-Encoding',
-  o: 'Event',
-  r: 'Refer-To',
-  u: 'Allow-Events',
-  b: 'Referred-By',
-  x: 'Session-Expires',
-};
+/** Maps, not object literals: a header named `constructor` or `__proto__` must not find Object's properties. */
+const COMPACT_FORMS = new Map<string, string>(
+  Object.entries({
+    v: 'Via',
+    f: 'From',
+    t: 'To',
+    i: 'Call-ID',
+    m: 'Contact',
+    l: 'Content-Length',
+    c: 'Content-Type',
+    k: 'Supported',
+    s: 'Subject',
+    e: 'Content-Encoding',
+    o: 'Event',
+    r: 'Refer-To',
+    u: 'Allow-Events',
+    b: 'Referred-By',
+    x: 'Session-Expires',
+  }),
+);
 
 /** Canonical capitalisation for headers we emit ourselves; anything else keeps the case it arrived with. */
-const CANONICAL: Record<string, string> = Object.fromEntries(
+const CANONICAL = new Map<string, string>(
   [
     'Via',
     'From',
@@ -85,15 +88,43 @@ const CANONICAL: Record<string, string> = Object.fromEntries(
     'Expires',
     'Accept',
     'Min-Expires',
-  ].map((n) => [n.toLowerCase(), n]),
+  ].map((n): [string, string] => [n.toLowerCase(), n]),
 );
 
 /** Expand a compact header name and return the name to store (long form, canonical case when we know it). */
 export function normalizeHeaderName(name: string): string {
+  return nameOf(name).stored;
+}
+
+interface HeaderName {
+  /** The name written: long form, canonical case when known, else as it arrived. */
+  stored: string;
+  /** Lower-cased `stored`: what lookups compare. */
+  key: string;
+}
+
+/**
+ * Names as written → their stored form and key. Lower-casing each name on every lookup and every comparison was
+ * 4-5% of the engine's CPU (and a string to collect each time); real traffic uses a few dozen spellings, so they are
+ * worked out once. Bounded: names off the wire are the peer's choice, and past the bound they are simply not cached.
+ */
+const NAME_CACHE = new Map<string, HeaderName>();
+const NAME_CACHE_LIMIT = 2000;
+
+function nameOf(name: string): HeaderName {
+  const cached = NAME_CACHE.get(name);
+  if (cached !== undefined) return cached;
   const lower = name.toLowerCase();
-  const expanded = COMPACT_FORMS[lower];
-  if (expanded) return expanded;
-  return CANONICAL[lower] ?? name;
+  const stored = COMPACT_FORMS.get(lower) ?? CANONICAL.get(lower) ?? name;
+  const canonical = NAME_CACHE.get(stored); // share one key string per header, whatever the spelling
+  const info = { stored, key: canonical?.key ?? stored.toLowerCase() };
+  if (NAME_CACHE.size < NAME_CACHE_LIMIT) NAME_CACHE.set(name, info);
+  return info;
+}
+
+/** The lower-cased long form of a header name: what SipHeaders compares (`keys()`). */
+export function headerKey(name: string): string {
+  return nameOf(name).key;
 }
 
 /**
@@ -123,12 +154,14 @@ const LIST_HEADERS = new Set([
 ]);
 
 export function isListHeader(name: string): boolean {
-  return LIST_HEADERS.has(name.toLowerCase());
+  return LIST_HEADERS.has(headerKey(name));
 }
 
 /** Ordered, case-insensitive header list. */
 export class SipHeaders {
   #entries: Array<[string, string]> = [];
+  /** `headerKey` of each entry, same order: comparisons never lower-case anything. */
+  #keys: string[] = [];
 
   constructor(init?: Iterable<[string, string]>) {
     if (init) for (const [n, v] of init) this.append(n, v);
@@ -136,18 +169,17 @@ export class SipHeaders {
 
   /** First value of a header (raw, not split), or undefined. */
   get(name: string): string | undefined {
-    const key = normalizeHeaderName(name).toLowerCase();
-    for (const [n, v] of this.#entries) if (n.toLowerCase() === key) return v;
-    return undefined;
+    const i = this.#keys.indexOf(headerKey(name));
+    return i === -1 ? undefined : this.#entries[i][1];
   }
 
   /** Every value of a header, in order; list headers are split on top-level commas. */
   getAll(name: string): string[] {
-    const key = normalizeHeaderName(name).toLowerCase();
+    const key = headerKey(name);
     const out: string[] = [];
-    const split = isListHeader(key);
-    for (const [n, v] of this.#entries) {
-      if (n.toLowerCase() !== key) continue;
+    const split = LIST_HEADERS.has(key);
+    for (let i = this.#keys.indexOf(key); i !== -1; i = this.#keys.indexOf(key, i + 1)) {
+      const v = this.#entries[i][1];
       if (split) out.push(...splitHeaderList(v));
       else out.push(v);
     }
@@ -155,52 +187,59 @@ export class SipHeaders {
   }
 
   has(name: string): boolean {
-    return this.get(name) !== undefined;
+    return this.#keys.includes(headerKey(name));
   }
 
   /** Append one header line. */
   append(name: string, value: string): this {
-    this.#entries.push([normalizeHeaderName(name), value]);
+    const { stored, key } = nameOf(name);
+    this.#entries.push([stored, value]);
+    this.#keys.push(key);
     return this;
   }
 
   /** Insert a header line before all others of the same name (e.g. a new top Via). */
   prepend(name: string, value: string): this {
-    const norm = normalizeHeaderName(name);
-    const key = norm.toLowerCase();
-    const idx = this.#entries.findIndex(([n]) => n.toLowerCase() === key);
-    if (idx === -1) this.#entries.push([norm, value]);
-    else this.#entries.splice(idx, 0, [norm, value]);
+    const { stored, key } = nameOf(name);
+    const idx = this.#keys.indexOf(key);
+    if (idx === -1) {
+      this.#entries.push([stored, value]);
+      this.#keys.push(key);
+    } else {
+      this.#entries.splice(idx, 0, [stored, value]);
+      this.#keys.splice(idx, 0, key);
+    }
     return this;
   }
 
   /** Replace all lines of a header with one value (keeps the position of the first). */
   set(name: string, value: string): this {
-    const norm = normalizeHeaderName(name);
-    const key = norm.toLowerCase();
-    const idx = this.#entries.findIndex(([n]) => n.toLowerCase() === key);
-    this.#entries = this.#entries.filter(([n], i) => i === idx || n.toLowerCase() !== key);
-    if (idx === -1) this.#entries.push([norm, value]);
-    else this.#entries[this.#entries.findIndex(([n]) => n.toLowerCase() === key)] = [norm, value];
+    const { stored, key } = nameOf(name);
+    const idx = this.#keys.indexOf(key);
+    this.#keep((k, i) => i === idx || k !== key);
+    if (idx === -1) return this.append(name, value);
+    this.#entries[this.#keys.indexOf(key)] = [stored, value];
     return this;
   }
 
   /** Remove every line of a header. */
   delete(name: string): this {
-    const key = normalizeHeaderName(name).toLowerCase();
-    this.#entries = this.#entries.filter(([n]) => n.toLowerCase() !== key);
+    const key = headerKey(name);
+    if (this.#keys.includes(key)) this.#keep((k) => k !== key);
     return this;
   }
 
   /** Remove the first value of a list header (e.g. pop the top Via), whether it is on its own line or comma-joined. */
   removeFirst(name: string): this {
-    const key = normalizeHeaderName(name).toLowerCase();
-    const idx = this.#entries.findIndex(([n]) => n.toLowerCase() === key);
+    const idx = this.#keys.indexOf(headerKey(name));
     if (idx === -1) return this;
     const [n, v] = this.#entries[idx];
     const parts = splitHeaderList(v);
-    if (parts.length <= 1) this.#entries.splice(idx, 1);
-    else this.#entries[idx] = [n, parts.slice(1).join(', ')];
+    if (parts.length > 1) this.#entries[idx] = [n, parts.slice(1).join(', ')];
+    else {
+      this.#entries.splice(idx, 1);
+      this.#keys.splice(idx, 1);
+    }
     return this;
   }
 
@@ -209,10 +248,29 @@ export class SipHeaders {
     return this.#entries;
   }
 
+  /** The key (`headerKey`) of each line, in the order of `lines()`. */
+  keys(): readonly string[] {
+    return this.#keys;
+  }
+
   clone(): SipHeaders {
     const h = new SipHeaders();
     h.#entries = this.#entries.map(([n, v]) => [n, v]);
+    h.#keys = this.#keys.slice();
     return h;
+  }
+
+  /** Keep the lines `keep` accepts (new arrays: a `lines()` handed out earlier stays as it was). */
+  #keep(keep: (key: string, index: number) => boolean): void {
+    const entries: Array<[string, string]> = [];
+    const keys: string[] = [];
+    for (let i = 0; i < this.#keys.length; i++) {
+      if (!keep(this.#keys[i], i)) continue;
+      entries.push(this.#entries[i]);
+      keys.push(this.#keys[i]);
+    }
+    this.#entries = entries;
+    this.#keys = keys;
   }
 }
 

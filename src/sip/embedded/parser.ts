@@ -5,10 +5,10 @@
  * request is broken but still carries what a 400 needs, the best-effort request is returned as `partial` so the
  * transport layer can answer instead of dropping it silently.
  */
-import { parseNameAddr } from '../syntax/address.ts';
+import { parseNameAddrWithTag } from '../syntax/address.ts';
 import { parseCSeq } from './cseq.ts';
 import { isToken, parseDecimal } from '../syntax/lex.ts';
-import { SipHeaders, createRequest, createResponse, normalizeHeaderName } from './message.ts';
+import { SipHeaders, createRequest, createResponse, headerKey, normalizeHeaderName } from './message.ts';
 import type { SipMessage, SipRequest } from './message.ts';
 import { parseUri } from '../syntax/uri.ts';
 import { parseVia } from './via.ts';
@@ -26,6 +26,7 @@ export interface ParseOptions {
 export const DEFAULT_MAX_MESSAGE_SIZE = 65535;
 
 const MANDATORY = ['Via', 'From', 'To', 'Call-ID', 'CSeq'] as const;
+const MANDATORY_KEYS = MANDATORY.map(headerKey);
 /** Headers that must not appear more than once (RFC 4475 §3.1.2.19 "multi01"). */
 const SINGLE_VALUED = new Set(['from', 'to', 'call-id', 'cseq', 'max-forwards', 'content-length']);
 const EMPTY = Buffer.alloc(0);
@@ -190,13 +191,11 @@ function parseHeaderLines(lines: string[], fault: Fault): SipHeaders {
 
 /** Mandatory headers present, single-valued headers not repeated. */
 function checkHeaderSet(headers: SipHeaders, fault: Fault): void {
-  for (const h of MANDATORY) if (!headers.has(h)) fault(`missing ${h}`);
-  const seen = new Set<string>();
-  for (const [n] of headers.lines()) {
-    const k = n.toLowerCase();
-    if (!SINGLE_VALUED.has(k)) continue;
-    if (seen.has(k)) fault(`multiple ${normalizeHeaderName(k)} headers`);
-    seen.add(k);
+  const keys = headers.keys();
+  for (let m = 0; m < MANDATORY.length; m++) if (!keys.includes(MANDATORY_KEYS[m])) fault(`missing ${MANDATORY[m]}`);
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i];
+    if (SINGLE_VALUED.has(k) && keys.indexOf(k) < i) fault(`multiple ${normalizeHeaderName(k)} headers`);
   }
 }
 
@@ -234,7 +233,7 @@ function validateFields(headers: SipHeaders, start: StartLine | undefined, fault
   }
   for (const h of ['From', 'To'] as const) {
     const v = headers.get(h);
-    if (v !== undefined && !succeeds(() => parseNameAddr(v))) fault(`bad ${h}`);
+    if (v !== undefined && !succeeds(() => parseNameAddrWithTag(v))) fault(`bad ${h}`);
   }
   const callId = headers.get('Call-ID');
   if (callId !== undefined && (callId.length === 0 || /[\s]/.test(callId))) fault('bad Call-ID');

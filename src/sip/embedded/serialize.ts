@@ -9,26 +9,35 @@ function oneLine(s: string): string {
   return s.includes('\r') || s.includes('\n') ? s.replace(/[\r\n]+/g, ' ') : s;
 }
 
+const EMPTY = Buffer.alloc(0);
+
 export function serializeMessage(msg: SipMessage): Buffer {
-  const body = msg.body ?? Buffer.alloc(0);
-  const parts: string[] = [
+  const body = msg.body ?? EMPTY;
+  // One string grown in place (V8 ropes) rather than an array of parts joined: this runs for every message sent.
+  let head =
     msg.kind === 'request'
-      ? `${oneLine(msg.method)} ${oneLine(msg.uri)} ${oneLine(msg.version)}`
-      : `${oneLine(msg.version)} ${msg.status} ${oneLine(msg.reason)}`,
-  ];
-  const contentLength = `Content-Length: ${body.length}`;
+      ? `${oneLine(msg.method)} ${oneLine(msg.uri)} ${oneLine(msg.version)}\r\n`
+      : `${oneLine(msg.version)} ${msg.status} ${oneLine(msg.reason)}\r\n`;
+  const lines = msg.headers.lines();
+  const keys = msg.headers.keys();
   let wroteLength = false;
-  for (const [name, value] of msg.headers.lines()) {
+  for (let i = 0; i < lines.length; i++) {
     // The stored value may be stale (body rewritten by the B2BUA), so it is always recomputed in place.
-    if (name.toLowerCase() === 'content-length') {
-      if (!wroteLength) parts.push(contentLength);
+    if (keys[i] === 'content-length') {
+      if (!wroteLength) head += `Content-Length: ${body.length}\r\n`;
       wroteLength = true;
       continue;
     }
-    parts.push(`${oneLine(name)}: ${oneLine(value)}`);
+    const [name, value] = lines[i];
+    head += `${oneLine(name)}: ${oneLine(value)}\r\n`;
   }
-  if (!wroteLength) parts.push(contentLength);
-  parts.push('', '');
-  const head = Buffer.from(parts.join('\r\n'), 'utf8');
-  return body.length === 0 ? head : Buffer.concat([head, body], head.length + body.length);
+  if (!wroteLength) head += `Content-Length: ${body.length}\r\n`;
+  head += '\r\n';
+  if (body.length === 0) return Buffer.from(head, 'utf8');
+  // Head and body written into one buffer: Buffer.concat would copy the head a second time.
+  const headLength = Buffer.byteLength(head, 'utf8');
+  const wire = Buffer.allocUnsafe(headLength + body.length);
+  wire.write(head, 0, 'utf8');
+  body.copy(wire, headLength);
+  return wire;
 }

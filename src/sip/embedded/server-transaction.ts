@@ -1,7 +1,12 @@
 /**
  * Server transactions (RFC 3261 §17.2): INVITE (§17.2.1, with the RFC 6026 Accepted state so retransmitted INVITEs
  * after a 2xx are absorbed instead of reaching the TU as new calls) and non-INVITE (§17.2.2).
+ *
+ * A transaction lingers after its final response (timers I, J, L: up to 32 s) to absorb retransmissions. From the
+ * final response on it drops the request; it keeps the final response only while a retransmitted request must be
+ * answered with it (Completed), and otherwise just its status and To tag (which a late CANCEL's 200 copies).
  */
+import { getTag } from '../syntax/address.ts';
 import type { SipEndpoint, SipRequest, SipResponse } from './message.ts';
 import type { TransactionContext } from './client-transaction.ts';
 import { TimerSet } from './timers.ts';
@@ -18,7 +23,6 @@ export type ServerTransactionState = 'trying' | 'proceeding' | 'completed' | 'co
 
 export class ServerTransaction {
   readonly id: string;
-  readonly request: SipRequest;
   /** Where the request came from (for TCP: the connection to answer on). */
   readonly source: SipEndpoint;
   /** Where responses go (§18.2.2); also the destination for the TU's 2xx retransmissions. */
@@ -26,9 +30,15 @@ export class ServerTransaction {
   readonly method: string;
   readonly isInvite: boolean;
   #currentState: ServerTransactionState;
+  /** Until the final response: the TU and the automatic 100 Trying build responses from it. */
+  #request: SipRequest | undefined;
+  /** The last response sent, while a retransmitted request may have to be answered with it. */
   #last: SipResponse | undefined;
+  #lastStatus = 0;
+  /** The To tag of the last response, once the response itself is released (a header value would pin the datagram). */
+  #releasedToTag: string | undefined;
   readonly #ctx: ServerTransactionContext;
-  readonly #timers = new TimerSet();
+  readonly #timers: TimerSet;
 
   constructor(
     id: string,
@@ -38,27 +48,39 @@ export class ServerTransaction {
     ctx: ServerTransactionContext,
   ) {
     this.id = id;
-    this.request = request;
+    this.#request = request;
     this.source = source;
     this.responseDest = responseDest;
     this.method = request.method;
     this.isInvite = request.method === 'INVITE';
     this.#currentState = this.isInvite ? 'proceeding' : 'trying';
     this.#ctx = ctx;
+    this.#timers = new TimerSet(ctx.wheel);
   }
 
   get state(): ServerTransactionState {
     return this.#currentState;
   }
 
-  /** The last response sent (provisional or final). */
+  /** The request, until the final response released it. */
+  get request(): SipRequest | undefined {
+    return this.#request;
+  }
+
+  /** The last response sent (provisional or final), while it may still be retransmitted (not after Completed). */
   get lastResponse(): SipResponse | undefined {
     return this.#last;
   }
 
+  /** The To tag of the last response sent (the UAS's dialog tag), kept after the response itself is released. */
+  get lastToTag(): string | undefined {
+    const to = this.#last?.headers.get('To');
+    return to === undefined ? this.#releasedToTag : getTag(to);
+  }
+
   /** True once a final response (200-699) has been sent. */
   get hasFinalResponse(): boolean {
-    return this.#last !== undefined && this.#last.status >= 200;
+    return this.#lastStatus >= 200;
   }
 
   get #reliable(): boolean {
@@ -69,8 +91,8 @@ export class ServerTransaction {
   start(): void {
     if (!this.isInvite) return;
     const send100 = (): void => {
-      if (this.#last === undefined && this.#currentState === 'proceeding')
-        this.respond(buildResponse(this.request, 100));
+      if (this.#last === undefined && this.#currentState === 'proceeding' && this.#request)
+        this.respond(buildResponse(this.#request, 100));
     };
     if (this.#ctx.trying100DelayMs <= 0) send100();
     else this.#timers.set('trying', this.#ctx.trying100DelayMs, send100);
@@ -92,15 +114,18 @@ export class ServerTransaction {
     }
     this.#timers.clear('trying');
     this.#last = res;
+    this.#lastStatus = res.status;
     this.#ctx.send(res, this.responseDest);
     if (res.status < 200) {
       this.#currentState = 'proceeding';
       return;
     }
+    this.#request = undefined;
     const t = this.#ctx.timers;
     if (this.isInvite) {
       if (res.status < 300) {
         this.#currentState = 'accepted';
+        this.#releaseLast(); // Accepted absorbs retransmitted INVITEs silently: the TU resends its 2xx
         this.#timers.set('L', t.L, () => this.terminate());
         return;
       }
@@ -133,7 +158,7 @@ export class ServerTransaction {
     const s = this.#currentState;
     if (s !== 'proceeding' && s !== 'completed') return; // Trying, Confirmed, Accepted: absorb silently
     if (this.#last) this.#ctx.send(this.#last, this.responseDest);
-    else if (this.isInvite) this.respond(buildResponse(this.request, 100)); // the peer is impatient: answer now
+    else if (this.isInvite && this.#request) this.respond(buildResponse(this.#request, 100)); // impatient peer: now
   }
 
   /**
@@ -145,6 +170,7 @@ export class ServerTransaction {
     if (s === 'accepted') return false;
     if (s === 'completed') {
       this.#currentState = 'confirmed';
+      this.#releaseLast(); // Confirmed absorbs ACK retransmissions: the response is never sent again
       this.#timers.clear('G');
       this.#timers.clear('H');
       if (this.#reliable) this.terminate();
@@ -155,11 +181,18 @@ export class ServerTransaction {
     return true;
   }
 
+  #releaseLast(): void {
+    this.#releasedToTag = this.lastToTag;
+    this.#last = undefined;
+  }
+
   /** Drop the transaction without telling the TU. */
   terminate(): void {
     if (this.#currentState === 'terminated') return;
     this.#currentState = 'terminated';
     this.#timers.clearAll();
+    this.#request = undefined;
+    this.#last = undefined;
     this.#ctx.terminated(this.id, this);
   }
 }

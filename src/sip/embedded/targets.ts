@@ -86,7 +86,7 @@ export class TargetRouter {
     const line = { callId: info.callId, target: key, name: target.name, ...outcome, ms: info.ms };
     if (outcome.failover || outcome.result === 'timeout' || outcome.result === 'transport_error')
       this.#opts.logger.warn(line, 'SIP target attempt failed');
-    else this.#opts.logger.info(line, 'SIP target attempt');
+    else this.#opts.logger.debug(line, 'SIP target attempt'); // info: the call summary is the call's one line
     this.#opts.observer?.targetAttempt?.(key, outcome.result);
     if (info.tracked && outcome.holdMs > 0) this.#opts.health.hold(target, outcome.holdMs, outcome.result);
   }

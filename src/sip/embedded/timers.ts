@@ -1,10 +1,11 @@
 /**
  * RFC 3261 transaction timers (§17, table 4) and a small per-transaction timer set.
  *
- * Timers use the global setTimeout/clearTimeout looked up at call time (not captured at import) so vitest fake timers
- * drive them. They are deliberately not unref'd: a pending retransmission or timeout must fire even if nothing else
- * keeps the event loop alive; every transaction clears its timers when it terminates.
+ * The timers run on a TimerWheel (timer-wheel.ts: one Node timer for all of them, looked up at call time so vitest
+ * fake timers drive it). They keep the process alive while pending, deliberately: a pending retransmission or timeout
+ * must fire even if nothing else keeps the event loop alive; every transaction clears its timers when it terminates.
  */
+import { TimerWheel, type WheelEntry } from './timer-wheel.ts';
 
 export interface SipTimerBase {
   /** RTT estimate, default 500 ms. */
@@ -69,26 +70,39 @@ export function sipTimers(overrides: Partial<SipTimerBase & { D: number }> = {})
   };
 }
 
+let defaultWheel: TimerWheel | undefined;
+
+/** The wheel of timer sets created without one (a transaction built outside a TransactionLayer, in tests). */
+function sharedWheel(): TimerWheel {
+  defaultWheel ??= new TimerWheel();
+  return defaultWheel;
+}
+
 /**
  * Named one-shot timers owned by one transaction: setting a name again replaces the pending timer, so each pending
  * action has exactly one timer, and clearAll() on termination leaves nothing behind.
  */
 export class TimerSet {
-  readonly #timers = new Map<string, ReturnType<typeof setTimeout>>();
+  readonly #wheel: TimerWheel;
+  readonly #timers = new Map<string, WheelEntry>();
+
+  constructor(wheel: TimerWheel = sharedWheel()) {
+    this.#wheel = wheel;
+  }
 
   set(name: string, ms: number, fn: () => void): void {
     this.clear(name);
-    const handle = setTimeout(() => {
-      this.#timers.delete(name);
+    const entry = this.#wheel.schedule(ms, () => {
+      if (this.#timers.get(name) === entry) this.#timers.delete(name);
       fn();
-    }, ms);
-    this.#timers.set(name, handle);
+    });
+    this.#timers.set(name, entry);
   }
 
   clear(name: string): void {
-    const handle = this.#timers.get(name);
-    if (handle !== undefined) {
-      clearTimeout(handle);
+    const entry = this.#timers.get(name);
+    if (entry !== undefined) {
+      this.#wheel.cancel(entry);
       this.#timers.delete(name);
     }
   }
@@ -98,7 +112,7 @@ export class TimerSet {
   }
 
   clearAll(): void {
-    for (const handle of this.#timers.values()) clearTimeout(handle);
+    for (const entry of this.#timers.values()) this.#wheel.cancel(entry);
     this.#timers.clear();
   }
 

@@ -6,10 +6,10 @@ import { silentLogger, type Logger } from '../../logger.ts';
 import { ClientTransaction } from './client-transaction.ts';
 import type { ClientTransactionHandler, ClientTransactionOptions, TransactionContext } from './client-transaction.ts';
 import { parseCSeq } from './cseq.ts';
-import { getTag } from '../syntax/address.ts';
 import type { SipEndpoint, SipMessage, SipRequest, SipResponse } from './message.ts';
 import { ServerTransaction } from './server-transaction.ts';
 import type { ServerTransactionContext } from './server-transaction.ts';
+import { TimerWheel } from './timer-wheel.ts';
 import { sipTimers, TimerSet } from './timers.ts';
 import type { SipTimerBase, SipTimerConfig } from './timers.ts';
 import type { Via } from './via.ts';
@@ -51,6 +51,8 @@ export interface TransactionLayerOptions {
 
 export type RequestHandler = (req: SipRequest, tx: ServerTransaction | null) => void;
 export type CancelHandler = (inviteTx: ServerTransaction, cancel: SipRequest) => void;
+/** True when it answered the new INVITE itself (statelessly). */
+export type InviteScreen = (req: SipRequest, via: Via, source: SipEndpoint) => boolean;
 
 export interface TransactionCounters {
   clientTransactions: number;
@@ -68,6 +70,8 @@ export class TransactionLayer {
   readonly #clients = new Map<string, ClientTransaction>();
   readonly #servers = new Map<string, ServerTransaction>();
   readonly #retransmitters = new Set<TimerSet>();
+  /** The one scheduler of every timer of this layer's transactions. */
+  readonly #wheel = new TimerWheel();
   readonly #stats = { retransmissions: 0, absorbed: 0, timeouts: 0, strayResponses: 0 };
   readonly #clientCtx: TransactionContext;
   readonly #serverCtx: ServerTransactionContext;
@@ -75,6 +79,7 @@ export class TransactionLayer {
   #cancelHandler: CancelHandler | undefined;
   #ackTimeoutHandler: ((tx: ServerTransaction) => void) | undefined;
   #strayResponseHandler: ((res: SipResponse) => void) | undefined;
+  #inviteScreen: InviteScreen | undefined;
   #stopped = false;
 
   constructor(transport: SipTransport, opts: TransactionLayerOptions = {}) {
@@ -83,6 +88,7 @@ export class TransactionLayer {
     this.#logger = opts.logger ?? silentLogger();
     const base = {
       timers: this.timers,
+      wheel: this.#wheel,
       logger: this.#logger,
       send: (msg: SipMessage, dest: SipEndpoint) => this.#transport.send(msg, dest),
       stat: (name: 'retransmissions' | 'absorbed' | 'timeouts') => {
@@ -123,6 +129,14 @@ export class TransactionLayer {
   /** Timer H fired: a 300-699 answer to an INVITE was never ACKed. */
   onAckTimeout(handler: (tx: ServerTransaction) => void): void {
     this.#ackTimeoutHandler = handler;
+  }
+
+  /**
+   * Called for each new INVITE (no server transaction matches it) before one is created: returning true means the
+   * screen answered it statelessly, and the layer keeps nothing for it (no transaction, no 100 Trying).
+   */
+  screenNewInvites(screen: InviteScreen): void {
+    this.#inviteScreen = screen;
   }
 
   /** Responses that match no client transaction (e.g. a 2xx retransmission after the transaction ended). */
@@ -170,7 +184,7 @@ export class TransactionLayer {
     isAcked: () => boolean,
     onGiveUp?: () => void,
   ): () => void {
-    const timers = new TimerSet();
+    const timers = new TimerSet(this.#wheel);
     const stop = (): void => {
       timers.clearAll();
       this.#retransmitters.delete(timers);
@@ -223,6 +237,7 @@ export class TransactionLayer {
     this.#retransmitters.clear();
     this.#clients.clear();
     this.#servers.clear();
+    this.#wheel.clear();
   }
 
   #receive(msg: SipMessage, source: SipEndpoint): void {
@@ -282,6 +297,7 @@ export class TransactionLayer {
       existing.receiveRetransmission();
       return;
     }
+    if (req.method === 'INVITE' && this.#inviteScreen?.(req, via, source)) return;
     const tx = new ServerTransaction(id, req, source, responseDestination(via, source), this.#serverCtx);
     this.#servers.set(id, tx);
     tx.start();
@@ -314,14 +330,13 @@ export class TransactionLayer {
       return;
     }
     // §9.2: the To tag of the CANCEL's 200 should equal the one the INVITE's responses carry.
-    const inviteTo = invite.lastResponse?.headers.get('To');
-    const toTag = inviteTo === undefined ? undefined : getTag(inviteTo);
+    const toTag = invite.lastToTag;
     cancelTx.respond(buildResponse(cancel, 200, undefined, toTag ? { toTag } : {}));
     if (invite.hasFinalResponse) return;
     const cancelHandler = this.#cancelHandler;
     if (cancelHandler) {
       this.#safe('onCancel', () => cancelHandler(invite, cancel));
-    } else {
+    } else if (invite.request) {
       invite.respond(buildResponse(invite.request, 487, undefined, toTag ? { toTag } : {}));
     }
   }

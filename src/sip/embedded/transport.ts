@@ -58,6 +58,8 @@ type SendErrorHandler = (error: Error, msg: SipMessage, dest: SipEndpoint) => vo
 
 const DEFAULT_IDLE_MS = 5 * 60_000;
 const DEFAULT_KEEPALIVE_MS = 30_000;
+/** Peers' UDP send addresses remembered (cleared when full: SIP scanners must not grow it for ever). */
+const SEND_ADDRESS_CACHE_SIZE = 1024;
 /** Retries when the UDP port picked for port 0 turns out to be taken on TCP. */
 const SAME_PORT_ATTEMPTS = 5;
 
@@ -70,6 +72,8 @@ export class TransportLayer {
   readonly #tlsClient: TlsClient;
   #udp: dgram.Socket | undefined;
   #udpFamily: 4 | 6 = 4;
+  /** Destination address → the form the UDP socket takes (#sendAddress); depends on #udpFamily, reset on bind. */
+  readonly #sendAddresses = new Map<string, string>();
   #server: net.Server | undefined;
   #tlsListener: TlsListener | undefined;
   readonly #messageHandlers: MessageHandler[] = [];
@@ -250,6 +254,7 @@ export class TransportLayer {
     this.#udp = socket;
     const addr = socket.address();
     this.#udpFamily = addr.family === 'IPv6' ? 6 : 4;
+    this.#sendAddresses.clear();
     this.#boundAddress = addr.address;
     return addr.port;
   }
@@ -312,13 +317,24 @@ export class TransportLayer {
       return;
     }
     try {
-      udp.send(item.data, item.dest.port, udpSendAddress(item.dest.address, this.#udpFamily), (err) => {
+      udp.send(item.data, item.dest.port, this.#sendAddress(item.dest.address), (err) => {
         if (err) this.#sendFailed(item, err);
       });
       this.counters.sent++;
     } catch (err) {
       this.#sendFailed(item, err);
     }
+  }
+
+  /** udpSendAddress, worked out once per peer: a gateway talks to a handful of addresses, datagram after datagram. */
+  #sendAddress(address: string): string {
+    let written = this.#sendAddresses.get(address);
+    if (written === undefined) {
+      written = udpSendAddress(address, this.#udpFamily);
+      if (this.#sendAddresses.size >= SEND_ADDRESS_CACHE_SIZE) this.#sendAddresses.clear();
+      this.#sendAddresses.set(address, written);
+    }
+    return written;
   }
 
   #sendFailed(item: Pending, err: unknown): void {

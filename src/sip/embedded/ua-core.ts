@@ -73,7 +73,8 @@ function hostForUri(address: string): string {
  * peer's family, so an IPv4 PBX never gets an IPv6 Contact from a dual-stack gateway, nor the reverse.
  */
 export function localHost(ctx: UaContext, peer?: string): string {
-  const v6Peer = peer !== undefined && net.isIPv6(normalizeAddress(stripBrackets(peer)));
+  // No ':' is no IPv6 address (the common IPv4 peer), without the IPv6 pattern match: this runs per request built.
+  const v6Peer = peer?.includes(':') === true && net.isIPv6(normalizeAddress(stripBrackets(peer)));
   return hostForUri(v6Peer ? (ctx.publicAddress6 ?? ctx.publicAddress) : ctx.publicAddress);
 }
 

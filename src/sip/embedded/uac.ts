@@ -108,7 +108,9 @@ export class EmbeddedOutboundCall implements OutboundCall {
         this.#hooks.targets.report(target, outcome, { tracked: plan.tracked, callId: this.callId, ms }),
     });
     this.#finalReceived = true;
-    clearTimeout(this.#ringTimer);
+    this.#provisionalHandlers = []; // no provisional after the final response: let the call logic go
+    this.#currentRequest = undefined; // only a CANCEL needed it
+    this.#stopRingTimer();
     if (response.status >= 200 && response.status < 300) this.#handle2xx(response, request, dest, true);
     else this.#fail(new SipError(response.status, response.reason, response.headers.lines()));
   }
@@ -216,6 +218,7 @@ export class EmbeddedOutboundCall implements OutboundCall {
       }
     }
     const routeSet = res.headers.getAll('Record-Route').reverse();
+    const hooks = this.#hooks; // not `this`: the dialog must not keep the whole outbound call alive
     const dialog = new EmbeddedDialog(
       this.#ctx,
       {
@@ -236,8 +239,8 @@ export class EmbeddedOutboundCall implements OutboundCall {
         remoteContentType: res.headers.get('Content-Type'),
         remoteHeaders: res.headers.lines(),
       },
-      (uri, transport) => this.#hooks.resolveNextHop(uri, transport),
-      (d) => this.#hooks.removeDialog(d),
+      (uri, transport) => hooks.resolveNextHop(uri, transport),
+      (d) => hooks.removeDialog(d),
     );
     this.#hooks.addDialog(dialog);
     const cseq = parseCSeq(req.headers.get('CSeq') ?? '1 INVITE').seq;
@@ -268,7 +271,15 @@ export class EmbeddedOutboundCall implements OutboundCall {
   #fail(err: SipError): void {
     if (this.#settled) return;
     this.#settled = true;
-    clearTimeout(this.#ringTimer);
+    // The INVITE transaction may linger 32 s (RFC 6026 Accepted) holding this call: hold no call-logic closure.
+    this.#provisionalHandlers = [];
+    this.#stopRingTimer();
     this.#rejectResult(err);
+  }
+
+  /** Forget the timer too: the call lingers 32 s after its end (RFC 6026 Accepted), its cleared Timeout with it. */
+  #stopRingTimer(): void {
+    clearTimeout(this.#ringTimer);
+    this.#ringTimer = undefined;
   }
 }

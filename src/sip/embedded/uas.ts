@@ -77,7 +77,7 @@ export class EmbeddedInboundCall implements InboundCall {
 
   onCancel(cb: (c: { reason?: string }) => void): void {
     if (this.#isCancelled) queueMicrotask(() => cb({}));
-    else this.#cancelHandlers.push(cb);
+    else if (!this.#finalSent) this.#cancelHandlers.push(cb); // after a final response no CANCEL applies
   }
 
   /** Called by the engine when a CANCEL matched this INVITE. */
@@ -97,6 +97,7 @@ export class EmbeddedInboundCall implements InboundCall {
   reject(status: number, opts: ResponseOptions = {}): void {
     if (this.#finalSent) return;
     this.#finalSent = true;
+    this.#forgetCancelHandlers();
     this.#tx.respond(this.#response(status, opts));
     this.#hooks.completed(this);
   }
@@ -105,9 +106,11 @@ export class EmbeddedInboundCall implements InboundCall {
     if (this.#finalSent)
       throw new SipError(this.#isCancelled ? 487 : 500, this.#isCancelled ? 'Request Terminated' : 'Already answered');
     this.#finalSent = true;
+    this.#forgetCancelHandlers();
     const res = this.#response(200, opts);
     res.headers.append('Contact', contactValue(this.#ctx, this.source.transport, this.source.address, this.#req.uri));
     const remoteTarget = contactTarget(this.#req);
+    const hooks = this.#hooks; // not `this`: the dialog must not keep the inbound call (and its handlers) alive
     const dialog = new EmbeddedDialog(
       this.#ctx,
       {
@@ -129,8 +132,8 @@ export class EmbeddedInboundCall implements InboundCall {
         remoteContentType: this.contentType,
         remoteHeaders: this.#req.headers.lines(),
       },
-      (uri, transport) => this.#hooks.resolveNextHop(uri, transport),
-      (d) => this.#hooks.removeDialog(d),
+      (uri, transport) => hooks.resolveNextHop(uri, transport),
+      (d) => hooks.removeDialog(d),
     );
     this.#hooks.addDialog(dialog);
     this.#tx.respond(res);
@@ -143,6 +146,11 @@ export class EmbeddedInboundCall implements InboundCall {
       throw new SipError(408, 'ACK Timeout');
     }
     return dialog;
+  }
+
+  /** A final response went out: a CANCEL can no longer apply, so the call logic's CANCEL handlers are dropped. */
+  #forgetCancelHandlers(): void {
+    if (!this.#isCancelled) this.#cancelHandlers = [];
   }
 
   #response(status: number, opts: ResponseOptions) {

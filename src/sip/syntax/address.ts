@@ -136,13 +136,47 @@ export function formatNameAddr(a: NameAddr): string {
   return `${dn}<${formatUri(a.uri)}>${formatParams(a.params)}`;
 }
 
+/**
+ * Tags of the From/To values seen last. One message has its tags asked for several times (the parser's check,
+ * dialog matching, the transaction, the UA), each a full name-addr and URI parse. A small ring compared by value:
+ * the values asked for again are the ones of the message at hand, and a Map churned by a new Call-ID every call
+ * cost more to keep up than it saved.
+ */
+const TAG_MEMO_SLOTS = 16;
+const memoValues: string[] = new Array<string>(TAG_MEMO_SLOTS).fill('');
+const memoTags: Array<string | undefined> = new Array<string | undefined>(TAG_MEMO_SLOTS).fill(undefined);
+let memoNext = 0;
+
+function rememberTag(headerValue: string, tag: string | undefined): void {
+  memoValues[memoNext] = headerValue;
+  memoTags[memoNext] = tag;
+  memoNext = (memoNext + 1) % TAG_MEMO_SLOTS;
+}
+
+function tagOf(addr: NameAddr): string | undefined {
+  const tag = addr.params.tag;
+  return typeof tag === 'string' ? tag : undefined;
+}
+
 export function getTag(headerValue: string): string | undefined {
+  // The ring starts as '' → undefined: right too, '' never parses (empty address).
+  const slot = memoValues.indexOf(headerValue);
+  if (slot !== -1) return memoTags[slot];
+  let tag: string | undefined;
   try {
-    const tag = parseNameAddr(headerValue).params.tag;
-    return typeof tag === 'string' ? tag : undefined;
+    tag = tagOf(parseNameAddr(headerValue));
   } catch {
-    return undefined;
+    tag = undefined;
   }
+  rememberTag(headerValue, tag);
+  return tag;
+}
+
+/** parseNameAddr, also remembered for getTag: for the parser, which checks every From and To anyway. */
+export function parseNameAddrWithTag(headerValue: string): NameAddr {
+  const addr = parseNameAddr(headerValue);
+  rememberTag(headerValue, tagOf(addr));
+  return addr;
 }
 
 /** Index where the header parameters start (just past '>' or at the first ';' of an addr-spec). */

@@ -6,14 +6,25 @@
 // RFC 3261 §25.1: token = 1*(alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~")
 const TOKEN_EXTRA = "-.!%*_+`'~";
 
+/** 1 at the ASCII codes of token characters: every header name, parameter and method goes through it. */
+const TOKEN_CODES = new Uint8Array(128);
+for (let c = 0; c < 128; c++) {
+  const alnum = (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a);
+  TOKEN_CODES[c] = alnum || TOKEN_EXTRA.includes(String.fromCharCode(c)) ? 1 : 0;
+}
+
+/** `c` a UTF-16 code unit (NaN past the end of a string: false). */
+function isTokenCode(c: number): boolean {
+  return c < 128 && TOKEN_CODES[c] === 1;
+}
+
 export function isTokenChar(ch: string): boolean {
-  const c = ch.charCodeAt(0);
-  return (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || TOKEN_EXTRA.includes(ch);
+  return isTokenCode(ch.charCodeAt(0));
 }
 
 export function isToken(s: string): boolean {
   if (s.length === 0) return false;
-  for (let i = 0; i < s.length; i++) if (!isTokenChar(s[i])) return false;
+  for (let i = 0; i < s.length; i++) if (!isTokenCode(s.charCodeAt(i))) return false;
   return true;
 }
 
@@ -29,7 +40,7 @@ export function skipWs(s: string, i: number): number {
 
 /** End index of the token starting at `i` (== i when there is none). */
 export function tokenEnd(s: string, i: number): number {
-  while (i < s.length && isTokenChar(s[i])) i++;
+  while (i < s.length && isTokenCode(s.charCodeAt(i))) i++;
   return i;
 }
 
@@ -74,6 +85,11 @@ export function emptyRecord<T>(): Record<string, T> {
  * Used for list headers such as Via, Contact, Route.
  */
 export function splitHeaderList(value: string): string[] {
+  if (!value.includes(',')) {
+    // One value (nearly every Via, Route, Contact line): what the scan below would return, without the scan.
+    const whole = value.trim();
+    return whole ? [whole] : [];
+  }
   const out: string[] = [];
   let depthAngle = 0;
   let inQuote = false;

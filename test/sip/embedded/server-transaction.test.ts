@@ -33,6 +33,13 @@ function lastTx(): ServerTransaction {
   return tx;
 }
 
+/** The request of a transaction that has not sent its final response yet (it is released then). */
+function requestOf(tx: ServerTransaction): SipRequest {
+  const req = tx.request;
+  if (!req) throw new Error('request already released');
+  return req;
+}
+
 function statuses(): number[] {
   return transport.sent.filter((s) => isResponse(s.msg)).map((s) => (s.msg as SipResponse).status);
 }
@@ -54,7 +61,7 @@ describe('INVITE server transaction', () => {
     expect(statuses()).toEqual([100]);
     transport.receive(invite, PEER_UDP);
     expect(statuses()).toEqual([100, 100]);
-    lastTx().respond(buildResponse(lastTx().request, 180, undefined, { toTag: 'u' }));
+    lastTx().respond(buildResponse(requestOf(lastTx()), 180, undefined, { toTag: 'u' }));
     transport.receive(invite, PEER_UDP);
     expect(statuses()).toEqual([100, 100, 180, 180]);
     expect(requests).toHaveLength(1);
@@ -62,7 +69,7 @@ describe('INVITE server transaction', () => {
 
   it('sends no 100 when the TU answers within 200 ms', () => {
     transport.receive(makeRequest({ method: 'INVITE', branch: newBranch() }), PEER_UDP);
-    lastTx().respond(buildResponse(lastTx().request, 180, undefined, { toTag: 'u' }));
+    lastTx().respond(buildResponse(requestOf(lastTx()), 180, undefined, { toTag: 'u' }));
     vi.advanceTimersByTime(1000);
     expect(statuses()).toEqual([180]);
   });
@@ -73,7 +80,7 @@ describe('INVITE server transaction', () => {
       PEER_UDP,
     );
     transport.receive(makeRequest({ method: 'OPTIONS', branch: newBranch(), transport: 'TCP' }), PEER_TCP);
-    lastTx().respond(buildResponse(lastTx().request, 200));
+    lastTx().respond(buildResponse(requestOf(lastTx()), 200));
     vi.advanceTimersByTime(200);
     const dests = new Map<number, SipEndpoint>(transport.sent.map((s) => [(s.msg as SipResponse).status, s.dest]));
     expect(dests.get(100)).toEqual({ transport: 'udp', address: '203.0.113.5', port: 40000 });
@@ -85,7 +92,7 @@ describe('INVITE server transaction', () => {
     layer.onAckTimeout((tx) => timeouts.push(tx));
     transport.receive(makeRequest({ method: 'INVITE', branch: newBranch() }), PEER_UDP);
     const tx = lastTx();
-    tx.respond(buildResponse(tx.request, 486, undefined, { toTag: 'b' }));
+    tx.respond(buildResponse(requestOf(tx), 486, undefined, { toTag: 'b' }));
     vi.advanceTimersByTime(31_999);
     expect(transport.times(486)).toEqual([0, 500, 1500, 3500, 7500, 11500, 15500, 19500, 23500, 27500, 31500]);
     expect(timeouts).toEqual([]);
@@ -172,7 +179,7 @@ describe('non-INVITE server transaction', () => {
 
   it('terminates right after the final response over TCP', () => {
     transport.receive(makeRequest({ method: 'OPTIONS', branch: newBranch(), transport: 'TCP' }), PEER_TCP);
-    lastTx().respond(buildResponse(lastTx().request, 200));
+    lastTx().respond(buildResponse(requestOf(lastTx()), 200));
     expect(layer.counters.serverTransactions).toBe(0);
   });
 

@@ -118,7 +118,8 @@ export class NetworkSide {
    */
   #cancel(inviteTx: ServerTransaction, cancel: SipRequest): void {
     const entry = [...this.#stack.incoming.values()].find((e) => e.tx === inviteTx);
-    inviteTx.respond(buildResponse(inviteTx.request, 487, undefined, { toTag: entry?.localTag ?? newTag() }));
+    const invite = inviteTx.request; // released only by a final response, and a CANCEL after that never gets here
+    if (invite) inviteTx.respond(buildResponse(invite, 487, undefined, { toTag: entry?.localTag ?? newTag() }));
     if (!entry) return;
     this.#stack.incoming.delete(entry.id);
     entry.owner.send(sipToClient(this.#stack.networkMeta(cancel), raw(cancel), entry.id, entry.dialog?.id ?? ''));
