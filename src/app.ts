@@ -17,6 +17,7 @@ import { CallManager } from './calls/call-manager.ts';
 import { TrunkLimits } from './calls/trunk-limits.ts';
 import { DirectionClassifier } from './calls/direction.ts';
 import { SessionEnder } from './sessions/ender.ts';
+import { CreateResolver } from './sessions/create-resolver.ts';
 import { PbxAuthenticator, parseUserList } from './calls/pbx-auth.ts';
 import type { CallSummary } from './calls/types.ts';
 import { createEngine } from './sip/create-engine.ts';
@@ -48,6 +49,7 @@ export class Gateway {
   #engine: SipEngine | undefined;
   #calls: CallManager | undefined;
   #sessionEnder: SessionEnder | undefined;
+  #creates: CreateResolver | undefined; // every path creates sessions through it: see sessions/create-resolver.ts
   #admission: Admission;
   /** Admission's overload signal; runs from start() to stop(). */
   readonly #lag = new EventLoopLag();
@@ -122,12 +124,15 @@ export class Gateway {
       store: registry,
     });
     this.#sessionEnder = sessionEnder;
-    this.#registerHttpRoutes(registry, kallglot, sessionEnder);
+    this.#creates = new CreateResolver(kallglot, sessionEnder, this.#logger.child({ component: 'create-resolver' }), {
+      onResolved: (outcome) => this.#metrics.unknownCreateResolved(outcome),
+    });
+    this.#registerHttpRoutes(registry, this.#creates, sessionEnder);
     const { http } = this.config;
     this.httpPort = await bindOrExplain('HTTP_PORT', http.host, http.port, () =>
       this.#http.listen(http.port, http.host),
     );
-    await this.#startSip(registry, kallglot, sessionEnder);
+    await this.#startSip(registry, this.#creates, sessionEnder);
 
     const recovered = await recoverOrphans(registry, sessionEnder, this.#logger.child({ component: 'recovery' }));
     if (recovered.orphans || recovered.pendingEnds) this.#logger.warn(recovered, 'recovered state from a previous run');
@@ -209,7 +214,7 @@ export class Gateway {
     return this.#kallglot;
   }
 
-  #registerHttpRoutes(registry: RegistryPort, kallglot: KallglotClient, sessionEnder: SessionEnder): void {
+  #registerHttpRoutes(registry: RegistryPort, kallglot: CreateResolver, sessionEnder: SessionEnder): void {
     const { config } = this;
     registerCallRoutes(this.#http, registry, config.http.adminToken);
     registerOperationRoutes(this.#http, {
@@ -243,7 +248,7 @@ export class Gateway {
     });
   }
 
-  async #startSip(registry: RegistryPort, kallglot: KallglotClient, sessionEnder: SessionEnder): Promise<void> {
+  async #startSip(registry: RegistryPort, kallglot: CreateResolver, sessionEnder: SessionEnder): Promise<void> {
     const { config } = this;
     const engine = await createEngine(config, this.#logger.child({ component: 'sip' }), this.#metrics);
     this.#engine = engine;
@@ -346,13 +351,8 @@ export class Gateway {
         await new Promise((r) => setTimeout(r, 500)); // let the BYEs leave before the sockets close
       }
     }
-    if (this.#sessionEnder && !(await this.#sessionEnder.flush(5000))) {
-      this.#logger.error(
-        { pending: this.#sessionEnder.pending() },
-        'some Kallglot session ends did not complete before exit',
-      );
-    }
-    this.#sessionEnder?.stop();
+    this.#creates?.stop(); // logs the creates of unknown outcome left unresolved, like the ends below
+    await this.#sessionEnder?.shutdown(5000);
     await this.#engine?.stop();
     this.#sipListening = false;
     await this.#http.close();

@@ -4,7 +4,15 @@
  */
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { createLogger, LEVEL_VALUES, type LogFormat, resolveLogFormat } from '../src/logger.ts';
+import type { pino } from 'pino';
+import {
+  createLogger,
+  LazyChildLogger,
+  LEVEL_VALUES,
+  type LogFormat,
+  redactSecrets,
+  resolveLogFormat,
+} from '../src/logger.ts';
 
 function sink(): { out: () => string; stream: Writable } {
   let text = '';
@@ -78,6 +86,120 @@ describe('createLogger', () => {
   it('LEVEL_VALUES are the numbers pino orders levels by', () => {
     const log = createLogger('info');
     for (const [name, value] of Object.entries(LEVEL_VALUES)) expect(log.levels.values[name]).toBe(value);
+  });
+});
+
+describe('redaction by key name (no pino redact paths: issue 14)', () => {
+  function line(obj: object, bindings: Record<string, unknown> = {}): { text: string; json: Record<string, unknown> } {
+    const s = sink();
+    createLogger('info', s.stream).child(bindings).info(obj, 'x');
+    return { text: s.out(), json: JSON.parse(s.out()) as Record<string, unknown> };
+  }
+
+  it('finds secrets at any depth down to 6 levels, in arrays, and in SIP header pairs of any spelling', () => {
+    const config = { telnyx: { trunks: [{ name: 'eu', sipPassword: 'SECRET1' }] }, registry: { password: 'SECRET2' } };
+    const headers = [
+      ['Proxy-Authorization', 'Digest response="SECRET3"'],
+      ['Via', 'SIP/2.0/UDP 192.0.2.1'],
+    ];
+    const http = { req: { headers: { authorization: 'Bearer SECRET4', Authorization: 'Bearer SECRET5' } } };
+    const { text, json } = line({ config, headers, http, a: { b: { c: { d: { token: 'SECRET6' } } } } });
+    expect(text).not.toMatch(/SECRET/);
+    expect(json.config).toEqual({
+      telnyx: { trunks: [{ name: 'eu', sipPassword: '[redacted]' }] },
+      registry: { password: '[redacted]' },
+    });
+    expect(json.headers).toEqual([
+      ['Proxy-Authorization', '[redacted]'],
+      ['Via', 'SIP/2.0/UDP 192.0.2.1'],
+    ]);
+  });
+
+  it('errors: their enumerable fields (an HTTP client error carrying request headers) are redacted too', () => {
+    const err = Object.assign(new Error('boom'), { code: 'E1', request: { headers: { authorization: 'SECRET7' } } });
+    const { text, json } = line({ err, callId: 'c-1' });
+    expect(text).not.toMatch(/SECRET/);
+    expect(json.err).toMatchObject({
+      type: 'Error',
+      message: 'boom',
+      code: 'E1',
+      stack: expect.stringContaining('boom'),
+    });
+  });
+
+  it('child bindings are redacted once, when the child is made', () => {
+    const { text, json } = line({ callId: 'c-1' }, { apiKey: 'SECRET8', component: 'kallglot' });
+    expect(text).not.toMatch(/SECRET/);
+    expect(json).toMatchObject({ apiKey: '[redacted]', component: 'kallglot', callId: 'c-1' });
+  });
+
+  it("leaves the caller's objects alone and copies nothing when there is no secret", () => {
+    const clean = { callId: 'c-1', route: 'translated', nested: { status: 200 }, list: [1, 2] };
+    expect(redactSecrets(clean)).toBe(clean);
+    const dirty = { callId: 'c-1', kallglot: { apiKey: 'k' }, other: { a: 1 } };
+    const out = redactSecrets(dirty);
+    expect(out).toEqual({ callId: 'c-1', kallglot: { apiKey: '[redacted]' }, other: { a: 1 } });
+    expect(dirty.kallglot.apiKey).toBe('k');
+    expect(out.other).toBe(dirty.other); // only the path to the secret is copied
+  });
+
+  it('does not walk Buffers or Dates, and stops at the depth limit (cycles cannot loop)', () => {
+    const cyclic: Record<string, unknown> = { name: 'loop' };
+    cyclic.self = cyclic;
+    const body = Buffer.from('token=abc');
+    const when = new Date(0);
+    const input = { body, when, cyclic };
+    expect(redactSecrets(input)).toBe(input);
+  });
+});
+
+describe('LazyChildLogger', () => {
+  function setup(level: string): { parent: pino.Logger; children: () => number; out: () => string } {
+    const s = sink();
+    const parent = createLogger(level, s.stream);
+    let made = 0;
+    const makeChild = parent.child;
+    // Own property of the root, inherited by its children (as the logger's own wrapper is): `this` is the parent.
+    parent.child = function child(this: pino.Logger, ...args: Parameters<pino.Logger['child']>) {
+      made++;
+      return makeChild.apply(this, args);
+    } as pino.Logger['child'];
+    return { parent, children: () => made, out: s.out };
+  }
+
+  it('makes no pino child while nothing it writes is enabled', () => {
+    const { parent, children, out } = setup('info');
+    const log = new LazyChildLogger(parent, { callId: 'c-1' });
+    log.debug('not written');
+    log.bind({ sessionId: 's-1' });
+    log.trace({ a: 1 }, 'not written either');
+    expect(children()).toBe(0);
+    expect(out()).toBe('');
+  });
+
+  it('makes one child on the first enabled line, with every binding so far; later bindings apply from then on', () => {
+    const { parent, children, out } = setup('debug');
+    const log = new LazyChildLogger(parent, { callId: 'c-1' });
+    log.bind({ sessionId: 's-1' });
+    log.debug('first');
+    log.info({ route: 'translated' }, 'second');
+    expect(children()).toBe(1);
+    log.bind({ leg: 'telnyx' });
+    log.warn('third');
+    const lines = out()
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines[0]).toMatchObject({ level: 'debug', msg: 'first', callId: 'c-1', sessionId: 's-1' });
+    expect(lines[0]).not.toHaveProperty('leg');
+    expect(lines[1]).toMatchObject({ level: 'info', msg: 'second', route: 'translated', callId: 'c-1' });
+    expect(lines[2]).toMatchObject({ level: 'warn', msg: 'third', callId: 'c-1', sessionId: 's-1', leg: 'telnyx' });
+  });
+
+  it('an Error as the first argument is logged as err, like pino', () => {
+    const { parent, out } = setup('info');
+    new LazyChildLogger(parent, { callId: 'c-1' }).error(new Error('bad'), 'failed');
+    expect(JSON.parse(out())).toMatchObject({ msg: 'failed', err: { message: 'bad' }, callId: 'c-1' });
   });
 });
 

@@ -7,7 +7,7 @@
  * with the far side's ACK held back: the asking side's ACK carries the answer, which is then sent in the far ACK.
  * Without an answer the media would be undefined, so the call is hung up (onNoAnswer) rather than left silent.
  */
-import type { Logger } from '../logger.ts';
+import type { LineLogger } from '../logger.ts';
 import type { Dialog, DialogResponse, HeaderList, InDialogRequest } from '../sip/port.ts';
 import { SipError } from '../sip/port.ts';
 import { passThroughDialogHeaders } from './policy.ts';
@@ -16,7 +16,7 @@ import { passThroughDialogHeaders } from './policy.ts';
 const REFRESHES = new Set(['INVITE', 'UPDATE']);
 
 export interface RelayContext {
-  log: Logger;
+  log: LineLogger;
   /**
    * REFER (a transfer, RFC 3515) from either side: `relay` passes it on with Refer-To/Referred-By, and the NOTIFYs
    * reporting its progress come back the same way; the far side then ends its dialog with BYE, which ends the call
@@ -42,7 +42,7 @@ function relayRequest(req: InDialogRequest, to: Dialog, ctx: RelayContext, direc
     return;
   }
   const delayedOffer = req.method === 'INVITE' && req.body.length === 0;
-  log.info({ method: req.method, direction, delayedOffer }, 'relaying in-dialog request');
+  log.debug({ method: req.method, direction, delayedOffer }, 'relaying in-dialog request'); // refreshes: many a call
   to.request(req.method, {
     body: req.body,
     contentType: req.contentType,

@@ -4,7 +4,7 @@
  *
  * Races handled here (see docs/call-flow.md):
  * - CANCEL can arrive during any await: `cancelled` is checked after each one, an outbound leg in progress is
- *   cancelled, and a session created meanwhile is ended.
+ *   cancelled, and a session created meanwhile is ended (even by a create failed here: sessions/create-resolver.ts).
  * - Early media vs fallback: while a fallback is still possible we relay a plain 180 (no SDP), so the PBX never
  *   sees early media from a leg we might abandon. On the direct route (the last one) 18x are relayed as they are.
  * - Exactly-once teardown: `finish()` is idempotent, ends the session once, BYEs the other leg, unlinks both.
@@ -12,7 +12,7 @@
  *   once and nothing is sent (telnyx-leg.ts); a slot never given ends as a 503 nobody hears.
  */
 import { DEFAULT_TRUNK_NAME, type TelnyxTrunk } from '../config/trunks.ts';
-import type { Logger } from '../logger.ts';
+import { LazyChildLogger } from '../logger.ts';
 import type { KallglotSession, EndReason } from '../kallglot/types.ts';
 import type { RouteDecision, TranslatedDecision } from '../routing/types.ts';
 import { onSessionFailure } from '../sessions/failure-policy.ts';
@@ -30,7 +30,7 @@ export class CallSession {
   readonly #call: InboundCall;
   readonly #deps: CallDeps;
   readonly #decision: RouteDecision;
-  #log: Logger;
+  readonly #log: LazyChildLogger;
   readonly #startedAt = Date.now();
   #cancelled = false;
   #finished = false;
@@ -49,7 +49,8 @@ export class CallSession {
     this.#call = call;
     this.#decision = decision;
     this.#deps = deps;
-    this.#log = deps.logger.child({ callId: call.callId });
+    // A pino child only at the call's first enabled line: at info a normal call has none (the summary is not its).
+    this.#log = new LazyChildLogger(deps.logger, { callId: call.callId });
     call.onCancel(() => this.#onCallerCancel());
   }
 
@@ -107,7 +108,7 @@ export class CallSession {
       return;
     }
     this.#session = session;
-    this.#log = this.#log.child({ sessionId: session.id }); // from here on every line of the call names its session
+    this.#log.bind({ sessionId: session.id }); // from here on every line of the call names its session
     this.#log.debug('Kallglot session created'); // info gets one line per call: the summary
     const persisted = this.#deps.hooks?.sessionCreated?.(this.#call.callId, session.id);
     if (persisted) await persisted; // a shared registry: the session id is durable before the INVITE leaves
@@ -301,7 +302,7 @@ export class CallSession {
       return false;
     }
     telnyx.ack(answer);
-    this.#log.info('delayed offer: the PBX answer relayed to Telnyx in the ACK');
+    this.#log.debug('delayed offer: the PBX answer relayed to Telnyx in the ACK'); // info: the summary only
     return true;
   }
 
@@ -357,7 +358,7 @@ export class CallSession {
   #onCallerCancel(): void {
     if (this.#cancelled) return;
     this.#cancelled = true;
-    this.#log.info('caller cancelled');
+    this.#log.debug('caller cancelled'); // the summary says it: endReason caller_cancelled, sipStatus 487
     // The create request (if in flight) is not aborted: Kallglot might still create the session and we would never
     // learn its id. It finishes within its deadline and translated() then ends the session it got.
     this.#currentLeg?.cancel();

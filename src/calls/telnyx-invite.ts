@@ -25,6 +25,7 @@ export function telnyxInvite(
   leg: TelnyxLeg,
   trunk: TelnyxTrunk,
 ): OutboundInviteOptions {
+  const headers = call.headers();
   return {
     uri: leg.uri,
     proxy: trunk.outboundProxy || undefined,
@@ -34,11 +35,7 @@ export function telnyxInvite(
       uri: `sip:${toE164(call.callingUser, trunk.numberFormat) || 'anonymous'}@${trunk.sipDomain}`,
       displayName: displayNameOf(call.from),
     },
-    headers: [
-      ...passThroughInviteHeaders(call.headers()),
-      ...sessionTimerHeaders(call.headers()).headers,
-      ...leg.extraHeaders,
-    ],
+    headers: [...passThroughInviteHeaders(headers), ...sessionTimerHeaders(headers).headers, ...leg.extraHeaders],
     body: call.body,
     contentType: call.contentType,
     auth: trunk.sipUsername ? { username: trunk.sipUsername, password: trunk.sipPassword } : undefined,

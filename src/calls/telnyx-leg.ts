@@ -12,7 +12,7 @@
  */
 import type { GatewayConfig } from '../config/load.ts';
 import type { TelnyxTrunk } from '../config/trunks.ts';
-import type { Logger } from '../logger.ts';
+import type { LineLogger } from '../logger.ts';
 import { SipError, type Dialog, type HeaderList, type InboundCall, type SipEngine } from '../sip/port.ts';
 import { isRedirect, MAX_REDIRECTS, redirectTargets } from './redirect.ts';
 import { pbxInvite } from './pbx-invite.ts';
@@ -50,7 +50,7 @@ export interface LegOwner {
   /** The Telnyx trunk the call goes out on, and the limits every INVITE toward it passes. */
   trunk: TelnyxTrunk;
   limits: TrunkLimits;
-  log: Logger;
+  log: LineLogger;
   cancelled(): boolean;
   /** Cancelled or finished: no further attempt. */
   over(): boolean;
@@ -104,7 +104,8 @@ async function attempt(owner: LegOwner, leg: LegOptions): Promise<LegOutcome> {
       call.sendProvisional(180, { reason: 'Ringing' });
     }
   });
-  log.info({ uri, lastRoute, ...(toTelnyx && { trunk: owner.trunk.name }) }, 'outbound INVITE');
+  // debug: at info a call is one line, its summary (which names the last URI dialled and the trunk).
+  log.debug({ uri, lastRoute, ...(toTelnyx && { trunk: owner.trunk.name }) }, 'outbound INVITE');
   try {
     const dialog = await out.result;
     owner.attempt(uri, undefined);
@@ -116,7 +117,7 @@ async function attempt(owner: LegOwner, leg: LegOptions): Promise<LegOutcome> {
     owner.attempt(uri, undefined);
     permit?.release();
     const e = err instanceof SipError ? err : new SipError(500, 'Server Internal Error');
-    log.info({ uri, status: e.status, reason: e.reason }, 'outbound leg failed');
+    log.debug({ uri, status: e.status, reason: e.reason }, 'outbound leg failed'); // the summary has sipStatus
     return { answered: false, status: e.status, reason: e.reason, headers: e.headers };
   }
 }

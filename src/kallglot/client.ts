@@ -9,7 +9,7 @@
 import { request } from 'undici';
 import type { Dispatcher } from 'undici';
 import type { Logger } from '../logger.ts';
-import { KallglotError, LOCAL_ERROR_CODES, isRetryable } from './errors.ts';
+import { KallglotError, LOCAL_ERROR_CODES, attemptOutcomeUnknown, isRetryable } from './errors.ts';
 import { buildCreateSessionBody, parseSession } from './types.ts';
 import type { CreateSessionInput, EndReason, KallglotSession } from './types.ts';
 import { isObject, safeJson } from '../json.ts';
@@ -46,6 +46,14 @@ export interface RequestOptions {
   signal?: AbortSignal;
 }
 
+export interface CreateOptions extends RequestOptions {
+  /**
+   * Not for a call waiting on it (the resolution of a create whose outcome is unknown): through the end/get pool,
+   * so it never takes a connection a call's create needs, and under the end deadline.
+   */
+  background?: boolean;
+}
+
 interface CallSpec {
   op: 'create' | 'get' | 'end';
   method: 'GET' | 'POST';
@@ -54,6 +62,8 @@ interface CallSpec {
   idempotencyKey?: string;
   deadlineMs: number;
   signal?: AbortSignal;
+  /** Which client pool: creates have their own (call setup), everything else shares the other. */
+  pool: 'create' | 'other';
 }
 
 const DEFAULT_CREATE_DEADLINE_MS = 2000;
@@ -100,7 +110,8 @@ export class KallglotClient {
     };
   }
 
-  async createSession(input: CreateSessionInput, opts: RequestOptions = {}): Promise<KallglotSession> {
+  /** A failure whose `outcomeUnknown` is true may have made the session all the same (sessions/create-resolver.ts). */
+  async createSession(input: CreateSessionInput, opts: CreateOptions = {}): Promise<KallglotSession> {
     if (input.idempotencyKey === '') throw new TypeError('createSession needs a non-empty idempotencyKey');
     const spec: CallSpec = {
       op: 'create',
@@ -108,7 +119,8 @@ export class KallglotClient {
       path: '/sessions',
       body: buildCreateSessionBody(input),
       idempotencyKey: input.idempotencyKey,
-      deadlineMs: this.#createDeadlineMs,
+      deadlineMs: opts.background ? this.#endDeadlineMs : this.#createDeadlineMs,
+      pool: opts.background ? 'other' : 'create',
     };
     if (opts.signal !== undefined) spec.signal = opts.signal;
     return this.#call(spec);
@@ -120,6 +132,7 @@ export class KallglotClient {
       method: 'GET',
       path: `/sessions/${encodeURIComponent(id)}`,
       deadlineMs: this.#endDeadlineMs,
+      pool: 'other',
     };
     if (opts.signal !== undefined) spec.signal = opts.signal;
     return this.#call(spec);
@@ -133,6 +146,7 @@ export class KallglotClient {
       path: `/sessions/${encodeURIComponent(id)}/end`,
       body: { reason },
       deadlineMs: this.#endDeadlineMs,
+      pool: 'other',
     };
     if (opts.signal !== undefined) spec.signal = opts.signal;
     return this.#call(spec);
@@ -146,9 +160,15 @@ export class KallglotClient {
   async #call(spec: CallSpec): Promise<KallglotSession> {
     const deadlineAt = performance.now() + spec.deadlineMs;
     let lastError: KallglotError | undefined;
+    // Whether any attempt may have taken effect: told to the caller on the error it finally gets.
+    let unknown = false;
+    const fail = (e: KallglotError): KallglotError => {
+      e.outcomeUnknown = unknown;
+      return e;
+    };
     for (let attempt = 0; ; attempt++) {
       const remaining = deadlineAt - performance.now();
-      if (remaining <= 0) throw lastError ?? deadlineError(spec);
+      if (remaining <= 0) throw fail(lastError ?? deadlineError(spec));
       // The last attempt is cut short by the deadline rather than allowed its full timeout.
       const clipped = remaining < this.#requestTimeoutMs;
       const started = performance.now();
@@ -162,34 +182,41 @@ export class KallglotClient {
         this.#onAttempt?.(spec.op, 200, (performance.now() - started) / 1000);
         return session;
       } catch (e) {
-        err =
-          e instanceof KallglotError
-            ? e
-            : new KallglotError(String(e), { code: LOCAL_ERROR_CODES.networkError, cause: e });
+        err = this.#attemptFailed(spec, attempt, started, e);
       }
-      this.#logger?.debug(
-        {
-          op: spec.op,
-          attempt,
-          status: err.status,
-          code: err.code,
-          requestId: err.requestId,
-          ms: Math.round(performance.now() - started),
-        },
-        'kallglot request failed',
-      );
-      this.#onAttempt?.(spec.op, err.status ?? err.code, (performance.now() - started) / 1000);
-      if (err.code === LOCAL_ERROR_CODES.aborted) throw err;
-      if (err.code === LOCAL_ERROR_CODES.timeout && clipped) throw lastError ?? deadlineError(spec, err);
+      unknown ||= attemptOutcomeUnknown(err);
+      if (err.code === LOCAL_ERROR_CODES.aborted) throw fail(err);
+      if (err.code === LOCAL_ERROR_CODES.timeout && clipped) throw fail(lastError ?? deadlineError(spec, err));
       lastError = err;
-      if (!isRetryable(err) || attempt >= this.#retries) throw err;
+      if (!isRetryable(err) || attempt >= this.#retries) throw fail(err);
       const waitMs = err.retryAfterMs ?? this.#backoff(attempt);
       if (performance.now() + waitMs >= deadlineAt) {
         this.#logger?.debug({ op: spec.op, attempt, waitMs }, 'kallglot retry would pass the deadline');
-        throw err;
+        throw fail(err);
       }
-      await sleep(waitMs, spec.signal);
+      await sleep(waitMs, spec.signal).catch((e: unknown) => {
+        throw e instanceof KallglotError ? fail(e) : e;
+      });
     }
+  }
+
+  /** One attempt's failure as a KallglotError, logged and counted. */
+  #attemptFailed(spec: CallSpec, attempt: number, started: number, e: unknown): KallglotError {
+    const err =
+      e instanceof KallglotError ? e : new KallglotError(String(e), { code: LOCAL_ERROR_CODES.networkError, cause: e });
+    this.#logger?.debug(
+      {
+        op: spec.op,
+        attempt,
+        status: err.status,
+        code: err.code,
+        requestId: err.requestId,
+        ms: Math.round(performance.now() - started),
+      },
+      'kallglot request failed',
+    );
+    this.#onAttempt?.(spec.op, err.status ?? err.code, (performance.now() - started) / 1000);
+    return err;
   }
 
   #backoff(attempt: number): number {
@@ -226,7 +253,7 @@ export class KallglotClient {
     if (spec.idempotencyKey !== undefined) headers['idempotency-key'] = spec.idempotencyKey;
     const body = spec.body !== undefined ? JSON.stringify(spec.body) : undefined;
     if (body !== undefined) headers['content-type'] = 'application/json';
-    const ticket = (spec.op === 'create' ? this.#pools.create : this.#pools.other).enter();
+    const ticket = this.#pools[spec.pool].enter();
     try {
       if (spec.signal?.aborted) throw spec.signal.reason;
       const res = await request(`${this.#baseUrl}${spec.path}`, {

@@ -5,25 +5,10 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { HttpServer } from '../http/server.ts';
+import { SipMessageCounter } from './sip-messages.ts';
 import { TrunkMetrics, type TrunkUsageView } from './trunk-metrics.ts';
 
 const PREFIX = 'kallglot_gateway_';
-
-const SIP_METHODS = new Set([
-  'INVITE',
-  'ACK',
-  'BYE',
-  'CANCEL',
-  'OPTIONS',
-  'REGISTER',
-  'PRACK',
-  'UPDATE',
-  'INFO',
-  'REFER',
-  'NOTIFY',
-  'SUBSCRIBE',
-  'MESSAGE',
-]);
 
 export interface MetricsOptions {
   /** Current number of active calls, read at scrape time. Can also be set later with setActiveCallsSource. */
@@ -55,6 +40,7 @@ interface OpsMetrics {
   routingReloads: Counter<'result'>;
   targetAttempts: Counter<'target' | 'result'>;
   takenOverCalls: Counter;
+  unknownCreates: Counter<'outcome'>;
 }
 
 function createTargetGauge(registers: Registry[], targets: NonNullable<MetricsOptions['sipTargets']>): void {
@@ -158,9 +144,16 @@ function createOpsMetrics(registers: Registry[], opts: MetricsOptions): OpsMetri
       help: 'Calls of a dead instance (shared registry) this instance closed, ending their Kallglot sessions',
       registers,
     }),
+    unknownCreates: new Counter({
+      name: `${PREFIX}kallglot_unknown_creates_total`,
+      help: 'Kallglot creates that failed with an unknown outcome, by how their resolution ended (ended, none, claimed, gave_up, dropped: the last two may leave a session open)',
+      labelNames: ['outcome'],
+      registers,
+    }),
   };
   // Known label values start at 0: increase() over a series that appears at 1 would miss its first event.
   for (const result of ['ok', 'refused']) ops.routingReloads.inc({ result }, 0);
+  for (const outcome of ['ended', 'none', 'claimed', 'gave_up', 'dropped']) ops.unknownCreates.inc({ outcome }, 0);
   const reasons = ['draining', 'source_not_allowed', 'inflight_setups', 'event_loop_lag', 'event_loop_busy'];
   for (const reason of [...reasons, 'concurrency', 'rate']) {
     ops.admissionRejects.inc({ reason }, 0);
@@ -175,7 +168,7 @@ export class Metrics {
   readonly #setup: Histogram<'route'>;
   readonly #kallglotRequests: Counter<'op' | 'status'>;
   readonly #kallglotSeconds: Histogram<'op'>;
-  readonly #sip: Counter<'direction' | 'method'>;
+  readonly #sip: SipMessageCounter;
   readonly #parseErrors: Counter;
   readonly #webhookFailures: Counter<'path'>;
   readonly #ops: OpsMetrics;
@@ -221,12 +214,7 @@ export class Metrics {
       buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10],
       registers,
     });
-    this.#sip = new Counter({
-      name: `${PREFIX}sip_messages_total`,
-      help: 'SIP messages by direction and method or status',
-      labelNames: ['direction', 'method'],
-      registers,
-    });
+    this.#sip = new SipMessageCounter(registers, PREFIX);
     this.#parseErrors = new Counter({
       name: `${PREFIX}sip_parse_errors_total`,
       help: 'Unparseable SIP messages',
@@ -291,7 +279,7 @@ export class Metrics {
 
   /** methodOrStatus: a request method (INVITE…) or a response status (486); unknown methods count as `other`. */
   sipMessage(direction: 'in' | 'out', methodOrStatus: string | number): void {
-    this.#sip.inc({ direction, method: sipLabel(methodOrStatus) });
+    this.#sip.count(direction, methodOrStatus);
   }
 
   parseError(): void {
@@ -335,6 +323,11 @@ export class Metrics {
     this.#ops.takenOverCalls.inc(calls);
   }
 
+  /** A Kallglot create of unknown outcome resolved (sessions/create-resolver.ts). */
+  unknownCreateResolved(outcome: string): void {
+    this.#ops.unknownCreates.inc({ outcome: word(outcome) });
+  }
+
   async render(): Promise<string> {
     return this.#registry.metrics();
   }
@@ -346,15 +339,6 @@ export function registerMetricsRoute(http: HttpServer, metrics: Metrics): void {
     body: await metrics.render(),
     contentType: metrics.contentType,
   }));
-}
-
-function sipLabel(v: string | number): string {
-  if (typeof v === 'number' || /^\d{3}$/.test(v)) {
-    const n = Number(v);
-    return n >= 100 && n <= 699 ? String(n) : 'other';
-  }
-  const m = v.toUpperCase();
-  return SIP_METHODS.has(m) ? m : 'other';
 }
 
 /** `udp:192.0.2.1:5060`, `tls:[2001:db8::1]:5061`: a next hop as the engine names it; anything else is `other`. */

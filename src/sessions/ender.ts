@@ -133,6 +133,14 @@ export class SessionEnder {
     return done;
   }
 
+  /** Shutdown: wait for pending ends (bounded), say when some did not complete (persisted: retried at next start). */
+  async shutdown(timeoutMs: number): Promise<void> {
+    if (!(await this.flush(timeoutMs))) {
+      this.#logger.error({ pending: this.pending() }, 'some Kallglot session ends did not complete before exit');
+    }
+    this.stop();
+  }
+
   stop(): void {
     this.#stopped = true;
     for (const t of this.#timers) clearTimeout(t);

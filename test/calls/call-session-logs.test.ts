@@ -13,7 +13,7 @@ import { settle } from './fake-engine.ts';
 
 const SDP = 'application/sdp';
 
-function capture(): { lines: string[]; h: (env?: Record<string, string>) => Harness } {
+function capture(level = 'trace'): { lines: string[]; h: (env?: Record<string, string>) => Harness } {
   const lines: string[] = [];
   const sink = new Writable({
     write(chunk, _enc, cb) {
@@ -21,7 +21,7 @@ function capture(): { lines: string[]; h: (env?: Record<string, string>) => Harn
       cb();
     },
   });
-  return { lines, h: (env = {}) => harness(env, undefined, createLogger('trace', sink)) };
+  return { lines, h: (env = {}) => harness(env, undefined, createLogger(level, sink)) };
 }
 
 function expectNoDuplicateKeys(lines: string[]): void {
@@ -102,5 +102,42 @@ describe('call flow log lines', () => {
     expectNoDuplicateKeys(busy.lines);
     expect(parsed(lines, 'call summary')).toHaveLength(3);
     expect(parsed(busy.lines, 'call summary')).toHaveLength(2);
+  });
+
+  it('at info a normal call is one line, its summary, with what an operator needs (issue 14)', async () => {
+    const { lines, h: make } = capture('info');
+    const h = make();
+    const pbx = await h.call({ callId: 'c-2@pbx', called: '+4930123456', calling: '+4989123456' });
+    await h.createOk('ses_2');
+    const tel = h.invite(0).answer({ body: TELNYX_SDP, contentType: SDP });
+    await settle();
+    pbx.ack();
+    await settle();
+    tel.remoteBye();
+    await settle();
+    const cancelled = await h.call({ callId: 'c-3@pbx' }); // a cancel: still only its summary
+    cancelled.cancel();
+    await settle();
+    await h.createOk('ses_3', 1);
+    h.assertClean();
+    expect(lines.map((l) => (JSON.parse(l) as { msg: string }).msg)).toEqual(['call summary', 'call summary']);
+    const [answered, gaveUp] = parsed(lines, 'call summary');
+    expect(answered).toMatchObject({
+      level: 'info',
+      callId: 'c-2@pbx',
+      sessionId: 'ses_2',
+      route: 'translated',
+      rule: expect.any(String),
+      from: '+4989123456',
+      to: '+4930123456',
+      source: expect.any(String),
+      telnyxUri: expect.stringContaining('sip:'),
+      trunkOut: 'default',
+      setupMs: expect.any(Number),
+      durationMs: expect.any(Number),
+      endReason: 'bye_from_telnyx',
+      sipStatus: 200,
+    });
+    expect(gaveUp).toMatchObject({ callId: 'c-3@pbx', endReason: 'caller_cancelled', sipStatus: 487 });
   });
 });

@@ -46,7 +46,10 @@ describe('Kallglot create fails: the call takes the direct route', () => {
       sipStatus: 200,
     });
     expect(summary.sessionId).toBeUndefined();
-    expect(rig.sandbox.stats()).toMatchObject({ createRequests: 3, created: 0, endRequests: 0 });
+    // 500 may come after the session was stored: the gateway re-sends the create in the background to find out
+    // (sessions/create-resolver.ts), so more create requests may follow the call's 3.
+    expect(rig.sandbox.stats()).toMatchObject({ created: 0, endRequests: 0 });
+    expect(rig.sandbox.stats().createRequests).toBeGreaterThanOrEqual(3);
     expect(rig.sandbox.sessions()).toEqual([]);
   });
 
@@ -68,7 +71,9 @@ describe('Kallglot create fails: the call takes the direct route', () => {
     const waited = timeMs(fellBack) - timeMs(newCall);
     expect(waited, rig.diag()).toBeGreaterThanOrEqual(950);
     expect(waited, rig.diag()).toBeLessThan(10_000);
-    expect(rig.sandbox.stats()).toMatchObject({ createRequests: 1, created: 0 });
+    // The call's one request; the background re-sends of a create of unknown outcome (which hang too) may follow.
+    expect(rig.sandbox.stats().createRequests).toBeGreaterThanOrEqual(1);
+    expect(rig.sandbox.stats().created).toBe(0);
     expect(rig.sandbox.sessions()).toEqual([]);
   });
 

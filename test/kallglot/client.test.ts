@@ -327,6 +327,55 @@ describe('KallglotClient against the sandbox: errors', () => {
   });
 });
 
+describe('KallglotClient: whether a failed create may have made a session (outcomeUnknown)', () => {
+  it('a create that timed out: unknown, and it stays unknown whatever a later attempt answered', async () => {
+    sandbox.injectFailure({ endpoint: 'create', hang: true, times: 1 });
+    sandbox.injectFailure({ endpoint: 'create', status: 503 });
+    const err = await rejection(
+      client({ requestTimeoutMs: 200, retries: 1, backoffBaseMs: 10, createDeadlineMs: 2000 }).createSession(input()),
+    );
+    expect(err).toMatchObject({ status: 503, outcomeUnknown: true });
+  });
+
+  it('the deadline cut the only attempt: unknown', async () => {
+    sandbox.injectFailure({ endpoint: 'create', latencyMs: 600, times: 1 });
+    const err = await rejection(client({ requestTimeoutMs: 5000, createDeadlineMs: 200 }).createSession(input()));
+    expect(err).toMatchObject({ code: 'deadline_exceeded', outcomeUnknown: true });
+    await new Promise((r) => setTimeout(r, 600));
+    expect(sandbox.stats().created).toBe(1); // it was made after all: what sessions/create-resolver.ts is for
+  });
+
+  it.each([
+    [500, true],
+    [502, true],
+    [503, false],
+    [429, false],
+    [400, false],
+  ])('an answer %i on every attempt: unknown %s', async (status, unknown) => {
+    sandbox.injectFailure({ endpoint: 'create', status, retryAfterSec: 0 });
+    const err = await rejection(client({ retries: 1, backoffBaseMs: 5 }).createSession(input()));
+    expect(err).toMatchObject({ status, outcomeUnknown: unknown });
+  });
+
+  it('a refused connection sent nothing: known', async () => {
+    const probe = createServer();
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+    const port = (probe.address() as AddressInfo).port;
+    await new Promise<void>((r) => probe.close(() => r()));
+    const err = await rejection(
+      client({ baseUrl: `http://127.0.0.1:${port}/v1`, retries: 1, backoffBaseMs: 5 }).createSession(input()),
+    );
+    expect(err).toMatchObject({ code: 'network_error', outcomeUnknown: false });
+  });
+
+  it('a background create runs under the end deadline, not the create deadline', async () => {
+    sandbox.injectFailure({ endpoint: 'create', latencyMs: 400, times: 1 });
+    const c = client({ requestTimeoutMs: 1000, retries: 0, createDeadlineMs: 200, endDeadlineMs: 3000 });
+    const s = await c.createSession(input(), { background: true });
+    expect(s.status).toBe('created');
+  });
+});
+
 describe('buildCreateSessionBody', () => {
   it('maps every field to the snake_case wire shape with routing', () => {
     expect(

@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { KallglotError, isAccountProblem, isRateLimited, isRetryable } from '../../src/kallglot/errors.ts';
+import {
+  KallglotError,
+  attemptOutcomeUnknown,
+  isAccountProblem,
+  isRateLimited,
+  isRetryable,
+} from '../../src/kallglot/errors.ts';
 import { parseRetryAfter } from '../../src/kallglot/client.ts';
 
 const httpError = (status: number, code = `http_${status}`): KallglotError => new KallglotError('x', { status, code });
@@ -59,5 +65,39 @@ describe('parseRetryAfter', () => {
     expect(parseRetryAfter('Tue, 31 Dec 2024 23:00:00 GMT', now)).toBe(0);
     expect(parseRetryAfter('soon')).toBeUndefined();
     expect(parseRetryAfter(undefined)).toBeUndefined();
+  });
+});
+
+describe('attemptOutcomeUnknown: may a failed attempt have taken effect at Kallglot?', () => {
+  const local = (code: string, cause?: unknown) => new KallglotError('x', { code, cause });
+
+  it('no answer after sending: unknown; nothing sent (DNS, connect, TLS, client pool): known', () => {
+    expect(attemptOutcomeUnknown(local('timeout'))).toBe(true);
+    expect(attemptOutcomeUnknown(local('deadline_exceeded'))).toBe(true);
+    expect(attemptOutcomeUnknown(local('aborted'))).toBe(true);
+    expect(
+      attemptOutcomeUnknown(local('network_error', Object.assign(new Error('reset'), { code: 'ECONNRESET' }))),
+    ).toBe(true);
+    expect(
+      attemptOutcomeUnknown(local('network_error', Object.assign(new Error('x'), { code: 'UND_ERR_SOCKET' }))),
+    ).toBe(true);
+    expect(attemptOutcomeUnknown(local('network_error', Object.assign(new Error('x'), { code: 'ECONNREFUSED' })))).toBe(
+      false,
+    );
+    const refusedTwice = new AggregateError([Object.assign(new Error('x'), { code: 'ECONNREFUSED' })]);
+    expect(attemptOutcomeUnknown(local('network_error', refusedTwice))).toBe(false);
+    expect(attemptOutcomeUnknown(local('network_error', Object.assign(new Error('x'), { code: 'ENOTFOUND' })))).toBe(
+      false,
+    );
+    expect(attemptOutcomeUnknown(local('client_pool_exhausted'))).toBe(false);
+  });
+
+  it('statuses: 2xx without a session and 5xx but 501/503 unknown; every 4xx known', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 200, max: 599 }), (status) => {
+        const expected = status < 300 || (status >= 500 && status !== 501 && status !== 503);
+        expect(attemptOutcomeUnknown(httpError(status))).toBe(expected);
+      }),
+    );
   });
 });

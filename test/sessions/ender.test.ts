@@ -82,4 +82,27 @@ describe('SessionEnder', () => {
     expect(ended).toEqual(['s5:agent_hangup']);
     expect(store.rows.get('s5')?.status).toBe('ended');
   });
+
+  it('shutdown waits (bounded) for pending ends, says when some are left, and stops retrying', async () => {
+    const lines: string[] = [];
+    const log = pino({ level: 'error' }, { write: (l: string) => void lines.push(l) });
+    let calls = 0;
+    const down = async (): Promise<void> => {
+      calls++;
+      throw new KallglotError('down', { status: 503, code: 'service_unavailable' });
+    };
+    const ender = new SessionEnder({ endSession: down }, log, { baseDelayMs: 20, maxDelayMs: 20 });
+    ender.end('s6', 'completed');
+    await ender.shutdown(100);
+    expect(lines.some((l) => l.includes('some Kallglot session ends did not complete before exit'))).toBe(true);
+    const after = calls;
+    await new Promise((r) => setTimeout(r, 100));
+    expect(calls).toBe(after);
+
+    const ok = new SessionEnder({ endSession: async () => undefined }, log);
+    ok.end('s7', 'completed');
+    lines.length = 0;
+    await ok.shutdown(1000);
+    expect(lines).toEqual([]);
+  });
 });
