@@ -49,19 +49,45 @@ export async function isPortFree(port: number, kind: PortKind, host = HOST): Pro
 }
 
 /**
- * A port free on `host` (default 127.0.0.1; `::` checks both families at once, dual-stack) for UDP, TCP or both.
- * For 'both' the OS picks a TCP port and we retry until the same number is also free for UDP (SIPp and the gateway
- * listen on one port number for both transports).
+ * Where test ports come from: below the kernel's ephemeral range (ip_local_port_range, 32768-60999 by default), so no
+ * outgoing connection of any process (undici, SIPp, PostgreSQL clients) can be given the port between our probe and
+ * the daemon's bind, which is what port 0 allowed. Each vitest worker (VITEST_POOL_ID) and each process draws from its
+ * own slice of the range, so two workers do not probe the same numbers at the same time either.
+ */
+const PORT_FLOOR = 10_000;
+const SLICE = 1_000;
+
+function ephemeralLow(): number {
+  try {
+    const low = Number(fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    return Number.isInteger(low) && low > PORT_FLOOR + SLICE ? low : 32_768;
+  } catch {
+    return 32_768;
+  }
+}
+
+const slices = Math.max(1, Math.floor((ephemeralLow() - PORT_FLOOR) / SLICE));
+const workerSlice = (Number(process.env.VITEST_POOL_ID ?? 0) * 7 + process.pid) % slices;
+let nextInSlice = Math.floor(Math.random() * SLICE);
+
+function candidatePort(): number {
+  nextInSlice = (nextInSlice + 1) % SLICE;
+  return PORT_FLOOR + workerSlice * SLICE + nextInSlice;
+}
+
+/**
+ * A port free on `host` (default 127.0.0.1; `::` checks both families at once, dual-stack) for UDP, TCP or both
+ * (SIPp and the gateway listen on one port number for both transports), outside the ephemeral range (above).
  */
 export async function freePort(kind: PortKind = 'both', host = HOST): Promise<number> {
-  for (let attempt = 0; attempt < 100; attempt++) {
-    const port = kind === 'udp' ? await bindUdp(0, host) : await bindTcp(0, host);
+  for (let attempt = 0; attempt < SLICE; attempt++) {
+    const port = candidatePort();
     if (issued.has(port)) continue;
-    if (kind === 'both' && !(await isPortFree(port, 'udp', host))) continue;
+    if (!(await isPortFree(port, kind, host))) continue;
     issued.add(port);
     return port;
   }
-  throw new Error(`no free ${kind} port found on ${host} after 100 attempts`);
+  throw new Error(`no free ${kind} port found on ${host} in ${SLICE} attempts`);
 }
 
 function procNetHasPort(file: string, port: number, tcpListenOnly: boolean): boolean {
