@@ -125,6 +125,8 @@ export class Gateway {
     });
     this.#sessionEnder = sessionEnder;
     this.#creates = new CreateResolver(kallglot, sessionEnder, this.#logger.child({ component: 'create-resolver' }), {
+      store: registry, // a create of unknown outcome is kept there until resolved, across a crash
+      firstDelayMs: this.config.kallglot.createResolveDelayMs,
       onResolved: (outcome) => this.#metrics.unknownCreateResolved(outcome),
     });
     this.#registerHttpRoutes(registry, this.#creates, sessionEnder);
@@ -133,11 +135,9 @@ export class Gateway {
       this.#http.listen(http.port, http.host),
     );
     await this.#startSip(registry, this.#creates, sessionEnder);
-
-    const recovered = await recoverOrphans(registry, sessionEnder, this.#logger.child({ component: 'recovery' }));
-    if (recovered.orphans || recovered.pendingEnds) this.#logger.warn(recovered, 'recovered state from a previous run');
-    // Own leftovers first, then (shared registry) the calls of instances that died.
-    this.#registry?.takeOverWith(sessionEnder, (_instance, calls) => this.#metrics.callsTakenOver(calls));
+    const recovery = { ender: sessionEnder, creates: this.#creates }; // own leftovers first, then dead instances'
+    await recoverOrphans(registry, recovery, this.#logger.child({ component: 'recovery' }));
+    this.#registry?.takeOverWith(recovery, (_instance, calls) => this.#metrics.callsTakenOver(calls));
     // After recovery, which queues the session ends of orphaned calls: a call whose end is pending keeps its row.
     this.#retention = new RegistryRetention({
       registry,

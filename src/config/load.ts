@@ -43,6 +43,8 @@ export interface GatewayConfig {
     /** Per pool (creates; ends and gets); 0: derived from the rate limit (kallglot/pool.ts). */
     poolConnections: number;
     http2: boolean;
+    /** The CreateResolver's first wait before re-sending a create of unknown outcome (its backoff doubles from it). */
+    createResolveDelayMs: number;
   };
   telnyx: {
     sipDomain: string;

@@ -1,7 +1,8 @@
 /**
  * The settings that size the daemon to its load (schema.ts spreads them into the `calls` and `kallglot` sections):
- * overload control at admission and the Kallglot client's connection pool. Their own file only to keep schema.ts
- * under the house size limit; docs/benchmarks.md has the measurements behind the defaults.
+ * overload control at admission, the Kallglot client's connection pool, and how soon a Kallglot create of unknown
+ * outcome is looked into (sessions/create-resolver.ts). Their own file only to keep schema.ts under the house size
+ * limit; docs/benchmarks.md has the measurements behind the defaults.
  */
 export const overloadSchema = {
   overloadLagMs: {
@@ -36,5 +37,11 @@ export const kallglotPoolSchema = {
     format: 'boolean',
     default: false,
     env: 'KALLGLOT_HTTP2',
+  },
+  createResolveDelayMs: {
+    doc: 'Wait before the first re-send of a Kallglot create whose outcome is unknown (timeout, reset, 500/502/504), with its Idempotency-Key, to end any session it made; doubles per try up to a minute. Recorded in the registry meanwhile: a restart resolves it',
+    format: 'positive',
+    default: 1000,
+    env: 'KALLGLOT_CREATE_RESOLVE_DELAY_MS',
   },
 } as const;

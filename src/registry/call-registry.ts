@@ -1,6 +1,7 @@
 /**
- * The SQLite adapter of the registry port (port.ts), the default: one row per call (SIP, TeXML or Call Control) and the queue of Kallglot session ends
- * not yet confirmed. node:sqlite is synchronous and each write is a small prepared statement in WAL mode.
+ * The SQLite adapter of the registry port (port.ts), the default: one row per call (SIP, TeXML or Call Control), the
+ * queue of Kallglot session ends not yet confirmed and the Kallglot creates of unknown outcome not yet resolved.
+ * node:sqlite is synchronous and each write is a small prepared statement in WAL mode.
  *
  * Group commit on a timer: the first write opens a transaction and starts a GROUP_COMMIT_MS timer; every write until
  * it fires (of any number of calls and loop turns) joins that transaction, and the timer commits it once. A translated
@@ -33,11 +34,13 @@ import {
   type CallPatch,
   type CallRow,
   type NewCall,
+  type NewUnresolvedCreate,
   type OrphanSweep,
   PATCH_COLUMNS,
   type PendingEnd,
   type PruneCounts,
   type RegistryPort,
+  type UnresolvedCreateRow,
 } from './port.ts';
 
 export type { CallEnd, CallPatch, CallRow, NewCall, PendingEnd } from './port.ts';
@@ -198,6 +201,34 @@ export class CallRegistry implements RegistryPort {
     this.#stmts.endStatus.run(status, sessionId);
   }
 
+  createUnresolved(c: NewUnresolvedCreate): boolean {
+    this.#begin();
+    const r = this.#stmts.addUnresolved.run(
+      c.idempotencyKey,
+      c.callId ?? null,
+      c.request,
+      c.code,
+      this.instanceId,
+      c.failedAt,
+    );
+    return Number(r.changes) > 0;
+  }
+
+  createAttempted(idempotencyKey: string): void {
+    this.#begin();
+    this.#stmts.unresolvedAttempt.run(idempotencyKey);
+  }
+
+  createSettled(idempotencyKey: string): void {
+    this.#begin();
+    this.#stmts.settleUnresolved.run(idempotencyKey);
+  }
+
+  /** Every row, whatever instance id wrote it: the DATA_DIR lock makes them this process's to resolve. */
+  unresolvedCreates(): UnresolvedCreateRow[] {
+    return this.#stmts.unresolved.all() as unknown as UnresolvedCreateRow[];
+  }
+
   /** Record a webhook/SIP event; a repeated dedupeKey is ignored (Telnyx retries deliveries). Returns true if new. */
   addEvent(callId: string, type: string, data: unknown, dedupeKey?: string, now = Date.now()): boolean {
     this.#begin();
@@ -314,6 +345,11 @@ function prepareStatements(db: DatabaseSync) {
     attempt: p('UPDATE pending_session_ends SET attempts = attempts + 1, last_error = ? WHERE session_id = ?'),
     donePending: p('DELETE FROM pending_session_ends WHERE session_id = ?'),
     endStatus: p('UPDATE calls SET session_end_status = ? WHERE session_id = ?'),
+    addUnresolved: p(`INSERT INTO unresolved_creates (idempotency_key, call_id, request, code, instance_id, failed_at)
+                      VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(idempotency_key) DO NOTHING`),
+    unresolvedAttempt: p('UPDATE unresolved_creates SET attempts = attempts + 1 WHERE idempotency_key = ?'),
+    settleUnresolved: p('DELETE FROM unresolved_creates WHERE idempotency_key = ?'),
+    unresolved: p('SELECT * FROM unresolved_creates ORDER BY failed_at, idempotency_key'),
     event: p(
       `INSERT INTO call_events (call_id, type, at, dedupe_key, data) VALUES (?, ?, ?, ?, ?) ON CONFLICT(dedupe_key) DO NOTHING`,
     ),

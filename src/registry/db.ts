@@ -63,6 +63,17 @@ const MIGRATIONS: string[] = [
   `DROP INDEX calls_state;
    CREATE INDEX calls_state_end_at ON calls(state, end_at);
    CREATE INDEX call_events_at ON call_events(at);`,
+  // 4: Kallglot creates whose outcome is unknown, until resolved (sessions/create-resolver.ts): a crash before their
+  // resolution no longer loses a session Kallglot may have made; recovery re-sends them with their key
+  `CREATE TABLE unresolved_creates (
+     idempotency_key TEXT PRIMARY KEY,
+     call_id TEXT,
+     request TEXT NOT NULL,
+     code TEXT NOT NULL,
+     instance_id TEXT NOT NULL,
+     failed_at INTEGER NOT NULL,
+     attempts INTEGER NOT NULL DEFAULT 0
+   );`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

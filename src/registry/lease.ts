@@ -4,7 +4,8 @@
  * Each instance keeps one row in `instances` and renews its lease_at every REGISTRY_LEASE_INTERVAL_SEC, always with
  * the database's clock (now()), never its own: the instances' clocks may disagree, the database's is one. An instance
  * whose lease is older than INSTANCE_DEAD_AFTER_SEC is dead; the first survivor to notice takes over its calls
- * (PgRegistry.takeOver: ends their Kallglot sessions, closes their rows), exactly once across survivors.
+ * (PgRegistry.takeOver: ends their Kallglot sessions, closes their rows, resolves their creates of unknown outcome),
+ * exactly once across survivors.
  *
  * Races and their rules:
  *  - Two survivors see the same dead instance: the DELETE of its lease row inside takeOver decides; the second finds
@@ -22,8 +23,8 @@
  */
 import os from 'node:os';
 import type { Logger } from '../logger.ts';
-import type { SessionEnder } from '../sessions/ender.ts';
 import type { PgRegistry } from './pg-registry.ts';
+import type { Recovery } from './recovery.ts';
 
 export class LeaseHeldError extends Error {
   override name = 'LeaseHeldError';
@@ -45,16 +46,16 @@ export class InstanceLease {
   #stopped = false;
   /** Since when renewals have not failed (undefined: the last one failed). */
   #healthySince: number | undefined;
-  /** Set once the session ender exists (takeOverWith): until then the lease is only renewed. */
-  #ender: Pick<SessionEnder, 'resumePending'> | undefined;
+  /** Set once the session ender and the create resolver exist (takeOverWith): until then the lease is only renewed. */
+  #recovery: Recovery | undefined;
 
   constructor(deps: InstanceLeaseDeps) {
     this.#d = deps;
   }
 
-  /** From now on, dead instances are taken over and their session ends run through this ender. */
-  takeOverWith(ender: Pick<SessionEnder, 'resumePending'>): void {
-    this.#ender = ender;
+  /** From now on, dead instances are taken over: their session ends and unresolved creates are seen through here. */
+  takeOverWith(recovery: Recovery): void {
+    this.#recovery = recovery;
   }
 
   /** Takes this instance's lease, waiting (at most INSTANCE_DEAD_AFTER_SEC and one interval) for a stale one to expire. */
@@ -105,7 +106,7 @@ export class InstanceLease {
   /** One renewal, then (when healthy long enough) the takeover of every dead instance. Never throws. */
   async tick(): Promise<void> {
     try {
-      if (!(await this.#renew()) || !this.#ender) return;
+      if (!(await this.#renew()) || !this.#recovery) return;
       const since = this.#healthySince ?? Date.now();
       if (Date.now() - since < this.#d.deadAfterSec * 1000) return;
       for (const dead of await this.#deadInstances()) await this.#takeOver(dead);
@@ -173,10 +174,12 @@ export class InstanceLease {
         'call of a lost instance closed',
       );
     }
-    const pendingEnds = (await this.#ender?.resumePending()) ?? 0;
-    if (rows.length > 0)
-      logger.warn({ lostInstance: dead, calls: rows.length, pendingEnds }, 'took over a lost instance');
-    else logger.info({ lostInstance: dead, pendingEnds }, 'lease of a stopped or lost instance cleared');
+    // Both now this instance's (takeOver moved them in its transaction), with any of its own not yet resumed.
+    const pendingEnds = (await this.#recovery?.ender.resumePending()) ?? 0;
+    const unresolvedCreates = (await this.#recovery?.creates.resumeUnresolved()) ?? 0;
+    const found = { lostInstance: dead, pendingEnds, unresolvedCreates };
+    if (rows.length > 0) logger.warn({ ...found, calls: rows.length }, 'took over a lost instance');
+    else logger.info(found, 'lease of a stopped or lost instance cleared');
     this.#d.onTakeover?.(dead, rows.length);
   }
 

@@ -5,11 +5,11 @@
  * stops here and never reaches recovery, which would close the first one's live calls.
  */
 import type { Logger } from '../logger.ts';
-import type { SessionEnder } from '../sessions/ender.ts';
 import { CallRegistry } from './call-registry.ts';
 import { InstanceLock } from './instance-lock.ts';
 import { InstanceLease } from './lease.ts';
 import type { RegistryPort } from './port.ts';
+import type { Recovery } from './recovery.ts';
 
 export interface OpenRegistryOptions {
   dataDir: string;
@@ -25,11 +25,8 @@ export interface OpenedRegistry {
   registry: RegistryPort;
   /** For logs: the adapter and where it keeps its data, never a credential. */
   where: string;
-  /** Start taking over dead instances' calls through this ender (PostgreSQL; nothing to do on SQLite). */
-  takeOverWith(
-    ender: Pick<SessionEnder, 'resumePending'>,
-    onTakeover?: (instanceId: string, calls: number) => void,
-  ): void;
+  /** Start taking over dead instances' calls, session ends and creates (PostgreSQL; nothing to do on SQLite). */
+  takeOverWith(recovery: Recovery, onTakeover?: (instanceId: string, calls: number) => void): void;
   /** Release the lease or the lock, after every write has committed. */
   close(): Promise<void>;
 }
@@ -78,9 +75,9 @@ export async function openRegistry(o: OpenRegistryOptions): Promise<OpenedRegist
   return {
     registry,
     where,
-    takeOverWith: (ender, hook) => {
+    takeOverWith: (recovery, hook) => {
       onTakeover = hook;
-      lease.takeOverWith(ender);
+      lease.takeOverWith(recovery);
     },
     close: async () => {
       // Writes first: once the lease is expired a survivor takes over every session end still pending.

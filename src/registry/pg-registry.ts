@@ -1,7 +1,8 @@
 /**
  * The PostgreSQL adapter of the registry port (port.ts), for two or more gateways sharing one registry
  * (REGISTRY_URL). Every instance sees every call; the rows an instance answers for carry its INSTANCE_ID, and so
- * do the session ends it must see through (pending_session_ends.instance_id).
+ * do the session ends it must see through (pending_session_ends.instance_id) and the creates of unknown outcome it
+ * must resolve (unresolved_creates.instance_id).
  *
  * Writes go through one ordered, group-committed queue (pg-writes.ts); reads first wait for this instance's queued
  * writes (read-your-writes), then run on the pool. What decides between instances is always one conditional
@@ -19,11 +20,13 @@ import {
   type CallPatch,
   type CallRow,
   type NewCall,
+  type NewUnresolvedCreate,
   type OrphanSweep,
   PATCH_COLUMNS,
   type PendingEnd,
   type PruneCounts,
   type RegistryPort,
+  type UnresolvedCreateRow,
 } from './port.ts';
 
 export interface PgRegistryOptions {
@@ -177,6 +180,30 @@ export class PgRegistry implements RegistryPort {
     });
   }
 
+  createUnresolved(c: NewUnresolvedCreate): Promise<boolean> {
+    return this.#write(
+      `INSERT INTO unresolved_creates (idempotency_key, call_id, request, code, instance_id, failed_at)
+       VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (idempotency_key) DO NOTHING`,
+      [c.idempotencyKey, c.callId ?? null, c.request, c.code, this.instanceId, c.failedAt],
+    );
+  }
+
+  createAttempted(idempotencyKey: string): Promise<void> {
+    const sql = 'UPDATE unresolved_creates SET attempts = attempts + 1 WHERE idempotency_key = $1';
+    return this.#exec(sql, [idempotencyKey]);
+  }
+
+  createSettled(idempotencyKey: string): Promise<void> {
+    return this.#exec('DELETE FROM unresolved_creates WHERE idempotency_key = $1', [idempotencyKey]);
+  }
+
+  /** This instance's, those taken over from dead instances included. */
+  unresolvedCreates(): Promise<UnresolvedCreateRow[]> {
+    return this.#read('SELECT * FROM unresolved_creates WHERE instance_id = $1 ORDER BY failed_at, idempotency_key', [
+      this.instanceId,
+    ]);
+  }
+
   addEvent(callId: string, type: string, data: unknown, dedupeKey?: string, now = Date.now()): Promise<boolean> {
     return this.#write(
       `INSERT INTO call_events (call_id, type, at, dedupe_key, data) VALUES ($1, $2, $3, $4, $5)
@@ -201,8 +228,9 @@ export class PgRegistry implements RegistryPort {
   /**
    * Takes over a dead instance, at most once across every survivor: the DELETE of its expired lease row decides
    * (a second survivor's DELETE waits on the first's row lock, then finds nothing and does nothing), then, in the
-   * same transaction, its active SIP calls are closed and their session ends, with its unconfirmed ones, become
-   * this instance's. Returns the rows closed, or undefined when the instance was not (or no longer) dead.
+   * same transaction, its active SIP calls are closed and their session ends, with its unconfirmed ones and its
+   * unresolved creates, become this instance's. Returns the rows closed, or undefined when the instance was not (or
+   * no longer) dead.
    */
   takeOver(deadInstanceId: string, deadAfterSec: number, now = Date.now()): Promise<CallRow[] | undefined> {
     return this.#writes.write(async (c) => {
@@ -302,10 +330,9 @@ export class PgRegistry implements RegistryPort {
       }
     }
     if (!mine) {
-      await c.query('UPDATE pending_session_ends SET instance_id = $1 WHERE instance_id = $2', [
-        this.instanceId,
-        sweep.instanceId,
-      ]);
+      const moved = [this.instanceId, sweep.instanceId];
+      await c.query('UPDATE pending_session_ends SET instance_id = $1 WHERE instance_id = $2', moved);
+      await c.query('UPDATE unresolved_creates SET instance_id = $1 WHERE instance_id = $2', moved);
     }
     if (closed.rows.length === 0) return [];
     const ids = closed.rows.map((r) => r.call_id);

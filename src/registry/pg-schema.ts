@@ -71,6 +71,18 @@ const MIGRATIONS: string[] = [
      started_at TIMESTAMPTZ NOT NULL DEFAULT now(),
      lease_at TIMESTAMPTZ NOT NULL DEFAULT now()
    );`,
+  // 2: Kallglot creates whose outcome is unknown, until resolved (sessions/create-resolver.ts), owned by an instance
+  // like the pending session ends: its recovery, or the takeover of it, re-sends them with their key
+  `CREATE TABLE unresolved_creates (
+     idempotency_key TEXT PRIMARY KEY,
+     call_id TEXT,
+     request TEXT NOT NULL,
+     code TEXT NOT NULL,
+     instance_id TEXT NOT NULL,
+     failed_at BIGINT NOT NULL,
+     attempts INTEGER NOT NULL DEFAULT 0
+   );
+   CREATE INDEX unresolved_creates_instance ON unresolved_creates (instance_id);`,
 ];
 
 export const PG_SCHEMA_VERSION = MIGRATIONS.length;

@@ -21,8 +21,8 @@
  *    they answer (Telnyx does not redeliver what was answered). No other SIP step waits for the registry.
  *  - Conditional writes decide races between instances: callStarted and addEvent are true only for the first
  *    writer of an id or dedupe key, callEnded only for the first to close an active row, addPendingEnd only for the
- *    first to ask for a session's end (and never once that end is confirmed), closeOrphans closes each row for one
- *    caller only.
+ *    first to ask for a session's end (and never once that end is confirmed), createUnresolved only for the first
+ *    to record a key, closeOrphans closes each row for one caller only.
  *  - A failed write never throws into a call: the SQLite adapter reports it through onError; a PostgreSQL write
  *    promise rejects (a webhook then answers 500 and Telnyx redelivers) and is reported through onError too.
  */
@@ -132,6 +132,35 @@ export interface OrphanSweep {
   detail: string;
 }
 
+/**
+ * A Kallglot create whose outcome is unknown (timeout, reset, 500/502/504), recorded by the CreateResolver
+ * (sessions/create-resolver.ts) so that a crash before its resolution does not lose it: recovery, or the takeover
+ * of this instance, re-sends the request with its key and ends any session it made.
+ */
+export interface NewUnresolvedCreate {
+  idempotencyKey: string;
+  callId?: string;
+  /**
+   * The create request (CreateSessionInput) as JSON: the body Kallglot was sent and the key, no secret (the API key
+   * is a header of the client, never part of the request).
+   */
+  request: string;
+  /** Why its outcome is unknown (the client's error code); the session's end detail is `create_<code>`. */
+  code: string;
+  failedAt: number;
+}
+
+export interface UnresolvedCreateRow {
+  idempotency_key: string;
+  call_id: string | null;
+  request: string;
+  code: string;
+  instance_id: string;
+  failed_at: number;
+  /** Re-sends tried so far, over every run. */
+  attempts: number;
+}
+
 export interface RegistryPort {
   readonly kind: 'sqlite' | 'postgres';
   /** This process run (incarnation). */
@@ -154,12 +183,28 @@ export interface RegistryPort {
   pendingEnds(): Maybe<PendingEnd[]>;
   endAttemptFailed(sessionId: string, error: string): Maybe<void>;
   sessionEndConfirmed(sessionId: string, status: 'ended' | 'not_found'): Maybe<void>;
+  /**
+   * Record a create of unknown outcome (group commit: nobody waits for it); false when its key is recorded already
+   * (by an earlier run, or another instance).
+   */
+  createUnresolved(c: NewUnresolvedCreate): Maybe<boolean>;
+  /** One more re-send of that create was tried. */
+  createAttempted(idempotencyKey: string): Maybe<void>;
+  /** That create is settled (its session ended, none made, a later create holds it, or given up): forget it. */
+  createSettled(idempotencyKey: string): Maybe<void>;
+  /**
+   * The unresolved creates this instance must see through, oldest first: on SQLite every row of the file (the
+   * DATA_DIR lock makes them this process's, whatever instance id wrote them), on PostgreSQL this instance's,
+   * including those taken over from dead instances (closeOrphans, takeOver).
+   */
+  unresolvedCreates(): Maybe<UnresolvedCreateRow[]>;
   /** Record a webhook/SIP event; a repeated dedupeKey is ignored (Telnyx redelivers). True if new. */
   addEvent(callId: string, type: string, data: unknown, dedupeKey?: string): Maybe<boolean>;
   events(callId: string): Maybe<CallEvent[]>;
   /**
    * Close the active SIP calls of a dead process, queue their sessions' ends (reason error) as this instance's, and
-   * take over that process's unconfirmed session ends, in one transaction. Returns the rows closed by this caller.
+   * take over that process's unconfirmed session ends and unresolved creates, in one transaction. Returns the rows
+   * closed by this caller.
    */
   closeOrphans(sweep: OrphanSweep): Maybe<CallRow[]>;
   /** Retention: delete up to `limit` ended calls ended before `cutoff` (with their events), and stray events. */

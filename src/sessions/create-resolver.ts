@@ -17,18 +17,48 @@
  *   refused as `session_ended`, so the caller falls back rather than dial an ended session.
  * - A session ended by its call and by a resolution: the SessionEnder ends each id once; the first reason wins.
  *
- * Crash gap: resolutions live in this process only. A crash (or a stop) between a create failing ambiguously and its
- * resolution leaves a possible session unknown to the registry, which has no row for a create whose outcome is
- * unknown. Proposal (registry owner): a table `unresolved_creates (idempotency_key PRIMARY KEY, call_id, request
- * JSON, instance_id, failed_at, attempts)`, inserted by `track()` (group commit, no wait: the call is not held) and
- * deleted once settled; at start-up (and on takeover of a dead instance) recovery feeds the rows back to
- * `resolve()`, which re-POSTs the stored request with its key and ends any session, then deletes the row. `stop()`
- * logs what it leaves behind until then.
+ * Crashes: each resolution has a row in the registry (`unresolved_creates`, through the small store below), written
+ * when it starts without waiting (the registry's group commit: the call is not held; a kill -9 within those few
+ * milliseconds loses it with the call's other last writes) and deleted once settled (`ended`, `none`, `claimed`,
+ * `gave_up`). At start-up (registry/recovery.ts) and on the takeover of a dead instance (registry/lease.ts, which
+ * first moves its rows to this instance) resumeUnresolved() feeds the rows back: the stored request is re-sent with
+ * its key and any session that comes back is ended. Kept for the next start: a `dropped` one (too many pending here:
+ * the row costs no memory, this process's bound does not apply to it) and those pending at stop(). The give-up bound
+ * counts from the failure, across restarts, but every run tries a row once (Kallglot may have forgotten a key by
+ * then: the re-send makes a session, ended at once). The row holds the request as sent: no secret (the API key is a
+ * header of the client). Not covered: a crash while the create itself is in flight (recovery.ts, "the one gap").
  */
 import type { Logger } from '../logger.ts';
 import { KallglotError, isKallglotError } from '../kallglot/errors.ts';
 import type { CreateSessionInput, KallglotSession } from '../kallglot/types.ts';
 import type { SessionEnder } from './ender.ts';
+
+type Maybe<T> = T | Promise<T>;
+
+/** A resolution as the registry keeps it (its UnresolvedCreateRow). */
+export interface StoredCreate {
+  idempotency_key: string;
+  call_id: string | null;
+  /** The CreateSessionInput, as JSON. */
+  request: string;
+  code: string;
+  failed_at: number;
+  attempts: number;
+}
+
+/** Where resolutions outlive this process: the call registry (its port satisfies this structurally). */
+export interface UnresolvedCreateStore {
+  createUnresolved(c: {
+    idempotencyKey: string;
+    callId?: string;
+    request: string;
+    code: string;
+    failedAt: number;
+  }): Maybe<unknown>;
+  createAttempted(idempotencyKey: string): Maybe<unknown>;
+  createSettled(idempotencyKey: string): Maybe<unknown>;
+  unresolvedCreates(): Maybe<StoredCreate[]>;
+}
 
 export interface CreateResolverApi {
   createSession(
@@ -41,7 +71,8 @@ export interface CreateResolverApi {
 /**
  * How a resolution ended: `ended` (a session came back: handed to the ender, or ended already), `none` (Kallglot said
  * the key made nothing), `claimed` (a later create of the same key holds the session), `gave_up` (no definitive
- * answer within the bound: a session may be left open), `dropped` (too many pending: never tried).
+ * answer within the bound: a session may be left open), `dropped` (too many pending: not tried by this process; its
+ * stored row waits for the next start).
  */
 export type ResolutionOutcome = 'ended' | 'none' | 'claimed' | 'gave_up' | 'dropped';
 
@@ -56,15 +87,21 @@ export interface CreateResolverOptions {
   /** Re-POSTs in flight at once: they share the end/get connection pool with session ends. */
   maxConcurrent?: number;
   onResolved?: (outcome: ResolutionOutcome) => void;
+  /** Keeps resolutions across a crash (the file comment); without it they live in this process only. */
+  store?: UnresolvedCreateStore;
 }
 
 interface Resolution {
   input: CreateSessionInput;
   callId: string | undefined;
-  /** The end's detail: `create_<code of the failure>`. */
-  detail: string;
+  /** Why its outcome is unknown; the end's detail is `create_<code>`. */
+  code: string;
+  /** When the create failed (the give-up bound counts from it, across restarts). */
   startedAt: number;
+  /** Re-sends so far, over every run (the registry row's count). */
   attempts: number;
+  /** Re-sends by this process: the backoff, and at least one before giving up. */
+  triesHere: number;
   timer: NodeJS.Timeout | undefined;
 }
 
@@ -75,7 +112,8 @@ export class CreateResolver {
   readonly #api: CreateResolverApi;
   readonly #ender: Pick<SessionEnder, 'end'>;
   readonly #logger: Logger;
-  readonly #opts: Required<Omit<CreateResolverOptions, 'onResolved'>> & Pick<CreateResolverOptions, 'onResolved'>;
+  readonly #opts: Required<Omit<CreateResolverOptions, 'onResolved' | 'store'>> &
+    Pick<CreateResolverOptions, 'onResolved' | 'store'>;
   /** By idempotency key: one resolution per key. */
   readonly #pending = new Map<string, Resolution>();
   /** Creates in flight for a call, by idempotency key. */
@@ -101,6 +139,7 @@ export class CreateResolver {
       maxPending: opts.maxPending ?? 10_000,
       maxConcurrent: opts.maxConcurrent ?? 8,
       onResolved: opts.onResolved,
+      store: opts.store,
     };
   }
 
@@ -136,31 +175,63 @@ export class CreateResolver {
   /** Find out whether this create made a session, and end it if so. `code`: why its outcome is unknown. */
   resolve(input: CreateSessionInput, code: string): void {
     const key = input.idempotencyKey;
-    if (this.#stopped || this.#pending.has(key)) return;
+    if (this.#pending.has(key)) return;
+    const failedAt = Date.now();
+    const callId = callIdOf(input);
+    // Recorded even when not resolved here (stopping, too many pending): the next start resolves it.
+    const request = JSON.stringify(input);
+    this.#persist('createUnresolved', (s) =>
+      s.createUnresolved({ idempotencyKey: key, callId, request, code, failedAt }),
+    );
+    this.#begin(input, code, failedAt, 0);
+  }
+
+  /**
+   * Start-up recovery and the takeover of a dead instance: resolve every create the store holds for this instance
+   * (those resolving here already excepted). Returns how many were started.
+   */
+  async resumeUnresolved(): Promise<number> {
+    const rows = (await this.#opts.store?.unresolvedCreates()) ?? [];
+    let resumed = 0;
+    for (const row of rows) {
+      if (this.#pending.has(row.idempotency_key)) continue;
+      const input = storedRequest(row);
+      if (input === undefined) {
+        this.#logger.error(
+          { idempotencyKey: row.idempotency_key, callId: row.call_id },
+          'unreadable Kallglot create of unknown outcome in the registry: forgotten (a session may be left open)',
+        );
+        this.#persist('createSettled', (s) => s.createSettled(row.idempotency_key));
+        this.#opts.onResolved?.('dropped');
+        continue;
+      }
+      if (this.#begin(input, row.code, row.failed_at, row.attempts)) resumed += 1;
+    }
+    return resumed;
+  }
+
+  /** Starts resolving; false when not (stopping, or too many pending: a stored row waits for the next start). */
+  #begin(input: CreateSessionInput, code: string, startedAt: number, attempts: number): boolean {
+    const key = input.idempotencyKey;
+    if (this.#stopped || this.#pending.has(key)) return false;
     const callId = callIdOf(input);
     if (this.#pending.size >= this.#opts.maxPending) {
       this.#logger.error(
-        { idempotencyKey: key, callId, pending: this.#pending.size },
+        { idempotencyKey: key, callId, pending: this.#pending.size, keptForNextStart: this.#opts.store !== undefined },
         'too many Kallglot creates with an unknown outcome: not resolving this one (a session may be left open)',
       );
       this.#opts.onResolved?.('dropped');
-      return;
+      return false;
     }
-    const r: Resolution = {
-      input,
-      callId,
-      detail: `create_${code}`,
-      startedAt: Date.now(),
-      attempts: 0,
-      timer: undefined,
-    };
+    const r: Resolution = { input, callId, code, startedAt, attempts, triesHere: 0, timer: undefined };
     this.#pending.set(key, r);
     // debug: the call already logged its failed create at warn; a session found is logged at warn below
     this.#logger.debug(
-      { idempotencyKey: key, callId, code },
+      { idempotencyKey: key, callId, code, attempts },
       'Kallglot create failed with an unknown outcome: checking in the background for a session to end',
     );
     this.#schedule(r, this.#backoff(0));
+    return true;
   }
 
   /** Resolutions not settled yet. */
@@ -168,28 +239,30 @@ export class CreateResolver {
     return this.#pending.size;
   }
 
-  /** Stop resolving (shutdown): re-POSTs stop, what is left is logged (the crash gap of the file comment). */
+  /** Stop resolving (shutdown): re-POSTs stop; what is left keeps its row for the next start, and is logged. */
   stop(): void {
     this.#stopped = true;
     this.#stopping.abort();
     for (const r of this.#pending.values()) clearTimeout(r.timer);
-    if (this.#pending.size > 0) {
-      this.#logger.error(
-        { pending: this.#pending.size, idempotencyKeys: [...this.#pending.keys()].slice(0, 50) },
-        'stopping with Kallglot creates of unknown outcome unresolved (a session may be left open)',
-      );
-    }
+    if (this.#pending.size === 0) return;
+    this.#logger.error(
+      {
+        pending: this.#pending.size,
+        idempotencyKeys: [...this.#pending.keys()].slice(0, 50),
+        keptForNextStart: this.#opts.store !== undefined,
+      },
+      'stopping with Kallglot creates of unknown outcome unresolved (a session may be left open until resolved)',
+    );
   }
 
   #schedule(r: Resolution, delayMs: number): void {
     if (this.#stopped) return;
-    if (Date.now() + delayMs - r.startedAt > this.#opts.giveUpAfterMs) {
-      this.#pending.delete(r.input.idempotencyKey);
+    if (r.triesHere > 0 && Date.now() + delayMs - r.startedAt > this.#opts.giveUpAfterMs) {
       this.#logger.error(
         { idempotencyKey: r.input.idempotencyKey, callId: r.callId, attempts: r.attempts },
         'gave up resolving a Kallglot create of unknown outcome (a session may be left open)',
       );
-      this.#opts.onResolved?.('gave_up');
+      this.#settle(r, 'gave_up');
       return;
     }
     r.timer = setTimeout(() => void this.#try(r), delayMs);
@@ -207,6 +280,8 @@ export class CreateResolver {
     }
     this.#running += 1;
     r.attempts += 1;
+    r.triesHere += 1;
+    this.#persist('createAttempted', (s) => s.createAttempted(key));
     try {
       const session = await this.#api.createSession(r.input, { background: true, signal: this.#stopping.signal });
       this.#found(r, session);
@@ -224,43 +299,61 @@ export class CreateResolver {
       this.#schedule(r, this.#opts.firstDelayMs); // that create will get this session: see what it makes of it
       return;
     }
-    this.#pending.delete(key);
     const log = { idempotencyKey: key, callId: r.callId, sessionId: session.id, attempts: r.attempts };
     if (session.status !== 'ended') {
       this.#logger.warn(log, 'Kallglot made a session for a create that failed here: ending it');
-      this.#ender.end(session.id, 'error', r.detail, r.callId);
+      // Before the row goes: the ender persists the end first, so a crash in between loses neither.
+      this.#ender.end(session.id, 'error', `create_${r.code}`, r.callId);
     } else {
       this.#logger.info(log, 'Kallglot session of a create that failed here was already ended');
     }
-    this.#opts.onResolved?.('ended');
+    this.#settle(r, 'ended');
   }
 
   #failed(r: Resolution, err: unknown): void {
     const key = r.input.idempotencyKey;
     if (this.#pending.get(key) !== r) return;
     if (madeNothing(err)) {
-      this.#pending.delete(key);
       this.#logger.debug(
         { idempotencyKey: key, callId: r.callId, status: err.status, code: err.code },
         'Kallglot create of unknown outcome made no session',
       );
-      this.#opts.onResolved?.('none');
+      this.#settle(r, 'none');
       return;
     }
     const retryAfterMs = isKallglotError(err) ? (err.retryAfterMs ?? 0) : 0;
-    this.#schedule(r, Math.max(this.#backoff(r.attempts), retryAfterMs));
+    this.#schedule(r, Math.max(this.#backoff(r.triesHere), retryAfterMs));
   }
 
   #claimed(key: string): void {
     const r = this.#pending.get(key);
     if (r === undefined) return;
     clearTimeout(r.timer);
-    this.#pending.delete(key);
     this.#logger.info(
       { idempotencyKey: key, callId: r.callId },
       'Kallglot create of unknown outcome: a later create holds the session',
     );
-    this.#opts.onResolved?.('claimed');
+    this.#settle(r, 'claimed');
+  }
+
+  /** Settled for good: forgotten here and in the store. */
+  #settle(r: Resolution, outcome: Exclude<ResolutionOutcome, 'dropped'>): void {
+    const key = r.input.idempotencyKey;
+    this.#pending.delete(key);
+    this.#persist('createSettled', (s) => s.createSettled(key));
+    this.#opts.onResolved?.(outcome);
+  }
+
+  /** A store write: never waited for, never thrown into a call (a shared registry reports its own failures). */
+  #persist(what: string, write: (store: UnresolvedCreateStore) => unknown): void {
+    const store = this.#opts.store;
+    if (store === undefined) return;
+    try {
+      const done = write(store);
+      if (done instanceof Promise) done.catch(() => undefined);
+    } catch (err) {
+      this.#logger.error({ err, what }, 'call registry write failed');
+    }
   }
 
   #backoff(attempt: number): number {
@@ -283,4 +376,17 @@ function madeNothing(err: unknown): err is KallglotError {
 function callIdOf(input: CreateSessionInput): string | undefined {
   const m = input.metadata ?? {};
   return m.sip_call_id ?? m.call_sid ?? m.call_control_id;
+}
+
+/** The request a stored row re-sends, or undefined when the row cannot be one (never written so by resolve()). */
+function storedRequest(row: StoredCreate): CreateSessionInput | undefined {
+  let input: unknown;
+  try {
+    input = JSON.parse(row.request);
+  } catch {
+    return undefined;
+  }
+  const request = input as Partial<CreateSessionInput> | null;
+  const usable = typeof request?.mode === 'string' && request.idempotencyKey === row.idempotency_key;
+  return usable ? (request as CreateSessionInput) : undefined;
 }

@@ -35,9 +35,19 @@ async function open(url: string, instanceId: string, onError?: (err: unknown) =>
   return reg;
 }
 
+/** `resumed` records each resumePending (the instance id) and each resumeUnresolved (`creates:` and its rows). */
 function lease(reg: PgRegistry, deadAfterSec = 2, resumed: string[] = []): InstanceLease {
   const l = new InstanceLease({ registry: reg, logger, intervalMs: 100, deadAfterSec });
-  l.takeOverWith({ resumePending: () => resumed.push(reg.instanceId) });
+  l.takeOverWith({
+    ender: { resumePending: () => resumed.push(reg.instanceId) },
+    creates: {
+      resumeUnresolved: async () => {
+        const rows = await reg.unresolvedCreates();
+        resumed.push(`creates:${rows.map((r) => r.idempotency_key).join(',')}`);
+        return rows.length;
+      },
+    },
+  });
   leases.push(l);
   return l;
 }
@@ -57,9 +67,10 @@ describe('shared registry on PostgreSQL', () => {
     const url = await server.createDatabase();
     const regs = await Promise.all(['a', 'b', 'c', 'd'].map((id) => open(url, id)));
     const applied = regs.map((r) => r.migrated);
-    expect(applied.filter((v) => v.length > 0)).toEqual([[1]]);
+    const all = Array.from({ length: PG_SCHEMA_VERSION }, (_, i) => i + 1);
+    expect(applied.filter((v) => v.length > 0)).toEqual([all]);
     const rows = await sql<{ version: number }>(url, 'SELECT version FROM schema_migrations ORDER BY version');
-    expect(rows.map((r) => r.version)).toEqual([PG_SCHEMA_VERSION]);
+    expect(rows.map((r) => r.version)).toEqual(all);
   });
 
   it('refuses a schema newer than this gateway', async () => {
@@ -110,6 +121,8 @@ describe('shared registry on PostgreSQL', () => {
       await dead.callStarted({ callId: `d${i}` });
       await dead.update(`d${i}`, { sessionId: `sess_d${i}` });
     }
+    const unknown = { callId: 'u1', request: '{}', code: 'deadline_exceeded', failedAt: 1000 };
+    await dead.createUnresolved({ idempotencyKey: 'sip-u1', ...unknown });
     await dead.commitNow();
     await sql(url, `UPDATE instances SET lease_at = now() - interval '1 hour' WHERE instance_id = 'dead'`);
     const survivors = await Promise.all(['s1', 's2', 's3'].map((id) => open(url, id)));
@@ -123,6 +136,8 @@ describe('shared registry on PostgreSQL', () => {
     );
     expect(pending).toHaveLength(1);
     expect(Number(pending[0]?.n)).toBe(20);
+    const creates = await sql<{ instance_id: string }>(url, 'SELECT instance_id FROM unresolved_creates');
+    expect(creates).toEqual([{ instance_id: pending[0]?.instance_id }]);
     expect(await survivors[0]!.active()).toEqual([]);
     expect(await sql(url, `SELECT 1 FROM instances WHERE instance_id = 'dead'`)).toEqual([]);
   });
@@ -138,6 +153,7 @@ describe('shared registry on PostgreSQL', () => {
     await leaseB.acquire();
     await a.callStarted({ callId: 'call-a' });
     await a.update('call-a', { sessionId: 'sess_a' });
+    void a.createUnresolved({ idempotencyKey: 'sip-a2', callId: 'a2', request: '{}', code: 'http_504', failedAt: 5 });
     await a.commitNow();
     // B is healthy long enough to act (its own renewals for INSTANCE_DEAD_AFTER_SEC), A stops renewing (kill -9).
     await sql(url, `UPDATE instances SET lease_at = now() - interval '10 seconds' WHERE instance_id = 'a'`);
@@ -145,7 +161,8 @@ describe('shared registry on PostgreSQL', () => {
     await leaseB.tick();
     expect(await b.get('call-a')).toMatchObject({ state: 'ended', end_reason: 'instance_lost' });
     expect(await b.pendingEnds()).toMatchObject([{ session_id: 'sess_a', reason: 'error', detail: 'instance_lost' }]);
-    expect(resumed).toEqual(['b']);
+    expect(resumed).toEqual(['b', 'creates:sip-a2']);
+    expect(await b.unresolvedCreates()).toMatchObject([{ idempotency_key: 'sip-a2', instance_id: 'b', call_id: 'a2' }]);
     // A's row is gone: its next renewal says so and takes a fresh lease.
     await leaseA.tick();
     expect(await sql(url, `SELECT 1 FROM instances WHERE instance_id = 'a'`)).toHaveLength(1);
@@ -153,6 +170,7 @@ describe('shared registry on PostgreSQL', () => {
     const a2 = await open(url, 'a');
     expect(await a2.closeOrphans({ endReason: 'gateway_restart', detail: 'gateway_restart' })).toEqual([]);
     expect(await a2.pendingEnds()).toEqual([]);
+    expect(await a2.unresolvedCreates()).toEqual([]);
   });
 
   it('refuses to start a second live process with the same instance id, and lets a restart in after release', async () => {

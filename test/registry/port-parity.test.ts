@@ -148,8 +148,16 @@ describe.each(adapters)('registry port on $name', (adapter) => {
     await dead.callStarted({ callId: 'd1' });
     await dead.update('d1', { sessionId: 'sess_d1' });
     await dead.addPendingEnd('sess_old', 'd0', 'completed', 'bye_from_pbx');
+    void dead.createUnresolved({
+      idempotencyKey: 'sip-d2',
+      callId: 'd2',
+      request: '{}',
+      code: 'http_502',
+      failedAt: 7,
+    });
     await dead.commitNow();
     const survivor = await s.open('gw-live');
+    if (adapter.name === 'postgres') expect(await survivor.unresolvedCreates()).toEqual([]); // gw-dead's, not yet ours
     await survivor.callStarted({ callId: 'l1' });
     const closed = await survivor.closeOrphans({
       instanceId: 'gw-dead',
@@ -158,6 +166,8 @@ describe.each(adapters)('registry port on $name', (adapter) => {
     });
     expect(closed.map((r) => [r.call_id, r.end_reason, r.instance_id])).toEqual([['d1', 'instance_lost', 'gw-dead']]);
     expect((await survivor.active()).map((r) => r.call_id)).toEqual(['l1']);
+    // The survivor resolves the dead instance's creates of unknown outcome (SQLite: every row is this process's).
+    expect((await survivor.unresolvedCreates()).map((u) => u.idempotency_key)).toEqual(['sip-d2']);
     if (adapter.name === 'postgres') {
       // Pending ends belong to an instance on a shared registry: the survivor now sees both through.
       expect((await survivor.pendingEnds()).map((p) => p.session_id).sort((a, b) => a.localeCompare(b))).toEqual([
@@ -165,6 +175,45 @@ describe.each(adapters)('registry port on $name', (adapter) => {
         'sess_old',
       ]);
     }
+  });
+
+  it('keeps a create of unknown outcome across a restart, counts its re-sends, and forgets it once settled', async () => {
+    const s = await fresh();
+    const before = await s.open();
+    const request = JSON.stringify({ mode: 'bidirectional_translation', idempotencyKey: 'sip-u1' });
+    const unknown = { idempotencyKey: 'sip-u1', callId: 'u1', request, code: 'deadline_exceeded', failedAt: 1234 };
+    // As the resolver writes: nothing awaited (group commit).
+    const first = before.createUnresolved(unknown);
+    const again = before.createUnresolved({ ...unknown, code: 'http_504', failedAt: 9999 });
+    void before.createUnresolved({ idempotencyKey: 'sip-u0', request: '{}', code: 'http_500', failedAt: 1000 });
+    void before.createAttempted('sip-u1');
+    void before.createAttempted('sip-u1');
+    expect([await first, await again]).toEqual([true, false]);
+    await before.commitNow();
+    const after = await s.open();
+    expect(await after.unresolvedCreates()).toEqual([
+      {
+        idempotency_key: 'sip-u0',
+        call_id: null,
+        request: '{}',
+        code: 'http_500',
+        instance_id: 'gw-a',
+        failed_at: 1000,
+        attempts: 0,
+      },
+      {
+        idempotency_key: 'sip-u1',
+        call_id: 'u1',
+        request,
+        code: 'deadline_exceeded',
+        instance_id: 'gw-a',
+        failed_at: 1234,
+        attempts: 2,
+      },
+    ]);
+    void after.createSettled('sip-u1');
+    void after.createSettled('sip-unknown');
+    expect((await after.unresolvedCreates()).map((u) => u.idempotency_key)).toEqual(['sip-u0']);
   });
 
   it('prunes old ended calls with their events, never active calls or calls with a pending end', async () => {

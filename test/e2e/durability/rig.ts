@@ -10,6 +10,7 @@ import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { KallglotSandbox } from '../../../src/kallglot/sandbox.ts';
 import type { CallRow, PendingEnd } from '../../../src/registry/call-registry.ts';
+import type { UnresolvedCreateRow } from '../../../src/registry/port.ts';
 import { startGateway, type GatewayProcess } from '../../helpers/gateway.ts';
 import { freePort } from '../../helpers/ports.ts';
 import { formatSippResult, runSipp, type SippOptions, type SippResult, type SippRun } from '../../helpers/sipp.ts';
@@ -93,7 +94,8 @@ export async function startRig(): Promise<DurabilityRig> {
     diag(...results) {
       let registry: string;
       try {
-        registry = JSON.stringify({ calls: callRows(dataDir), pending: pendingEnds(dataDir) }, null, 1);
+        const unresolved = unresolvedCreates(dataDir);
+        registry = JSON.stringify({ calls: callRows(dataDir), pending: pendingEnds(dataDir), unresolved }, null, 1);
       } catch (err) {
         registry = `(unreadable: ${(err as Error).message})`;
       }
@@ -141,6 +143,10 @@ export function callRows(dataDir: string): CallRow[] {
 
 export function pendingEnds(dataDir: string): PendingEnd[] {
   return query<PendingEnd>(dataDir, 'SELECT * FROM pending_session_ends ORDER BY requested_at');
+}
+
+export function unresolvedCreates(dataDir: string): UnresolvedCreateRow[] {
+  return query<UnresolvedCreateRow>(dataDir, 'SELECT * FROM unresolved_creates ORDER BY failed_at');
 }
 
 /** GET /calls/:callId on the admin API of a running daemon. */
