@@ -12,6 +12,7 @@ import type { SipEndpoint, SipMessage, SipRequest, SipResponse } from './message
 import type { TimerWheel } from './timer-wheel.ts';
 import { TimerSet } from './timers.ts';
 import type { SipTimerConfig } from './timers.ts';
+import { encodedCopy } from './serialize.ts';
 import { buildNon2xxAck } from './transaction-helpers.ts';
 
 /** What a transaction needs from the layer that owns it. */
@@ -20,7 +21,8 @@ export interface TransactionContext {
   /** The layer's scheduler, shared by all its transactions. */
   readonly wheel?: TimerWheel;
   readonly logger: Logger;
-  send(msg: SipMessage, dest: SipEndpoint): void;
+  /** May return the bytes sent: see serialize.ts encodedCopy. */
+  send(msg: SipMessage, dest: SipEndpoint): Buffer | undefined;
   /** Called exactly once when the transaction reaches Terminated so the layer drops it from its table. */
   terminated(id: string, tx: object): void;
   stat(name: 'retransmissions' | 'absorbed' | 'timeouts'): void;
@@ -178,15 +180,16 @@ export class ClientTransaction {
     if (res.status < 300) {
       this.#currentState = 'accepted';
       this.#timers.set('M', t.M, () => this.terminate());
-      // The handler stays: in Accepted the TU still gets 2xx retransmissions and forked 2xx (RFC 6026 §8.4).
+      // The handler stays (until the TU slims it, keepForLate2xx): in Accepted the TU still gets 2xx retransmissions
+      // and forked 2xx (RFC 6026 §8.4).
       this.#deliver(res);
       return;
     }
     this.#currentState = 'completed';
     try {
       if (request) {
-        this.#ack = buildNon2xxAck(request, res);
-        this.#ctx.send(this.#ack, this.dest);
+        const ack = buildNon2xxAck(request, res);
+        this.#ack = encodedCopy(ack, this.#ctx.send(ack, this.dest) ?? undefined);
       }
     } catch (err) {
       this.#ctx.logger.warn({ err, status: res.status }, 'could not build ACK for non-2xx final response');
@@ -205,6 +208,15 @@ export class ClientTransaction {
     this.#handler = RELEASED_HANDLER; // Completed only absorbs retransmitted finals
     if (this.#reliable) this.terminate();
     else if (this.#currentState === 'completed') this.#timers.set('K', this.#ctx.timers.K, () => this.terminate());
+  }
+
+  /**
+   * Accepted (RFC 6026): the TU got its 2xx and names what handles later ones (retransmissions, forks); the TU's
+   * handler, whose closures reach the whole call, is dropped for the 32 s the transaction still lingers.
+   */
+  keepForLate2xx(onLate2xx: (res: SipResponse) => void): void {
+    if (this.#currentState !== 'accepted') return;
+    this.#handler = { ...RELEASED_HANDLER, onResponse: onLate2xx };
   }
 
   /**

@@ -17,6 +17,7 @@ import {
 } from '../port.ts';
 import { getTag } from '../syntax/address.ts';
 import { parseCSeq } from './cseq.ts';
+import type { DialogTable } from './answered-invite.ts';
 import type { EmbeddedDialog } from './dialog.ts';
 import { dialogKey } from './dialog-state.ts';
 import type { SipEndpoint, SipRequest, SipResponse, SipTransportName } from './message.ts';
@@ -24,7 +25,7 @@ import { resolveDestination } from './resolve.ts';
 import type { SipTimerBase } from './timers.ts';
 import { LateAnswers } from './late-answers.ts';
 import { type EngineTargetOptions, NextHops } from './next-hops.ts';
-import { buildResponse, responseDestination, topVia } from './transaction-helpers.ts';
+import { buildResponse, ownString, responseDestination, topVia } from './transaction-helpers.ts';
 import { TransactionLayer, type SipTransport } from './transaction.ts';
 import { statelessReply } from './stateless.ts';
 import type { ServerTransaction } from './server-transaction.ts';
@@ -85,7 +86,6 @@ export class EmbeddedEngine implements SipEngine {
   /** Inbound INVITEs by server transaction (for CANCEL) and by From-tag/Call-ID/CSeq (for merged requests). */
   readonly #pendingInvites = new Map<ServerTransaction, EmbeddedInboundCall>();
   readonly #recentInvites = new Map<string, ServerTransaction>();
-  readonly #forgetTimers = new Set<NodeJS.Timeout>();
   readonly #nextHops: NextHops;
   readonly #lateAnswers = new LateAnswers();
   /** OPTIONS answer 503 while set (setDraining). */
@@ -121,7 +121,7 @@ export class EmbeddedEngine implements SipEngine {
       ? {
           send: (msg, dest) => {
             observer.sipMessage('out', label(msg));
-            transport.send(msg, dest);
+            return transport.send(msg, dest);
           },
           onMessage: (h) =>
             transport.onMessage((msg, source) => {
@@ -161,8 +161,7 @@ export class EmbeddedEngine implements SipEngine {
   async stop(): Promise<void> {
     this.#nextHops.stop();
     this.#lateAnswers.clear();
-    for (const t of this.#forgetTimers) clearTimeout(t);
-    this.#forgetTimers.clear();
+    this.#recentInvites.clear();
     this.#tx?.stop();
     await this.#transport?.stop();
     this.#transport = undefined;
@@ -186,7 +185,7 @@ export class EmbeddedEngine implements SipEngine {
     const late = this.#lateAnswers;
     const watchLate = (branch: string, handler: (res: SipResponse) => void) =>
       late.watch(branch, handler, ctx.tx.timers.B);
-    return new EmbeddedOutboundCall(ctx, opts, { ...this.#dialogHooks(), targets, watchLate });
+    return new EmbeddedOutboundCall(ctx, opts, { ...this.#dialogTable, targets, watchLate });
   }
 
   targets(): SipTargetStatus[] {
@@ -214,14 +213,13 @@ export class EmbeddedEngine implements SipEngine {
     return this.#ctx;
   }
 
-  #dialogHooks() {
-    return {
-      addDialog: (d: EmbeddedDialog) => void this.#dialogs.set(d.id, d),
-      removeDialog: (d: EmbeddedDialog) => void this.#dialogs.delete(d.id),
-      resolveNextHop: (uri: string, transport: SipTransportName) =>
-        resolveDestination(uri, undefined, transport, this.#context().family),
-    };
-  }
+  /** One for the engine: every call and every lingering INVITE transaction (answered-invite.ts) shares it. */
+  readonly #dialogTable: DialogTable = {
+    addDialog: (d) => void this.#dialogs.set(d.id, d),
+    removeDialog: (d) => void this.#dialogs.delete(d.id),
+    findDialog: (id) => this.#dialogs.get(id),
+    resolveNextHop: (uri, transport) => resolveDestination(uri, undefined, transport, this.#context().family),
+  };
 
   #dispatch(req: SipRequest, stx: ServerTransaction | null): void {
     const tx = this.#context().tx;
@@ -300,7 +298,7 @@ export class EmbeddedEngine implements SipEngine {
       return;
     }
     // Merged request (RFC 3261 §8.2.2.2): the same INVITE reached us by another path (a forking proxy upstream).
-    const mergeKey = `${callId}\u0000${fromTag}\u0000${cseq}`;
+    const mergeKey = ownString(`${callId}\u0000${fromTag}\u0000${cseq}`); // kept 32 s: not a view of the INVITE
     const earlier = this.#recentInvites.get(mergeKey);
     if (earlier && earlier !== stx) {
       stx.respond(tx.buildResponse(req, 482, 'Loop Detected'));
@@ -312,15 +310,13 @@ export class EmbeddedEngine implements SipEngine {
     }
     this.#recentInvites.set(mergeKey, stx);
     const call = new EmbeddedInboundCall(this.#context(), req, stx, {
-      ...this.#dialogHooks(),
+      ...this.#dialogTable,
       completed: () => {
         this.#pendingInvites.delete(stx);
-        const timer = setTimeout(() => {
-          this.#forgetTimers.delete(timer);
+        // On the transaction layer's wheel: a Node timer per INVITE was thousands of Timeouts under load.
+        tx.after(MERGE_MEMORY_MS, () => {
           if (this.#recentInvites.get(mergeKey) === stx) this.#recentInvites.delete(mergeKey);
-        }, MERGE_MEMORY_MS);
-        timer.unref();
-        this.#forgetTimers.add(timer);
+        });
       },
     });
     this.#pendingInvites.set(stx, call);

@@ -76,8 +76,11 @@ export interface FailoverHooks {
   /** Each new client transaction (a target, or a digest retry on it): the one a CANCEL must name. */
   onAttempt(req: SipRequest, dest: SipTarget): void;
   onProvisional(res: SipResponse): void;
-  /** A 2xx after the attempt's final response (retransmission or fork): it needs an ACK too. */
-  onLate2xx(res: SipResponse, req: SipRequest, dest: SipTarget): void;
+  /**
+   * The attempt's final response is a 2xx: what handles the 2xx after it (retransmissions, forks: they need an ACK
+   * too) while its transaction lingers (RFC 6026 Accepted). It must not reach the call: see answered-invite.ts.
+   */
+  late2xxHandler(req: SipRequest, dest: SipTarget): (res: SipResponse) => void;
   /** Cancelled or timed out by the user: no further target. */
   abandoned(): boolean;
   /** The target stayed silent and its transaction was ended: whatever it sends later must still be cleaned up. */
@@ -143,7 +146,7 @@ async function attempt(
       if (res.status > 100) ringing = true;
       hooks.onProvisional(res);
     },
-    onLate2xx: (res) => hooks.onLate2xx(res, current, target),
+    late2xxHandler: (req) => hooks.late2xxHandler(req, target),
   });
   if (local === 'timeout') hooks.onSilent(current, target);
   const outcome = judgeAttempt(response, local, ringing, hooks.abandoned());

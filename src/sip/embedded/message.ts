@@ -9,6 +9,7 @@
 import type { SipTransportName } from '../port.ts';
 import { splitHeaderList } from '../syntax/lex.ts';
 import type { HeaderList } from '../port.ts';
+import type { Via } from './via.ts';
 
 export type { SipTransportName };
 export { splitHeaderList };
@@ -282,6 +283,13 @@ interface SipMessageBase {
   body: Buffer;
   /** Set by the transport on received messages. */
   source?: SipEndpoint;
+  /**
+   * The top Via parsed, with the text it was parsed from (topVia in transaction-helpers.ts): the parser's check, the
+   * transport's received/rport stamp and the transaction layer's matching share one parse. Stale once the text changes.
+   */
+  parsedVia?: { text: string; via: Via };
+  /** Already encoded (serialize.ts encodedCopy): the transport sends these bytes as they are. */
+  wire?: Buffer;
 }
 
 export interface SipRequest extends SipMessageBase {
@@ -299,6 +307,9 @@ export interface SipResponse extends SipMessageBase {
 
 export type SipMessage = SipRequest | SipResponse;
 
+/** The body of every message without one: Buffer.alloc(0) would be a Buffer and an ArrayBuffer per message. */
+export const EMPTY_BODY: Buffer = Buffer.alloc(0);
+
 export function createRequest(method: string, uri: string, headers?: SipHeaders, body?: Buffer): SipRequest {
   return {
     kind: 'request',
@@ -306,7 +317,7 @@ export function createRequest(method: string, uri: string, headers?: SipHeaders,
     uri,
     version: 'SIP/2.0',
     headers: headers ?? new SipHeaders(),
-    body: body ?? Buffer.alloc(0),
+    body: body ?? EMPTY_BODY,
   };
 }
 
@@ -317,7 +328,7 @@ export function createResponse(status: number, reason: string, headers?: SipHead
     reason,
     version: 'SIP/2.0',
     headers: headers ?? new SipHeaders(),
-    body: body ?? Buffer.alloc(0),
+    body: body ?? EMPTY_BODY,
   };
 }
 

@@ -11,7 +11,7 @@ import { isToken, parseDecimal } from '../syntax/lex.ts';
 import { SipHeaders, createRequest, createResponse, headerKey, normalizeHeaderName } from './message.ts';
 import type { SipMessage, SipRequest } from './message.ts';
 import { parseUri } from '../syntax/uri.ts';
-import { parseVia } from './via.ts';
+import { parseVia, type Via } from './via.ts';
 
 export { StreamFramer } from './framer.ts';
 export type { FramerResult, StreamFramerOptions } from './framer.ts';
@@ -124,7 +124,7 @@ function parseUnchecked(data: Buffer, maxSize: number): ParseResult {
   if (bodyStart === -1) fault('missing blank line after headers');
   checkHeaderSet(headers, fault);
   const body = bodyStart === -1 ? EMPTY : extractBody(data, bodyStart, headers, fault);
-  validateFields(headers, start.line, fault);
+  const via = validateFields(headers, start.line, fault);
 
   const sl = start.line;
   if (error !== undefined || sl === undefined) {
@@ -138,6 +138,7 @@ function parseUnchecked(data: Buffer, maxSize: number): ParseResult {
     sl.kind === 'request'
       ? createRequest(sl.method, sl.uri, headers, body)
       : createResponse(sl.status, sl.reason, headers, body);
+  if (via !== undefined) message.parsedVia = via; // the transport and the transaction layer read it again
   return { ok: true, message };
 }
 
@@ -204,13 +205,24 @@ function extractBody(data: Buffer, bodyStart: number, headers: SipHeaders, fault
   const available = data.length - bodyStart;
   if (clText === undefined) {
     // UDP without Content-Length: the rest of the datagram is the body (RFC 3261 §18.3).
-    return available > 0 ? Buffer.from(data.subarray(bodyStart)) : EMPTY;
+    return available > 0 ? ownedBytes(data, bodyStart, data.length) : EMPTY;
   }
   const cl = parseDecimal(clText, 10);
   if (cl === undefined) fault('bad Content-Length');
   else if (cl > available) fault('Content-Length larger than body');
-  else if (cl > 0) return Buffer.from(data.subarray(bodyStart, bodyStart + cl));
+  else if (cl > 0) return ownedBytes(data, bodyStart, bodyStart + cl);
   return EMPTY;
+}
+
+/**
+ * The body in memory of its own: not a view of the datagram (which it would keep whole), nor a Buffer.from copy,
+ * which for a small body lands in Node's shared 8 KiB pool, where a body kept for a whole call (an SDP offer or
+ * answer) pins the slab of every short-lived buffer allocated beside it.
+ */
+function ownedBytes(data: Buffer, start: number, end: number): Buffer {
+  const body = Buffer.allocUnsafeSlow(end - start);
+  data.copy(body, 0, start, end);
+  return body;
 }
 
 function stripCr(line: string): string {
@@ -226,10 +238,21 @@ function succeeds(fn: () => unknown): boolean {
   }
 }
 
-function validateFields(headers: SipHeaders, start: StartLine | undefined, fault: (e: string) => void): void {
+/** Checks the fields every message needs; returns the top Via parsed (undefined when missing or bad). */
+function validateFields(
+  headers: SipHeaders,
+  start: StartLine | undefined,
+  fault: (e: string) => void,
+): { text: string; via: Via } | undefined {
+  let parsedVia: { text: string; via: Via } | undefined;
   if (headers.has('Via')) {
     const top = headers.getAll('Via')[0];
-    if (top === undefined || !succeeds(() => parseVia(top))) fault('bad Via');
+    try {
+      if (top !== undefined) parsedVia = { text: top, via: parseVia(top) };
+    } catch {
+      // reported below
+    }
+    if (parsedVia === undefined) fault('bad Via');
   }
   for (const h of ['From', 'To'] as const) {
     const v = headers.get(h);
@@ -252,4 +275,5 @@ function validateFields(headers: SipHeaders, start: StartLine | undefined, fault
     const n = parseDecimal(mf, 10); // leading zeros are legal ("0068")
     if (n === undefined || n > 255) fault('bad Max-Forwards');
   }
+  return parsedVia;
 }

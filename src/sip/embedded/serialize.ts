@@ -1,5 +1,5 @@
 /** Wire encoding of a SipMessage (RFC 3261 §7): start line, headers in order, Content-Length, blank line, body. */
-import type { SipMessage } from './message.ts';
+import { EMPTY_BODY, SipHeaders, type SipMessage } from './message.ts';
 
 /**
  * A CR or LF inside a value set by application code would start a new header line on the wire (header injection),
@@ -9,10 +9,8 @@ function oneLine(s: string): string {
   return s.includes('\r') || s.includes('\n') ? s.replace(/[\r\n]+/g, ' ') : s;
 }
 
-const EMPTY = Buffer.alloc(0);
-
 export function serializeMessage(msg: SipMessage): Buffer {
-  const body = msg.body ?? EMPTY;
+  const body = msg.body ?? EMPTY_BODY;
   // One string grown in place (V8 ropes) rather than an array of parts joined: this runs for every message sent.
   let head =
     msg.kind === 'request'
@@ -40,4 +38,21 @@ export function serializeMessage(msg: SipMessage): Buffer {
   wire.write(head, 0, 'utf8');
   body.copy(wire, headLength);
   return wire;
+}
+
+/** Shared by every encoded copy: nothing reads or writes its headers. */
+const NO_HEADERS = new SipHeaders();
+
+/**
+ * What a transaction keeps to resend a message it sent (a final response while Completed, the ACK of a non-2xx): the
+ * bytes the transport already encoded, in memory of their own, and the start line the counters read. The parsed
+ * message would keep its headers, and through their values the text of the request it answers, for up to 32 s.
+ * Without `wire` (a transport that does not hand it back) the message itself is kept.
+ */
+export function encodedCopy<T extends SipMessage>(msg: T, wire: Buffer | undefined): T {
+  if (wire === undefined) return msg;
+  // Not a Buffer.from copy: a small one lands in Node's shared 8 KiB pool, and a kept slice pins the whole slab.
+  const own = Buffer.allocUnsafeSlow(wire.length);
+  wire.copy(own);
+  return { ...msg, headers: NO_HEADERS, body: EMPTY_BODY, parsedVia: undefined, source: undefined, wire: own };
 }

@@ -9,6 +9,7 @@
 import { getTag } from '../syntax/address.ts';
 import type { SipEndpoint, SipRequest, SipResponse } from './message.ts';
 import type { TransactionContext } from './client-transaction.ts';
+import { encodedCopy } from './serialize.ts';
 import { TimerSet } from './timers.ts';
 import { buildResponse } from './transaction-helpers.ts';
 
@@ -115,32 +116,37 @@ export class ServerTransaction {
     this.#timers.clear('trying');
     this.#last = res;
     this.#lastStatus = res.status;
-    this.#ctx.send(res, this.responseDest);
+    const wire = this.#ctx.send(res, this.responseDest) ?? undefined;
     if (res.status < 200) {
       this.#currentState = 'proceeding';
       return;
     }
     this.#request = undefined;
     const t = this.#ctx.timers;
-    if (this.isInvite) {
-      if (res.status < 300) {
-        this.#currentState = 'accepted';
-        this.#releaseLast(); // Accepted absorbs retransmitted INVITEs silently: the TU resends its 2xx
-        this.#timers.set('L', t.L, () => this.terminate());
-        return;
-      }
-      this.#currentState = 'completed';
-      if (!this.#reliable) this.#scheduleG(t.G);
-      this.#timers.set('H', t.H, () => {
-        this.#ctx.stat('timeouts');
-        this.terminate();
-        this.#ctx.ackTimeout(this);
-      });
+    if (this.isInvite && res.status < 300) {
+      this.#currentState = 'accepted';
+      this.#releaseLast(); // Accepted absorbs retransmitted INVITEs silently: the TU resends its 2xx
+      this.#timers.set('L', t.L, () => this.terminate());
       return;
     }
     this.#currentState = 'completed';
-    if (this.#reliable) this.terminate();
-    else this.#timers.set('J', t.J, () => this.terminate());
+    if (this.#reliable && !this.isInvite) {
+      this.terminate();
+      return;
+    }
+    // Kept to answer retransmitted requests: its bytes, not the response and the request text its headers pin.
+    this.#releasedToTag = this.lastToTag;
+    this.#last = encodedCopy(res, wire);
+    if (!this.isInvite) {
+      this.#timers.set('J', t.J, () => this.terminate());
+      return;
+    }
+    if (!this.#reliable) this.#scheduleG(t.G);
+    this.#timers.set('H', t.H, () => {
+      this.#ctx.stat('timeouts');
+      this.terminate();
+      this.#ctx.ackTimeout(this);
+    });
   }
 
   #scheduleG(interval: number): void {

@@ -5,7 +5,7 @@
 import { randomHex } from './ids.ts';
 import { getTag, withTag } from '../syntax/address.ts';
 import { parseCSeq } from './cseq.ts';
-import { createRequest, createResponse, reasonPhrase, SipHeaders } from './message.ts';
+import { createRequest, createResponse, EMPTY_BODY, reasonPhrase, SipHeaders } from './message.ts';
 import type { SipEndpoint, SipMessage, SipRequest, SipResponse } from './message.ts';
 import { parseVia } from './via.ts';
 import type { Via } from './via.ts';
@@ -24,11 +24,18 @@ export function topViaText(msg: SipMessage): string | undefined {
   return msg.headers.getAll('Via')[0];
 }
 
-/** Parsed top Via; throws (SipParseError) when missing or malformed. */
+/**
+ * Parsed top Via; throws (SipParseError) when missing or malformed. Parsed once per message and Via text (cached on
+ * the message): treat the result as read-only.
+ */
 export function topVia(msg: SipMessage): Via {
   const text = topViaText(msg);
   if (text === undefined) throw new Error('missing Via');
-  return parseVia(text);
+  const cached = msg.parsedVia;
+  if (cached !== undefined && cached.text === text) return cached.via;
+  const via = parseVia(text);
+  msg.parsedVia = { text, via };
+  return via;
 }
 
 /**
@@ -47,6 +54,16 @@ export function responseDestination(via: Via, source: SipEndpoint): SipEndpoint 
 /** Client transaction key (§17.1.3): top Via branch + CSeq method. */
 export function clientKey(branch: string, method: string): string {
   return `${branch}|${method}`;
+}
+
+/**
+ * A copy of `s` that shares no memory with the text it was cut from. A substring of 13+ characters is a view into its
+ * parent (V8's sliced strings, and a concatenation keeps its parts), so a key kept for 32 s built from a received
+ * branch or Call-ID would keep the whole header block of that message. The concatenation is flattened into a new
+ * string by the slice; its parent is that new string.
+ */
+export function ownString(s: string): string {
+  return ` ${s}`.slice(1);
 }
 
 /**
@@ -98,7 +115,7 @@ export function buildResponse(
   const ts = req.headers.get('Timestamp');
   if (status === 100 && ts !== undefined) h.append('Timestamp', ts);
   for (const [n, v] of opts.headers ?? []) h.append(n, v);
-  const body = opts.body ?? Buffer.alloc(0);
+  const body = opts.body ?? EMPTY_BODY;
   if (body.length > 0 && opts.contentType) h.append('Content-Type', opts.contentType);
   return createResponse(status, reason ?? reasonPhrase(status), h, body);
 }

@@ -17,6 +17,7 @@ import {
   buildCancel,
   buildResponse,
   clientKey,
+  ownString,
   responseDestination,
   serverKey,
   topVia,
@@ -36,7 +37,8 @@ export type { BuildResponseOptions } from './transaction-helpers.ts';
 
 /** What the transaction layer needs from a transport; TransportLayer implements it, tests use an in-memory fake. */
 export interface SipTransport {
-  send(msg: SipMessage, dest: SipEndpoint): void;
+  /** May return the bytes it sent, for a transaction to keep instead of the message (serialize.ts encodedCopy). */
+  send(msg: SipMessage, dest: SipEndpoint): Buffer | undefined;
   onMessage(handler: (msg: SipMessage, source: SipEndpoint) => void): void;
   onSendError?(handler: (error: Error, msg: SipMessage, dest: SipEndpoint) => void): void;
 }
@@ -210,6 +212,14 @@ export class TransactionLayer {
     return stop;
   }
 
+  /**
+   * Run `fn` after `ms` on the layer's timer wheel (no Node timer of its own); dropped by stop(). For the TU's
+   * bookkeeping that lives as long as a transaction (the engine's merged-request memory).
+   */
+  after(ms: number, fn: () => void): void {
+    if (!this.#stopped) this.#wheel.schedule(ms, () => this.#safe('after', fn));
+  }
+
   /** Same as the free function; on the layer so the UA core can reach it through its context. */
   buildResponse(req: SipRequest, status: number, reason?: string, opts?: BuildResponseOptions): SipResponse {
     return buildResponse(req, status, reason, opts);
@@ -298,8 +308,9 @@ export class TransactionLayer {
       return;
     }
     if (req.method === 'INVITE' && this.#inviteScreen?.(req, via, source)) return;
-    const tx = new ServerTransaction(id, req, source, responseDestination(via, source), this.#serverCtx);
-    this.#servers.set(id, tx);
+    const key = ownString(id); // kept as long as the transaction (up to 32 s): not a view of the received text
+    const tx = new ServerTransaction(key, req, source, responseDestination(via, source), this.#serverCtx);
+    this.#servers.set(key, tx);
     tx.start();
     if (req.method === 'CANCEL') {
       this.#answerCancel(tx, req, via);

@@ -223,11 +223,14 @@ export class TransportLayer {
     await tls?.close();
   }
 
-  /** Serialize and send. Never throws; failures are logged and reported through onSendError. */
-  send(msg: SipMessage, dest: SipEndpoint): void {
+  /**
+   * Serialize and send. Never throws; failures are logged and reported through onSendError. Returns the bytes sent
+   * (or queued), which a transaction may keep to resend them (encodedCopy).
+   */
+  send(msg: SipMessage, dest: SipEndpoint): Buffer | undefined {
     let data: Buffer;
     try {
-      data = serializeMessage(msg);
+      data = msg.wire ?? serializeMessage(msg);
     } catch (err) {
       this.#sendFailed({ msg, data: Buffer.alloc(0), dest }, err);
       return;
@@ -241,6 +244,7 @@ export class TransportLayer {
     else if (dest.transport === 'tcp' && !this.#opts.transports.includes('tcp'))
       this.#sendFailed(item, new Error('TCP transport not enabled'));
     else this.#pool.send(item);
+    return data;
   }
 
   async #bindUdp(host: string, port: number): Promise<number> {

@@ -10,6 +10,7 @@ import { stripBrackets } from '../syntax/uri.ts';
 import type { IpFamily } from './listen.ts';
 import {
   createRequest,
+  EMPTY_BODY,
   SipHeaders,
   type SipEndpoint,
   type SipRequest,
@@ -131,7 +132,7 @@ export function buildRequest(ctx: UaContext, spec: NewRequestSpec): SipRequest {
   if (spec.contact) h.append('Contact', contactValue(ctx, spec.transport, spec.peer, spec.uri));
   h.append('User-Agent', ctx.userAgent);
   for (const [n, v] of passThroughHeaders(spec.headers)) h.append(n, v);
-  const body = spec.body ?? Buffer.alloc(0);
+  const body = spec.body ?? EMPTY_BODY;
   if (body.length > 0) h.append('Content-Type', spec.contentType ?? 'application/sdp');
   return createRequest(spec.method, spec.uri, h, body);
 }
@@ -143,15 +144,19 @@ function localFailure(req: SipRequest, status: number, reason: string): SipRespo
     const v = req.headers.get(name);
     if (v !== undefined) h.append(name, v);
   }
-  return { kind: 'response', status, reason, version: 'SIP/2.0', headers: h, body: Buffer.alloc(0) };
+  return { kind: 'response', status, reason, version: 'SIP/2.0', headers: h, body: EMPTY_BODY };
 }
 
 export interface TransactOptions {
   onProvisional?: (res: SipResponse) => void;
   /** Called with each client transaction's handle so the caller can CANCEL the current attempt. */
   onAttempt?: (req: SipRequest) => void;
-  /** 2xx responses after the first final one (retransmissions, forked answers): they need an ACK too. */
-  onLate2xx?: (res: SipResponse) => void;
+  /**
+   * The final response to an INVITE is a 2xx (`req` is the request it answers): returns what handles the 2xx after it
+   * (retransmissions, forked answers: they need an ACK too) for the rest of the transaction's Accepted state (RFC
+   * 6026, 32 s). The transaction keeps only that: make it hold as little as those need. Unset: later 2xx are ignored.
+   */
+  late2xxHandler?: (req: SipRequest) => (res: SipResponse) => void;
   /** Timer B/F of each transaction instead of 64*T1 (RFC 3263 failover gives each next hop a few seconds). */
   timeoutMs?: number;
   /**
@@ -160,6 +165,8 @@ export interface TransactOptions {
    */
   onLocalFailure?: (why: 'timeout' | 'transport') => void;
 }
+
+const ignoreLate2xx = (): void => undefined;
 
 /** One client transaction as a promise of its final response (timeout → 408, transport error → 503). */
 export function transact(
@@ -180,14 +187,19 @@ export function transact(
       if (!settled) opts.onLocalFailure?.(why);
       finish(res);
     };
-    ctx.tx.sendRequest(
+    const clientTx = ctx.tx.sendRequest(
       req,
       dest,
       {
         onResponse: (res) => {
-          if (res.status < 200) opts.onProvisional?.(res);
-          else if (settled && res.status < 300) opts.onLate2xx?.(res);
-          else finish(res);
+          if (res.status < 200) {
+            opts.onProvisional?.(res);
+            return;
+          }
+          if (settled) return;
+          finish(res);
+          // Accepted: from here on the transaction holds the late-2xx handler, not this closure (req, opts, the TU).
+          if (res.status < 300) clientTx.keepForLate2xx(opts.late2xxHandler?.(req) ?? ignoreLate2xx);
         },
         onTimeout: () => failed('timeout', localFailure(req, 408, 'Request Timeout')),
         onTransportError: () => failed('transport', localFailure(req, 503, 'Service Unavailable')),

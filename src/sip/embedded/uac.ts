@@ -5,9 +5,16 @@
  */
 import type { Dialog, OutboundCall, OutboundInviteOptions, ProvisionalResponse } from '../port.ts';
 import { SipError } from '../port.ts';
-import { getTag, parseNameAddr, quoteDisplayName } from '../syntax/address.ts';
-import { parseCSeq } from './cseq.ts';
-import { EmbeddedDialog } from './dialog.ts';
+import { quoteDisplayName } from '../syntax/address.ts';
+import {
+  ackAndBye,
+  type AnsweredInvite,
+  answeredInvite,
+  type DialogTable,
+  dialogFor2xx,
+  late2xxHandler,
+} from './answered-invite.ts';
+import type { EmbeddedDialog } from './dialog.ts';
 import { newCallId, newTag } from './ids.ts';
 import type { SipEndpoint, SipRequest, SipResponse, SipTransportName } from './message.ts';
 import { inviteTargets } from './failover.ts';
@@ -16,10 +23,7 @@ import type { SipTarget } from './rfc3263.ts';
 import type { TargetPlan, TargetRouter } from './targets.ts';
 import { buildRequest, transact, type UaContext } from './ua-core.ts';
 
-export interface UacHooks {
-  addDialog(d: EmbeddedDialog): void;
-  removeDialog(d: EmbeddedDialog): void;
-  resolveNextHop(uri: string, transport: SipTransportName): Promise<SipEndpoint>;
+export interface UacHooks extends DialogTable {
   /** Where the INVITE may go (RFC 3263 targets less the down ones, or the outbound proxy), and where outcomes go. */
   targets: Pick<TargetRouter, 'plan' | 'report'>;
   /** Hand later responses to the INVITE with this branch (an attempt given up on) to `handler` (late-answers.ts). */
@@ -47,7 +51,6 @@ export class EmbeddedOutboundCall implements OutboundCall {
   #cancelSent = false;
   #cancelHeaders: OutboundInviteOptions['headers'];
   #ringTimer: NodeJS.Timeout | undefined;
-  #dialog: EmbeddedDialog | undefined;
 
   constructor(ctx: UaContext, opts: OutboundInviteOptions, hooks: UacHooks) {
     this.#ctx = ctx;
@@ -97,11 +100,8 @@ export class EmbeddedOutboundCall implements OutboundCall {
         this.#provisionalSeen = false;
       },
       onProvisional: (res) => this.#handleProvisional(res),
-      onLate2xx: (res, req, target) => {
-        if (this.#dialog && getTag(res.headers.get('To') ?? '') === this.#dialog.remoteTag)
-          this.#dialog.handleRetransmitted2xx(res);
-        else this.#handle2xx(res, req, target, false); // a forked answer: ACK and BYE it
-      },
+      // Later 2xx (retransmissions, forks) reach only this, which holds none of the call (answered-invite.ts).
+      late2xxHandler: (req, target) => late2xxHandler(this.#answered(req, target)),
       abandoned: () => this.#abandoned !== undefined,
       onSilent: (req, target) => this.#watchLate(req, target),
       report: (target, outcome, ms) =>
@@ -111,7 +111,7 @@ export class EmbeddedOutboundCall implements OutboundCall {
     this.#provisionalHandlers = []; // no provisional after the final response: let the call logic go
     this.#currentRequest = undefined; // only a CANCEL needed it
     this.#stopRingTimer();
-    if (response.status >= 200 && response.status < 300) this.#handle2xx(response, request, dest, true);
+    if (response.status >= 200 && response.status < 300) this.#handle2xx(response, request, dest);
     else this.#fail(new SipError(response.status, response.reason, response.headers.lines()));
   }
 
@@ -122,7 +122,7 @@ export class EmbeddedOutboundCall implements OutboundCall {
     let cancelled = false;
     this.#hooks.watchLate(branch, (res) => {
       if (res.status >= 300) this.#ctx.sendRaw(buildNon2xxAck(req, res), dest);
-      else if (res.status >= 200) this.#handle2xx(res, req, dest, false);
+      else if (res.status >= 200) ackAndBye(this.#answered(req, dest), res, 'late');
       else if (!cancelled) {
         cancelled = true;
         this.#ctx.logger.info(
@@ -207,63 +207,33 @@ export class EmbeddedOutboundCall implements OutboundCall {
     void transact(this.#ctx, cancel, this.#currentDest);
   }
 
-  #handle2xx(res: SipResponse, req: SipRequest, dest: SipEndpoint, wanted: boolean): void {
-    const contact = res.headers.getAll('Contact')[0];
-    let remoteTarget = req.uri;
-    if (contact) {
-      try {
-        remoteTarget = parseNameAddr(contact).rawUri;
-      } catch {
-        // keep the Request-URI: a 2xx with a broken Contact still gets its ACK and BYE
-      }
+  /** The INVITE reduced to what its dialog and later 2xx need (answered-invite.ts). */
+  #answered(req: SipRequest, dest: SipEndpoint): AnsweredInvite {
+    const { addDialog, removeDialog, findDialog, resolveNextHop } = this.#hooks; // not the hooks: no watchLate, targets
+    const dialogs = { addDialog, removeDialog, findDialog, resolveNextHop };
+    return answeredInvite(this.#ctx, dialogs, req, dest, this.#opts);
+  }
+
+  #handle2xx(res: SipResponse, req: SipRequest, dest: SipEndpoint): void {
+    const invite = this.#answered(req, dest);
+    if (this.#abandoned) {
+      // The CANCEL/200 race or a ring timeout: nobody waits for this dialog.
+      ackAndBye(invite, res, this.#abandoned);
+      return;
     }
-    const routeSet = res.headers.getAll('Record-Route').reverse();
-    const hooks = this.#hooks; // not `this`: the dialog must not keep the whole outbound call alive
-    const dialog = new EmbeddedDialog(
-      this.#ctx,
-      {
-        callId: this.callId,
-        localTag: this.#localTag,
-        remoteTag: getTag(res.headers.get('To') ?? '') ?? '',
-        localAddress: req.headers.get('From') ?? '',
-        remoteAddress: res.headers.get('To') ?? '',
-        localCSeq: parseCSeq(req.headers.get('CSeq') ?? '1 INVITE').seq,
-        remoteCSeq: 0,
-        remoteTarget,
-        routeSet,
-        transport: dest.transport,
-        nextHop: this.#opts.proxy && routeSet.length === 0 ? dest : undefined,
-        peer: dest.address,
-        auth: this.#opts.auth,
-        remoteBody: res.body,
-        remoteContentType: res.headers.get('Content-Type'),
-        remoteHeaders: res.headers.lines(),
-      },
-      (uri, transport) => hooks.resolveNextHop(uri, transport),
-      (d) => hooks.removeDialog(d),
-    );
-    this.#hooks.addDialog(dialog);
-    const cseq = parseCSeq(req.headers.get('CSeq') ?? '1 INVITE').seq;
-    if (this.#opts.deferAck && wanted && !this.#abandoned) {
+    const dialog = dialogFor2xx(invite, res);
+    if (this.#opts.deferAck) {
       // Delayed offer: the ACK carries the caller's answer, which the user supplies through dialog.ack().
-      dialog.deferInitialAck(cseq);
-      this.#settle(dialog);
-      return;
-    }
-    const acked = dialog.ackInitial(cseq).catch((err: unknown) => {
-      this.#ctx.logger.warn({ err, callId: this.callId }, 'cannot send ACK');
-    });
-    if (this.#abandoned || !wanted) {
-      // The CANCEL/200 race, a ring timeout, or a second forked answer: nobody waits for this dialog.
-      this.#ctx.logger.info({ callId: this.callId, why: this.#abandoned ?? 'forked' }, 'unwanted 2xx: ACK and BYE');
-      void acked.then(() => dialog.bye({ headers: [['Reason', 'SIP;cause=487;text="Request Terminated"']] }));
-      return;
+      dialog.deferInitialAck(invite.cseq);
+    } else {
+      dialog.ackInitial(invite.cseq).catch((err: unknown) => {
+        this.#ctx.logger.warn({ err, callId: this.callId }, 'cannot send ACK');
+      });
     }
     this.#settle(dialog);
   }
 
   #settle(dialog: EmbeddedDialog): void {
-    this.#dialog = dialog;
     this.#settled = true;
     this.#resolveResult(dialog);
   }

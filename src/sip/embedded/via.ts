@@ -109,7 +109,9 @@ export function stampReceived(req: SipRequest, source: SipEndpoint): boolean {
   if (text === undefined) return false;
   let via: Via;
   try {
-    via = parseVia(text);
+    // The parser's parse when it is still current (a copy: the cached one is read-only), else a parse of our own.
+    const cached = req.parsedVia?.text === text ? req.parsedVia.via : parseVia(text);
+    via = { ...cached, params: { ...cached.params } };
   } catch {
     return false;
   }
@@ -125,8 +127,10 @@ export function stampReceived(req: SipRequest, source: SipEndpoint): boolean {
     changed = true;
   }
   if (changed) {
+    const stamped = formatVia(via);
     req.headers.removeFirst('Via');
-    req.headers.prepend('Via', formatVia(via));
-  }
+    req.headers.prepend('Via', stamped);
+    req.parsedVia = { text: stamped, via };
+  } else req.parsedVia = { text, via };
   return true;
 }

@@ -554,3 +554,18 @@ describe('torture: malformed', () => {
     expect(bad(sip(['SIP/1.0 200 OK', ...BASE, 'CSeq: 1 INVITE'])).error).toBe('unsupported SIP version');
   });
 });
+
+describe('what a parsed message keeps', () => {
+  it('a body in memory of its own: neither a view of the datagram nor a slice of the shared Buffer pool', () => {
+    const body = 'v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\n';
+    const data = Buffer.from(
+      `SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKown\r\nFrom: <sip:a@x>;tag=1\r\nTo: <sip:b@x>;tag=2\r\n` +
+        `Call-ID: own1\r\nCSeq: 1 INVITE\r\nContent-Type: application/sdp\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+    );
+    const r = parseMessage(data);
+    if (!r.ok) throw new Error(r.error);
+    expect(r.message.body.toString()).toBe(body);
+    expect(r.message.body.buffer).not.toBe(data.buffer);
+    expect(r.message.body.buffer.byteLength).toBe(body.length);
+  });
+});

@@ -7,7 +7,8 @@ import { setImmediate as nextMacrotask } from 'node:timers/promises';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { SipRequest, SipResponse } from '../../../src/sip/embedded/message.ts';
+import type { SipMessage, SipRequest, SipResponse } from '../../../src/sip/embedded/message.ts';
+import { serializeMessage } from '../../../src/sip/embedded/serialize.ts';
 import {
   buildCancel,
   buildResponse,
@@ -167,5 +168,42 @@ describe('server transactions release on completion', () => {
     expect(tx.state).toBe('confirmed');
     expect(tx.lastResponse).toBeUndefined();
     expect(tx.hasFinalResponse).toBe(true);
+  });
+});
+
+describe('with a transport that hands back the bytes it sent (TransportLayer)', () => {
+  beforeEach(() => {
+    transport.returnsWire = true;
+    layer.onRequest(() => undefined);
+  });
+
+  it('a Completed server transaction keeps the encoded final response, not the parsed one, and resends those bytes', async () => {
+    const branch = newBranch();
+    let bye: SipRequest | undefined = makeRequest({ method: 'BYE', branch, toTag: 'x' });
+    layer.onRequest((req, tx) => tx?.respond(buildResponse(req, 200, 'OK')));
+    transport.receive(bye, PEER_UDP);
+    bye = undefined;
+    // In a function of its own: a local the test kept would keep the response alive.
+    const { parsed, bytes } = ((): { parsed: WeakRef<SipMessage>; bytes: Buffer } => {
+      const sent = transport.matching(200)[0]?.msg;
+      if (!sent) throw new Error('no 200 sent');
+      return { parsed: new WeakRef(sent), bytes: serializeMessage(sent) };
+    })();
+    transport.clear();
+    expect(await collected(parsed)).toBe(true);
+    transport.receive(makeRequest({ method: 'BYE', branch, toTag: 'x' }), PEER_UDP);
+    const again = transport.matching(200)[0]?.msg;
+    expect(again?.wire?.equals(bytes)).toBe(true);
+    expect(again?.headers.lines()).toEqual([]);
+  });
+
+  it('a Completed INVITE client transaction re-sends the same ACK bytes for a retransmitted non-2xx', () => {
+    const { branch } = sendWithHandler('INVITE');
+    transport.receive(answer(branch, 'INVITE', 486), PEER_UDP);
+    const first = transport.matching('ACK')[0]?.msg;
+    if (!first) throw new Error('no ACK');
+    const bytes = serializeMessage(first);
+    transport.receive(answer(branch, 'INVITE', 486), PEER_UDP);
+    expect(transport.matching('ACK')[1]?.msg.wire?.equals(bytes)).toBe(true);
   });
 });

@@ -241,3 +241,31 @@ describe('request and CANCEL builders', () => {
     expect(newBranch()).not.toBe(a);
   });
 });
+
+describe('after(): the TU bookkeeping on the layer timer wheel', () => {
+  it('runs once after its delay, without a Node timer of its own per call', () => {
+    const fired: number[] = [];
+    for (let i = 0; i < 100; i++) layer.after(32_000, () => fired.push(i));
+    expect(vi.getTimerCount()).toBe(1); // the wheel's one timer
+    vi.advanceTimersByTime(31_999);
+    expect(fired).toEqual([]);
+    vi.advanceTimersByTime(1);
+    expect(fired).toHaveLength(100);
+  });
+
+  it('is dropped by stop(), and a throwing callback does not stop the others', () => {
+    const fired: string[] = [];
+    layer.after(10, () => {
+      throw new Error('boom');
+    });
+    layer.after(10, () => fired.push('second'));
+    vi.advanceTimersByTime(10);
+    expect(fired).toEqual(['second']);
+    layer.after(1_000, () => fired.push('late'));
+    layer.stop();
+    vi.advanceTimersByTime(1_000);
+    expect(fired).toEqual(['second']);
+    layer.after(10, () => fired.push('after stop'));
+    expect(vi.getTimerCount()).toBe(0);
+  });
+});

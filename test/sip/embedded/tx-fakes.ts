@@ -1,6 +1,7 @@
 /** In-memory transport and message builders for the transaction-layer tests. */
 import { createRequest, SipHeaders } from '../../../src/sip/embedded/message.ts';
 import type { SipEndpoint, SipMessage, SipRequest, SipResponse } from '../../../src/sip/embedded/message.ts';
+import { serializeMessage } from '../../../src/sip/embedded/serialize.ts';
 import type { SipTransport } from '../../../src/sip/embedded/transaction.ts';
 
 export interface SentRecord {
@@ -16,8 +17,12 @@ export class FakeTransport implements SipTransport {
   #sendErrorHandler: ((error: Error, msg: SipMessage, dest: SipEndpoint) => void) | undefined;
   readonly #start = Date.now();
 
-  send(msg: SipMessage, dest: SipEndpoint): void {
+  /** Hand the encoded bytes back, as TransportLayer does (transactions then keep encoded copies). */
+  returnsWire = false;
+
+  send(msg: SipMessage, dest: SipEndpoint): Buffer | undefined {
     this.sent.push({ msg, dest, at: Date.now() - this.#start });
+    return this.returnsWire ? (msg.wire ?? serializeMessage(msg)) : undefined;
   }
 
   onMessage(handler: (msg: SipMessage, source: SipEndpoint) => void): void {

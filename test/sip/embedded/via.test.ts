@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { SipParseError } from '../../../src/sip/syntax/errors.ts';
-import { formatVia, parseVia, viaBranch, viaRport } from '../../../src/sip/embedded/via.ts';
+import { formatVia, parseVia, stampReceived, viaBranch, viaRport } from '../../../src/sip/embedded/via.ts';
+import type { SipRequest } from '../../../src/sip/embedded/message.ts';
+import { parseMessage } from '../../../src/sip/embedded/parser.ts';
+import { topVia } from '../../../src/sip/embedded/transaction-helpers.ts';
 import { formatCSeq, parseCSeq } from '../../../src/sip/embedded/cseq.ts';
 
 describe('parseVia', () => {
@@ -87,5 +90,40 @@ describe('parseCSeq', () => {
     '',
   ])('rejects %j', (text) => {
     expect(() => parseCSeq(text)).toThrow(SipParseError);
+  });
+});
+
+describe('the top Via is parsed once per message', () => {
+  const raw = Buffer.from(
+    'OPTIONS sip:gw@192.0.2.9 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKcache1;rport\r\n' +
+      'From: <sip:a@192.0.2.1>;tag=1\r\nTo: <sip:gw@192.0.2.9>\r\nCall-ID: c1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n',
+  );
+
+  function parsed(): SipRequest {
+    const r = parseMessage(raw);
+    if (!r.ok || r.message.kind !== 'request') throw new Error('unparsed');
+    return r.message;
+  }
+
+  it('the parser keeps its parse; topVia returns it', () => {
+    const req = parsed();
+    expect(req.parsedVia?.via.params.branch).toBe('z9hG4bKcache1');
+    expect(topVia(req)).toBe(req.parsedVia?.via);
+  });
+
+  it('stampReceived leaves the parse of the stamped text, without touching the one it started from', () => {
+    const req = parsed();
+    const before = topVia(req);
+    expect(stampReceived(req, { transport: 'udp', address: '198.51.100.7', port: 40000 })).toBe(true);
+    expect(before.params.received).toBeUndefined();
+    expect(topVia(req)).toBe(req.parsedVia?.via);
+    expect(topVia(req)).toEqual(parseVia(req.headers.getAll('Via')[0] ?? ''));
+    expect(topVia(req).params).toMatchObject({ received: '198.51.100.7', rport: '40000' });
+  });
+
+  it('parses again once the Via text changed', () => {
+    const req = parsed();
+    req.headers.set('Via', 'SIP/2.0/TCP 192.0.2.2;branch=z9hG4bKcache2');
+    expect(topVia(req)).toMatchObject({ transport: 'TCP', host: '192.0.2.2', params: { branch: 'z9hG4bKcache2' } });
   });
 });
