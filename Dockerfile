@@ -23,4 +23,6 @@ HEALTHCHECK --interval=15s --timeout=3s --retries=3 \
 # default stop timeout is 10 s: it would SIGKILL the drain. Stop with `docker stop -t 45`, run with
 # `--stop-timeout 45`, or set `stop_grace_period: 45s` in Compose (deploy/docker-compose.yml).
 STOPSIGNAL SIGTERM
-CMD ["node", "src/main.ts"]
+# --max-semi-space-size=8: V8's young generation, touched whole under load, at 8 MiB per semi-space instead of the
+# default (16 MiB+): measured 40-80 MiB less RSS at the same CPU per call (docs/benchmarks.md, "Memory").
+CMD ["node", "--max-semi-space-size=8", "src/main.ts"]

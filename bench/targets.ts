@@ -12,6 +12,8 @@ import { createTestPki } from '../test/helpers/test-pki.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const NODE = path.join(ROOT, 'node_modules/.bin/node');
+/** The V8 flags the daemon ships with (package.json `start`, Dockerfile, deploy/kallglot-gw.service): measured as run. */
+export const SHIPPED_NODE_FLAGS = ['--max-semi-space-size=8'];
 
 export interface Target {
   pid: number;
@@ -116,7 +118,7 @@ export async function startGateway(o: GatewayOptions): Promise<GatewayTarget> {
     ...o.env,
   };
   const out = fs.openSync(logFile, 'a');
-  const child = spawn(NODE, ['src/main.ts'], { cwd: ROOT, env, stdio: ['ignore', out, out] });
+  const child = spawn(NODE, [...SHIPPED_NODE_FLAGS, 'src/main.ts'], { cwd: ROOT, env, stdio: ['ignore', out, out] });
   fs.closeSync(out);
   const exited = new Promise((r) => child.once('exit', r));
   const base = `http://127.0.0.1:${httpPort}`;

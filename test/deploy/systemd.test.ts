@@ -3,6 +3,7 @@
  * by SIGHUP, no restart loop on a configuration error (exit 2) or a locked DATA_DIR (exit 3), DATA_DIR in the
  * StateDirectory, hardening. Where systemd-analyze exists, the unit must also pass `systemd-analyze verify` cleanly.
  */
+import { SHIPPED_NODE_FLAGS } from '../../bench/targets.ts';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -61,13 +62,20 @@ describe('deploy/kallglot-gw.service', () => {
 
   it('runs the daemon from the checkout as a dedicated user, settings from an EnvironmentFile', () => {
     const workdir = one('WorkingDirectory') ?? '';
-    expect(one('ExecStart')).toBe(`${workdir}/node_modules/.bin/node src/main.ts`);
+    expect(one('ExecStart')).toBe(`${workdir}/node_modules/.bin/node ${SHIPPED_NODE_FLAGS.join(' ')} src/main.ts`);
     expect(fs.existsSync(path.join(ROOT, 'src/main.ts'))).toBe(true);
     expect(one('User')).toMatch(/^[a-z][a-z0-9-]*$/);
     expect(one('User')).not.toBe('root');
     expect(one('EnvironmentFile')).toMatch(/^-?\/etc\/.+/);
     const known = envDefaults();
     for (const name of unitEnvironment().keys()) expect(known.has(name), name).toBe(true);
+  });
+
+  it('starts node with the same V8 flags as `npm start`, the Dockerfile and the benchmark', () => {
+    const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } };
+    expect(pkg.scripts.start).toBe(`node ${SHIPPED_NODE_FLAGS.join(' ')} src/main.ts`);
+    const cmd = /^CMD (\[.*\])$/m.exec(fs.readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8'))?.[1] ?? '[]';
+    expect(JSON.parse(cmd)).toEqual(['node', ...SHIPPED_NODE_FLAGS, 'src/main.ts']);
   });
 
   it('keeps DATA_DIR in the StateDirectory, the only place it may write', () => {
