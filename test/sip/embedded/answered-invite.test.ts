@@ -7,21 +7,19 @@ import dgram from 'node:dgram';
 import { setImmediate as nextMacrotask } from 'node:timers/promises';
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { EmbeddedEngine } from '../../../src/sip/embedded/engine.ts';
+import type { EmbeddedEngine } from '../../../src/sip/embedded/engine.ts';
 import type { SipRequest } from '../../../src/sip/embedded/message.ts';
 import { parseMessage } from '../../../src/sip/embedded/parser.ts';
 import { serializeMessage } from '../../../src/sip/embedded/serialize.ts';
 import { buildResponse } from '../../../src/sip/embedded/transaction.ts';
 import { waitFor } from './engine-sipp-fixture.ts';
+import { TEST_SDP, loopbackEngine } from './loopback-engine.ts';
 
 v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc') as () => void;
 
-const SDP = Buffer.from(
-  'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n',
-);
+const SDP = TEST_SDP;
 
 interface Callee {
   port: number;
@@ -67,14 +65,7 @@ async function callee(): Promise<Callee> {
 }
 
 async function engine(): Promise<EmbeddedEngine> {
-  const e = new EmbeddedEngine({
-    host: '127.0.0.1',
-    port: 0,
-    transports: ['udp'],
-    publicAddress: '127.0.0.1',
-    userAgent: 'test',
-    logger: pino({ level: 'silent' }),
-  });
+  const e = loopbackEngine();
   await e.start();
   cleanups.push(() => e.stop());
   return e;

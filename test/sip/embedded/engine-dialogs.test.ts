@@ -3,24 +3,15 @@
  * normal re-INVITE afterwards, and INVITEs that are odd but must still be answered.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { pino } from 'pino';
-import { EmbeddedEngine } from '../../../src/sip/embedded/engine.ts';
+import type { EmbeddedEngine } from '../../../src/sip/embedded/engine.ts';
 import type { Dialog } from '../../../src/sip/port.ts';
+import { TEST_SDP, loopbackEngine } from './loopback-engine.ts';
 
-const SDP = Buffer.from(
-  'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n',
-);
+const SDP = TEST_SDP;
 const engines: EmbeddedEngine[] = [];
 
 function engine(): EmbeddedEngine {
-  const e = new EmbeddedEngine({
-    host: '127.0.0.1',
-    port: 0,
-    transports: ['udp'],
-    publicAddress: '127.0.0.1',
-    userAgent: 'test',
-    logger: pino({ level: 'silent' }),
-  });
+  const e = loopbackEngine();
   engines.push(e);
   return e;
 }

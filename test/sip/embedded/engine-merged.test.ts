@@ -4,11 +4,10 @@
  * layer's timer wheel).
  */
 import dgram from 'node:dgram';
-import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { EmbeddedEngine } from '../../../src/sip/embedded/engine.ts';
 import { parseMessage } from '../../../src/sip/embedded/parser.ts';
 import { waitFor } from './engine-sipp-fixture.ts';
+import { loopbackEngine } from './loopback-engine.ts';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -25,14 +24,7 @@ function invite(port: number, gwPort: number, branch: string): Buffer {
 
 describe('embedded engine: merged INVITEs', () => {
   it('answers 482 to the same INVITE on another branch, after the first was answered', async () => {
-    const engine = new EmbeddedEngine({
-      host: '127.0.0.1',
-      port: 0,
-      transports: ['udp'],
-      publicAddress: '127.0.0.1',
-      userAgent: 'test',
-      logger: pino({ level: 'silent' }),
-    });
+    const engine = loopbackEngine();
     await engine.start();
     cleanups.push(() => engine.stop());
     engine.onInvite((call) => void call.reject(486));

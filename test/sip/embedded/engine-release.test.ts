@@ -6,28 +6,19 @@
 import { setImmediate as nextMacrotask } from 'node:timers/promises';
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { EmbeddedEngine } from '../../../src/sip/embedded/engine.ts';
+import type { EmbeddedEngine } from '../../../src/sip/embedded/engine.ts';
 import type { Dialog } from '../../../src/sip/port.ts';
+import { TEST_SDP, loopbackEngine } from './loopback-engine.ts';
 
 v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc') as () => void;
 
-const SDP = Buffer.from(
-  'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n',
-);
+const SDP = TEST_SDP;
 const engines: EmbeddedEngine[] = [];
 
 function engine(): EmbeddedEngine {
-  const e = new EmbeddedEngine({
-    host: '127.0.0.1',
-    port: 0,
-    transports: ['udp'],
-    publicAddress: '127.0.0.1',
-    userAgent: 'test',
-    logger: pino({ level: 'silent' }),
-  });
+  const e = loopbackEngine();
   engines.push(e);
   return e;
 }
