@@ -26,7 +26,8 @@
  *   --seconds N             per step (default 10; quick 4), --hold-ms N talk time (default 1000; quick 500)
  *   --gateway-env K=V       extra daemon setting (repeatable), e.g. --gateway-env KALLGLOT_POOL_CONNECTIONS=64
  *   --cpu-prof DIR          the gateway runs with --cpu-prof (profiles written to DIR when it stops; read them with
- *                           node bench/profile-top.ts FILE)
+ *                           node bench/profile-top.ts FILE; its flame graph: node bench/profile-flame.ts FILE
+ *                           [--folded])
  *   --heap-snapshot DIR     with --soak or --concurrent: heap snapshots under load and at the end (node bench/heap-top.ts FILE)
  *   --json FILE             all results as JSON too
  *   --nice=N                run everything at this niceness (e.g. --nice=-10, as root): on a machine shared with other
