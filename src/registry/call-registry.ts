@@ -37,6 +37,8 @@ import {
   type NewUnresolvedCreate,
   type OrphanSweep,
   PATCH_COLUMNS,
+  callEndValues,
+  newCallValues,
   type PendingEnd,
   type PruneCounts,
   type RegistryPort,
@@ -85,19 +87,7 @@ export class CallRegistry implements RegistryPort {
   /** Record a new call. Returns false when the id is already known (a duplicate webhook, a retransmission). */
   callStarted(c: NewCall, now = Date.now()): boolean {
     this.#begin();
-    const r = this.#stmts.insert.run(
-      c.callId,
-      c.kind ?? 'sip',
-      c.pbxSource ?? null,
-      c.from ?? null,
-      c.to ?? null,
-      c.rule ?? null,
-      c.route ?? null,
-      this.owner,
-      this.instanceId,
-      now,
-      c.clientState ?? null,
-    );
+    const r = this.#stmts.insert.run(...newCallValues(c, this.owner, this.instanceId, now));
     return Number(r.changes) > 0;
   }
 
@@ -118,17 +108,7 @@ export class CallRegistry implements RegistryPort {
 
   callEnded(callId: string, end: CallEnd, now = Date.now()): boolean {
     this.#begin();
-    const r = this.#stmts.end.run(
-      now,
-      end.reason,
-      end.sipStatus ?? null,
-      end.route ?? null,
-      end.fallbackReason ?? null,
-      end.sessionId ?? null,
-      end.telnyxUri ?? null,
-      end.rule ?? null,
-      callId,
-    );
+    const r = this.#stmts.end.run(...callEndValues(callId, end, now));
     return Number(r.changes) > 0;
   }
 

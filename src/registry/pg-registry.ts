@@ -23,6 +23,8 @@ import {
   type NewUnresolvedCreate,
   type OrphanSweep,
   PATCH_COLUMNS,
+  callEndValues,
+  newCallValues,
   type PendingEnd,
   type PruneCounts,
   type RegistryPort,
@@ -90,19 +92,7 @@ export class PgRegistry implements RegistryPort {
       `INSERT INTO calls (call_id, kind, pbx_source, from_user, to_user, rule, route, state, owner, instance_id,
          invite_at, client_state) VALUES ($1, $2, $3, $4, $5, $6, $7, 'active', $8, $9, $10, $11)
        ON CONFLICT (call_id) DO NOTHING`,
-      [
-        c.callId,
-        c.kind ?? 'sip',
-        c.pbxSource ?? null,
-        c.from ?? null,
-        c.to ?? null,
-        c.rule ?? null,
-        c.route ?? null,
-        this.owner,
-        this.instanceId,
-        now,
-        c.clientState ?? null,
-      ],
+      newCallValues(c, this.owner, this.instanceId, now),
     );
   }
 
@@ -119,17 +109,7 @@ export class PgRegistry implements RegistryPort {
       `UPDATE calls SET state = 'ended', end_at = $1, end_reason = $2, sip_status = $3, route = COALESCE($4, route),
          fallback_reason = COALESCE($5, fallback_reason), session_id = COALESCE($6, session_id),
          telnyx_uri = COALESCE($7, telnyx_uri), rule = COALESCE($8, rule) WHERE call_id = $9 AND state = 'active'`,
-      [
-        now,
-        end.reason,
-        end.sipStatus ?? null,
-        end.route ?? null,
-        end.fallbackReason ?? null,
-        end.sessionId ?? null,
-        end.telnyxUri ?? null,
-        end.rule ?? null,
-        callId,
-      ],
+      callEndValues(callId, end, now),
     );
   }
 

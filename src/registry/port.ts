@@ -109,6 +109,47 @@ export interface CallEnd {
   rule?: string;
 }
 
+/** SQL parameter values, in the order both adapters' statements bind them. */
+export type SqlValue = string | number | null;
+
+/**
+ * The values of a new call row, in the order of both adapters' INSERT: call_id, kind, pbx_source, from_user, to_user,
+ * rule, route, owner, instance_id, invite_at, client_state.
+ */
+export function newCallValues(c: NewCall, owner: string, instanceId: string, now: number): SqlValue[] {
+  return [
+    c.callId,
+    c.kind ?? 'sip',
+    c.pbxSource ?? null,
+    c.from ?? null,
+    c.to ?? null,
+    c.rule ?? null,
+    c.route ?? null,
+    owner,
+    instanceId,
+    now,
+    c.clientState ?? null,
+  ];
+}
+
+/**
+ * The values of a call's end, in the order of both adapters' UPDATE: end_at, end_reason, sip_status, then route,
+ * fallback_reason, session_id, telnyx_uri and rule (each kept when absent), and the call_id last.
+ */
+export function callEndValues(callId: string, end: CallEnd, now: number): SqlValue[] {
+  return [
+    now,
+    end.reason,
+    end.sipStatus ?? null,
+    end.route ?? null,
+    end.fallbackReason ?? null,
+    end.sessionId ?? null,
+    end.telnyxUri ?? null,
+    end.rule ?? null,
+    callId,
+  ];
+}
+
 export interface CallEvent {
   type: string;
   at: number;
