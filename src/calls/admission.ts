@@ -24,6 +24,17 @@ export type OverloadReason = 'inflight_setups' | 'event_loop_lag' | 'event_loop_
 /** A refusal for overload: 503 with Retry-After. */
 export type OverloadRefusal = Extract<AdmissionResult, { admitted: false }> & { why: OverloadReason };
 
+const OVERLOAD_REASONS: ReadonlySet<string> = new Set<OverloadReason>([
+  'event_loop_lag',
+  'event_loop_busy',
+  'inflight_setups',
+]);
+
+/** Whether a refusal is one of the overload refusals (the ones answered statelessly, counted, not logged one by one). */
+export function isOverloadRefusal(verdict: Extract<AdmissionResult, { admitted: false }>): verdict is OverloadRefusal {
+  return OVERLOAD_REASONS.has(verdict.why);
+}
+
 export interface OverloadLimits {
   /** Refuse while the event loop lags more than this (ms); 0: never. */
   maxLagMs: number;

@@ -9,7 +9,7 @@ import { matchRoute } from '../routing/match.ts';
 import { identifyTrunk } from '../routing/trunk.ts';
 import type { RouteDecision, RuleSet } from '../routing/types.ts';
 import type { InboundCall, InviteScreenRequest, SipEngine, StatelessRefusal } from '../sip/port.ts';
-import type { Admission, AdmissionResult, OverloadReason, OverloadRefusal } from './admission.ts';
+import { type Admission, type AdmissionResult, isOverloadRefusal, type OverloadRefusal } from './admission.ts';
 import { RefusalLog } from './overload.ts';
 import type { PbxAuthenticator } from './pbx-auth.ts';
 import { unsupportedRequired } from './policy.ts';
@@ -40,16 +40,6 @@ export interface CallManagerDeps {
   directions?: DirectionClassifier;
   /** The Telnyx trunks and their CPS/concurrency limits (the daemon shares them with /metrics); absent: from config. */
   trunks?: TrunkLimits;
-}
-
-const OVERLOAD_REASONS: ReadonlySet<string> = new Set<OverloadReason>([
-  'event_loop_lag',
-  'event_loop_busy',
-  'inflight_setups',
-]);
-
-function isOverload(verdict: Extract<AdmissionResult, { admitted: false }>): verdict is OverloadRefusal {
-  return OVERLOAD_REASONS.has(verdict.why);
 }
 
 function retryAfter(verdict: Extract<AdmissionResult, { admitted: false }>): HeaderList {
@@ -222,7 +212,7 @@ export class CallManager {
     const { logger } = this.#deps;
     call.reject(verdict.status, { reason: verdict.reason, headers: retryAfter(verdict) });
     // An engine without a screen (drachtio), or an overload that began between the screen and here.
-    if (isOverload(verdict)) {
+    if (isOverloadRefusal(verdict)) {
       this.#overloaded(call.callId, verdict);
       return;
     }
